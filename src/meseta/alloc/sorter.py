@@ -1,0 +1,113 @@
+"""DRF sorter: orders clients (roles, or frameworks inside a role) by weighted dominant share.
+
+Invariants:
+  * ``share(c) = max over scalar names r of allocated[c][r] / total[r]``, divided by weight(c);
+    names whose cluster total is zero are skipped.
+  * ``sorted_clients()`` lists every client once, ascending by ``(share, name)``: the lowest
+    weighted share goes first and ties break on the client name (deterministic, documented).
+  * Updating one client re-positions only that client (bisect), so an allocation cycle never
+    re-sorts everything per agent; a change of the cluster total re-sorts once, lazily.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+
+
+class DRFSorter:
+    __slots__ = ("_allocated", "_entries", "_keys", "_stale", "_total", "_weights")
+
+    def __init__(self) -> None:
+        self._allocated: dict[str, dict[str, int]] = {}
+        self._weights: dict[str, float] = {}
+        self._total: dict[str, int] = {}
+        self._keys: dict[str, tuple[float, str]] = {}
+        self._entries: list[tuple[float, str]] = []
+        self._stale = False
+
+    # membership
+    def add(self, client: str, weight: float = 1.0) -> None:
+        if client in self._allocated:
+            return
+        self._allocated[client] = {}
+        self._weights[client] = weight
+        self._insert(client)
+
+    def remove(self, client: str) -> None:
+        if client not in self._allocated:
+            return
+        self._discard(client)
+        del self._allocated[client]
+        del self._weights[client]
+
+    def __contains__(self, client: object) -> bool:
+        return client in self._allocated
+
+    def clients(self) -> list[str]:
+        return list(self._allocated)
+
+    # quantities
+    def set_total(self, total: Mapping[str, int]) -> None:
+        self._total = dict(total)
+        self._stale = True
+
+    def set_weight(self, client: str, weight: float) -> None:
+        self._weights[client] = weight
+        self._reposition(client)
+
+    def allocated(self, client: str, scalars: Mapping[str, int]) -> None:
+        mine = self._allocated[client]
+        for name, milli in scalars.items():
+            mine[name] = mine.get(name, 0) + milli
+        self._reposition(client)
+
+    def unallocated(self, client: str, scalars: Mapping[str, int]) -> None:
+        mine = self._allocated[client]
+        for name, milli in scalars.items():
+            left = mine.get(name, 0) - milli
+            if left > 0:
+                mine[name] = left
+            else:
+                mine.pop(name, None)
+        self._reposition(client)
+
+    def allocation(self, client: str) -> dict[str, int]:
+        return dict(self._allocated[client])
+
+    def share(self, client: str) -> float:
+        best = 0.0
+        total = self._total
+        for name, milli in self._allocated[client].items():
+            cluster = total.get(name, 0)
+            if cluster > 0:
+                best = max(best, milli / cluster)
+        return best / self._weights[client]
+
+    # order
+    def sorted_clients(self) -> list[str]:
+        if self._stale:
+            self._entries = sorted((self.share(c), c) for c in self._allocated)
+            self._keys = {c: (s, c) for s, c in self._entries}
+            self._stale = False
+        return [c for _, c in self._entries]
+
+    def _reposition(self, client: str) -> None:
+        if self._stale:
+            return
+        self._discard(client)
+        self._insert(client)
+
+    def _insert(self, client: str) -> None:
+        if self._stale:
+            return
+        key = (self.share(client), client)
+        self._keys[client] = key
+        bisect.insort(self._entries, key)
+
+    def _discard(self, client: str) -> None:
+        key = self._keys.pop(client, None)
+        if key is None or self._stale:
+            return
+        index = bisect.bisect_left(self._entries, key)
+        del self._entries[index]

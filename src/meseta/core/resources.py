@@ -1,0 +1,515 @@
+"""Resources: the immutable algebra of CPUs, memory, disk, ports and friends.
+
+A :class:`Resources` value maps a :class:`ResourceKey` to a quantity::
+
+    ResourceKey(name="cpus",  role="*",   extra="")  ->  4000          scalar, in thousandths
+    ResourceKey(name="mem",   role="ads", extra="")  ->  1024000       reserved for role "ads"
+    ResourceKey(name="ports", role="*",   extra="")  ->  ((31000, 32000),)   inclusive ranges
+    ResourceKey(name="zones", role="*",   extra="")  ->  frozenset({"a", "b"})
+
+Scalars keep Mesos' three decimal digits as integers, so sums and differences are exact.
+``extra`` is the canonical JSON of the fields this module does not interpret (reservation
+principal and labels, disk info, revocable, ...): resources that differ there never merge,
+and they round-trip unchanged through the v1 JSON form.
+
+Subtraction saturates: a quantity never goes below zero, and empty entries vanish.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+Ranges: TypeAlias = tuple[tuple[int, int], ...]
+Quantity: TypeAlias = int | Ranges | frozenset[str]
+
+SCALE = 1000  # Mesos scalars carry three decimal digits.
+UNRESERVED = "*"
+_KNOWN_FIELDS = frozenset(
+    {"name", "type", "scalar", "ranges", "set", "role", "allocation_info", "reservations"}
+)
+_ITEM = re.compile(r"^\s*([^():;\s]+)\s*(?:\(([^()]*)\))?\s*:\s*(.+?)\s*$")
+
+
+class ResourceError(ValueError):
+    """A resource description is malformed; the message names the item and the problem."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ResourceKey:
+    name: str
+    role: str = UNRESERVED
+    extra: str = ""
+
+
+def to_milli(value: float) -> int:
+    """A scalar in thousandths, rounded the way Mesos rounds (to the nearest)."""
+    return int(round(value * SCALE))
+
+
+def from_milli(milli: int) -> float:
+    return milli / SCALE
+
+
+# --------------------------------------------------------------------- range arithmetic
+
+
+def normalize_ranges(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """Sort and merge overlapping or adjacent inclusive ranges."""
+    merged: list[list[int]] = []
+    for begin, end in sorted(ranges):
+        if begin > end:
+            raise ResourceError(f"range [{begin}-{end}] has begin > end")
+        if merged and begin <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([begin, end])
+    return tuple((b, e) for b, e in merged)
+
+
+def subtract_ranges(left: Ranges, right: Ranges) -> Ranges:
+    result: list[tuple[int, int]] = []
+    for begin, end in left:
+        pieces = [(begin, end)]
+        for rb, re_ in right:
+            next_pieces = []
+            for pb, pe in pieces:
+                if re_ < pb or rb > pe:
+                    next_pieces.append((pb, pe))
+                    continue
+                if pb < rb:
+                    next_pieces.append((pb, rb - 1))
+                if re_ < pe:
+                    next_pieces.append((re_ + 1, pe))
+            pieces = next_pieces
+        result.extend(pieces)
+    return normalize_ranges(result)
+
+
+def ranges_contain(outer: Ranges, inner: Ranges) -> bool:
+    return all(any(ob <= b and e <= oe for ob, oe in outer) for b, e in inner)
+
+
+def ranges_size(ranges: Ranges) -> int:
+    return sum(e - b + 1 for b, e in ranges)
+
+
+# --------------------------------------------------------------------- quantity algebra
+
+
+def _add(a: Quantity, b: Quantity) -> Quantity:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if isinstance(a, frozenset) and isinstance(b, frozenset):
+        return a | b
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return normalize_ranges(a + b)
+    raise ResourceError("cannot add resources of different types")
+
+
+def _subtract(a: Quantity, b: Quantity) -> Quantity:
+    if isinstance(a, int) and isinstance(b, int):
+        return max(0, a - b)
+    if isinstance(a, frozenset) and isinstance(b, frozenset):
+        return a - b
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return subtract_ranges(a, b)
+    raise ResourceError("cannot subtract resources of different types")
+
+
+def _contains(a: Quantity, b: Quantity) -> bool:
+    if isinstance(a, int) and isinstance(b, int):
+        return a >= b
+    if isinstance(a, frozenset) and isinstance(b, frozenset):
+        return b <= a
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return ranges_contain(a, b)
+    return False
+
+
+def _is_empty(q: Quantity) -> bool:
+    return not q  # 0, () and frozenset() are all falsy
+
+
+# --------------------------------------------------------------------- the value type
+
+
+class Resources(Mapping[ResourceKey, Quantity]):
+    """An immutable bag of resources. Hashable; ``+``, ``-``, ``contains``, ``<=``."""
+
+    __slots__ = ("_items", "_hash")
+
+    def __init__(self, items: Mapping[ResourceKey, Quantity] | None = None) -> None:
+        self._items: dict[ResourceKey, Quantity] = (
+            {k: v for k, v in items.items() if not _is_empty(v)} if items else {}
+        )
+        self._hash: int | None = None
+
+    # Mapping protocol
+    def __getitem__(self, key: ResourceKey) -> Quantity:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[ResourceKey]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._items.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Resources):
+            return self._items == other._items
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Resources({self.to_text()!r})"
+
+    # algebra
+    def __add__(self, other: Resources) -> Resources:
+        if not other._items:
+            return self
+        items = dict(self._items)
+        for key, qty in other._items.items():
+            have = items.get(key)
+            items[key] = qty if have is None else _add(have, qty)
+        return Resources(items)
+
+    def __sub__(self, other: Resources) -> Resources:
+        if not other._items:
+            return self
+        items = dict(self._items)
+        for key, qty in other._items.items():
+            have = items.get(key)
+            if have is not None:
+                items[key] = _subtract(have, qty)
+        return Resources(items)
+
+    def contains(self, other: Resources) -> bool:
+        items = self._items
+        for key, qty in other._items.items():
+            have = items.get(key)
+            if have is None or not _contains(have, qty):
+                return False
+        return True
+
+    def __le__(self, other: Resources) -> bool:
+        return other.contains(self)
+
+    def __ge__(self, other: Resources) -> bool:
+        return self.contains(other)
+
+    def is_empty(self) -> bool:
+        return not self._items
+
+    # queries
+    def scalar(self, name: str) -> float:
+        """Total of a scalar resource over all roles, as a float."""
+        return self.scalar_milli(name) / SCALE
+
+    def scalar_milli(self, name: str) -> int:
+        return sum(q for k, q in self._items.items() if k.name == name and isinstance(q, int))
+
+    def ranges(self, name: str) -> Ranges:
+        found: list[tuple[int, int]] = []
+        for k, q in self._items.items():
+            if k.name == name and isinstance(q, tuple):
+                found.extend(q)
+        return normalize_ranges(found)
+
+    def names(self) -> set[str]:
+        return {k.name for k in self._items}
+
+    def scalar_totals(self) -> dict[str, int]:
+        """Thousandths per scalar name, over all roles (the DRF view)."""
+        totals: dict[str, int] = {}
+        for k, q in self._items.items():
+            if isinstance(q, int):
+                totals[k.name] = totals.get(k.name, 0) + q
+        return totals
+
+    def filter(self, predicate: Any) -> Resources:
+        return Resources({k: q for k, q in self._items.items() if predicate(k)})
+
+    def unreserved(self) -> Resources:
+        return self.filter(lambda k: k.role == UNRESERVED)
+
+    def allocatable_to(self, role: str) -> Resources:
+        """Unreserved resources plus those reserved to ``role`` or one of its ancestors."""
+        return self.filter(lambda k: k.role == UNRESERVED or role_is_within(role, k.role))
+
+    def reserved(self, role: str | None = None) -> Resources:
+        if role is None:
+            return self.filter(lambda k: k.role != UNRESERVED)
+        return self.filter(lambda k: k.role == role)
+
+    # conversions
+    @classmethod
+    def parse(cls, text: str, default_role: str = UNRESERVED) -> Resources:
+        return parse_text(text, default_role)
+
+    @classmethod
+    def from_json(cls, items: Iterable[Mapping[str, Any]]) -> Resources:
+        return parse_json(items)
+
+    def to_json(self, allocation_role: str | None = None) -> list[dict[str, Any]]:
+        return [resource_to_json(k, q, allocation_role) for k, q in sorted(self._items.items())]
+
+    def to_text(self) -> str:
+        return ";".join(_item_to_text(k, q) for k, q in sorted(self._items.items()))
+
+    def summary(self) -> dict[str, Any]:
+        """The legacy JSON summary: cpus/gpus/mem/disk always present, ranges as "[a-b, c-d]"."""
+        out: dict[str, Any] = {"cpus": 0.0, "gpus": 0.0, "mem": 0.0, "disk": 0.0}
+        for name, milli in self.scalar_totals().items():
+            out[name] = from_milli(milli)
+        for name in sorted(self.names()):
+            rngs = self.ranges(name)
+            if rngs:
+                out[name] = "[" + ", ".join(f"{b}-{e}" for b, e in rngs) + "]"
+        for k, q in self._items.items():
+            if isinstance(q, frozenset):
+                out[k.name] = "{" + ", ".join(sorted(q)) + "}"
+        return out
+
+
+EMPTY = Resources()
+
+
+# --------------------------------------------------------------------- roles
+
+
+def role_is_within(role: str, ancestor: str) -> bool:
+    """True if ``role`` is ``ancestor`` or a descendant of it (``eng/web`` is within ``eng``)."""
+    return role == ancestor or role.startswith(ancestor + "/")
+
+
+def validate_role(role: str) -> str | None:
+    """The problem with a role name, or None when it is valid (Mesos' rules)."""
+    if role == UNRESERVED:
+        return None
+    if not role:
+        return "role name is empty"
+    if role.startswith("/") or role.endswith("/") or "//" in role:
+        return f"role '{role}' may not start or end with '/' or contain '//'"
+    for part in role.split("/"):
+        if part in (".", "..", "*"):
+            return f"role '{role}' has an invalid component '{part}'"
+        if part.startswith("-"):
+            return f"role '{role}' has a component starting with '-'"
+        if any(c.isspace() or c in "\b\x7f" for c in part):
+            return f"role '{role}' contains whitespace or control characters"
+    return None
+
+
+# --------------------------------------------------------------------- text form
+
+
+def parse_text(text: str, default_role: str = UNRESERVED) -> Resources:
+    """Parse ``cpus:4;mem(ads):1024;ports:[31000-32000];zones:{a,b}``."""
+    result: dict[ResourceKey, Quantity] = {}
+    for raw in text.split(";"):
+        if not raw.strip():
+            continue
+        match = _ITEM.match(raw)
+        if not match:
+            raise ResourceError(f"resource item '{raw.strip()}' is not of the form name(role):value")
+        name, role, value = match.group(1), match.group(2), match.group(3)
+        role = (role or default_role).strip() or default_role
+        problem = validate_role(role)
+        if problem:
+            raise ResourceError(f"resource '{name}': {problem}")
+        key = ResourceKey(name, role)
+        qty = _parse_text_value(name, value)
+        result[key] = qty if key not in result else _add(result[key], qty)
+    return Resources(result)
+
+
+def _parse_text_value(name: str, value: str) -> Quantity:
+    if value.startswith("["):
+        if not value.endswith("]"):
+            raise ResourceError(f"resource '{name}': ranges must end with ']'")
+        return normalize_ranges(_parse_range(name, part) for part in _split_list(value[1:-1]))
+    if value.startswith("{"):
+        if not value.endswith("}"):
+            raise ResourceError(f"resource '{name}': sets must end with '}}'")
+        return frozenset(_split_list(value[1:-1]))
+    return _parse_scalar(name, value)
+
+
+def _split_list(body: str) -> list[str]:
+    return [p.strip() for p in body.split(",") if p.strip()]
+
+
+def _parse_range(name: str, text: str) -> tuple[int, int]:
+    begin, sep, end = text.partition("-")
+    try:
+        b = int(begin)
+        e = int(end) if sep else b
+    except ValueError:
+        raise ResourceError(f"resource '{name}': range '{text}' is not 'begin-end'") from None
+    if b < 0 or b > e:
+        raise ResourceError(f"resource '{name}': range '{text}' is empty or negative")
+    return (b, e)
+
+
+def _parse_scalar(name: str, text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ResourceError(f"resource '{name}': '{text}' is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ResourceError(f"resource '{name}': scalar must be finite and non-negative, got {text}")
+    return to_milli(value)
+
+
+def _item_to_text(key: ResourceKey, qty: Quantity) -> str:
+    role = "" if key.role == UNRESERVED else f"({key.role})"
+    if isinstance(qty, int):
+        body = f"{from_milli(qty):g}"
+    elif isinstance(qty, tuple):
+        body = "[" + ",".join(f"{b}-{e}" for b, e in qty) + "]"
+    else:
+        body = "{" + ",".join(sorted(qty)) + "}"
+    return f"{key.name}{role}:{body}"
+
+
+# --------------------------------------------------------------------- v1 JSON form
+
+
+def parse_json(items: Iterable[Mapping[str, Any]]) -> Resources:
+    """Parse a list of v1 ``Resource`` objects (pre- or post-refinement reservations)."""
+    result: dict[ResourceKey, Quantity] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ResourceError(f"resources[{index}] is not an object")
+        key, qty = _resource_from_json(index, item)
+        result[key] = qty if key not in result else _add(result[key], qty)
+    return Resources(result)
+
+
+def _resource_from_json(index: int, item: Mapping[str, Any]) -> tuple[ResourceKey, Quantity]:
+    where = f"resources[{index}]"
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise ResourceError(f"{where}.name is required")
+    kind = item.get("type", "SCALAR")
+    qty = _json_quantity(where, kind, item)
+    role = _json_role(where, item)
+    extra_fields = {k: v for k, v in item.items() if k not in _KNOWN_FIELDS and v is not None}
+    reservations = item.get("reservations")
+    if reservations and any(set(r) - {"type", "role"} for r in reservations):
+        extra_fields["reservations"] = reservations
+    extra = json.dumps(extra_fields, sort_keys=True, separators=(",", ":")) if extra_fields else ""
+    return ResourceKey(name, role, extra), qty
+
+
+def _json_quantity(where: str, kind: Any, item: Mapping[str, Any]) -> Quantity:
+    if kind == "SCALAR":
+        value = (item.get("scalar") or {}).get("value")
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ResourceError(f"{where}.scalar.value '{value}' is not a number") from None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ResourceError(f"{where}.scalar.value is required for a SCALAR resource")
+        if not math.isfinite(value) or value < 0:
+            raise ResourceError(f"{where}.scalar.value must be finite and non-negative")
+        return to_milli(value)
+    if kind == "RANGES":
+        raw = (item.get("ranges") or {}).get("range") or []
+        try:
+            pairs = [(int(r["begin"]), int(r["end"])) for r in raw]
+        except (KeyError, TypeError, ValueError):
+            raise ResourceError(f"{where}.ranges.range entries need integer begin and end") from None
+        return normalize_ranges(pairs)
+    if kind == "SET":
+        raw_items = (item.get("set") or {}).get("item") or []
+        if not all(isinstance(x, str) for x in raw_items):
+            raise ResourceError(f"{where}.set.item must be a list of strings")
+        return frozenset(raw_items)
+    raise ResourceError(f"{where}.type '{kind}' is not one of SCALAR, RANGES, SET")
+
+
+def _json_role(where: str, item: Mapping[str, Any]) -> str:
+    reservations = item.get("reservations")
+    role = reservations[-1].get("role") if reservations else item.get("role")
+    if role is None:
+        return UNRESERVED
+    if not isinstance(role, str):
+        raise ResourceError(f"{where}.role must be a string")
+    problem = validate_role(role)
+    if problem:
+        raise ResourceError(f"{where}: {problem}")
+    return role
+
+
+def resource_to_json(key: ResourceKey, qty: Quantity, allocation_role: str | None = None) -> dict[str, Any]:
+    """One v1 ``Resource`` object, in the pre-refinement form (``role``) that pymesos reads."""
+    out: dict[str, Any] = {"name": key.name}
+    if isinstance(qty, int):
+        out["type"] = "SCALAR"
+        out["scalar"] = {"value": from_milli(qty)}
+    elif isinstance(qty, tuple):
+        out["type"] = "RANGES"
+        out["ranges"] = {"range": [{"begin": b, "end": e} for b, e in qty]}
+    else:
+        out["type"] = "SET"
+        out["set"] = {"item": sorted(qty)}
+    out["role"] = key.role
+    if key.role != UNRESERVED:
+        out["reservations"] = [{"type": "STATIC", "role": key.role}]
+    if key.extra:
+        out.update(json.loads(key.extra))
+    if allocation_role is not None:
+        out["allocation_info"] = {"role": allocation_role}
+    return out
+
+
+def parse_attributes(text: str) -> list[dict[str, Any]]:
+    """Agent ``--attributes`` (``rack:a;level:10;ports:[1-5]``) as v1 ``Attribute`` objects."""
+    attributes: list[dict[str, Any]] = []
+    for raw in text.split(";"):
+        if not raw.strip():
+            continue
+        name, sep, value = raw.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            raise ResourceError(f"attribute '{raw.strip()}' is not of the form name:value")
+        attributes.append(_attribute(name, value))
+    return attributes
+
+
+def _attribute(name: str, value: str) -> dict[str, Any]:
+    if value.startswith("[") and value.endswith("]"):
+        ranges = normalize_ranges(_parse_range(name, p) for p in _split_list(value[1:-1]))
+        return {"name": name, "type": "RANGES", "ranges": {"range": [{"begin": b, "end": e} for b, e in ranges]}}
+    try:
+        number = float(value)
+    except ValueError:
+        return {"name": name, "type": "TEXT", "text": {"value": value}}
+    return {"name": name, "type": "SCALAR", "scalar": {"value": number}}
+
+
+def attributes_summary(attributes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The legacy /state rendering: name -> number, "[a-b, c-d]", "{x, y}" or text."""
+    out: dict[str, Any] = {}
+    for attr in attributes:
+        kind = attr.get("type")
+        if kind == "SCALAR":
+            out[attr["name"]] = attr["scalar"]["value"]
+        elif kind == "RANGES":
+            out[attr["name"]] = "[" + ", ".join(f"{r['begin']}-{r['end']}" for r in attr["ranges"]["range"]) + "]"
+        elif kind == "SET":
+            out[attr["name"]] = "{" + ", ".join(attr["set"]["item"]) + "}"
+        else:
+            out[attr["name"]] = attr.get("text", {}).get("value", "")
+    return out

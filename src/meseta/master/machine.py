@@ -1,0 +1,1027 @@
+"""The master's decisions: ``handle_*(..., now) -> list[Effect]``, no I/O, no clock.
+
+The actor (``meseta.master.actor``) feeds it HTTP calls, agent messages and timer firings,
+and executes the effects it returns. Every handler runs to completion before the next starts.
+
+Framework lifecycle::
+
+    SUBSCRIBE -> connected+active --stream breaks--> disconnected --failover_timeout--> removed
+                       ^                                  |
+                       +------- SUBSCRIBE with id --------+          TEARDOWN -> removed
+
+Agent lifecycle::
+
+    REGISTER -> (registry admits) -> REGISTERED --stream breaks--> disconnected (no offers)
+       ^                                 |  max_agent_ping_timeouts missed PONGs
+       +---------- REREGISTER -----------+--> removed: tasks LOST, offers rescinded, FAILURE
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from meseta.alloc.allocator import Allocation, Allocator
+from meseta.core.resources import EMPTY, Resources, parse_json
+from meseta.master import validation
+from meseta.master.state import (
+    MAX_COMPLETED_FRAMEWORKS,
+    TERMINAL_STATES,
+    AdmitAgent,
+    Agent,
+    CallRejected,
+    CancelTimer,
+    CloseAgentStream,
+    CloseFrameworkStream,
+    Effect,
+    ExecutorRecord,
+    Framework,
+    Offer,
+    Persist,
+    RegistryOperation,
+    RemoveAgent,
+    StartTimer,
+    SubscribeRefused,
+    Task,
+    ToAgent,
+    ToFramework,
+)
+
+ALLOCATE_NOW = ("allocate",)
+
+
+def _id(value: str) -> dict[str, str]:
+    return {"value": value}
+
+
+class MasterMachine:
+    def __init__(
+        self,
+        master_info: dict[str, Any],
+        *,
+        allocation_interval: float = 1.0,
+        agent_ping_timeout: float = 15.0,
+        max_agent_ping_timeouts: int = 5,
+        admitted_agents: Mapping[str, dict[str, Any]] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.master_info = master_info
+        self.master_id: str = master_info["id"]
+        self.allocation_interval = allocation_interval
+        self.agent_ping_timeout = agent_ping_timeout
+        self.max_agent_ping_timeouts = max_agent_ping_timeouts
+        self.allocator = Allocator(allocation_interval)
+        self.frameworks: dict[str, Framework] = {}
+        self.completed_frameworks: deque[Framework] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
+        self.removed_framework_ids: set[str] = set()
+        self.agents: dict[str, Agent] = {}
+        self.recovered_agents: dict[str, dict[str, Any]] = dict(admitted_agents or {})
+        self.pending_admissions: dict[str, tuple[dict[str, Any], str]] = {}
+        self.offers: dict[str, Offer] = {}
+        self.metrics: dict[str, int] = {}
+        self._rng = random.Random(seed)
+        self._counters = {"framework": 0, "offer": 0, "agent": 0}
+        self._allocation_pending = False
+
+    # ================================================================ frameworks
+
+    def handle_subscribe(
+        self,
+        framework_info: dict[str, Any],
+        framework_id: str | None,
+        stream_id: str,
+        suppressed_roles: Iterable[str],
+        now: float,
+    ) -> list[Effect]:
+        """SUBSCRIBE (new or re-subscribe). Raises SubscribeRefused for an ERROR-then-close answer."""
+        problem = validation.framework_info_problem(framework_info)
+        if problem:
+            raise SubscribeRefused(problem)
+        self._count("messages_register_framework")
+        if framework_id is None:
+            return self._add_framework(framework_info, stream_id, suppressed_roles, now)
+        if framework_id in self.removed_framework_ids:
+            raise SubscribeRefused("Framework has been removed")
+        existing = self.frameworks.get(framework_id)
+        if existing is None:  # unknown id: a master failover, so rebuild it from what it says
+            return self._add_framework(framework_info, stream_id, suppressed_roles, now, framework_id)
+        return self._resubscribe(existing, framework_info, stream_id, suppressed_roles, now)
+
+    def _add_framework(
+        self,
+        info: dict[str, Any],
+        stream_id: str,
+        suppressed: Iterable[str],
+        now: float,
+        framework_id: str | None = None,
+    ) -> list[Effect]:
+        if framework_id is None:
+            framework_id = f"{self.master_id}-{self._counters['framework']:04d}"
+            self._counters["framework"] += 1
+        info = {**info, "id": _id(framework_id)}
+        framework = Framework(
+            id=framework_id,
+            info=info,
+            roles=validation.framework_roles(info),
+            capabilities=validation.capability_names(info),
+            registered_time=now,
+            stream_id=stream_id,
+            connected=True,
+            active=True,
+        )
+        self.frameworks[framework_id] = framework
+        self.allocator.add_framework(framework_id, framework.roles, suppressed)
+        effects: list[Effect] = [self._subscribed(framework), CancelTimer(("failover", framework_id))]
+        self._request_allocation(effects, now)
+        return effects
+
+    def _resubscribe(
+        self, framework: Framework, info: dict[str, Any], stream_id: str, suppressed: Iterable[str], now: float
+    ) -> list[Effect]:
+        old = framework.info
+        if info.get("principal") != old.get("principal") and not framework.recovered:
+            raise SubscribeRefused("Changing the framework's principal is not allowed")
+        effects: list[Effect] = []
+        if framework.stream_id is not None and framework.connected:
+            effects.append(self._error(framework.id, "Framework failed over"))
+            effects.append(CloseFrameworkStream(framework.id, framework.stream_id))
+        effects += self._rescind_framework_offers(framework, notify=False)
+        keep = {"user": old.get("user"), "checkpoint": old.get("checkpoint")} if not framework.recovered else {}
+        framework.info = {**info, **{k: v for k, v in keep.items() if v is not None}, "id": _id(framework.id)}
+        self._apply_roles(framework)
+        framework.stream_id, framework.connected, framework.active = stream_id, True, True
+        framework.recovered = False
+        framework.reregistered_time = now
+        self.allocator.set_framework_active(framework.id, True)
+        suppressed = set(suppressed)
+        self.allocator.revive(framework.id, set(framework.roles) - suppressed)
+        if suppressed:
+            self.allocator.suppress(framework.id, suppressed)
+        effects += [self._subscribed(framework), CancelTimer(("failover", framework.id))]
+        self._request_allocation(effects, now)
+        return effects
+
+    def _apply_roles(self, framework: Framework) -> None:
+        framework.roles = validation.framework_roles(framework.info)
+        framework.capabilities = validation.capability_names(framework.info)
+        self.allocator.update_framework_roles(framework.id, framework.roles)
+
+    def _subscribed(self, framework: Framework) -> ToFramework:
+        return ToFramework(
+            framework.id,
+            {
+                "type": "SUBSCRIBED",
+                "subscribed": {
+                    "framework_id": _id(framework.id),
+                    "heartbeat_interval_seconds": 15.0,
+                    "master_info": self.master_info,
+                },
+            },
+        )
+
+    def handle_framework_disconnected(self, framework_id: str, stream_id: str, now: float) -> list[Effect]:
+        framework = self.frameworks.get(framework_id)
+        if framework is None or framework.stream_id != stream_id or not framework.connected:
+            return []
+        framework.connected = framework.active = False
+        framework.unregistered_time = now
+        self.allocator.set_framework_active(framework_id, False)
+        effects = self._rescind_framework_offers(framework, notify=False)
+        timeout = float(framework.info.get("failover_timeout", 0) or 0)
+        effects.append(StartTimer(("failover", framework_id), now + timeout))
+        return effects
+
+    def handle_teardown(self, framework_id: str, now: float) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_unregister_framework")
+        return self._remove_framework(framework, now)
+
+    def _remove_framework(self, framework: Framework, now: float) -> list[Effect]:
+        effects: list[Effect] = self._rescind_framework_offers(framework, notify=False)
+        if framework.stream_id is not None and framework.connected:
+            effects.append(CloseFrameworkStream(framework.id, framework.stream_id))
+        agent_ids = {t.agent_id for t in framework.tasks.values()} | set(framework.executors)
+        for agent_id in agent_ids:
+            if agent_id in self.agents:
+                effects.append(ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": _id(framework.id)}))
+        for task in list(framework.tasks.values()):
+            self._release_task(task)
+            if task.state not in TERMINAL_STATES:
+                task.state = "TASK_KILLED"
+            self._complete_task(framework, task)
+        for agent_id, executors in framework.executors.items():
+            for record in executors.values():
+                self.allocator.recover(framework.id, record.role, agent_id, record.resources)
+        framework.executors.clear()
+        framework.connected = framework.active = False
+        framework.unregistered_time = now
+        self.allocator.remove_framework(framework.id)
+        del self.frameworks[framework.id]
+        self.completed_frameworks.append(framework)
+        self.removed_framework_ids.add(framework.id)
+        effects.append(CancelTimer(("failover", framework.id)))
+        self._request_allocation(effects, now)
+        return effects
+
+    def handle_update_framework(
+        self, framework_id: str, info: dict[str, Any], suppressed: Iterable[str], now: float
+    ) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        problem = validation.framework_info_problem(info)
+        if problem:
+            raise CallRejected(400, problem)
+        if (info.get("id") or {}).get("value") != framework_id:
+            raise CallRejected(400, "'framework_info.id' must equal 'framework_id'")
+        for frozen in ("principal", "user", "checkpoint"):
+            if info.get(frozen) != framework.info.get(frozen):
+                raise CallRejected(400, f"Updating 'framework_info.{frozen}' is not supported")
+        framework.info = dict(info)
+        self._apply_roles(framework)
+        suppressed = set(suppressed)
+        self.allocator.revive(framework.id, set(framework.roles) - suppressed)
+        if suppressed:
+            self.allocator.suppress(framework.id, suppressed & set(framework.roles))
+        effects = self._rescind_framework_offers(
+            framework, notify=True, only=lambda o: o.role not in framework.roles or o.role in suppressed
+        )
+        self._request_allocation(effects, now)
+        return effects
+
+    def _connected_framework(self, framework_id: str) -> Framework:
+        framework = self.frameworks.get(framework_id)
+        if framework is None:
+            raise CallRejected(400, "Framework cannot be found")
+        if not framework.connected:
+            raise CallRejected(403, "Framework is not subscribed")
+        return framework
+
+    def check_stream(self, framework_id: str, stream_id: str | None) -> Framework:
+        """The checks every non-SUBSCRIBE call passes first (spec 1.2, in order)."""
+        framework = self._connected_framework(framework_id)
+        if stream_id is None:
+            raise CallRejected(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+        if stream_id != framework.stream_id:
+            raise CallRejected(400, f"The stream ID '{stream_id}' included in this request didn't match "
+                               f"the stream ID currently associated with framework ID {framework_id}")
+        return framework
+
+    # ================================================================ offers
+
+    def handle_allocate(self, now: float) -> list[Effect]:
+        self._allocation_pending = False
+        self._count("allocator_runs")
+        effects: list[Effect] = []
+        by_framework: dict[str, list[dict[str, Any]]] = {}
+        for decision in self.allocator.allocate(now, self._rng):
+            by_framework.setdefault(decision.framework_id, []).append(self._make_offer(decision))
+        for framework_id, offers in by_framework.items():
+            effects.append(ToFramework(framework_id, {"type": "OFFERS", "offers": {"offers": offers}}))
+        return effects
+
+    def _make_offer(self, decision: Allocation) -> dict[str, Any]:
+        offer_id = f"{self.master_id}-O{self._counters['offer']}"
+        self._counters["offer"] += 1
+        offer = Offer(offer_id, decision.framework_id, decision.agent_id, decision.role, decision.resources)
+        self.offers[offer_id] = offer
+        framework, agent = self.frameworks[decision.framework_id], self.agents[decision.agent_id]
+        framework.offers.add(offer_id)
+        agent.offers.add(offer_id)
+        return self.offer_json(offer)
+
+    def offer_json(self, offer: Offer) -> dict[str, Any]:
+        agent = self.agents[offer.agent_id]
+        executors = self.frameworks[offer.framework_id].executors.get(offer.agent_id, {})
+        out: dict[str, Any] = {
+            "id": _id(offer.id),
+            "framework_id": _id(offer.framework_id),
+            "agent_id": _id(offer.agent_id),
+            "hostname": agent.hostname,
+            "url": {
+                "scheme": "http",
+                "address": {"hostname": agent.hostname, "ip": agent.hostname, "port": agent.port},
+                "path": "/slave(1)",
+            },
+            "resources": offer.resources.to_json(allocation_role=offer.role),
+            "allocation_info": {"role": offer.role},
+        }
+        if agent.info.get("attributes"):
+            out["attributes"] = agent.info["attributes"]
+        if executors:
+            out["executor_ids"] = [_id(e) for e in sorted(executors)]
+        return out
+
+    def _remove_offer(self, offer: Offer) -> None:
+        self.offers.pop(offer.id, None)
+        if offer.framework_id in self.frameworks:
+            self.frameworks[offer.framework_id].offers.discard(offer.id)
+        if offer.agent_id in self.agents:
+            self.agents[offer.agent_id].offers.discard(offer.id)
+
+    def _rescind_offer(self, offer: Offer, notify: bool) -> list[Effect]:
+        self._remove_offer(offer)
+        self.allocator.recover(offer.framework_id, offer.role, offer.agent_id, offer.resources)
+        if not notify:
+            return []
+        return [ToFramework(offer.framework_id, {"type": "RESCIND", "rescind": {"offer_id": _id(offer.id)}})]
+
+    def _rescind_framework_offers(self, framework: Framework, notify: bool, only: Any = None) -> list[Effect]:
+        effects: list[Effect] = []
+        for offer_id in sorted(framework.offers):
+            offer = self.offers[offer_id]
+            if only is None or only(offer):
+                effects += self._rescind_offer(offer, notify)
+        return effects
+
+    def handle_decline(self, framework_id: str, offer_ids: list[str], refuse: float | None, now: float) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_decline_offers")
+        for offer_id in offer_ids:
+            offer = self.offers.get(offer_id)
+            if offer is not None and offer.framework_id == framework.id:
+                self._remove_offer(offer)
+                self.allocator.recover(framework.id, offer.role, offer.agent_id, offer.resources, refuse, now)
+        effects: list[Effect] = []
+        self._request_allocation(effects, now)
+        return effects
+
+    def handle_revive(self, framework_id: str, roles: list[str], now: float) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_revive_offers")
+        self.allocator.revive(framework.id, [r for r in roles if r in framework.roles] if roles else ())
+        effects: list[Effect] = []
+        self._request_allocation(effects, now)
+        return effects
+
+    def handle_suppress(self, framework_id: str, roles: list[str], now: float) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_suppress_offers")
+        self.allocator.suppress(framework.id, [r for r in roles if r in framework.roles] if roles else ())
+        return []
+
+    def _request_allocation(self, effects: list[Effect], now: float) -> None:
+        if not self._allocation_pending:
+            self._allocation_pending = True
+            effects.append(StartTimer(ALLOCATE_NOW, now))
+
+    # ================================================================ ACCEPT
+
+    def handle_accept(
+        self,
+        framework_id: str,
+        offer_ids: list[str],
+        operations: list[dict[str, Any]],
+        refuse: float | None,
+        now: float,
+    ) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_accept_offers")
+        effects: list[Effect] = []
+        offers, problem = self._validate_offers(framework, offer_ids)
+        if problem is not None:
+            for offer in offers:
+                effects += self._rescind_offer(offer, notify=False)
+            effects += self._drop_operations(framework, operations, f"Task launched with invalid offers: {problem}")
+            self._request_allocation(effects, now)
+            return effects
+        agent = self.agents[offers[0].agent_id]
+        role = offers[0].role
+        pool = EMPTY
+        for offer in offers:
+            pool = pool + offer.resources
+            self._remove_offer(offer)
+        for operation in operations:
+            pool, more = self._apply_operation(framework, agent, role, pool, operation, now)
+            effects += more
+        self.allocator.recover(framework.id, role, agent.id, pool, refuse, now)
+        self._request_allocation(effects, now)
+        return effects
+
+    def _validate_offers(self, framework: Framework, offer_ids: list[str]) -> tuple[list[Offer], str | None]:
+        found = [self.offers[o] for o in dict.fromkeys(offer_ids) if o in self.offers]
+        mine = [o for o in found if o.framework_id == framework.id]
+        if not offer_ids:
+            return mine, "No offers specified"
+        if len(set(offer_ids)) != len(offer_ids):
+            return mine, "Duplicate offer ids"
+        for offer_id in offer_ids:
+            offer = self.offers.get(offer_id)
+            if offer is None:
+                return mine, f"Offer {offer_id} is no longer valid"
+            if offer.framework_id != framework.id:
+                return mine, f"Offer {offer_id} has invalid framework"
+        if len({o.agent_id for o in mine}) > 1:
+            return mine, "Aggregated offers must belong to one single agent"
+        if len({o.role for o in mine}) > 1:
+            return mine, "Aggregated offers must be allocated to the same role"
+        return mine, None
+
+    def _drop_operations(self, framework: Framework, operations: list[dict[str, Any]], message: str) -> list[Effect]:
+        state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
+        effects: list[Effect] = []
+        for task in _launched_tasks(operations):
+            task_id = (task.get("task_id") or {}).get("value", "")
+            effects.append(self._master_update(framework, str(task_id), state, "REASON_INVALID_OFFERS", message))
+        return effects
+
+    def _apply_operation(
+        self, framework: Framework, agent: Agent, role: str, pool: Resources, operation: dict[str, Any], now: float
+    ) -> tuple[Resources, list[Effect]]:
+        kind = operation.get("type")
+        if kind == "LAUNCH":
+            effects: list[Effect] = []
+            for task in (operation.get("launch") or {}).get("task_infos") or []:
+                pool, more = self._launch_task(framework, agent, role, pool, task, now)
+                effects += more
+            return pool, effects
+        if kind == "LAUNCH_GROUP":
+            return self._launch_group(framework, agent, role, pool, operation.get("launch_group") or {}, now)
+        return pool, []  # reservations and volumes arrive with the allocation issue
+
+    def _launch_task(
+        self, framework: Framework, agent: Agent, role: str, pool: Resources, task: dict[str, Any], now: float
+    ) -> tuple[Resources, list[Effect]]:
+        self._count("messages_launch_tasks")
+        checked = self._check_task(framework, agent, pool, task)
+        if isinstance(checked, str):
+            task_id = str(((task.get("task_id") or {}) if isinstance(task, dict) else {}).get("value", ""))
+            return pool, [self._master_update(framework, task_id, "TASK_ERROR", "REASON_TASK_INVALID", checked)]
+        needed, executor = checked
+        task = _with_allocation(task, role)
+        executor_id = ""
+        if executor is not None:
+            executor_id = executor["executor_id"]["value"]
+            task["executor"] = executor
+            self._add_executor(framework, agent, role, executor)
+        self._add_task(framework, agent, role, task, executor_id)
+        message = {"type": "RUN_TASK", "framework_info": framework.info, "task": task}
+        return pool - needed, [ToAgent(agent.id, message)]
+
+    def _check_task(
+        self, framework: Framework, agent: Agent, pool: Resources, task: Any
+    ) -> str | tuple[Resources, dict[str, Any] | None]:
+        """The resources a valid task takes from the pool (with a new executor's), or the problem."""
+        problem = validation.task_info_problem(task, agent.id)
+        if problem:
+            return problem
+        task_id = task["task_id"]["value"]
+        if task_id in framework.tasks:
+            return f"Task has duplicate ID: {task_id}"
+        resources, problem = validation.task_resources(task)
+        if problem or resources is None:
+            return problem or "Task uses no resources"
+        executor = task.get("executor")
+        needed = resources
+        if executor is not None:
+            executor = {**executor, "framework_id": executor.get("framework_id") or _id(framework.id)}
+            known = framework.executors.get(agent.id, {}).get(executor["executor_id"]["value"])
+            if known is not None:
+                if _comparable(known.info) != _comparable(executor):
+                    return "ExecutorInfo is not compatible with the ExecutorInfo of the running executor"
+            else:
+                try:
+                    needed = needed + Resources.from_json(executor.get("resources") or [])
+                except ValueError as exc:
+                    return f"Executor has invalid resources: {exc}"
+        if not pool.contains(needed):
+            return f"Task uses more resources {needed.to_text()} than available {pool.to_text()}"
+        return needed, executor
+
+    def _launch_group(
+        self, framework: Framework, agent: Agent, role: str, pool: Resources, group: dict[str, Any], now: float
+    ) -> tuple[Resources, list[Effect]]:
+        self._count("messages_launch_tasks")
+        tasks = list((group.get("task_group") or {}).get("tasks") or [])
+        executor = group.get("executor")
+        problem = self._group_problem(framework, agent, pool, executor, tasks)
+        if problem:
+            effects: list[Effect] = [
+                self._master_update(framework, _task_id_of(t), "TASK_ERROR", "REASON_TASK_GROUP_INVALID", problem)
+                for t in tasks
+            ]
+            return pool, effects
+        assert isinstance(executor, dict)
+        executor = _with_allocation({**executor, "framework_id": _id(framework.id)}, role)
+        executor_id = executor["executor_id"]["value"]
+        if executor_id not in framework.executors.get(agent.id, {}):
+            pool = pool - Resources.from_json(executor.get("resources") or [])
+            self._add_executor(framework, agent, role, executor)
+        launched = []
+        for raw in tasks:
+            task = _with_allocation(raw, role)
+            pool = pool - Resources.from_json(task.get("resources") or [])
+            self._add_task(framework, agent, role, task, executor_id)
+            launched.append(task)
+        message = {
+            "type": "RUN_TASK_GROUP",
+            "framework_info": framework.info,
+            "executor": executor,
+            "task_group": {"tasks": launched},
+        }
+        return pool, [ToAgent(agent.id, message)]
+
+    def _group_problem(
+        self, framework: Framework, agent: Agent, pool: Resources, executor: Any, tasks: list[Any]
+    ) -> str | None:
+        if not isinstance(executor, dict):
+            return "'launch_group.executor' is required"
+        if executor.get("type") not in ("DEFAULT", "CUSTOM"):
+            return "'launch_group.executor.type' must be DEFAULT or CUSTOM"
+        problem = validation.executor_info_problem(executor)
+        if problem:
+            return problem
+        if not tasks:
+            return "Task group is empty"
+        ids = [_task_id_of(t) for t in tasks]
+        if len(set(ids)) != len(ids):
+            return "Task group has duplicate task ids"
+        needed = EMPTY
+        if executor["executor_id"]["value"] not in framework.executors.get(agent.id, {}):
+            try:
+                needed = Resources.from_json(executor.get("resources") or [])
+            except ValueError as exc:
+                return f"Executor has invalid resources: {exc}"
+        for task in tasks:
+            if isinstance(task, dict) and task.get("executor") is not None:
+                return f"Task '{_task_id_of(task)}' in a task group must not set 'executor'"
+            checked = self._check_task(framework, agent, pool, {**task, "executor": executor} if isinstance(
+                task, dict) and task.get("command") is None else task)
+            if isinstance(checked, str):
+                return checked
+            resources, _ = validation.task_resources(task)
+            needed = needed + (resources or EMPTY)
+        if not pool.contains(needed):
+            return f"Task group uses more resources {needed.to_text()} than available {pool.to_text()}"
+        return None
+
+    def _add_executor(self, framework: Framework, agent: Agent, role: str, executor: dict[str, Any]) -> None:
+        executor_id = executor["executor_id"]["value"]
+        per_agent = framework.executors.setdefault(agent.id, {})
+        if executor_id not in per_agent:
+            resources = Resources.from_json(executor.get("resources") or [])
+            per_agent[executor_id] = ExecutorRecord(executor, resources, role)
+
+    def _add_task(
+        self, framework: Framework, agent: Agent, role: str, info: dict[str, Any], executor_id: str
+    ) -> Task:
+        resources = Resources.from_json(info.get("resources") or [])
+        task = Task(info, framework.id, agent.id, executor_id, role, resources)
+        framework.tasks[task.task_id] = task
+        agent.task_keys.add((framework.id, task.task_id))
+        self._count("tasks_staging")
+        return task
+
+    # ================================================================ tasks
+
+    def handle_kill(self, framework_id: str, task_id: str, kill_policy: Any, now: float) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_kill_task")
+        task = framework.tasks.get(task_id)
+        if task is None:
+            return self._reconcile_unknown(framework, task_id, None)
+        agent = self.agents.get(task.agent_id)
+        if agent is None or not agent.connected:
+            return []
+        message: dict[str, Any] = {"type": "KILL_TASK", "framework_id": _id(framework.id), "task_id": _id(task_id)}
+        if kill_policy is not None:
+            message["kill_policy"] = kill_policy
+        return [ToAgent(agent.id, message)]
+
+    def handle_shutdown(self, framework_id: str, executor_id: str, agent_id: str, now: float) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        if agent_id not in self.agents:
+            return []
+        message = {"type": "SHUTDOWN_EXECUTOR", "framework_id": _id(framework.id), "executor_id": _id(executor_id)}
+        return [ToAgent(agent_id, message)]
+
+    def handle_acknowledge(self, framework_id: str, agent_id: str, task_id: str, uuid: str, now: float) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_status_update_acknowledgement")
+        task = framework.tasks.get(task_id)
+        if task is not None and task.status_update_uuid == uuid and task.status_update_state in TERMINAL_STATES:
+            self._complete_task(framework, task)
+        if agent_id not in self.agents:
+            return []
+        message = {
+            "type": "ACKNOWLEDGE",
+            "framework_id": _id(framework.id),
+            "task_id": _id(task_id),
+            "uuid": uuid,
+        }
+        return [ToAgent(agent_id, message)]
+
+    def handle_reconcile(self, framework_id: str, tasks: list[tuple[str, str | None]], now: float) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_reconcile_tasks")
+        if not tasks:
+            return [self._reconcile_known(framework, t) for t in framework.tasks.values()]
+        effects: list[Effect] = []
+        for task_id, agent_id in tasks:
+            task = framework.tasks.get(task_id)
+            if task is not None:
+                effects.append(self._reconcile_known(framework, task))
+            else:
+                effects += self._reconcile_unknown(framework, task_id, agent_id)
+        return effects
+
+    def _reconcile_known(self, framework: Framework, task: Task) -> ToFramework:
+        state = task.status_update_state or task.state
+        status = self._status(framework, task.task_id, state, "SOURCE_MASTER", "REASON_RECONCILIATION",
+                              "Reconciliation: Latest task state", task.agent_id)
+        if task.executor_id:
+            status["executor_id"] = _id(task.executor_id)
+        if task.latest_status and "healthy" in task.latest_status:
+            status["healthy"] = task.latest_status["healthy"]
+        return ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}})
+
+    def _reconcile_unknown(self, framework: Framework, task_id: str, agent_id: str | None) -> list[Effect]:
+        if agent_id is not None and agent_id in self.recovered_agents and agent_id not in self.agents:
+            return []  # the agent may still re-register after a master failover: say nothing yet
+        if agent_id is not None and agent_id in self.agents:
+            state, message = "TASK_GONE", "Reconciliation: Task is unknown to the agent"
+        else:
+            state, message = "TASK_UNKNOWN", "Reconciliation: Task is unknown"
+        if not framework.partition_aware:
+            state = "TASK_LOST"
+        status = self._status(framework, task_id, state, "SOURCE_MASTER", "REASON_RECONCILIATION", message, agent_id)
+        return [ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}})]
+
+    def handle_framework_message(
+        self, framework_id: str, agent_id: str, executor_id: str, data: str, now: float
+    ) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self._count("messages_framework_to_executor")
+        if agent_id not in self.agents:
+            return []
+        message = {
+            "type": "FRAMEWORK_MESSAGE",
+            "framework_id": _id(framework.id),
+            "executor_id": _id(executor_id),
+            "data": data,
+        }
+        return [ToAgent(agent_id, message)]
+
+    # ================================================================ status updates from agents
+
+    def handle_status_update(self, agent_id: str, update: dict[str, Any], now: float) -> list[Effect]:
+        """An update forwarded by an agent's status update manager (carries a uuid)."""
+        status = update["status"]
+        framework_id = update["framework_id"]["value"]
+        framework = self.frameworks.get(framework_id)
+        if framework is None or agent_id not in self.agents:
+            self._count("invalid_status_updates")
+            return []
+        self._count("valid_status_updates")
+        task = framework.tasks.get(status["task_id"]["value"])
+        effects: list[Effect] = []
+        if task is not None:
+            effects += self._apply_status(framework, task, status, update.get("latest_state"), now)
+        if framework.connected:
+            status = {**status, "agent_id": _id(agent_id)}
+            effects.append(ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}}))
+        return effects
+
+    def _apply_status(
+        self, framework: Framework, task: Task, status: dict[str, Any], latest: str | None, now: float
+    ) -> list[Effect]:
+        previous = task.state
+        task.state = latest or status["state"]
+        task.status_update_state = status["state"]
+        task.status_update_uuid = status.get("uuid")
+        task.latest_status = status
+        entry = {"state": status["state"], "timestamp": status.get("timestamp", now)}
+        if "healthy" in status:
+            entry["healthy"] = status["healthy"]
+        task.statuses.append(entry)
+        if previous != task.state:
+            self._count(task.state.lower())
+        effects: list[Effect] = []
+        if task.state in TERMINAL_STATES and not task.released:
+            self._release_task(task)
+            self._request_allocation(effects, now)
+        return effects
+
+    def _release_task(self, task: Task) -> None:
+        if not task.released:
+            task.released = True
+            self.allocator.recover(task.framework_id, task.role, task.agent_id, task.resources)
+
+    def _complete_task(self, framework: Framework, task: Task) -> None:
+        framework.tasks.pop(task.task_id, None)
+        framework.completed_tasks.append(task)
+        agent = self.agents.get(task.agent_id)
+        if agent is not None:
+            agent.task_keys.discard((framework.id, task.task_id))
+
+    def handle_executor_message(
+        self, agent_id: str, framework_id: str, executor_id: str, data: str, now: float
+    ) -> list[Effect]:
+        framework = self.frameworks.get(framework_id)
+        self._count("messages_executor_to_framework")
+        if framework is None or not framework.connected:
+            return []
+        payload = {"agent_id": _id(agent_id), "executor_id": _id(executor_id), "data": data}
+        return [ToFramework(framework_id, {"type": "MESSAGE", "message": payload})]
+
+    def handle_executor_exited(
+        self, agent_id: str, framework_id: str, executor_id: str, status: int, custom: bool, now: float
+    ) -> list[Effect]:
+        framework = self.frameworks.get(framework_id)
+        if framework is None:
+            return []
+        record = framework.executors.get(agent_id, {}).pop(executor_id, None)
+        effects: list[Effect] = []
+        if record is not None:
+            self.allocator.recover(framework_id, record.role, agent_id, record.resources)
+            self._request_allocation(effects, now)
+        if custom and framework.connected:
+            failure = {"agent_id": _id(agent_id), "executor_id": _id(executor_id), "status": status}
+            effects.append(ToFramework(framework_id, {"type": "FAILURE", "failure": failure}))
+        return effects
+
+    # ================================================================ agents
+
+    def handle_register_agent(self, info: dict[str, Any], stream_id: str, now: float) -> list[Effect]:
+        self._count("slave_registrations")
+        agent_id = f"{self.master_id}-S{self._counters['agent']}"
+        self._counters["agent"] += 1
+        info = {**info, "id": _id(agent_id)}
+        self.pending_admissions[agent_id] = (info, stream_id)
+        return [Persist(AdmitAgent(agent_id, info))]
+
+    def handle_persisted(self, operation: RegistryOperation, now: float) -> list[Effect]:
+        if isinstance(operation, AdmitAgent):
+            pending = self.pending_admissions.pop(operation.agent_id, None)
+            if pending is None:
+                return []
+            info, stream_id = pending
+            return self._admit(operation.agent_id, info, stream_id, now, reregistered=False)
+        return []
+
+    def handle_reregister_agent(
+        self,
+        info: dict[str, Any],
+        tasks: list[dict[str, Any]],
+        executors: list[dict[str, Any]],
+        frameworks: list[dict[str, Any]],
+        stream_id: str,
+        now: float,
+    ) -> list[Effect]:
+        agent_id = info["id"]["value"]
+        self._count("slave_reregistrations")
+        known = self.agents.get(agent_id)
+        if known is None and agent_id not in self.recovered_agents:
+            # Removed agents (or ones this master never admitted) must start afresh.
+            return [CloseAgentStream(agent_id, stream_id)]
+        if known is not None:
+            effects: list[Effect] = []
+            if known.stream_id and known.stream_id != stream_id:
+                effects.append(CloseAgentStream(agent_id, known.stream_id))
+            known.stream_id, known.connected, known.active = stream_id, True, True
+            known.reregistered_time, known.missed_pings, known.pong_seen = now, 0, True
+            self.allocator.set_agent_active(agent_id, True)
+            effects.append(ToAgent(agent_id, self._registered_message(agent_id, "REREGISTERED")))
+            effects.append(StartTimer(("ping", agent_id), now + self.agent_ping_timeout))
+            self._request_allocation(effects, now)
+            return effects
+        self.recovered_agents.pop(agent_id, None)
+        for framework_info in frameworks:
+            self._recover_framework(framework_info, now)
+        effects = self._admit(agent_id, info, stream_id, now, reregistered=True, tasks=tasks, executors=executors)
+        return effects
+
+    def _recover_framework(self, info: dict[str, Any], now: float) -> None:
+        framework_id = (info.get("id") or {}).get("value")
+        if not framework_id or framework_id in self.frameworks or framework_id in self.removed_framework_ids:
+            return
+        framework = Framework(
+            id=framework_id,
+            info=info,
+            roles=validation.framework_roles(info),
+            capabilities=validation.capability_names(info),
+            registered_time=now,
+            recovered=True,
+        )
+        self.frameworks[framework_id] = framework
+        self.allocator.add_framework(framework_id, framework.roles)
+        self.allocator.set_framework_active(framework_id, False)
+
+    def _admit(
+        self,
+        agent_id: str,
+        info: dict[str, Any],
+        stream_id: str,
+        now: float,
+        *,
+        reregistered: bool,
+        tasks: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        executors: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    ) -> list[Effect]:
+        total = parse_json(info.get("resources") or [])
+        agent = Agent(
+            id=agent_id,
+            info=info,
+            total=total,
+            registered_time=now,
+            version=str(info.get("version", "")),
+            stream_id=stream_id,
+            reregistered_time=now if reregistered else None,
+        )
+        self.agents[agent_id] = agent
+        used = self._adopt_running(agent, tasks, executors)
+        self.allocator.add_agent(agent_id, total, used)
+        kind = "REREGISTERED" if reregistered else "REGISTERED"
+        effects: list[Effect] = [
+            ToAgent(agent_id, self._registered_message(agent_id, kind)),
+            StartTimer(("ping", agent_id), now + self.agent_ping_timeout),
+        ]
+        self._request_allocation(effects, now)
+        return effects
+
+    def _adopt_running(
+        self, agent: Agent, tasks: Iterable[dict[str, Any]], executors: Iterable[dict[str, Any]]
+    ) -> list[tuple[str, str, Resources]]:
+        """Rebuild tasks and executors an agent reports after a master failover."""
+        used: list[tuple[str, str, Resources]] = []
+        for executor in executors:
+            framework = self.frameworks.get(executor["framework_id"]["value"])
+            if framework is None:
+                continue
+            role = _allocation_role(executor.get("resources"), framework.roles)
+            self._add_executor(framework, agent, role, executor)
+            used.append((framework.id, role, framework.executors[agent.id][executor["executor_id"]["value"]].resources))
+        for reported in tasks:
+            framework = self.frameworks.get(reported["framework_id"]["value"])
+            if framework is None:
+                continue
+            role = _allocation_role(reported.get("resources"), framework.roles)
+            task = self._add_task(framework, agent, role, reported["info"], reported.get("executor_id", ""))
+            task.state = reported.get("state", "TASK_STAGING")
+            if task.state in TERMINAL_STATES:
+                task.released = True
+            else:
+                used.append((framework.id, role, task.resources))
+        return used
+
+    def _registered_message(self, agent_id: str, kind: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            kind.lower(): {
+                "agent_id": _id(agent_id),
+                "master_info": self.master_info,
+                "ping_interval_seconds": self.agent_ping_timeout,
+                "max_ping_timeouts": self.max_agent_ping_timeouts,
+            },
+        }
+
+    def handle_agent_disconnected(self, agent_id: str, stream_id: str, now: float) -> list[Effect]:
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.stream_id != stream_id or not agent.connected:
+            return []
+        agent.connected = agent.active = False
+        self.allocator.set_agent_active(agent_id, False)
+        effects: list[Effect] = []
+        for offer_id in sorted(agent.offers):
+            effects += self._rescind_offer(self.offers[offer_id], notify=True)
+        return effects
+
+    def handle_pong(self, agent_id: str, now: float) -> list[Effect]:
+        agent = self.agents.get(agent_id)
+        if agent is not None:
+            agent.pong_seen = True
+        return []
+
+    def _ping(self, agent_id: str, now: float) -> list[Effect]:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return []
+        agent.missed_pings = 0 if agent.pong_seen else agent.missed_pings + 1
+        if agent.missed_pings >= self.max_agent_ping_timeouts:
+            return self._remove_agent(agent, now, "REASON_AGENT_REMOVED", "Agent missed too many pings")
+        agent.pong_seen = False
+        effects: list[Effect] = [StartTimer(("ping", agent_id), now + self.agent_ping_timeout)]
+        if agent.connected:
+            effects.append(ToAgent(agent_id, {"type": "PING"}))
+        return effects
+
+    def _remove_agent(self, agent: Agent, now: float, reason: str, message: str) -> list[Effect]:
+        self._count("slave_removals")
+        effects: list[Effect] = []
+        for offer_id in sorted(agent.offers):
+            effects += self._rescind_offer(self.offers[offer_id], notify=True)
+        for framework_id, task_id in sorted(agent.task_keys):
+            framework = self.frameworks[framework_id]
+            task = framework.tasks[task_id]
+            state = "TASK_UNREACHABLE" if framework.partition_aware else "TASK_LOST"
+            task.state = state
+            self._count(state.lower())
+            if framework.connected:
+                effects.append(self._master_update(framework, task_id, state, reason, message, agent.id))
+            self._complete_task(framework, task)
+        for framework in self.frameworks.values():
+            framework.executors.pop(agent.id, None)
+            if framework.connected:
+                effects.append(ToFramework(framework.id, {"type": "FAILURE", "failure": {"agent_id": _id(agent.id)}}))
+        self.allocator.remove_agent(agent.id)
+        del self.agents[agent.id]
+        if agent.stream_id:
+            effects.append(ToAgent(agent.id, {"type": "SHUTDOWN", "shutdown": {"message": message}}))
+            effects.append(CloseAgentStream(agent.id, agent.stream_id))
+        effects += [CancelTimer(("ping", agent.id)), Persist(RemoveAgent(agent.id))]
+        return effects
+
+    # ================================================================ timers
+
+    def handle_timer(self, key: tuple[str, ...], now: float) -> list[Effect]:
+        kind = key[0]
+        if kind == "allocate":
+            return self.handle_allocate(now)
+        if kind == "ping":
+            return self._ping(key[1], now)
+        if kind == "failover":
+            framework = self.frameworks.get(key[1])
+            if framework is not None and not framework.connected:
+                return self._remove_framework(framework, now)
+        return []
+
+    # ================================================================ helpers
+
+    def _status(
+        self,
+        framework: Framework,
+        task_id: str,
+        state: str,
+        source: str,
+        reason: str,
+        message: str,
+        agent_id: str | None = None,
+    ) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "task_id": _id(task_id),
+            "state": state,
+            "message": message,
+            "source": source,
+            "reason": reason,
+        }
+        if agent_id:
+            status["agent_id"] = _id(agent_id)
+        return status
+
+    def _master_update(
+        self,
+        framework: Framework,
+        task_id: str,
+        state: str,
+        reason: str,
+        message: str,
+        agent_id: str | None = None,
+    ) -> ToFramework:
+        """A master-generated update: never carries a uuid, so it is never acknowledged."""
+        status = self._status(framework, task_id, state, "SOURCE_MASTER", reason, message, agent_id)
+        return ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}})
+
+    def _error(self, framework_id: str, message: str) -> ToFramework:
+        return ToFramework(framework_id, {"type": "ERROR", "error": {"message": message}})
+
+    def _count(self, name: str) -> None:
+        self.metrics[name] = self.metrics.get(name, 0) + 1
+
+
+def _launched_tasks(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = []
+    for op in operations:
+        if not isinstance(op, dict):
+            continue
+        if op.get("type") == "LAUNCH":
+            tasks += (op.get("launch") or {}).get("task_infos") or []
+        elif op.get("type") == "LAUNCH_GROUP":
+            tasks += ((op.get("launch_group") or {}).get("task_group") or {}).get("tasks") or []
+    return [t for t in tasks if isinstance(t, dict)]
+
+
+def _task_id_of(task: Any) -> str:
+    if isinstance(task, dict) and isinstance(task.get("task_id"), dict):
+        return str(task["task_id"].get("value", ""))
+    return ""
+
+
+def _with_allocation(info: dict[str, Any], role: str) -> dict[str, Any]:
+    """Inject the offer's allocation_info into the resources, as the master does."""
+    out = dict(info)
+    if "resources" in out:
+        out["resources"] = [{**r, "allocation_info": {"role": role}} for r in out["resources"] or []]
+    return out
+
+
+def _allocation_role(resources: Any, roles: tuple[str, ...]) -> str:
+    for item in resources or []:
+        role = (item.get("allocation_info") or {}).get("role")
+        if role:
+            return str(role)
+    return roles[0] if roles else "*"
+
+
+def _comparable(executor: dict[str, Any]) -> dict[str, Any]:
+    ignore = {"framework_id", "resources"}
+    return {k: v for k, v in executor.items() if k not in ignore}
