@@ -48,7 +48,7 @@ class ResourceKey:
 
 def to_milli(value: float) -> int:
     """A scalar in thousandths, rounded the way Mesos rounds (to the nearest)."""
-    return int(round(value * SCALE))
+    return round(value * SCALE)
 
 
 def from_milli(milli: int) -> float:
@@ -141,7 +141,7 @@ def _is_empty(q: Quantity) -> bool:
 class Resources(Mapping[ResourceKey, Quantity]):
     """An immutable bag of resources. Hashable; ``+``, ``-``, ``contains``, ``<=``."""
 
-    __slots__ = ("_items", "_hash")
+    __slots__ = ("_hash", "_items")
 
     def __init__(self, items: Mapping[ResourceKey, Quantity] | None = None) -> None:
         self._items: dict[ResourceKey, Quantity] = (

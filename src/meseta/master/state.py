@@ -208,11 +208,11 @@ class Persist:
 Effect = ToFramework | CloseFrameworkStream | ToAgent | CloseAgentStream | StartTimer | CancelTimer | Persist
 
 
-class SubscribeRefused(Exception):  # noqa: N818 - an outcome name, raised to the HTTP layer
+class SubscribeRefused(Exception):
     """SUBSCRIBE was refused: answer 200, one ERROR event, then close (Mesos semantics)."""
 
 
-class CallRejected(Exception):  # noqa: N818
+class CallRejected(Exception):
     """A scheduler call is invalid for the current state; ``status`` is the HTTP status to answer."""
 
     def __init__(self, status: int, message: str) -> None:

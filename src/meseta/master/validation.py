@@ -5,8 +5,6 @@ Each function returns the problem as a message naming the field, or None when al
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,18 +59,6 @@ def framework_info_problem(info: Any) -> str | None:
         return "'framework_info.failover_timeout' must be a non-negative number"
     if info.get("id") is not None:
         return id_problem("framework_info.id", info["id"])
-    return None
-
-
-def uuid_problem(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "'uuid' must be a base64 string"
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return "'uuid' is not valid base64"
-    if len(raw) != 16:
-        return f"'uuid' must decode to 16 bytes, got {len(raw)}"
     return None
 
 

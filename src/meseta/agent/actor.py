@@ -1,0 +1,363 @@
+"""The agent: registers with the master, runs what it is told, reports every update reliably.
+
+Connection lifecycle (``run``)::
+
+    REGISTER (first time) | REREGISTER (known agent id)  --> master stream
+        REGISTERED: remember the agent id; resend in-flight updates
+        stream ends / no PING for ping_interval x max_ping_timeouts --> backoff --> REREGISTER
+        SHUTDOWN (master removed us) --> kill everything, register afresh
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from meseta import MESOS_COMPAT_VERSION
+from meseta.agent import paths
+from meseta.agent.containerizer.launcher import Launcher
+from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, new_uuid
+from meseta.agent.status_updates import StatusUpdateManager
+from meseta.core.resources import Resources
+from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
+from meseta.protocol.recordio import RecordIODecoder
+
+log = logging.getLogger(__name__)
+
+REGISTRATION_BACKOFF_MAX = 60.0
+COMMAND_EXECUTOR_OVERHEAD = "cpus:0.1;mem:32"  # what Mesos adds to a command executor's container
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        master: str,
+        ip: str,
+        port: int,
+        work_dir: Path,
+        resources: Resources,
+        attributes: list[dict[str, Any]],
+        launcher: Launcher,
+        hostname: str | None = None,
+        switch_user: bool = True,
+        update_retry_seconds: float = 10.0,
+    ) -> None:
+        self.master = master if master.startswith("http") else f"http://{master}"
+        self.ip, self.port = ip, port
+        self.hostname = hostname or ip
+        self.work_dir = work_dir
+        self.resources = resources
+        self.attributes = attributes
+        self.launcher = launcher
+        self.switch_user = switch_user
+        self.agent_id: str | None = None
+        self.stream_id: str | None = None
+        self.frameworks: dict[str, dict[str, Any]] = {}  # framework id -> FrameworkInfo
+        self.executors: dict[tuple[str, str], ExecutorRun] = {}
+        self.completed_executors: list[ExecutorRun] = []
+        self.updates = StatusUpdateManager(update_retry_seconds)
+        self.start_time = time.time()
+        self.registered = asyncio.Event()
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+        self._last_ping = time.monotonic()
+        self._ping_deadline = 75.0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ================================================================ identity
+    def agent_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "hostname": self.hostname,
+            "port": self.port,
+            "resources": self.resources.to_json(),
+            "attributes": self.attributes,
+        }
+        if self.agent_id:
+            info["id"] = {"value": self.agent_id}
+        return info
+
+    @property
+    def pid(self) -> str:
+        return f"slave(1)@{self.ip}:{self.port}"
+
+    # ================================================================ master connection
+    async def run(self) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                await self._connect_once()
+                backoff = 1.0
+            except (httpx.HTTPError, OSError, ValueError) as exc:
+                log.info("agent %s: master connection failed: %s", self.port, exc)
+            self.registered.clear()
+            self.stream_id = None
+            await asyncio.sleep(random.uniform(0, backoff))
+            backoff = min(backoff * 2, REGISTRATION_BACKOFF_MAX)
+
+    async def _connect_once(self) -> None:
+        body = self._registration_body()
+        async with self._client.stream("POST", self.master + AGENT_STREAM_PATH, json=body) as response:
+            if response.status_code != 200:
+                raise ValueError(f"master answered {response.status_code}")
+            self.stream_id = response.headers.get(STREAM_ID_HEADER)
+            decoder = RecordIODecoder()
+            watchdog = self._spawn(self._ping_watchdog(response))
+            try:
+                async for chunk in response.aiter_raw():
+                    for record in decoder.feed(chunk):
+                        await self._on_master_message(httpx.Response(200, content=record).json())
+            finally:
+                watchdog.cancel()
+
+    def _registration_body(self) -> dict[str, Any]:
+        if self.agent_id is None:
+            return {"type": "REGISTER", "agent_info": self.agent_info(), "version": MESOS_COMPAT_VERSION}
+        return {
+            "type": "REREGISTER",
+            "agent_info": self.agent_info(),
+            "version": MESOS_COMPAT_VERSION,
+            "frameworks": list(self.frameworks.values()),
+            "executor_infos": [
+                {**run.executor_info, "framework_id": {"value": run.framework_id}}
+                for run in self.executors.values() if run.kind == "CUSTOM"
+            ],
+            "tasks": [
+                {"framework_id": {"value": run.framework_id}, "info": t.info, "state": t.state,
+                 "executor_id": run.executor_id if run.kind == "CUSTOM" else "", "resources": t.info.get("resources")}
+                for run in self.executors.values() for t in run.tasks.values()
+            ],
+        }
+
+    async def _ping_watchdog(self, response: httpx.Response) -> None:
+        self._last_ping = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            if time.monotonic() - self._last_ping > self._ping_deadline:
+                log.warning("agent %s: no PING from the master, re-registering", self.port)
+                await response.aclose()
+                return
+
+    async def _on_master_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind in ("REGISTERED", "REREGISTERED"):
+            self._on_registered(message[kind.lower()])
+        elif kind == "PING":
+            self._last_ping = time.monotonic()
+            await self._call({"type": "PONG"})
+        elif kind == "RUN_TASK":
+            self._run_task(message["framework_info"], message["task"])
+        elif kind == "RUN_TASK_GROUP":
+            self._run_task_group(message["framework_info"], message["executor"], message["task_group"]["tasks"])
+        elif kind == "KILL_TASK":
+            self._kill_task(message["framework_id"]["value"], message["task_id"]["value"], message.get("kill_policy"))
+        elif kind == "ACKNOWLEDGE":
+            self._acknowledge(message["framework_id"]["value"], message["task_id"]["value"], message["uuid"])
+        elif kind == "FRAMEWORK_MESSAGE":
+            self._framework_message(message)
+        elif kind == "SHUTDOWN_EXECUTOR":
+            run = self.executors.get((message["framework_id"]["value"], message["executor_id"]["value"]))
+            if run is not None:
+                run.shutdown()
+        elif kind == "SHUTDOWN_FRAMEWORK":
+            self._shutdown_framework(message["framework_id"]["value"])
+        elif kind == "SHUTDOWN":
+            log.warning("agent %s: master asked us to shut down: %s", self.port, message.get("shutdown"))
+            for framework_id in list(self.frameworks):
+                self._shutdown_framework(framework_id)
+            self.agent_id = None
+
+    def _on_registered(self, payload: dict[str, Any]) -> None:
+        self.agent_id = payload["agent_id"]["value"]
+        self._ping_deadline = float(payload.get("ping_interval_seconds", 15)) * int(
+            payload.get("max_ping_timeouts", 5))
+        self.registered.set()
+        for update in self.updates.in_flight():
+            self._spawn(self._forward(update))
+
+    async def _call(self, body: dict[str, Any]) -> bool:
+        if self.stream_id is None or self.agent_id is None:
+            return False
+        body = {**body, "agent_id": {"value": self.agent_id}}
+        try:
+            response = await self._client.post(
+                self.master + AGENT_CALL_PATH, json=body, headers={STREAM_ID_HEADER: self.stream_id})
+        except httpx.HTTPError as exc:
+            log.info("agent %s: call %s failed: %s", self.port, body["type"], exc)
+            return False
+        return response.status_code == 202
+
+    # ================================================================ tasks and executors
+    def _sandbox(self, framework_id: str, executor_id: str, container_id: str) -> Path:
+        assert self.agent_id is not None
+        return paths.create_sandbox(self.work_dir, self.agent_id, framework_id, executor_id, container_id)
+
+    def _new_run(self, cls: type[ExecutorRun], framework_info: dict[str, Any],
+                 executor_info: dict[str, Any]) -> ExecutorRun:
+        framework_id = framework_info["id"]["value"]
+        self.frameworks[framework_id] = framework_info
+        container_id = str(uuid.uuid4())
+        sandbox = self._sandbox(framework_id, executor_info["executor_id"]["value"], container_id)
+        run = cls(
+            framework_info=framework_info, executor_info=executor_info, container_id=container_id,
+            sandbox=sandbox, launcher=self.launcher,
+            base_env=self._executor_env(framework_info, executor_info, sandbox),
+            send_update=self.status_update, on_terminated=self._executor_terminated,
+            user=self._user(framework_info, executor_info.get("command") or {}),
+        )
+        self.executors[(framework_id, run.executor_id)] = run
+        return run
+
+    def _user(self, framework_info: dict[str, Any], command: dict[str, Any]) -> str | None:
+        if not self.switch_user:
+            return None
+        user = command.get("user") or framework_info.get("user") or ""
+        return user or None
+
+    def _executor_env(self, framework_info: dict[str, Any], executor_info: dict[str, Any],
+                      sandbox: Path) -> dict[str, str]:
+        checkpoint = bool(framework_info.get("checkpoint"))
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "MESOS_FRAMEWORK_ID": framework_info["id"]["value"],
+            "MESOS_EXECUTOR_ID": executor_info["executor_id"]["value"],
+            "MESOS_DIRECTORY": str(sandbox),
+            "MESOS_SANDBOX": str(sandbox),
+            "MESOS_SLAVE_ID": self.agent_id or "",
+            "MESOS_AGENT_ID": self.agent_id or "",
+            "MESOS_SLAVE_PID": self.pid,
+            "MESOS_AGENT_ENDPOINT": f"{self.ip}:{self.port}",
+            "MESOS_CHECKPOINT": "1" if checkpoint else "0",
+            "MESOS_HTTP_COMMAND_EXECUTOR": "0",
+            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "5secs",
+            "LIBPROCESS_PORT": "0",
+        }
+        if checkpoint:
+            env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
+            env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
+        return env
+
+    def _run_task(self, framework_info: dict[str, Any], task: dict[str, Any]) -> None:
+        framework_id = framework_info["id"]["value"]
+        executor_info = task.get("executor")
+        if executor_info is None:  # a command task: the built-in command executor, id = task id
+            executor_info = {"executor_id": task["task_id"], "name": f"Command Executor (Task: "
+                             f"{task['task_id']['value']})", "source": task["task_id"]["value"],
+                             "framework_id": {"value": framework_id}}
+            run = self._new_run(CommandExecutor, framework_info, executor_info)
+            assert isinstance(run, CommandExecutor)
+            run.launch(task)
+            return
+        existing = self.executors.get((framework_id, executor_info["executor_id"]["value"]))
+        if isinstance(existing, CustomExecutor) and not existing.terminated:
+            existing.launch(task)
+            return
+        custom = self._new_run(CustomExecutor, framework_info, executor_info)
+        assert isinstance(custom, CustomExecutor)
+        custom.launch(task)
+        custom.spawn(custom.start(custom.base_env))
+
+    def _run_task_group(self, framework_info: dict[str, Any], executor_info: dict[str, Any],
+                        tasks: list[dict[str, Any]]) -> None:
+        framework_id = framework_info["id"]["value"]
+        existing = self.executors.get((framework_id, executor_info["executor_id"]["value"]))
+        if existing is not None and not existing.terminated:
+            existing.launch_group(tasks)  # type: ignore[attr-defined]
+            return
+        if executor_info.get("type") == "CUSTOM":
+            custom = self._new_run(CustomExecutor, framework_info, executor_info)
+            assert isinstance(custom, CustomExecutor)
+            custom.launch_group(tasks)
+            custom.spawn(custom.start(custom.base_env))
+            return
+        run = self._new_run(DefaultExecutor, framework_info, executor_info)
+        assert isinstance(run, DefaultExecutor)
+        run.launch_group(tasks)
+
+    def _kill_task(self, framework_id: str, task_id: str, kill_policy: Any) -> None:
+        for (fid, _), run in self.executors.items():
+            if fid == framework_id and task_id in run.tasks:
+                run.kill(task_id, kill_policy)  # type: ignore[attr-defined]
+                return
+        # Unknown here: tell the scheduler it is gone (the agent has no such task).
+        status = {"task_id": {"value": task_id}, "state": "TASK_LOST", "source": "SOURCE_AGENT",
+                  "reason": "REASON_TASK_UNKNOWN", "message": "Task is unknown to the agent",
+                  "timestamp": time.time(), "uuid": new_uuid()}
+        self.status_update(framework_id, status)
+
+    def _shutdown_framework(self, framework_id: str) -> None:
+        for (fid, _), run in list(self.executors.items()):
+            if fid == framework_id:
+                run.shutdown()  # type: ignore[attr-defined]
+        self.updates.drop_framework(framework_id)
+
+    def _executor_terminated(self, run: ExecutorRun) -> None:
+        self.executors.pop((run.framework_id, run.executor_id), None)
+        self.completed_executors.append(run)
+        del self.completed_executors[:-150]  # --max_completed_executors_per_framework, roughly
+        status = getattr(run, "exit_status", 0)
+        self._spawn(self._call({"type": "EXECUTOR_EXITED", "framework_id": {"value": run.framework_id},
+                                "executor_id": {"value": run.executor_id}, "status": status,
+                                "custom": run.kind == "CUSTOM"}))
+
+    def _framework_message(self, message: dict[str, Any]) -> None:
+        run = self.executors.get((message["framework_id"]["value"], message["executor_id"]["value"]))
+        if isinstance(run, CustomExecutor):
+            run.send({"type": "MESSAGE", "message": {"data": message["data"]}})
+
+    # ================================================================ status updates
+    def status_update(self, framework_id: str, status: dict[str, Any]) -> None:
+        """Hand one update (from any executor, or the agent) to the reliable delivery path."""
+        if self.agent_id:
+            status = {**status, "agent_id": {"value": self.agent_id}}
+        update = {"framework_id": {"value": framework_id}, "status": status}
+        to_send = self.updates.add(framework_id, update, time.monotonic())
+        if to_send is not None:
+            self._spawn(self._forward(to_send))
+
+    async def _forward(self, update: dict[str, Any]) -> None:
+        await self._call({"type": "STATUS_UPDATE", "update": update})
+
+    def _acknowledge(self, framework_id: str, task_id: str, uuid_b64: str) -> None:
+        _, next_update = self.updates.acknowledge(framework_id, task_id, uuid_b64, time.monotonic())
+        if next_update is not None:
+            self._spawn(self._forward(next_update))
+
+    async def retry_updates(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for update in self.updates.due(time.monotonic()):
+                await self._forward(update)
+
+    # ================================================================ executor API glue
+    def executor_message(self, run: ExecutorRun, data: str) -> None:
+        self._spawn(self._call({"type": "EXECUTOR_MESSAGE", "framework_id": {"value": run.framework_id},
+                                "executor_id": {"value": run.executor_id}, "data": data}))
+
+    # ================================================================ plumbing
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def stop(self) -> None:
+        for run in list(self.executors.values()):
+            run.shutdown()  # type: ignore[attr-defined]
+            for task in run.tasks.values():
+                if task.process is not None:
+                    await task.process.terminate(1.0)
+            process = getattr(run, "process", None)
+            if process is not None:
+                await process.terminate(1.0)
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self._client.aclose()

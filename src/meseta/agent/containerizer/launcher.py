@@ -1,0 +1,143 @@
+"""The only module that forks: start a process tree in its own session, watch it, stop it.
+
+    launch(spec) -> Popen(start_new_session) -> pidfd readable -> reaped -> ExitStatus
+    terminate(grace): SIGTERM to the process group, SIGKILL after ``grace`` seconds
+
+Exits are noticed through a pidfd on the event loop (no thread per child), so an agent can
+run thousands of tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class LaunchError(Exception):
+    """The process could not be started; the message says why."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    argv: tuple[str, ...]
+    env: Mapping[str, str]  # the complete environment: nothing is inherited from the agent
+    cwd: Path
+    stdout_path: Path
+    stderr_path: Path
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    code: int | None
+    signal: int | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.code == 0
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            return f"Command terminated with signal {signal.strsignal(self.signal) or self.signal}"
+        return f"Command exited with status {self.code}"
+
+
+class ProcessHandle:
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self._done: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+        self._watch()
+
+    def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(self.pid)
+        except OSError:  # already gone or no pidfd support: poll instead
+            loop.create_task(self._poll())
+            return
+
+        def readable() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            self._reap()
+
+        loop.add_reader(fd, readable)
+
+    async def _poll(self) -> None:
+        while self._popen.poll() is None:
+            await asyncio.sleep(0.05)
+        self._reap()
+
+    def _reap(self) -> None:
+        code = self._popen.wait()
+        if not self._done.done():
+            status = ExitStatus(None, -code) if code < 0 else ExitStatus(code, None)
+            self._done.set_result(status)
+
+    @property
+    def exit_status(self) -> ExitStatus | None:
+        return self._done.result() if self._done.done() else None
+
+    async def wait(self) -> ExitStatus:
+        return await asyncio.shield(self._done)
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    async def terminate(self, grace_period: float) -> ExitStatus:
+        if self._done.done():
+            self.signal_group(signal.SIGKILL)  # leftovers in the group
+            return self._done.result()
+        self.signal_group(signal.SIGTERM)
+        try:
+            status = await asyncio.wait_for(self.wait(), grace_period) if grace_period > 0 else None
+        except TimeoutError:
+            status = None
+        self.signal_group(signal.SIGKILL)
+        return status or await self.wait()
+
+
+class Launcher(Protocol):
+    async def launch(self, spec: LaunchSpec) -> ProcessHandle: ...
+
+
+class PosixLauncher:
+    async def launch(self, spec: LaunchSpec) -> ProcessHandle:
+        kwargs: dict[str, object] = {}
+        if spec.user is not None and os.geteuid() == 0:
+            try:
+                record = pwd.getpwnam(spec.user)
+            except KeyError:
+                raise LaunchError(f"Failed to switch to user '{spec.user}': no such user") from None
+            if record.pw_uid != os.geteuid():
+                kwargs = {"user": record.pw_uid, "group": record.pw_gid, "extra_groups": []}
+        try:
+            with open(spec.stdout_path, "ab") as out, open(spec.stderr_path, "ab") as err:
+                popen = subprocess.Popen(
+                    list(spec.argv), env=dict(spec.env), cwd=spec.cwd, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=err, start_new_session=True, close_fds=True, **kwargs,  # type: ignore[arg-type]
+                )
+        except OSError as exc:
+            raise LaunchError(f"Failed to execute {spec.argv[0]!r}: {exc.strerror or exc}") from None
+        return ProcessHandle(popen)
+
+
+class FailingLauncher:
+    """Error injection: every launch fails with ``message``."""
+
+    def __init__(self, message: str = "launch failed") -> None:
+        self.message = message
+
+    async def launch(self, spec: LaunchSpec) -> ProcessHandle:
+        raise LaunchError(self.message)

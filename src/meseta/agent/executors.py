@@ -1,0 +1,325 @@
+"""Executors on the agent: how a task's processes are started, watched and stopped.
+
+Three kinds, one lifecycle (the agent owns a run; the run owns its processes)::
+
+    CommandExecutor  one TaskInfo.command task, run in-agent (no executor process):
+                     STARTING -> fork -> RUNNING -> exit 0: FINISHED | else FAILED | kill: KILLED
+    DefaultExecutor  a LAUNCH_GROUP task group; each task a process; killing one kills all
+    CustomExecutor   ExecutorInfo.command as a process that subscribes to /api/v1/executor
+                     and receives LAUNCH / KILL / MESSAGE / SHUTDOWN over its event stream
+
+Built-in executors send their updates with ``source: SOURCE_EXECUTOR`` and a fresh uuid, exactly
+as an executor process would, so the status update manager treats every kind alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpec, ProcessHandle
+from meseta.agent.status_updates import TERMINAL
+from meseta.runtime.streams import EventStream
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_KILL_GRACE_SECONDS = 3.0  # the command executor's default
+EXECUTOR_SHUTDOWN_GRACE_SECONDS = 5.0  # --executor_shutdown_grace_period
+EXECUTOR_REGISTRATION_TIMEOUT = 60.0  # --executor_registration_timeout
+
+
+def new_uuid() -> str:
+    return base64.b64encode(uuid.uuid4().bytes).decode()
+
+
+def duration_seconds(duration: Any, default: float) -> float:
+    if isinstance(duration, dict) and "nanoseconds" in duration:
+        return float(duration["nanoseconds"]) / 1e9
+    return default
+
+
+def command_argv(command: dict[str, Any]) -> tuple[str, ...]:
+    if command.get("shell", True):
+        return ("/bin/sh", "-c", str(command.get("value", "")))
+    arguments = [str(a) for a in command.get("arguments") or []]
+    return (str(command["value"]), *arguments[1:])
+
+
+def command_env(command: dict[str, Any], base: dict[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env.setdefault("PATH", DEFAULT_PATH)
+    for variable in (command.get("environment") or {}).get("variables") or []:
+        if variable.get("type", "VALUE") == "VALUE" and "name" in variable:
+            env[str(variable["name"])] = str(variable.get("value", ""))
+    return env
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    info: dict[str, Any]
+    state: str = "TASK_STAGING"
+    process: ProcessHandle | None = None
+    kill_requested: bool = False
+
+    @property
+    def task_id(self) -> str:
+        return str(self.info["task_id"]["value"])
+
+
+@dataclass(slots=True)
+class ExecutorRun:
+    """What all executor kinds share: identity, sandbox, tasks and the agent's callbacks."""
+
+    framework_info: dict[str, Any]
+    executor_info: dict[str, Any]
+    container_id: str
+    sandbox: Path
+    launcher: Launcher
+    base_env: dict[str, str]
+    send_update: Callable[[str, dict[str, Any]], None]  # (framework_id, status)
+    on_terminated: Callable[[ExecutorRun], None]
+    user: str | None = None
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    completed: list[TaskRecord] = field(default_factory=list)
+    kind: str = "COMMAND"
+    terminated: bool = False
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def framework_id(self) -> str:
+        return str(self.framework_info["id"]["value"])
+
+    @property
+    def executor_id(self) -> str:
+        return str(self.executor_info["executor_id"]["value"])
+
+    def update(self, task: TaskRecord, state: str, message: str = "", reason: str | None = None,
+               source: str = "SOURCE_EXECUTOR") -> None:
+        if task.state in TERMINAL:
+            return
+        task.state = state
+        status: dict[str, Any] = {
+            "task_id": task.info["task_id"],
+            "state": state,
+            "source": source,
+            "executor_id": self.executor_info["executor_id"],
+            "timestamp": time.time(),
+            "uuid": new_uuid(),
+        }
+        if message:
+            status["message"] = message
+        if reason:
+            status["reason"] = reason
+        self.send_update(self.framework_id, status)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def finish_if_idle(self) -> None:
+        if not self.terminated and all(t.state in TERMINAL for t in self.tasks.values()):
+            self.terminated = True
+            self.on_terminated(self)
+
+    def killing_supported(self) -> bool:
+        caps = {c.get("type") for c in self.framework_info.get("capabilities") or []}
+        return "TASK_KILLING_STATE" in caps
+
+    async def _run_task_process(self, task: TaskRecord, command: dict[str, Any]) -> None:
+        env = command_env(command, {**self.base_env, "MESOS_TASK_ID": task.task_id})
+        spec = LaunchSpec(
+            argv=command_argv(command), env=env, cwd=self.sandbox,
+            stdout_path=self.sandbox / "stdout", stderr_path=self.sandbox / "stderr", user=self.user,
+        )
+        self.update(task, "TASK_STARTING")
+        try:
+            task.process = await self.launcher.launch(spec)
+        except LaunchError as exc:
+            self.update(task, "TASK_FAILED", f"Failed to launch container: {exc}", "REASON_CONTAINER_LAUNCH_FAILED")
+            self.finish_if_idle()
+            return
+        if task.kill_requested:
+            await task.process.terminate(0)
+        else:
+            self.update(task, "TASK_RUNNING")
+        status = await task.process.wait()
+        if task.kill_requested:
+            self.update(task, "TASK_KILLED", status.describe())
+        elif status.succeeded:
+            self.update(task, "TASK_FINISHED", status.describe())
+        else:
+            self.update(task, "TASK_FAILED", status.describe())
+        self.on_task_exit(task)
+
+    def on_task_exit(self, task: TaskRecord) -> None:
+        self.finish_if_idle()
+
+    async def _kill_task(self, task: TaskRecord, grace: float) -> None:
+        if task.state in TERMINAL:
+            return
+        task.kill_requested = True
+        if task.process is None:
+            return  # killed between STARTING and the fork: the launch path finishes it
+        if self.killing_supported():
+            self.update(task, "TASK_KILLING")
+        await task.process.terminate(grace)
+
+
+class CommandExecutor(ExecutorRun):
+    def launch(self, task_info: dict[str, Any]) -> None:
+        task = TaskRecord(task_info)
+        self.tasks[task.task_id] = task
+        self.spawn(self._run_task_process(task, task_info["command"]))
+
+    def kill(self, task_id: str, kill_policy: Any) -> None:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return
+        policy = kill_policy or task.info.get("kill_policy") or {}
+        grace = duration_seconds(policy.get("grace_period"), DEFAULT_KILL_GRACE_SECONDS)
+        self.spawn(self._kill_task(task, grace))
+
+    def shutdown(self) -> None:
+        for task_id in list(self.tasks):
+            self.kill(task_id, None)
+
+
+class DefaultExecutor(CommandExecutor):
+    """Runs a task group; when one task is killed or fails, the rest of the group is killed."""
+
+    def launch_group(self, tasks: list[dict[str, Any]]) -> None:
+        for info in tasks:
+            task = TaskRecord(info)
+            self.tasks[task.task_id] = task
+            self.spawn(self._run_task_process(task, info.get("command") or {"value": "true"}))
+
+    def kill(self, task_id: str, kill_policy: Any) -> None:
+        for other in list(self.tasks):
+            super().kill(other, kill_policy)
+
+    def on_task_exit(self, task: TaskRecord) -> None:
+        if task.state != "TASK_FINISHED":
+            for other in self.tasks.values():
+                if other.state not in TERMINAL and not other.kill_requested:
+                    self.spawn(self._kill_task(other, DEFAULT_KILL_GRACE_SECONDS))
+        self.finish_if_idle()
+
+
+class CustomExecutor(ExecutorRun):
+    """A framework's executor process, speaking the v1 executor API to this agent."""
+
+    def __post_init__(self) -> None:
+        self.kind = "CUSTOM"
+        self.process: ProcessHandle | None = None
+        self.stream: EventStream | None = None
+        self.queued: list[dict[str, Any]] = []  # LAUNCH / LAUNCH_GROUP events before SUBSCRIBE
+        self.exit_status: int = 0
+
+    async def start(self, env: dict[str, str]) -> None:
+        command = self.executor_info["command"]
+        spec = LaunchSpec(
+            argv=command_argv(command), env=command_env(command, env), cwd=self.sandbox,
+            stdout_path=self.sandbox / "stdout", stderr_path=self.sandbox / "stderr", user=self.user,
+        )
+        try:
+            self.process = await self.launcher.launch(spec)
+        except LaunchError as exc:
+            for task in self.tasks.values():
+                self.update(task, "TASK_FAILED", f"Failed to launch executor: {exc}",
+                            "REASON_CONTAINER_LAUNCH_FAILED", source="SOURCE_AGENT")
+            self._terminated()
+            return
+        self.spawn(self._registration_deadline())
+        status = await self.process.wait()
+        self.exit_status = (status.code or 0) << 8 if status.signal is None else status.signal
+        for task in self.tasks.values():
+            self.update(task, "TASK_FAILED", f"Executor terminated: {status.describe()}",
+                        "REASON_EXECUTOR_TERMINATED", source="SOURCE_AGENT")
+        if self.stream is not None:
+            self.stream.close()
+        self._terminated()
+
+    def _terminated(self) -> None:
+        if not self.terminated:
+            self.terminated = True
+            self.on_terminated(self)
+
+    async def _registration_deadline(self) -> None:
+        await asyncio.sleep(EXECUTOR_REGISTRATION_TIMEOUT)
+        if self.stream is None and self.process is not None and not self.terminated:
+            for task in self.tasks.values():
+                self.update(task, "TASK_FAILED", "Executor did not subscribe in time",
+                            "REASON_EXECUTOR_REGISTRATION_TIMEOUT", source="SOURCE_AGENT")
+            await self.process.terminate(0)
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self.stream is not None and not self.stream.closed:
+            self.stream.send(event)
+        elif event["type"] in ("LAUNCH", "LAUNCH_GROUP"):
+            self.queued.append(event)
+
+    def launch(self, task_info: dict[str, Any]) -> None:
+        self.tasks[task_info["task_id"]["value"]] = TaskRecord(task_info)
+        self.send({"type": "LAUNCH", "launch": {"task": task_info}})
+
+    def launch_group(self, tasks: list[dict[str, Any]]) -> None:
+        for info in tasks:
+            self.tasks[info["task_id"]["value"]] = TaskRecord(info)
+        self.send({"type": "LAUNCH_GROUP", "launch_group": {"task_group": {"tasks": tasks}}})
+
+    def kill(self, task_id: str, kill_policy: Any) -> None:
+        task = self.tasks.get(task_id)
+        if task is None or task.state in TERMINAL:
+            return
+        if self.stream is None:
+            self.update(task, "TASK_KILLED", "Killed before the executor subscribed",
+                        "REASON_TASK_KILLED_DURING_LAUNCH", source="SOURCE_AGENT")
+            return
+        event: dict[str, Any] = {"type": "KILL", "kill": {"task_id": {"value": task_id}}}
+        if kill_policy:
+            event["kill"]["kill_policy"] = kill_policy
+        self.send(event)
+
+    def shutdown(self) -> None:
+        self.send({"type": "SHUTDOWN"})
+        grace = duration_seconds(self.executor_info.get("shutdown_grace_period"), EXECUTOR_SHUTDOWN_GRACE_SECONDS)
+        self.spawn(self._destroy_after(grace))
+
+    async def _destroy_after(self, grace: float) -> None:
+        if self.process is not None:
+            try:
+                await asyncio.wait_for(self.process.wait(), grace)
+            except TimeoutError:
+                await self.process.terminate(0)
+
+    def subscribed(self, stream: EventStream, agent_info: dict[str, Any]) -> None:
+        if self.stream is not None:
+            self.stream.close()
+        self.stream = stream
+        stream.send({
+            "type": "SUBSCRIBED",
+            "subscribed": {
+                "executor_info": self.executor_info,
+                "framework_info": self.framework_info,
+                "agent_info": agent_info,
+                "container_id": {"value": self.container_id},
+            },
+        })
+        for event in self.queued:
+            stream.send(event)
+        self.queued.clear()
+
+    def record_update(self, status: dict[str, Any]) -> None:
+        task = self.tasks.get(status["task_id"]["value"])
+        if task is not None:
+            task.state = status["state"]
+

@@ -1,0 +1,53 @@
+"""The one owner of the agent's on-disk layout (Mesos ``slave/paths.hpp``)::
+
+    <work_dir>/
+      slaves/<agent_id>/frameworks/<framework_id>/executors/<executor_id>/runs/
+          <container_id>/          a sandbox: the executor's cwd, with stdout and stderr
+          latest -> <container_id>
+      meta/                        checkpoints (the agent-recovery issue fills this in)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MAX_ID_LENGTH = 255
+
+
+def validate_id(kind: str, value: str) -> None:
+    """Ids become path components: reject anything that could escape or confuse the tree."""
+    if not value:
+        raise ValueError(f"{kind} must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"{kind} is longer than {MAX_ID_LENGTH} characters")
+    if value in (".", ".."):
+        raise ValueError(f"{kind} '{value}' is not allowed")
+    if any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{kind} '{value}' contains '/', '\\\\' or a control character")
+
+
+def slaves_root(work_dir: Path) -> Path:
+    return work_dir / "slaves"
+
+
+def meta_root(work_dir: Path) -> Path:
+    return work_dir / "meta"
+
+
+def sandbox_dir(work_dir: Path, agent_id: str, framework_id: str, executor_id: str, container_id: str) -> Path:
+    for kind, value in (("agent id", agent_id), ("framework id", framework_id),
+                        ("executor id", executor_id), ("container id", container_id)):
+        validate_id(kind, value)
+    return (slaves_root(work_dir) / agent_id / "frameworks" / framework_id / "executors" / executor_id
+            / "runs" / container_id)
+
+
+def create_sandbox(work_dir: Path, agent_id: str, framework_id: str, executor_id: str, container_id: str) -> Path:
+    sandbox = sandbox_dir(work_dir, agent_id, framework_id, executor_id, container_id)
+    sandbox.mkdir(parents=True, exist_ok=True, mode=0o755)
+    latest = sandbox.parent / "latest"
+    tmp = sandbox.parent / f".latest.{container_id}"
+    os.symlink(container_id, tmp)
+    os.replace(tmp, latest)
+    return sandbox

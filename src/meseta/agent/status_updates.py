@@ -1,0 +1,102 @@
+"""Reliable status updates: every update reaches the scheduler at least once, in order per task.
+
+Pure bookkeeping; the agent actor does the sending. One stream per (framework, task)::
+
+    add(update) --> [u1 in flight] [u2 queued] [u3 queued]
+                     | due() -> resend u1 at 10 s, 20 s, 40 s ... capped at 10 min
+                     | acknowledge(uuid of u1) -> u2 goes in flight (sent at once)
+    a terminal update acknowledged closes the stream; later updates for it are dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+INITIAL_RETRY_SECONDS = 10.0
+MAX_RETRY_SECONDS = 600.0
+TERMINAL = frozenset(
+    {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
+     "TASK_GONE_BY_OPERATOR"}
+)
+
+
+@dataclass(slots=True)
+class _Stream:
+    pending: deque[dict[str, Any]] = field(default_factory=deque)
+    next_retry: float = 0.0
+    backoff: float = INITIAL_RETRY_SECONDS
+    closed: bool = False
+    latest_state: str | None = None
+
+
+class StatusUpdateManager:
+    def __init__(self, initial_retry: float = INITIAL_RETRY_SECONDS, max_retry: float = MAX_RETRY_SECONDS) -> None:
+        self.initial_retry = initial_retry
+        self.max_retry = max_retry
+        self._streams: dict[tuple[str, str], _Stream] = {}
+
+    def add(self, framework_id: str, update: dict[str, Any], now: float) -> dict[str, Any] | None:
+        """Queue ``update`` (a ``{"framework_id", "status"}`` record); return it if it goes out now."""
+        key = (framework_id, update["status"]["task_id"]["value"])
+        stream = self._streams.setdefault(key, _Stream())
+        if stream.closed:
+            return None
+        if any(p["status"].get("uuid") == update["status"].get("uuid") for p in stream.pending):
+            return None  # a duplicate re-sent by an executor after it re-subscribed
+        stream.latest_state = update["status"]["state"]
+        stream.pending.append(update)
+        if len(stream.pending) == 1:
+            return self._send_head(stream, now)
+        return None
+
+    def acknowledge(self, framework_id: str, task_id: str, uuid: str, now: float) -> tuple[bool, dict[str, Any] | None]:
+        """Apply an ACK: (it matched, the next update to send now if any)."""
+        stream = self._streams.get((framework_id, task_id))
+        if stream is None or not stream.pending or stream.pending[0]["status"].get("uuid") != uuid:
+            return False, None
+        acked = stream.pending.popleft()
+        if acked["status"]["state"] in TERMINAL:
+            stream.closed = True
+            stream.pending.clear()
+            del self._streams[(framework_id, task_id)]
+            return True, None
+        if stream.pending:
+            return True, self._send_head(stream, now)
+        return True, None
+
+    def due(self, now: float) -> list[dict[str, Any]]:
+        """Updates whose retry time has come (each rescheduled with doubled backoff)."""
+        out = []
+        for stream in self._streams.values():
+            if stream.pending and stream.next_retry <= now:
+                stream.backoff = min(stream.backoff * 2, self.max_retry)
+                stream.next_retry = now + stream.backoff
+                out.append(self._with_latest(stream))
+        return out
+
+    def in_flight(self) -> list[dict[str, Any]]:
+        """Every stream's head, to resend after re-registering with a master."""
+        return [self._with_latest(s) for s in self._streams.values() if s.pending]
+
+    def next_retry_time(self) -> float | None:
+        times = [s.next_retry for s in self._streams.values() if s.pending]
+        return min(times) if times else None
+
+    def drop_framework(self, framework_id: str) -> None:
+        for key in [k for k in self._streams if k[0] == framework_id]:
+            del self._streams[key]
+
+    def has_pending(self, framework_id: str, task_id: str) -> bool:
+        stream = self._streams.get((framework_id, task_id))
+        return bool(stream and stream.pending)
+
+    def _send_head(self, stream: _Stream, now: float) -> dict[str, Any]:
+        stream.backoff = self.initial_retry
+        stream.next_retry = now + self.initial_retry
+        return self._with_latest(stream)
+
+    @staticmethod
+    def _with_latest(stream: _Stream) -> dict[str, Any]:
+        return {**stream.pending[0], "latest_state": stream.latest_state}

@@ -1,0 +1,156 @@
+"""``meseta``: run a master, an agent, or a whole local cluster on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from meseta import __version__
+from meseta.daemons import AgentOptions, MasterOptions, build_agent, build_master, run_agent, server
+
+app = typer.Typer(
+    help="Meseta: a datacenter resource manager, wire-compatible with the Apache Mesos v1 APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+
+def _run(main: object) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_until_signalled(main))  # type: ignore[arg-type]
+
+
+async def _until_signalled(main: object) -> None:
+    task = asyncio.ensure_future(main)  # type: ignore[call-overload]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@app.command()
+def master(
+    ip: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(5050, help="Port to listen on."),
+    work_dir: Path = typer.Option(Path("/tmp/meseta/master"), help="Directory for the registry (SQLite)."),
+    hostname: str = typer.Option(None, help="Hostname to advertise (default: the ip)."),
+    allocation_interval: float = typer.Option(1.0, help="Seconds between batch allocations."),
+    agent_ping_timeout: float = typer.Option(15.0, help="Seconds between pings to each agent."),
+    max_agent_ping_timeouts: int = typer.Option(5, help="Missed pongs before an agent is removed."),
+) -> None:
+    """Run a master: the scheduler API, the agent endpoint and the state endpoints."""
+    options = MasterOptions(ip, port, work_dir, hostname, allocation_interval, agent_ping_timeout,
+                            max_agent_ping_timeouts)
+    _run(_serve_master(options))
+
+
+async def _serve_master(options: MasterOptions) -> None:
+    actor, asgi = build_master(options)
+    console.print(f"meseta master {__version__} on http://{options.ip}:{options.port}")
+    try:
+        await server(asgi, options.ip, options.port).serve()
+    finally:
+        await actor.stop()
+
+
+@app.command()
+def agent(
+    master: str = typer.Option(..., help="The master as HOST:PORT."),
+    ip: str = typer.Option("127.0.0.1", help="Address to listen on (executors connect here)."),
+    port: int = typer.Option(5051, help="Port to listen on."),
+    work_dir: Path = typer.Option(Path("/tmp/meseta/agent"), help="Directory for sandboxes."),
+    resources: str = typer.Option(None, help='e.g. "cpus:4;mem:4096;ports:[31000-32000]"; the rest is detected.'),
+    attributes: str = typer.Option("", help='e.g. "rack:a;zone:west".'),
+    hostname: str = typer.Option(None, help="Hostname to advertise (default: the ip)."),
+    switch_user: bool = typer.Option(True, help="Run tasks as the framework's user when we are root."),
+) -> None:
+    """Run an agent that registers with MASTER and runs the tasks it is given."""
+    options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user)
+    _run(_serve_agent(options))
+
+
+async def _serve_agent(options: AgentOptions) -> None:
+    node, asgi = build_agent(options)
+    console.print(f"meseta agent {__version__} on http://{options.ip}:{options.port} -> master {options.master}")
+    await run_agent(node, asgi, options.ip, options.port)
+
+
+@app.command()
+def local(
+    work_dir: Path = typer.Option(Path("./work"), help="Directory for the registry and the agents' sandboxes."),
+    ip: str = typer.Option("127.0.0.1", help="Address for every server."),
+    port: int = typer.Option(5050, help="The master's port; agents take the next free ports."),
+    agents: int = typer.Option(3, help="How many agents to run."),
+    agent_resources: str = typer.Option("cpus:2;mem:2048;disk:4096;ports:[31000-32000]",
+                                        help="Resources of each agent."),
+    switch_user: bool = typer.Option(False, help="Run tasks as the framework's user."),
+) -> None:
+    """Run a master and AGENTS agents on one event loop: a whole cluster on this machine."""
+    _run(_serve_local(work_dir.resolve(), ip, port, agents, agent_resources, switch_user))
+
+
+def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
+    candidate = start
+    while True:
+        if candidate not in taken:
+            with socket.socket() as sock:
+                try:
+                    sock.bind((ip, candidate))
+                    return candidate
+                except OSError:
+                    pass
+        candidate += 1
+
+
+async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool) -> None:
+    actor, master_app = build_master(MasterOptions(ip, port, work_dir / "master"))
+    master_server = server(master_app, ip, port)
+    runs = [asyncio.create_task(master_server.serve())]
+    taken = {port}
+    console.print(f"[bold]meseta local[/bold] {__version__}")
+    console.print(f"  master    http://{ip}:{port}   (state: http://{ip}:{port}/master/state)")
+    for index in range(count):
+        agent_port = _next_free_port(ip, port + 1 + index, taken)
+        taken.add(agent_port)
+        options = AgentOptions(f"{ip}:{port}", ip, agent_port, work_dir / f"agent{index}", resources,
+                               f"index:{index}", None, switch_user)
+        node, agent_app = build_agent(options)
+        runs.append(asyncio.create_task(run_agent(node, agent_app, ip, agent_port)))
+        console.print(f"  agent {index}   http://{ip}:{agent_port}")
+    console.print(f"  frameworks: point pymesos (or any Mesos v1 client) at {ip}:{port}")
+    try:
+        await asyncio.gather(*runs)
+    finally:
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        await actor.stop()
+
+
+@app.command()
+def version() -> None:
+    """Print Meseta's version and the Mesos API version it speaks."""
+    from meseta import MESOS_COMPAT_VERSION
+
+    console.print(f"meseta {__version__} (Mesos API {MESOS_COMPAT_VERSION})")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,152 @@
+"""Assembly of the daemons: build a master or an agent, and serve ASGI apps on one loop.
+
+``meseta local`` runs one master and N agents on a single event loop; they still talk to each
+other over loopback HTTP with their real protocols, exactly as separate processes do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import shutil
+import socket
+import struct
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import uvicorn
+
+from meseta import MESOS_COMPAT_VERSION
+from meseta.agent.actor import Agent
+from meseta.agent.containerizer.launcher import PosixLauncher
+from meseta.agent.http.app import build_agent_app
+from meseta.core.resources import Resources, parse_attributes
+from meseta.master.actor import MasterActor
+from meseta.master.http.app import build_master_app
+from meseta.master.machine import MasterMachine
+from meseta.master.registry.storage import SqliteStorage
+
+DEFAULT_PORTS = "ports:[31000-32000]"
+MB = 1024 * 1024
+
+
+@dataclass
+class MasterOptions:
+    ip: str = "127.0.0.1"
+    port: int = 5050
+    work_dir: Path = Path("/tmp/meseta/master")
+    hostname: str | None = None
+    allocation_interval: float = 1.0
+    agent_ping_timeout: float = 15.0
+    max_agent_ping_timeouts: int = 5
+
+
+@dataclass
+class AgentOptions:
+    master: str = "127.0.0.1:5050"
+    ip: str = "127.0.0.1"
+    port: int = 5051
+    work_dir: Path = Path("/tmp/meseta/agent")
+    resources: str | None = None
+    attributes: str = ""
+    hostname: str | None = None
+    switch_user: bool = True
+    extra_flags: dict[str, str] = field(default_factory=dict)
+
+
+def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
+    """MasterInfo as Mesos writes it (the ip field is the IPv4 address as a network-order uint32)."""
+    packed = struct.unpack("<I", ipaddress.IPv4Address(ip).packed)[0] if ":" not in ip else 0
+    host = hostname or ip
+    return {
+        "id": str(uuid.uuid4()),
+        "ip": packed,
+        "port": port,
+        "pid": f"master@{ip}:{port}",
+        "hostname": host,
+        "version": MESOS_COMPAT_VERSION,
+        "address": {"hostname": host, "ip": ip, "port": port},
+        "capabilities": [{"type": "AGENT_UPDATE"}, {"type": "AGENT_DRAINING"}, {"type": "QUOTA_V2"}],
+    }
+
+
+def build_master(options: MasterOptions) -> tuple[MasterActor, Any]:
+    storage = SqliteStorage(options.work_dir / "registry.sqlite")
+    machine = MasterMachine(
+        master_info(options.ip, options.port, options.hostname),
+        allocation_interval=options.allocation_interval,
+        agent_ping_timeout=options.agent_ping_timeout,
+        max_agent_ping_timeouts=options.max_agent_ping_timeouts,
+        admitted_agents=storage.load_agents(),
+    )
+    actor = MasterActor(machine, storage)
+    flags = {k: str(v) for k, v in vars(options).items()}
+    return actor, build_master_app(actor, flags)
+
+
+def detect_resources(work_dir: Path, given: str | None) -> Resources:
+    """Mesos' auto-detection for whatever ``--resources`` leaves out (spec 5.2)."""
+    explicit = Resources.parse(given) if given else Resources()
+    names = explicit.names()
+    detected = []
+    if "cpus" not in names:
+        detected.append(f"cpus:{os.cpu_count() or 1}")
+    if "mem" not in names:
+        total = psutil.virtual_memory().total // MB
+        detected.append(f"mem:{total - 1024 if total >= 2048 else total // 2}")
+    if "disk" not in names:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        size = shutil.disk_usage(work_dir).total // MB
+        detected.append(f"disk:{size - 5120 if size >= 10240 else size // 2}")
+    if "ports" not in names:
+        detected.append(DEFAULT_PORTS)
+    return explicit + Resources.parse(";".join(detected))
+
+
+def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
+    resources = detect_resources(options.work_dir, options.resources)
+    agent = Agent(
+        master=options.master,
+        ip=options.ip,
+        port=options.port,
+        work_dir=options.work_dir,
+        resources=resources,
+        attributes=parse_attributes(options.attributes),
+        launcher=PosixLauncher(),
+        hostname=options.hostname,
+        switch_user=options.switch_user,
+    )
+    flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
+    return agent, build_agent_app(agent, flags)
+
+
+def free_port(ip: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((ip, 0))
+        return int(sock.getsockname()[1])
+
+
+def server(app: Any, ip: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(app, host=ip, port=port, log_level="warning", lifespan="off",
+                            timeout_keep_alive=120, access_log=False)
+    return uvicorn.Server(config)
+
+
+async def run_agent(agent: Agent, app: Any, ip: str, port: int) -> None:
+    srv = server(app, ip, port)
+    serve = asyncio.create_task(srv.serve())
+    while not srv.started:
+        if serve.done():
+            await serve
+            return
+        await asyncio.sleep(0.01)
+    try:
+        await asyncio.gather(serve, agent.run(), agent.retry_updates())
+    finally:
+        await agent.stop()
+
+

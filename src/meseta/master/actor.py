@@ -1,0 +1,157 @@
+"""The master's asyncio shell around :class:`MasterMachine`.
+
+Each entry point calls one machine handler synchronously (so it is atomic on the event loop)
+and executes the effects it returns: records onto framework and agent streams, timers on the
+loop, registry writes in a worker thread whose completion comes back as ``handle_persisted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from meseta.master.machine import MasterMachine
+from meseta.master.registry.storage import Storage
+from meseta.master.state import (
+    CancelTimer,
+    CloseAgentStream,
+    CloseFrameworkStream,
+    Effect,
+    Persist,
+    StartTimer,
+    ToAgent,
+    ToFramework,
+)
+from meseta.runtime.streams import EventStream
+
+log = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+
+class WallClock:
+    def time(self) -> float:
+        return time.time()
+
+
+class MasterActor:
+    def __init__(self, machine: MasterMachine, storage: Storage, clock: Clock | None = None) -> None:
+        self.machine = machine
+        self.storage = storage
+        self.clock = clock or WallClock()
+        self.framework_streams: dict[str, EventStream] = {}
+        self.agent_streams: dict[str, EventStream] = {}
+        self._timers: dict[tuple[str, ...], asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self.start_time = self.clock.time()
+
+    def now(self) -> float:
+        return self.clock.time()
+
+    # ------------------------------------------------------------- entry points
+    def run(self, handler: Callable[..., list[Effect]], *args: Any) -> None:
+        """Call ``handler(*args, now)`` and execute its effects."""
+        self.execute(handler(*args, self.now()))
+
+    def open_framework_stream(self, heartbeat: float) -> EventStream:
+        return EventStream(str(uuid.uuid4()), heartbeat, on_closed=self._framework_stream_closed)
+
+    def attach_framework_stream(self, framework_id: str, stream: EventStream) -> None:
+        self.framework_streams[framework_id] = stream
+        stream.owner = framework_id
+
+    def _framework_stream_closed(self, stream: EventStream) -> None:
+        framework_id = stream.owner
+        if framework_id is None:
+            return
+        if self.framework_streams.get(framework_id) is stream:
+            del self.framework_streams[framework_id]
+        self.run(self.machine.handle_framework_disconnected, framework_id, stream.stream_id)
+
+    def open_agent_stream(self) -> EventStream:
+        return EventStream(str(uuid.uuid4()), None, on_closed=self._agent_stream_closed)
+
+    def attach_agent_stream(self, agent_id: str, stream: EventStream) -> None:
+        self.agent_streams[agent_id] = stream
+        stream.owner = agent_id
+
+    def _agent_stream_closed(self, stream: EventStream) -> None:
+        agent_id = stream.owner
+        if agent_id is None:
+            return
+        if self.agent_streams.get(agent_id) is stream:
+            del self.agent_streams[agent_id]
+        self.run(self.machine.handle_agent_disconnected, agent_id, stream.stream_id)
+
+    # ------------------------------------------------------------- effects
+    def execute(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, ToFramework):
+                stream = self.framework_streams.get(effect.framework_id)
+                if stream is not None:
+                    stream.send(effect.event)
+            elif isinstance(effect, ToAgent):
+                agent_stream = self.agent_streams.get(effect.agent_id)
+                if agent_stream is not None:
+                    agent_stream.send(effect.message)
+            elif isinstance(effect, CloseFrameworkStream):
+                self._close_stream(self.framework_streams, effect.framework_id, effect.stream_id)
+            elif isinstance(effect, CloseAgentStream):
+                self._close_stream(self.agent_streams, effect.agent_id, effect.stream_id)
+            elif isinstance(effect, StartTimer):
+                self._start_timer(effect.key, effect.at)
+            elif isinstance(effect, CancelTimer):
+                handle = self._timers.pop(effect.key, None)
+                if handle is not None:
+                    handle.cancel()
+            elif isinstance(effect, Persist):
+                self._spawn(self._persist(effect))
+
+    def _close_stream(self, streams: dict[str, EventStream], owner: str, stream_id: str) -> None:
+        stream = streams.get(owner)
+        if stream is not None and stream.stream_id == stream_id:
+            del streams[owner]
+            stream.close()
+
+    def _start_timer(self, key: tuple[str, ...], at: float) -> None:
+        previous = self._timers.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        delay = max(0.0, at - self.now())
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(delay, self._fire, key)
+
+    def _fire(self, key: tuple[str, ...]) -> None:
+        self._timers.pop(key, None)
+        try:
+            self.run(self.machine.handle_timer, key)
+        except Exception:  # a timer must never take the loop down
+            log.exception("timer %s failed", key)
+
+    async def _persist(self, effect: Persist) -> None:
+        try:
+            await asyncio.to_thread(self.storage.apply, effect.operation)
+        except Exception:
+            log.exception("registry write %s failed", effect.operation)
+            return
+        self.run(self.machine.handle_persisted, effect.operation)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def stop(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for stream in [*self.framework_streams.values(), *self.agent_streams.values()]:
+            stream.close()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)

@@ -1,0 +1,59 @@
+"""HTTP plumbing shared by the master's and the agent's APIs (Mesos' rules, spec section 0)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+# Request bodies above this are refused with 413: no scheduler call is legitimately this big.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> Response:
+        return PlainTextResponse(self.message, status_code=self.status)
+
+
+def check_json_request(request: Request) -> None:
+    """Method, Content-Type and Accept as Mesos checks them (POST, application/json)."""
+    if request.method != "POST":
+        raise HttpError(405, f"Expecting 'POST', received '{request.method}'")
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        raise HttpError(400, "Expecting 'Content-Type' to be present")
+    media = content_type.split(";")[0].strip().lower()
+    if media != "application/json":
+        raise HttpError(415, f"Expecting 'Content-Type' of application/json, got '{content_type}'")
+
+
+def check_accepts_json(request: Request) -> None:
+    accept = request.headers.get("accept")
+    if not accept:
+        return
+    media = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if media & {"application/json", "*/*", "application/*"}:
+        return
+    raise HttpError(406, f"Expecting 'Accept' to allow application/json, got '{accept}'")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HttpError(413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def accepted() -> Response:
+    return Response(status_code=202)

@@ -1,0 +1,76 @@
+"""Outbound RecordIO event streams (scheduler, executor and agent connections).
+
+An :class:`EventStream` is a bounded queue of framed records drained by one HTTP response::
+
+    producer (handler) --send()--> queue --body()--> chunked HTTP response
+                       --close()-> sentinel: the response ends after what is queued
+
+A consumer that stops reading until the queue is full is cut off (an overload signal, never a
+silent block). When idle for ``heartbeat_interval`` the body emits a HEARTBEAT record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from meseta.protocol.recordio import encode_event
+
+MAX_QUEUED_RECORDS = 100_000
+_CLOSE = b""
+
+
+class EventStream:
+    def __init__(
+        self,
+        stream_id: str,
+        heartbeat_interval: float | None = None,
+        heartbeat_event: dict[str, Any] | None = None,
+        on_closed: Callable[[EventStream], None] | None = None,
+    ) -> None:
+        self.stream_id = stream_id
+        self.owner: str | None = None  # the framework, agent or executor this stream serves
+        self.closed = False
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED_RECORDS)
+        self._heartbeat_interval = heartbeat_interval
+        self._heartbeat = encode_event(heartbeat_event or {"type": "HEARTBEAT"})
+        self._on_closed = on_closed
+
+    def send(self, event: dict[str, Any]) -> None:
+        self.send_record(encode_event(event))
+
+    def send_record(self, record: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._queue.put_nowait(_CLOSE)
+        except asyncio.QueueFull:
+            self._queue.get_nowait()
+            self._queue.put_nowait(_CLOSE)
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The response body. Reports the end (client gone or closed) through ``on_closed``."""
+        try:
+            while True:
+                try:
+                    record = await asyncio.wait_for(self._queue.get(), self._heartbeat_interval)
+                except TimeoutError:
+                    yield self._heartbeat
+                    continue
+                if not record:  # the close sentinel; real records are never empty
+                    return
+                yield record
+        finally:
+            self.closed = True
+            if self._on_closed is not None:
+                self._on_closed(self)
