@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -113,7 +114,7 @@ class Agent:
             try:
                 async for chunk in response.aiter_raw():
                     for record in decoder.feed(chunk):
-                        await self._on_master_message(httpx.Response(200, content=record).json())
+                        await self._dispatch(json.loads(record))
             finally:
                 watchdog.cancel()
 
@@ -144,6 +145,12 @@ class Agent:
                 log.warning("agent %s: no PING from the master, re-registering", self.port)
                 await response.aclose()
                 return
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            await self._on_master_message(message)
+        except Exception:  # one bad message must not take the agent down
+            log.exception("agent %s: failed to handle %s", self.port, message.get("type"))
 
     async def _on_master_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -269,7 +276,7 @@ class Agent:
         framework_id = framework_info["id"]["value"]
         existing = self.executors.get((framework_id, executor_info["executor_id"]["value"]))
         if existing is not None and not existing.terminated:
-            existing.launch_group(tasks)  # type: ignore[attr-defined]
+            existing.launch_group(tasks)
             return
         if executor_info.get("type") == "CUSTOM":
             custom = self._new_run(CustomExecutor, framework_info, executor_info)
@@ -284,7 +291,7 @@ class Agent:
     def _kill_task(self, framework_id: str, task_id: str, kill_policy: Any) -> None:
         for (fid, _), run in self.executors.items():
             if fid == framework_id and task_id in run.tasks:
-                run.kill(task_id, kill_policy)  # type: ignore[attr-defined]
+                run.kill(task_id, kill_policy)
                 return
         # Unknown here: tell the scheduler it is gone (the agent has no such task).
         status = {"task_id": {"value": task_id}, "state": "TASK_LOST", "source": "SOURCE_AGENT",
@@ -295,14 +302,14 @@ class Agent:
     def _shutdown_framework(self, framework_id: str) -> None:
         for (fid, _), run in list(self.executors.items()):
             if fid == framework_id:
-                run.shutdown()  # type: ignore[attr-defined]
+                run.shutdown()
         self.updates.drop_framework(framework_id)
 
     def _executor_terminated(self, run: ExecutorRun) -> None:
         self.executors.pop((run.framework_id, run.executor_id), None)
         self.completed_executors.append(run)
         del self.completed_executors[:-150]  # --max_completed_executors_per_framework, roughly
-        status = getattr(run, "exit_status", 0)
+        status = run.exit_status
         self._spawn(self._call({"type": "EXECUTOR_EXITED", "framework_id": {"value": run.framework_id},
                                 "executor_id": {"value": run.executor_id}, "status": status,
                                 "custom": run.kind == "CUSTOM"}))
@@ -350,14 +357,13 @@ class Agent:
 
     async def stop(self) -> None:
         for run in list(self.executors.values()):
-            run.shutdown()  # type: ignore[attr-defined]
+            run.shutdown()
             for task in run.tasks.values():
                 if task.process is not None:
                     await task.process.terminate(1.0)
-            process = getattr(run, "process", None)
-            if process is not None:
-                await process.terminate(1.0)
-        for task in list(self._tasks):
-            task.cancel()
+            if run.process is not None:
+                await run.process.terminate(1.0)
+        for pending in list(self._tasks):
+            pending.cancel()
         with contextlib.suppress(Exception):
             await self._client.aclose()

@@ -89,9 +89,17 @@ class ExecutorRun:
     user: str | None = None
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     completed: list[TaskRecord] = field(default_factory=list)
-    kind: str = "COMMAND"
     terminated: bool = False
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    # custom executors only: the executor process, its subscription and what waits for it
+    process: ProcessHandle | None = None
+    stream: EventStream | None = None
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    exit_status: int = 0
+
+    @property
+    def kind(self) -> str:
+        return "COMMAND"
 
     @property
     def framework_id(self) -> str:
@@ -129,6 +137,19 @@ class ExecutorRun:
         if not self.terminated and all(t.state in TERMINAL for t in self.tasks.values()):
             self.terminated = True
             self.on_terminated(self)
+
+    # What every executor kind implements.
+    def launch(self, task_info: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def launch_group(self, tasks: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def kill(self, task_id: str, kill_policy: Any) -> None:
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        raise NotImplementedError
 
     def killing_supported(self) -> bool:
         caps = {c.get("type") for c in self.framework_info.get("capabilities") or []}
@@ -196,6 +217,10 @@ class CommandExecutor(ExecutorRun):
 class DefaultExecutor(CommandExecutor):
     """Runs a task group; when one task is killed or fails, the rest of the group is killed."""
 
+    @property
+    def kind(self) -> str:
+        return "DEFAULT"
+
     def launch_group(self, tasks: list[dict[str, Any]]) -> None:
         for info in tasks:
             task = TaskRecord(info)
@@ -217,12 +242,9 @@ class DefaultExecutor(CommandExecutor):
 class CustomExecutor(ExecutorRun):
     """A framework's executor process, speaking the v1 executor API to this agent."""
 
-    def __post_init__(self) -> None:
-        self.kind = "CUSTOM"
-        self.process: ProcessHandle | None = None
-        self.stream: EventStream | None = None
-        self.queued: list[dict[str, Any]] = []  # LAUNCH / LAUNCH_GROUP events before SUBSCRIBE
-        self.exit_status: int = 0
+    @property
+    def kind(self) -> str:
+        return "CUSTOM"
 
     async def start(self, env: dict[str, str]) -> None:
         command = self.executor_info["command"]

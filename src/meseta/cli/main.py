@@ -33,7 +33,7 @@ def _run(main: object) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_until_signalled(main))  # type: ignore[arg-type]
+        asyncio.run(_until_signalled(main))
 
 
 async def _until_signalled(main: object) -> None:

@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class LaunchError(Exception):
@@ -61,7 +61,7 @@ class ProcessHandle:
         try:
             fd = os.pidfd_open(self.pid)
         except OSError:  # already gone or no pidfd support: poll instead
-            loop.create_task(self._poll())
+            self._poller = loop.create_task(self._poll())
             return
 
         def readable() -> None:
@@ -114,7 +114,7 @@ class Launcher(Protocol):
 
 class PosixLauncher:
     async def launch(self, spec: LaunchSpec) -> ProcessHandle:
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if spec.user is not None and os.geteuid() == 0:
             try:
                 record = pwd.getpwnam(spec.user)
@@ -126,7 +126,7 @@ class PosixLauncher:
             with open(spec.stdout_path, "ab") as out, open(spec.stderr_path, "ab") as err:
                 popen = subprocess.Popen(
                     list(spec.argv), env=dict(spec.env), cwd=spec.cwd, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=err, start_new_session=True, close_fds=True, **kwargs,  # type: ignore[arg-type]
+                    stdout=out, stderr=err, start_new_session=True, close_fds=True, **kwargs,
                 )
         except OSError as exc:
             raise LaunchError(f"Failed to execute {spec.argv[0]!r}: {exc.strerror or exc}") from None

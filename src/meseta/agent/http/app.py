@@ -164,9 +164,8 @@ def statistics_json(agent: Agent) -> list[dict[str, Any]]:
     now = time.time()
     for run in agent.executors.values():
         pids = [t.process.pid for t in run.tasks.values() if t.process is not None]
-        process = getattr(run, "process", None)
-        if process is not None:
-            pids.append(process.pid)
+        if run.process is not None:
+            pids.append(run.process.pid)
         resources = Resources.from_json(
             [r for t in run.tasks.values() for r in t.info.get("resources") or []]
             + list(run.executor_info.get("resources") or []))

@@ -72,8 +72,8 @@ class AgentCallEndpoint:
     async def handle(self, request: Request) -> Response:
         try:
             body = await _json_body(request)
-            agent_id = (body.get("agent_id") or {}).get("value")
-            stream = self.actor.agent_streams.get(agent_id or "")
+            agent_id = str((body.get("agent_id") or {}).get("value") or "")
+            stream = self.actor.agent_streams.get(agent_id)
             if stream is None or stream.stream_id != request.headers.get(STREAM_ID_HEADER):
                 return PlainTextResponse("Agent is not registered on this stream", status_code=403)
             self._dispatch(agent_id, body)

@@ -22,6 +22,7 @@ from meseta.master.actor import MasterActor
 from meseta.master.http.agents import AgentCallEndpoint, AgentStreamEndpoint
 from meseta.master.http.scheduler import SchedulerEndpoint
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH
+from meseta.protocol.common import version_json
 
 TASKS_PAGE = 100  # TASK_LIMIT: the default page size of /tasks
 
@@ -85,7 +86,7 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
         return Response(status_code=200)
 
     def version(request: Request) -> Response:
-        return _json(request, views.version_json())
+        return _json(request, version_json())
 
     def metrics(request: Request) -> Response:
         return _json(request, views.metrics_json(machine, actor.now() - actor.start_time))

@@ -1,0 +1,35 @@
+# The front door: `make run` starts a local cluster, `make test` checks everything.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit integration bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]' uvloop
+	touch $(STAMP)
+
+$(VENV)/.clients: $(STAMP) scripts/install-test-clients.sh
+	bash scripts/install-test-clients.sh $(PY)
+	touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/meseta local --work-dir ./work
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: $(STAMP) $(VENV)/.clients lint typecheck
+	$(VENV)/bin/pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/launch_throughput.py
+
+clean:
+	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache
