@@ -55,7 +55,7 @@ class Recorder(Scheduler):
             self.framework_id = framework_id["value"]
             self.lock.notify_all()
 
-    def resourceOffers(self, driver: Any, offers: list[dict[str, Any]]) -> None:  # noqa: N802
+    def resourceOffers(self, driver: Any, offers: list[dict[str, Any]]) -> None:
         with self.lock:
             self.offer_events += 1
             handler = self.on_offers
@@ -66,12 +66,12 @@ class Recorder(Scheduler):
         with self.lock:
             self.lock.notify_all()
 
-    def statusUpdate(self, driver: Any, status: dict[str, Any]) -> None:  # noqa: N802
+    def statusUpdate(self, driver: Any, status: dict[str, Any]) -> None:
         with self.lock:
             self.updates.append(status)
             self.lock.notify_all()
 
-    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, message: str) -> None:  # noqa: N802
+    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, message: str) -> None:
         with self.lock:
             self.messages.append(decode_data(message))
             self.lock.notify_all()
