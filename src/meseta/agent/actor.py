@@ -30,6 +30,7 @@ from meseta.agent.status_updates import StatusUpdateManager
 from meseta.core.resources import Resources
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
 from meseta.protocol.recordio import RecordIODecoder
+from meseta.runtime.fast_http import FastHttpError, FastPoster
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ class Agent:
         self.updates = StatusUpdateManager(update_retry_seconds)
         self.start_time = time.time()
         self.registered = asyncio.Event()
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))  # the stream only
+        host, _, master_port = self.master.split("//", 1)[1].partition(":")
+        self._poster = FastPoster(host, int(master_port or 5050), connections=16)
         self._last_ping = time.monotonic()
         self._ping_deadline = 75.0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -194,12 +197,11 @@ class Agent:
             return False
         body = {**body, "agent_id": {"value": self.agent_id}}
         try:
-            response = await self._client.post(
-                self.master + AGENT_CALL_PATH, json=body, headers={STREAM_ID_HEADER: self.stream_id})
-        except httpx.HTTPError as exc:
-            log.info("agent %s: call %s failed: %s", self.port, body["type"], exc)
+            status, _ = await self._poster.post(AGENT_CALL_PATH, body, {STREAM_ID_HEADER: self.stream_id})
+        except (FastHttpError, OSError, TimeoutError) as exc:
+            log.info("agent %s: call %s failed: %r", self.port, body["type"], exc)
             return False
-        return response.status_code == 202
+        return status == 202
 
     # ================================================================ tasks and executors
     def _sandbox(self, framework_id: str, executor_id: str, container_id: str) -> Path:
@@ -367,3 +369,4 @@ class Agent:
             pending.cancel()
         with contextlib.suppress(Exception):
             await self._client.aclose()
+            await self._poster.close()

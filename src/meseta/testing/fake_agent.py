@@ -1,0 +1,70 @@
+"""A simulated agent speaking the real master <-> agent protocol, without running anything.
+
+It registers over HTTP, answers PINGs, and answers every RUN_TASK with a TASK_RUNNING update
+(uuid, agent_id, source SOURCE_EXECUTOR) as a real agent's executor would. Thousands fit in one
+process, so benchmarks and simulations load a real master through its real endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from meseta.core.resources import Resources
+from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
+from meseta.protocol.recordio import RecordIODecoder
+from meseta.runtime.fast_http import FastPoster
+
+
+class FakeAgent:
+    def __init__(self, master: str, hostname: str, resources: str, client: httpx.AsyncClient,
+                 poster: FastPoster | None = None) -> None:
+        """``client`` holds the event stream; ``poster`` (optional, shareable) makes the calls."""
+        self.master = master if master.startswith("http") else f"http://{master}"
+        host, _, port = self.master.split("//")[1].partition(":")
+        self.poster = poster or FastPoster(host, int(port or 5050), connections=2)
+        self.hostname = hostname
+        self.resources = Resources.parse(resources)
+        self.client = client
+        self.agent_id: str | None = None
+        self.stream_id = ""
+        self.tasks_run = 0
+
+    async def run(self) -> None:
+        info = {"hostname": self.hostname, "port": 5051, "resources": self.resources.to_json()}
+        body = {"type": "REGISTER", "agent_info": info}
+        async with self.client.stream("POST", self.master + AGENT_STREAM_PATH, json=body) as response:
+            self.stream_id = response.headers[STREAM_ID_HEADER]
+            decoder = RecordIODecoder()
+            async for chunk in response.aiter_raw():
+                for record in decoder.feed(chunk):
+                    await self._on_message(json.loads(record))
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "REGISTERED":
+            self.agent_id = message["registered"]["agent_id"]["value"]
+        elif kind == "PING":
+            await self._call({"type": "PONG"})
+        elif kind == "RUN_TASK":
+            self.tasks_run += 1
+            status = {
+                "task_id": message["task"]["task_id"],
+                "state": "TASK_RUNNING",
+                "source": "SOURCE_EXECUTOR",
+                "agent_id": {"value": self.agent_id},
+                "timestamp": time.time(),
+                "uuid": base64.b64encode(uuid.uuid4().bytes).decode(),
+            }
+            framework_id = message["framework_info"]["id"]
+            update = {"framework_id": framework_id, "status": status, "latest_state": "TASK_RUNNING"}
+            await self._call({"type": "STATUS_UPDATE", "update": update})
+
+    async def _call(self, body: dict[str, Any]) -> None:
+        body = {**body, "agent_id": {"value": self.agent_id}}
+        await self.poster.post(AGENT_CALL_PATH, body, {STREAM_ID_HEADER: self.stream_id})
