@@ -14,7 +14,7 @@ python3 -m venv "$tmp/cython"
 tar -xzf "$tmp"/http-parser-0.9.0.tar.gz -C "$tmp"
 src="$tmp/http-parser-0.9.0"
 rm -f "$src"/http_parser/*.so
-(cd "$src/http_parser" && "$tmp/cython/bin/cython" -q parser.pyx -o parser.c)
+(cd "$src/http_parser" && "$tmp/cython/bin/cython" parser.pyx -o parser.c 2>/dev/null)
 "$PY" -m pip install -q --no-build-isolation "$src"
 "$PY" -m pip install -q pymesos==0.3.15
 "$PY" -c 'import pymesos, http_parser.parser'

@@ -47,6 +47,7 @@ class Recorder(Scheduler):
         self.updates: list[dict[str, Any]] = []
         self.messages: list[bytes] = []
         self.errors: list[str] = []
+        self.lost_agents: list[str] = []
         self.framework_id: str | None = None
         self.on_offers: Callable[[Any, list[dict[str, Any]]], None] | None = None
 
@@ -74,6 +75,11 @@ class Recorder(Scheduler):
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, message: str) -> None:
         with self.lock:
             self.messages.append(decode_data(message))
+            self.lock.notify_all()
+
+    def slaveLost(self, driver: Any, agent_id: Any) -> None:
+        with self.lock:
+            self.lost_agents.append(agent_id["value"])
             self.lock.notify_all()
 
     def error(self, driver: Any, message: str) -> None:
