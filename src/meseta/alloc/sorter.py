@@ -77,12 +77,12 @@ class DRFSorter:
 
     def share(self, client: str) -> float:
         best = 0.0
-        total = self._total
+        total, weight = self._total, self._weights[client]
         for name, milli in self._allocated[client].items():
             cluster = total.get(name, 0)
-            if cluster > 0:
-                best = max(best, milli / cluster)
-        return best / self._weights[client]
+            if cluster > 0:  # one division, so equal weighted shares compare equal (tie-break)
+                best = max(best, milli / (cluster * weight))
+        return best
 
     # order
     def sorted_clients(self) -> list[str]:
