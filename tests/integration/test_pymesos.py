@@ -56,6 +56,11 @@ class Recorder(Scheduler):
             self.framework_id = framework_id["value"]
             self.lock.notify_all()
 
+    def reregistered(self, driver: Any, master_info: Any) -> None:
+        with self.lock:
+            self.framework_id = driver.framework_id
+            self.lock.notify_all()
+
     def resourceOffers(self, driver: Any, offers: list[dict[str, Any]]) -> None:
         with self.lock:
             self.offer_events += 1
