@@ -26,6 +26,14 @@ from typing import Any
 from meseta.alloc.allocator import Allocation, Allocator
 from meseta.core.resources import EMPTY, Resources, parse_json
 from meseta.master import validation
+from meseta.master.launch import (
+    allocation_role,
+    check_task,
+    group_problem,
+    launched_tasks,
+    task_id_of,
+    with_allocation,
+)
 from meseta.master.state import (
     MAX_COMPLETED_FRAMEWORKS,
     TERMINAL_STATES,
@@ -420,7 +428,7 @@ class MasterMachine:
     def _drop_operations(self, framework: Framework, operations: list[dict[str, Any]], message: str) -> list[Effect]:
         state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
         effects: list[Effect] = []
-        for task in _launched_tasks(operations):
+        for task in launched_tasks(operations):
             task_id = (task.get("task_id") or {}).get("value", "")
             effects.append(self._master_update(framework, str(task_id), state, "REASON_INVALID_OFFERS", message))
         return effects
@@ -443,12 +451,12 @@ class MasterMachine:
         self, framework: Framework, agent: Agent, role: str, pool: Resources, task: dict[str, Any], now: float
     ) -> tuple[Resources, list[Effect]]:
         self._count("messages_launch_tasks")
-        checked = self._check_task(framework, agent, pool, task)
+        checked = check_task(framework, agent, pool, task)
         if isinstance(checked, str):
             task_id = str(((task.get("task_id") or {}) if isinstance(task, dict) else {}).get("value", ""))
             return pool, [self._master_update(framework, task_id, "TASK_ERROR", "REASON_TASK_INVALID", checked)]
         needed, executor = checked
-        task = _with_allocation(task, role)
+        task = with_allocation(task, role)
         executor_id = ""
         if executor is not None:
             executor_id = executor["executor_id"]["value"]
@@ -458,58 +466,28 @@ class MasterMachine:
         message = {"type": "RUN_TASK", "framework_info": framework.info, "task": task}
         return pool - needed, [ToAgent(agent.id, message)]
 
-    def _check_task(
-        self, framework: Framework, agent: Agent, pool: Resources, task: Any
-    ) -> str | tuple[Resources, dict[str, Any] | None]:
-        """The resources a valid task takes from the pool (with a new executor's), or the problem."""
-        problem = validation.task_info_problem(task, agent.id)
-        if problem:
-            return problem
-        task_id = task["task_id"]["value"]
-        if task_id in framework.tasks:
-            return f"Task has duplicate ID: {task_id}"
-        resources, problem = validation.task_resources(task)
-        if problem or resources is None:
-            return problem or "Task uses no resources"
-        executor = task.get("executor")
-        needed = resources
-        if executor is not None:
-            executor = {**executor, "framework_id": executor.get("framework_id") or _id(framework.id)}
-            known = framework.executors.get(agent.id, {}).get(executor["executor_id"]["value"])
-            if known is not None:
-                if _comparable(known.info) != _comparable(executor):
-                    return "ExecutorInfo is not compatible with the ExecutorInfo of the running executor"
-            else:
-                try:
-                    needed = needed + Resources.from_json(executor.get("resources") or [])
-                except ValueError as exc:
-                    return f"Executor has invalid resources: {exc}"
-        if not pool.contains(needed):
-            return f"Task uses more resources {needed.to_text()} than available {pool.to_text()}"
-        return needed, executor
-
     def _launch_group(
         self, framework: Framework, agent: Agent, role: str, pool: Resources, group: dict[str, Any], now: float
     ) -> tuple[Resources, list[Effect]]:
         self._count("messages_launch_tasks")
         tasks = list((group.get("task_group") or {}).get("tasks") or [])
         executor = group.get("executor")
-        problem = self._group_problem(framework, agent, pool, executor, tasks)
+        problem = group_problem(framework, agent, pool, executor, tasks)
         if problem:
             effects: list[Effect] = [
-                self._master_update(framework, _task_id_of(t), "TASK_ERROR", "REASON_TASK_GROUP_INVALID", problem)
+                self._master_update(framework, task_id_of(t), "TASK_ERROR", "REASON_TASK_GROUP_INVALID", problem)
                 for t in tasks
             ]
             return pool, effects
         assert isinstance(executor, dict)
-        executor = _with_allocation({**executor, "framework_id": _id(framework.id)}, role)
+        executor = with_allocation({**executor, "framework_id": _id(framework.id)}, role)
         executor_id = executor["executor_id"]["value"]
         if executor_id not in framework.executors.get(agent.id, {}):
             pool = pool - Resources.from_json(executor.get("resources") or [])
             self._add_executor(framework, agent, role, executor)
         launched = []
         for raw in tasks:
-            task = _with_allocation(raw, role)
+            task = with_allocation(raw, role)
             pool = pool - Resources.from_json(task.get("resources") or [])
             self._add_task(framework, agent, role, task, executor_id)
             launched.append(task)
@@ -520,40 +498,6 @@ class MasterMachine:
             "task_group": {"tasks": launched},
         }
         return pool, [ToAgent(agent.id, message)]
-
-    def _group_problem(
-        self, framework: Framework, agent: Agent, pool: Resources, executor: Any, tasks: list[Any]
-    ) -> str | None:
-        if not isinstance(executor, dict):
-            return "'launch_group.executor' is required"
-        if executor.get("type") not in ("DEFAULT", "CUSTOM"):
-            return "'launch_group.executor.type' must be DEFAULT or CUSTOM"
-        problem = validation.executor_info_problem(executor)
-        if problem:
-            return problem
-        if not tasks:
-            return "Task group is empty"
-        ids = [_task_id_of(t) for t in tasks]
-        if len(set(ids)) != len(ids):
-            return "Task group has duplicate task ids"
-        needed = EMPTY
-        if executor["executor_id"]["value"] not in framework.executors.get(agent.id, {}):
-            try:
-                needed = Resources.from_json(executor.get("resources") or [])
-            except ValueError as exc:
-                return f"Executor has invalid resources: {exc}"
-        for task in tasks:
-            if isinstance(task, dict) and task.get("executor") is not None:
-                return f"Task '{_task_id_of(task)}' in a task group must not set 'executor'"
-            checked = self._check_task(framework, agent, pool, {**task, "executor": executor} if isinstance(
-                task, dict) and task.get("command") is None else task)
-            if isinstance(checked, str):
-                return checked
-            resources, _ = validation.task_resources(task)
-            needed = needed + (resources or EMPTY)
-        if not pool.contains(needed):
-            return f"Task group uses more resources {needed.to_text()} than available {pool.to_text()}"
-        return None
 
     def _add_executor(self, framework: Framework, agent: Agent, role: str, executor: dict[str, Any]) -> None:
         executor_id = executor["executor_id"]["value"]
@@ -848,14 +792,14 @@ class MasterMachine:
             framework = self.frameworks.get(executor["framework_id"]["value"])
             if framework is None:
                 continue
-            role = _allocation_role(executor.get("resources"), framework.roles)
+            role = allocation_role(executor.get("resources"), framework.roles)
             self._add_executor(framework, agent, role, executor)
             used.append((framework.id, role, framework.executors[agent.id][executor["executor_id"]["value"]].resources))
         for reported in tasks:
             framework = self.frameworks.get(reported["framework_id"]["value"])
             if framework is None:
                 continue
-            role = _allocation_role(reported.get("resources"), framework.roles)
+            role = allocation_role(reported.get("resources"), framework.roles)
             task = self._add_task(framework, agent, role, reported["info"], reported.get("executor_id", ""))
             task.state = reported.get("state", "TASK_STAGING")
             if task.state in TERMINAL_STATES:
@@ -988,40 +932,3 @@ class MasterMachine:
         self.metrics[name] = self.metrics.get(name, 0) + 1
 
 
-def _launched_tasks(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    tasks: list[dict[str, Any]] = []
-    for op in operations:
-        if not isinstance(op, dict):
-            continue
-        if op.get("type") == "LAUNCH":
-            tasks += (op.get("launch") or {}).get("task_infos") or []
-        elif op.get("type") == "LAUNCH_GROUP":
-            tasks += ((op.get("launch_group") or {}).get("task_group") or {}).get("tasks") or []
-    return [t for t in tasks if isinstance(t, dict)]
-
-
-def _task_id_of(task: Any) -> str:
-    if isinstance(task, dict) and isinstance(task.get("task_id"), dict):
-        return str(task["task_id"].get("value", ""))
-    return ""
-
-
-def _with_allocation(info: dict[str, Any], role: str) -> dict[str, Any]:
-    """Inject the offer's allocation_info into the resources, as the master does."""
-    out = dict(info)
-    if "resources" in out:
-        out["resources"] = [{**r, "allocation_info": {"role": role}} for r in out["resources"] or []]
-    return out
-
-
-def _allocation_role(resources: Any, roles: tuple[str, ...]) -> str:
-    for item in resources or []:
-        role = (item.get("allocation_info") or {}).get("role")
-        if role:
-            return str(role)
-    return roles[0] if roles else "*"
-
-
-def _comparable(executor: dict[str, Any]) -> dict[str, Any]:
-    ignore = {"framework_id", "resources"}
-    return {k: v for k, v in executor.items() if k not in ignore}
