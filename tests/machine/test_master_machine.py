@@ -1,0 +1,128 @@
+"""Master machine: event sequences in, exact effects out (no I/O, no clock)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meseta.core.resources import Resources
+from meseta.master.machine import MasterMachine
+from meseta.master.state import (
+    CallRejected,
+    CloseAgentStream,
+    CloseFrameworkStream,
+    Persist,
+    RemoveAgent,
+    StartTimer,
+    SubscribeRefused,
+    ToAgent,
+    ToFramework,
+)
+
+from .test_drf_golden import MASTER_INFO, offers_in, register_agent, subscribe
+
+
+def events(effects: list[Any], kind: str) -> list[dict[str, Any]]:
+    return [e.event for e in effects if isinstance(e, ToFramework) and e.event["type"] == kind]
+
+
+def launch(machine: MasterMachine, fid: str, offer: dict[str, Any], task_id: str, now: float) -> list[Any]:
+    task = {"name": task_id, "task_id": {"value": task_id}, "agent_id": offer["agent_id"],
+            "command": {"value": "true"}, "resources": Resources.parse("cpus:1;mem:64").to_json()}
+    return machine.handle_accept(fid, [offer["id"]["value"]],
+                                 [{"type": "LAUNCH", "launch": {"task_infos": [task]}}], 0.0, now)
+
+
+@pytest.fixture
+def cluster() -> tuple[MasterMachine, str, str, dict[str, Any]]:
+    machine = MasterMachine(MASTER_INFO, agent_ping_timeout=1.0, max_agent_ping_timeouts=2)
+    agent_id = register_agent(machine, "cpus:4;mem:1024")
+    fid = subscribe(machine, "A")
+    (offer,) = offers_in(machine.handle_allocate(1.0))[fid]
+    return machine, agent_id, fid, offer
+
+
+def test_missed_pings_remove_the_agent_and_tell_everyone(cluster: Any) -> None:
+    machine, agent_id, fid, offer = cluster
+    launch(machine, fid, offer, "t1", 1.0)
+    (second,) = offers_in(machine.handle_allocate(1.5))[fid]  # leftovers offered again
+    assert machine.handle_timer(("ping", agent_id), 2.0)  # first ping: goes out
+    machine.handle_timer(("ping", agent_id), 3.0)  # no pong: one miss
+    effects = machine.handle_timer(("ping", agent_id), 4.0)  # second miss: removed
+    (lost,) = [e["update"]["status"] for e in events(effects, "UPDATE")]
+    assert (lost["state"], lost["reason"], "uuid" in lost) == ("TASK_LOST", "REASON_AGENT_REMOVED", False)
+    assert events(effects, "FAILURE") == [{"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}}]
+    assert [e["rescind"]["offer_id"] for e in events(effects, "RESCIND")] == [second["id"]]
+    assert Persist(RemoveAgent(agent_id)) in effects
+    assert any(isinstance(e, CloseAgentStream) for e in effects)
+    assert agent_id not in machine.agents and not machine.offers
+
+
+def test_pong_keeps_the_agent(cluster: Any) -> None:
+    machine, agent_id, _, _ = cluster
+    for now in range(2, 10):
+        machine.handle_timer(("ping", agent_id), float(now))
+        machine.handle_pong(agent_id, float(now) + 0.1)
+    assert agent_id in machine.agents
+
+
+def test_disconnected_framework_is_removed_after_its_failover_timeout(cluster: Any) -> None:
+    machine, agent_id, fid, offer = cluster
+    launch(machine, fid, offer, "t1", 1.0)
+    effects = machine.handle_framework_disconnected(fid, "s-A", 2.0)
+    assert StartTimer(("failover", fid), 2.0) in effects  # failover_timeout 0: immediately
+    assert not machine.frameworks[fid].offers
+    effects = machine.handle_timer(("failover", fid), 2.0)
+    shutdown = {"type": "SHUTDOWN_FRAMEWORK", "framework_id": {"value": fid}}
+    assert ToAgent(agent_id, shutdown) in effects
+    assert fid not in machine.frameworks and fid in machine.removed_framework_ids
+    with pytest.raises(SubscribeRefused, match="removed"):
+        machine.handle_subscribe({"user": "u", "name": "A", "id": {"value": fid}}, fid, "s-2", [], 3.0)
+
+
+def test_resubscribe_fails_over_the_old_stream(cluster: Any) -> None:
+    machine, _, fid, _ = cluster
+    effects = machine.handle_subscribe({"user": "u", "name": "A", "id": {"value": fid}}, fid, "s-new", [], 2.0)
+    assert events(effects, "ERROR") == [{"type": "ERROR", "error": {"message": "Framework failed over"}}]
+    assert CloseFrameworkStream(fid, "s-A") in effects
+    assert events(effects, "SUBSCRIBED")
+    with pytest.raises(CallRejected, match="didn't match"):
+        machine.check_stream(fid, "s-A")
+    assert machine.check_stream(fid, "s-new").id == fid
+
+
+def test_terminal_update_frees_resources_and_its_ack_completes_the_task(cluster: Any) -> None:
+    machine, agent_id, fid, offer = cluster
+    launch(machine, fid, offer, "t1", 1.0)
+    status = {"task_id": {"value": "t1"}, "state": "TASK_FINISHED", "uuid": "AAAAAAAAAAAAAAAAAAAAAA==",
+              "source": "SOURCE_EXECUTOR"}
+    effects = machine.handle_status_update(agent_id, {"framework_id": {"value": fid}, "status": status}, 2.0)
+    (forwarded,) = events(effects, "UPDATE")
+    assert forwarded["update"]["status"]["agent_id"] == {"value": agent_id}
+    assert machine.frameworks[fid].tasks["t1"].released
+    assert machine.allocator.allocated_on(agent_id).is_empty()  # the leftover and the task are back
+    effects = machine.handle_acknowledge(fid, agent_id, "t1", status["uuid"], 3.0)
+    assert "t1" not in machine.frameworks[fid].tasks
+    assert machine.frameworks[fid].completed_tasks[-1].task_id == "t1"
+    ack = {"type": "ACKNOWLEDGE", "framework_id": {"value": fid}, "task_id": {"value": "t1"}, "uuid": status["uuid"]}
+    assert ToAgent(agent_id, ack) in effects
+
+
+def test_accept_with_an_unknown_offer_loses_the_tasks(cluster: Any) -> None:
+    machine, _, fid, offer = cluster
+    bogus = {**offer, "id": {"value": "nope"}}
+    (update,) = events(launch(machine, fid, bogus, "t1", 1.0), "UPDATE")
+    status = update["update"]["status"]
+    assert (status["state"], status["reason"]) == ("TASK_LOST", "REASON_INVALID_OFFERS")
+    assert "t1" not in machine.frameworks[fid].tasks
+
+
+def test_reconciliation_explicit_and_implicit(cluster: Any) -> None:
+    machine, agent_id, fid, offer = cluster
+    launch(machine, fid, offer, "t1", 1.0)
+    implicit = events(machine.handle_reconcile(fid, [], 2.0), "UPDATE")
+    assert [e["update"]["status"]["state"] for e in implicit] == ["TASK_STAGING"]
+    explicit = events(machine.handle_reconcile(fid, [("ghost", agent_id), ("ghost2", None)], 2.0), "UPDATE")
+    assert [e["update"]["status"]["state"] for e in explicit] == ["TASK_LOST", "TASK_LOST"]
+    assert all("uuid" not in e["update"]["status"] for e in implicit + explicit)
