@@ -1,0 +1,93 @@
+"""The launcher with real processes: sessions, environments, exit statuses, group kills."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import signal
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from meseta.agent.containerizer.launcher import FailingLauncher, LaunchError, LaunchSpec, PosixLauncher
+
+
+def spec(tmp_path: Path, command: str, env: dict[str, str] | None = None, user: str | None = None) -> LaunchSpec:
+    return LaunchSpec(argv=("/bin/sh", "-c", command), env=env or {"PATH": "/usr/bin:/bin"}, cwd=tmp_path,
+                      stdout_path=tmp_path / "stdout", stderr_path=tmp_path / "stderr", user=user)
+
+
+async def test_output_cwd_env_and_exit_status(tmp_path: Path) -> None:
+    handle = await PosixLauncher().launch(spec(tmp_path, "echo out; echo err >&2; pwd; env; exit 3",
+                                               {"PATH": "/usr/bin:/bin", "ONLY": "this"}))
+    status = await handle.wait()
+    assert (status.code, status.signal, status.succeeded) == (3, None, False)
+    assert status.describe() == "Command exited with status 3"
+    out = (tmp_path / "stdout").read_text()
+    assert out.startswith(f"out\n{tmp_path}\n") and "ONLY=this" in out
+    assert "HOME=" not in out  # nothing inherited from the agent's environment
+    assert (tmp_path / "stderr").read_text() == "err\n"
+
+
+async def test_child_leads_its_own_session(tmp_path: Path) -> None:
+    handle = await PosixLauncher().launch(spec(tmp_path, "sleep 5"))
+    try:
+        assert os.getsid(handle.pid) == handle.pid != os.getsid(0)
+    finally:
+        await handle.terminate(0)
+
+
+async def test_terminate_kills_the_whole_group_then_escalates(tmp_path: Path) -> None:
+    # The shell ignores SIGTERM and has a background child: both must be gone, by SIGKILL.
+    handle = await PosixLauncher().launch(spec(tmp_path, "trap '' TERM; sleep 300 & echo $! > child; wait"))
+    for _ in range(100):
+        if (tmp_path / "child").exists() and (tmp_path / "child").read_text().strip():
+            break
+        await asyncio.sleep(0.02)
+    child = int((tmp_path / "child").read_text())
+    started = time.monotonic()
+    status = await handle.terminate(0.5)
+    assert time.monotonic() - started >= 0.45
+    assert status.signal == signal.SIGKILL and status.describe() == "Command terminated with signal Killed"
+    await asyncio.sleep(0.1)
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+
+
+async def test_sigterm_is_enough_for_a_polite_process(tmp_path: Path) -> None:
+    handle = await PosixLauncher().launch(spec(tmp_path, "exec sleep 300"))
+    status = await handle.terminate(5.0)
+    assert status.signal == signal.SIGTERM
+
+
+async def test_hundreds_of_children_need_no_threads_and_leave_no_zombies(tmp_path: Path) -> None:
+    threads_before = threading.active_count()
+    launcher = PosixLauncher()
+    handles = [await launcher.launch(spec(tmp_path, "true")) for _ in range(300)]
+    assert threading.active_count() <= threads_before + 1
+    statuses = await asyncio.gather(*(h.wait() for h in handles))
+    assert all(s.succeeded for s in statuses)
+    children = psutil.Process().children()
+    assert not [c for c in children if c.pid in {h.pid for h in handles}]
+
+
+async def test_missing_binary_and_unknown_user_raise_launch_error(tmp_path: Path) -> None:
+    bad = LaunchSpec(argv=("/nonexistent/binary",), env={}, cwd=tmp_path, stdout_path=tmp_path / "o",
+                     stderr_path=tmp_path / "e")
+    with pytest.raises(LaunchError, match="nonexistent"):
+        await PosixLauncher().launch(bad)
+    with pytest.raises(LaunchError, match="no such user"):
+        await PosixLauncher().launch(spec(tmp_path, "true", user="no-such-user-here"))
+    with pytest.raises(LaunchError, match="injected"):
+        await FailingLauncher("injected").launch(spec(tmp_path, "true"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+async def test_runs_as_the_requested_user(tmp_path: Path) -> None:
+    tmp_path.chmod(0o777)
+    handle = await PosixLauncher().launch(spec(tmp_path, "id -u", user="nobody"))
+    await handle.wait()
+    assert (tmp_path / "stdout").read_text().strip() == str(pwd.getpwnam("nobody").pw_uid)
