@@ -60,34 +60,31 @@ class MasterActor:
         self.execute(handler(*args, self.now()))
 
     def open_framework_stream(self, heartbeat: float) -> EventStream:
-        return EventStream(str(uuid.uuid4()), heartbeat, on_closed=self._framework_stream_closed)
+        return self._open(self.framework_streams, self.machine.handle_framework_disconnected, heartbeat)
+
+    def open_agent_stream(self) -> EventStream:
+        return self._open(self.agent_streams, self.machine.handle_agent_disconnected, None)
 
     def attach_framework_stream(self, framework_id: str, stream: EventStream) -> None:
         self.framework_streams[framework_id] = stream
         stream.owner = framework_id
 
-    def _framework_stream_closed(self, stream: EventStream) -> None:
-        framework_id = stream.owner
-        if framework_id is None:
-            return
-        if self.framework_streams.get(framework_id) is stream:
-            del self.framework_streams[framework_id]
-        self.run(self.machine.handle_framework_disconnected, framework_id, stream.stream_id)
-
-    def open_agent_stream(self) -> EventStream:
-        return EventStream(str(uuid.uuid4()), None, on_closed=self._agent_stream_closed)
-
     def attach_agent_stream(self, agent_id: str, stream: EventStream) -> None:
         self.agent_streams[agent_id] = stream
         stream.owner = agent_id
 
-    def _agent_stream_closed(self, stream: EventStream) -> None:
-        agent_id = stream.owner
-        if agent_id is None:
-            return
-        if self.agent_streams.get(agent_id) is stream:
-            del self.agent_streams[agent_id]
-        self.run(self.machine.handle_agent_disconnected, agent_id, stream.stream_id)
+    def _open(self, streams: dict[str, EventStream], on_disconnect: Callable[..., list[Effect]],
+              heartbeat: float | None) -> EventStream:
+        """A stream whose end (client gone or closed by us) is reported to the machine once attached."""
+
+        def closed(stream: EventStream) -> None:
+            if stream.owner is None:
+                return  # refused before it was attached to a framework or agent
+            if streams.get(stream.owner) is stream:
+                del streams[stream.owner]
+            self.run(on_disconnect, stream.owner, stream.stream_id)
+
+        return EventStream(str(uuid.uuid4()), heartbeat, on_closed=closed)
 
     # ------------------------------------------------------------- effects
     def execute(self, effects: list[Effect]) -> None:

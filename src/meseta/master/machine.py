@@ -35,6 +35,7 @@ from meseta.master.launch import (
     with_allocation,
 )
 from meseta.master.state import (
+    HEARTBEAT_INTERVAL_SECONDS,
     MAX_COMPLETED_FRAMEWORKS,
     TERMINAL_STATES,
     AdmitAgent,
@@ -183,7 +184,7 @@ class MasterMachine:
                 "type": "SUBSCRIBED",
                 "subscribed": {
                     "framework_id": _id(framework.id),
-                    "heartbeat_interval_seconds": 15.0,
+                    "heartbeat_interval_seconds": HEARTBEAT_INTERVAL_SECONDS,
                     "master_info": self.master_info,
                 },
             },
