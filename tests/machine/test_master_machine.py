@@ -126,3 +126,15 @@ def test_reconciliation_explicit_and_implicit(cluster: Any) -> None:
     explicit = events(machine.handle_reconcile(fid, [("ghost", agent_id), ("ghost2", None)], 2.0), "UPDATE")
     assert [e["update"]["status"]["state"] for e in explicit] == ["TASK_LOST", "TASK_LOST"]
     assert all("uuid" not in e["update"]["status"] for e in implicit + explicit)
+
+
+def test_kill_for_a_disconnected_agent_is_sent_when_it_re_registers(cluster: Any) -> None:
+    machine, agent_id, fid, offer = cluster
+    launch(machine, fid, offer, "t1", 1.0)
+    machine.handle_agent_disconnected(agent_id, "agent-stream", 2.0)
+    assert machine.handle_kill(fid, "t1", None, 2.5) == []
+    info = {**machine.agents[agent_id].info}
+    effects = machine.handle_reregister_agent(info, [], [], [], "agent-stream-2", 3.0)
+    kill = {"type": "KILL_TASK", "framework_id": {"value": fid}, "task_id": {"value": "t1"}}
+    assert ToAgent(agent_id, kill) in effects
+    assert machine.agents[agent_id].connected and not machine.agents[agent_id].pending_kills

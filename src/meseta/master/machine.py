@@ -526,11 +526,14 @@ class MasterMachine:
         if task is None:
             return self._reconcile_unknown(framework, task_id, None)
         agent = self.agents.get(task.agent_id)
-        if agent is None or not agent.connected:
+        if agent is None:
             return []
         message: dict[str, Any] = {"type": "KILL_TASK", "framework_id": _id(framework.id), "task_id": _id(task_id)}
         if kill_policy is not None:
             message["kill_policy"] = kill_policy
+        if not agent.connected:  # Mesos retries the kill when the agent re-registers
+            agent.pending_kills[(framework.id, task_id)] = message
+            return []
         return [ToAgent(agent.id, message)]
 
     def handle_shutdown(self, framework_id: str, executor_id: str, agent_id: str, now: float) -> list[Effect]:
@@ -727,6 +730,8 @@ class MasterMachine:
             known.reregistered_time, known.missed_pings, known.pong_seen = now, 0, True
             self.allocator.set_agent_active(agent_id, True)
             effects.append(ToAgent(agent_id, self._registered_message(agent_id, "REREGISTERED")))
+            effects += [ToAgent(agent_id, kill) for kill in known.pending_kills.values()]
+            known.pending_kills.clear()
             effects.append(StartTimer(("ping", agent_id), now + self.agent_ping_timeout))
             self._request_allocation(effects, now)
             return effects

@@ -121,6 +121,7 @@ class Agent:
     task_keys: set[tuple[str, str]] = field(default_factory=set)  # (framework_id, task_id)
     missed_pings: int = 0
     pong_seen: bool = True
+    pending_kills: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # resent on re-registration
 
     @property
     def hostname(self) -> str:
