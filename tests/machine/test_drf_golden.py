@@ -81,3 +81,22 @@ def test_allocation_requests_are_coalesced() -> None:
     for _ in range(100):
         timers += [e for e in machine.handle_revive(a, [], 0.0) if isinstance(e, StartTimer)]
     assert len(timers) <= 1
+
+
+
+def test_a_covering_later_filter_replaces_older_ones() -> None:
+    from meseta.alloc.allocator import Allocator
+
+    allocator = Allocator(allocation_interval=1.0)
+    allocator.add_agent("s1", Resources.parse("cpus:100;mem:100000"))
+    allocator.add_framework("f", ["*"])
+    for step in range(1, 200):  # each decline refuses a little more of the agent than the last
+        offered = Resources.parse(f"cpus:{step * 0.5};mem:{step * 500}")
+        allocator.recover("f", "*", "s1", Resources(), 0.0, float(step))  # nothing to return
+        allocator._track("s1", "f", "*", offered)
+        allocator.recover("f", "*", "s1", offered, 3600.0, float(step))
+    assert len(allocator._filters[("f", "*", "s1")]) == 1
+    # A smaller filter that expires later than the big one is kept beside it.
+    allocator._track("s1", "f", "*", Resources.parse("cpus:1"))
+    allocator.recover("f", "*", "s1", Resources.parse("cpus:1"), 7200.0, 300.0)
+    assert len(allocator._filters[("f", "*", "s1")]) == 2

@@ -192,8 +192,15 @@ class Allocator:
                 sorter.unallocated(framework_id, scalars)
         seconds = effective_refuse_seconds(refuse_seconds, self.allocation_interval)
         if seconds > 0 and framework_id in self._frameworks:
-            key = (framework_id, role, agent_id)
-            self._filters.setdefault(key, []).append(_Filter(resources, now + seconds))
+            self._add_filter((framework_id, role, agent_id), _Filter(resources, now + seconds))
+
+    def _add_filter(self, key: tuple[str, str, str], new: _Filter) -> None:
+        """Keep only filters the new one does not dominate (covers their resources, outlives them),
+        so repeated declines of the same agent do not grow the list the allocator scans."""
+        kept = [f for f in self._filters.get(key, ()) if not (new.resources.contains(f.resources)
+                                                           and new.expires >= f.expires)]
+        kept.append(new)
+        self._filters[key] = kept
 
     def allocated_on(self, agent_id: str) -> Resources:
         return self._agents[agent_id].allocated
