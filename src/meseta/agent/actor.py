@@ -204,22 +204,22 @@ class Agent:
         return status == 202
 
     # ================================================================ tasks and executors
-    def _sandbox(self, framework_id: str, executor_id: str, container_id: str) -> Path:
-        assert self.agent_id is not None
-        return paths.create_sandbox(self.work_dir, self.agent_id, framework_id, executor_id, container_id)
 
     def _new_run(self, cls: type[ExecutorRun], framework_info: dict[str, Any],
                  executor_info: dict[str, Any]) -> ExecutorRun:
         framework_id = framework_info["id"]["value"]
         self.frameworks[framework_id] = framework_info
         container_id = str(uuid.uuid4())
-        sandbox = self._sandbox(framework_id, executor_info["executor_id"]["value"], container_id)
+        assert self.agent_id is not None
+        where = (self.work_dir, self.agent_id, framework_id, executor_info["executor_id"]["value"], container_id)
+        sandbox = paths.sandbox_dir(*where)  # validates the ids; the directories are made off the loop
         run = cls(
             framework_info=framework_info, executor_info=executor_info, container_id=container_id,
             sandbox=sandbox, launcher=self.launcher,
             base_env=self._executor_env(framework_info, executor_info, sandbox),
             send_update=self.status_update, on_terminated=self._executor_terminated,
             user=self._user(framework_info, executor_info.get("command") or {}),
+            make_sandbox=lambda: paths.create_sandbox(*where),
         )
         self.executors[(framework_id, run.executor_id)] = run
         return run
