@@ -35,7 +35,6 @@ from meseta.runtime.fast_http import FastHttpError, FastPoster
 log = logging.getLogger(__name__)
 
 REGISTRATION_BACKOFF_MAX = 60.0
-COMMAND_EXECUTOR_OVERHEAD = "cpus:0.1;mem:32"  # what Mesos adds to a command executor's container
 
 
 class Agent:
@@ -68,7 +67,6 @@ class Agent:
         self.completed_executors: list[ExecutorRun] = []
         self.updates = StatusUpdateManager(update_retry_seconds)
         self.start_time = time.time()
-        self.registered = asyncio.Event()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))  # the stream only
         host, _, master_port = self.master.split("//", 1)[1].partition(":")
         self._poster = FastPoster(host, int(master_port or 5050), connections=16)
@@ -101,7 +99,6 @@ class Agent:
                 backoff = 1.0
             except (httpx.HTTPError, OSError, ValueError) as exc:
                 log.info("agent %s: master connection failed: %s", self.port, exc)
-            self.registered.clear()
             self.stream_id = None
             await asyncio.sleep(random.uniform(0, backoff))
             backoff = min(backoff * 2, REGISTRATION_BACKOFF_MAX)
@@ -188,7 +185,6 @@ class Agent:
         self.agent_id = payload["agent_id"]["value"]
         self._ping_deadline = float(payload.get("ping_interval_seconds", 15)) * int(
             payload.get("max_ping_timeouts", 5))
-        self.registered.set()
         for update in self.updates.in_flight():
             self._spawn(self._forward(update))
 

@@ -88,7 +88,6 @@ class ExecutorRun:
     on_terminated: Callable[[ExecutorRun], None]
     user: str | None = None
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
-    completed: list[TaskRecord] = field(default_factory=list)
     terminated: bool = False
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     # custom executors only: the executor process, its subscription and what waits for it

@@ -31,10 +31,6 @@ def slaves_root(work_dir: Path) -> Path:
     return work_dir / "slaves"
 
 
-def meta_root(work_dir: Path) -> Path:
-    return work_dir / "meta"
-
-
 def sandbox_dir(work_dir: Path, agent_id: str, framework_id: str, executor_id: str, container_id: str) -> Path:
     for kind, value in (("agent id", agent_id), ("framework id", framework_id),
                         ("executor id", executor_id), ("container id", container_id)):

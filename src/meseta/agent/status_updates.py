@@ -80,10 +80,6 @@ class StatusUpdateManager:
         """Every stream's head, to resend after re-registering with a master."""
         return [self._with_latest(s) for s in self._streams.values() if s.pending]
 
-    def next_retry_time(self) -> float | None:
-        times = [s.next_retry for s in self._streams.values() if s.pending]
-        return min(times) if times else None
-
     def drop_framework(self, framework_id: str) -> None:
         for key in [k for k in self._streams if k[0] == framework_id]:
             del self._streams[key]

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from meseta.alloc.sorter import DRFSorter
-from meseta.core.resources import EMPTY, ResourceKey, Resources, to_milli
+from meseta.core.resources import EMPTY, Resources, to_milli
 
 # Mesos --min_allocatable_resources default: an offer needs at least this much cpus OR mem.
 MIN_CPUS_MILLI = to_milli(0.01)
@@ -161,14 +161,6 @@ class Allocator:
         for key in [k for k in self._filters if k[0] == framework_id and k[1] in targets]:
             del self._filters[key]
 
-    def suppressed_roles(self, framework_id: str) -> set[str]:
-        return set(self._frameworks[framework_id].suppressed)
-
-    def set_weight(self, role: str, weight: float) -> None:
-        self._weights[role] = weight
-        if role in self._role_sorter:
-            self._role_sorter.set_weight(role, weight)
-
     # ---------------------------------------------------------------- accounting
     def recover(
         self,
@@ -184,7 +176,7 @@ class Allocator:
         if agent is None or resources.is_empty():
             return
         agent.allocated = agent.allocated - resources
-        scalars = _scalars_of(resources)
+        scalars = resources.scalar_totals()
         if role in self._role_sorter:
             self._role_sorter.unallocated(role, scalars)
             sorter = self._framework_sorters[role]
@@ -259,7 +251,7 @@ class Allocator:
     def _track(self, agent_id: str, framework_id: str, role: str, resources: Resources) -> None:
         agent = self._agents[agent_id]
         agent.allocated = agent.allocated + resources
-        scalars = _scalars_of(resources)
+        scalars = resources.scalar_totals()
         self._ensure_role(role)
         self._role_sorter.allocated(role, scalars)
         sorter = self._framework_sorters[role]
@@ -274,9 +266,3 @@ class Allocator:
         for sorter in self._framework_sorters.values():
             sorter.set_total(self._total)
 
-
-def _scalars_of(resources: Resources) -> dict[str, int]:
-    return resources.scalar_totals()
-
-
-__all__ = ["Allocation", "Allocator", "ResourceKey", "effective_refuse_seconds", "is_allocatable"]

@@ -72,9 +72,6 @@ class DRFSorter:
                 mine.pop(name, None)
         self._reposition(client)
 
-    def allocation(self, client: str) -> dict[str, int]:
-        return dict(self._allocated[client])
-
     def share(self, client: str) -> float:
         best = 0.0
         total, weight = self._total, self._weights[client]

@@ -94,10 +94,6 @@ def ranges_contain(outer: Ranges, inner: Ranges) -> bool:
     return all(any(ob <= b and e <= oe for ob, oe in outer) for b, e in inner)
 
 
-def ranges_size(ranges: Ranges) -> int:
-    return sum(e - b + 1 for b, e in ranges)
-
-
 # --------------------------------------------------------------------- quantity algebra
 
 
