@@ -207,7 +207,8 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=1_000)
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, loopback TCP; simulated part pinned (master core 0, load core 1), real part unpinned")
+          f"Python {platform.python_version()}, loopback TCP; simulated part pinned "
+          "(master core 0, load core 1), real part unpinned")
     with tempfile.TemporaryDirectory() as tmp:
         if (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {1})  # simulated part: master on core 0, load generator on core 1
