@@ -198,6 +198,10 @@ def kill_reconcile_filters_teardown(master: str) -> None:
         assert not recorder.offers
         driver.reviveOffers()
         offers = recorder.take_offers()
+        # A short filter expires by itself: the next batch allocation offers the agents again.
+        for offer in offers:
+            driver.declineOffer(offer["id"], {"refuse_seconds": 1})
+        offers = recorder.take_offers(timeout=5)
         # Suppress: nothing while suppressed; revive brings offers back.
         driver.suppressOffers()
         for offer in offers:

@@ -138,3 +138,52 @@ def test_kill_for_a_disconnected_agent_is_sent_when_it_re_registers(cluster: Any
     kill = {"type": "KILL_TASK", "framework_id": {"value": fid}, "task_id": {"value": "t1"}}
     assert ToAgent(agent_id, kill) in effects
     assert machine.agents[agent_id].connected and not machine.agents[agent_id].pending_kills
+
+
+
+class Timers:
+    """Runs the machine's timers the way the actor does: latest StartTimer per key wins."""
+
+    def __init__(self, machine: MasterMachine) -> None:
+        self.machine, self.pending, self.now = machine, {}, 0.0
+
+    def feed(self, effects: list[Any]) -> list[Any]:
+        for effect in effects:
+            if isinstance(effect, StartTimer):
+                self.pending[effect.key] = effect.at
+        return effects
+
+    def fire_next(self) -> list[Any]:
+        key = min(self.pending, key=lambda k: self.pending[k])
+        self.now = max(self.now, self.pending.pop(key))
+        return self.feed(self.machine.handle_timer(key, self.now))
+
+
+def test_declined_resources_come_back_when_the_filter_expires() -> None:
+    machine = MasterMachine(MASTER_INFO)  # allocation_interval 1 s
+    timers = Timers(machine)
+    effects = machine.handle_register_agent({"hostname": "h", "resources": Resources.parse("cpus:2;mem:512").to_json()},
+                                            "agent-stream", 0.0)
+    timers.feed(effects)
+    timers.feed(machine.handle_persisted(effects[0].operation, 0.0))
+    fid = str(events(timers.feed(machine.handle_subscribe({"user": "u", "name": "A"}, None, "s", [], 0.0)),
+                     "SUBSCRIBED")[0]["subscribed"]["framework_id"]["value"])
+    offers = []
+    while not offers:
+        offers = offers_in(timers.fire_next()).get(fid, [])
+    timers.feed(machine.handle_decline(fid, [offers[0]["id"]["value"]], 5.0, timers.now))  # default filter
+    declined_at, offers = timers.now, []
+    while not offers and timers.now < 60:
+        offers = offers_in(timers.fire_next()).get(fid, [])
+    assert offers, "the declined agent was never offered again"
+    assert declined_at + 5.0 <= timers.now <= declined_at + 6.0  # after the filter, within one interval
+
+
+def test_revive_and_suppress_of_roles_the_framework_lacks_change_nothing(cluster: Any) -> None:
+    machine, _, fid, offer = cluster
+    machine.handle_decline(fid, [offer["id"]["value"]], 3600.0, 1.0)
+    assert machine.handle_revive(fid, ["someone-else"], 2.0) == []
+    assert not offers_in(machine.handle_allocate(3.0))  # the filter still holds
+    machine.handle_suppress(fid, ["someone-else"], 3.0)
+    machine.handle_revive(fid, [], 4.0)
+    assert offers_in(machine.handle_allocate(5.0))[fid]  # not suppressed: offers flow again

@@ -58,7 +58,8 @@ from meseta.master.state import (
     ToFramework,
 )
 
-ALLOCATE_NOW = ("allocate",)
+ALLOCATE_NOW = ("allocate",)  # an allocation soon after something changed (coalesced)
+ALLOCATE_BATCH = ("allocate-batch",)  # and one every allocation_interval, as Mesos batches them
 
 
 def _id(value: str) -> dict[str, str]:
@@ -93,6 +94,7 @@ class MasterMachine:
         self._rng = random.Random(seed)
         self._counters = {"framework": 0, "offer": 0, "agent": 0}
         self._allocation_pending = False
+        self._batching = False
 
     # ================================================================ frameworks
 
@@ -358,7 +360,9 @@ class MasterMachine:
     def handle_revive(self, framework_id: str, roles: list[str], now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
         self._count("messages_revive_offers")
-        self.allocator.revive(framework.id, [r for r in roles if r in framework.roles] if roles else ())
+        if roles and not set(roles) & set(framework.roles):
+            return []  # only roles this framework does not have: nothing to revive
+        self.allocator.revive(framework.id, [r for r in roles if r in framework.roles])
         effects: list[Effect] = []
         self._request_allocation(effects, now)
         return effects
@@ -366,13 +370,18 @@ class MasterMachine:
     def handle_suppress(self, framework_id: str, roles: list[str], now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
         self._count("messages_suppress_offers")
-        self.allocator.suppress(framework.id, [r for r in roles if r in framework.roles] if roles else ())
+        if roles and not set(roles) & set(framework.roles):
+            return []
+        self.allocator.suppress(framework.id, [r for r in roles if r in framework.roles])
         return []
 
     def _request_allocation(self, effects: list[Effect], now: float) -> None:
         if not self._allocation_pending:
             self._allocation_pending = True
             effects.append(StartTimer(ALLOCATE_NOW, now))
+        if not self._batching:  # from the first change on, allocate every interval (expired filters)
+            self._batching = True
+            effects.append(StartTimer(ALLOCATE_BATCH, now + self.allocation_interval))
 
     # ================================================================ ACCEPT
 
@@ -887,6 +896,8 @@ class MasterMachine:
         kind = key[0]
         if kind == "allocate":
             return self.handle_allocate(now)
+        if kind == "allocate-batch":
+            return [*self.handle_allocate(now), StartTimer(ALLOCATE_BATCH, now + self.allocation_interval)]
         if kind == "ping":
             return self._ping(key[1], now)
         if kind == "failover":
