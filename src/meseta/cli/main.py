@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from meseta import __version__
+from meseta.core.resources import ResourceError, Resources, parse_attributes
 from meseta.daemons import AgentOptions, MasterOptions, build_agent, build_master, run_agent, server
 
 app = typer.Typer(
@@ -21,6 +22,23 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+
+
+def _check_resources(value: str | None) -> str | None:
+    if value:
+        try:
+            Resources.parse(value)
+        except ResourceError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_attributes(value: str) -> str:
+    try:
+        parse_attributes(value)
+    except ResourceError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 def _run(main: object) -> None:
@@ -76,8 +94,9 @@ def agent(
     ip: str = typer.Option("127.0.0.1", help="Address to listen on (executors connect here)."),
     port: int = typer.Option(5051, help="Port to listen on."),
     work_dir: Path = typer.Option(Path("/tmp/meseta/agent"), help="Directory for sandboxes."),
-    resources: str = typer.Option(None, help='e.g. "cpus:4;mem:4096;ports:[31000-32000]"; the rest is detected.'),
-    attributes: str = typer.Option("", help='e.g. "rack:a;zone:west".'),
+    resources: str = typer.Option(None, help='e.g. "cpus:4;mem:4096;ports:[31000-32000]"; the rest is detected.',
+                                  callback=_check_resources),
+    attributes: str = typer.Option("", help='e.g. "rack:a;zone:west".', callback=_check_attributes),
     hostname: str = typer.Option(None, help="Hostname to advertise (default: the ip)."),
     switch_user: bool = typer.Option(True, help="Run tasks as the framework's user when we are root."),
 ) -> None:
@@ -99,7 +118,7 @@ def local(
     port: int = typer.Option(5050, help="The master's port; agents take the next free ports."),
     agents: int = typer.Option(3, help="How many agents to run."),
     agent_resources: str = typer.Option("cpus:2;mem:2048;disk:4096;ports:[31000-32000]",
-                                        help="Resources of each agent."),
+                                        help="Resources of each agent.", callback=_check_resources),
     switch_user: bool = typer.Option(False, help="Run tasks as the framework's user."),
 ) -> None:
     """Run a master and AGENTS agents on one event loop: a whole cluster on this machine."""

@@ -1,0 +1,27 @@
+"""The CLI rejects bad resource and attribute flags with a message naming the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from meseta.cli.main import app
+from meseta.daemons import detect_resources
+
+
+def test_bad_flags_are_rejected_with_the_problem_named() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["agent", "--master", "127.0.0.1:1", "--resources", "cpus:abc"])
+    assert result.exit_code == 2 and "'abc' is not a number" in result.output
+    result = runner.invoke(app, ["agent", "--master", "127.0.0.1:1", "--attributes", "rack"])
+    assert result.exit_code == 2 and "name:value" in result.output
+    result = runner.invoke(app, ["local", "--agent-resources", "ports:[5-1]"])
+    assert result.exit_code == 2 and "empty or negative" in result.output
+
+
+def test_detection_fills_in_what_resources_leave_out(tmp_path: Path) -> None:
+    resources = detect_resources(tmp_path, "cpus:3")
+    assert resources.scalar("cpus") == 3.0
+    assert resources.scalar("mem") > 0 and resources.scalar("disk") > 0
+    assert resources.ranges("ports") == ((31000, 32000),)
