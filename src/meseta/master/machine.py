@@ -906,6 +906,38 @@ class MasterMachine:
                 return self._remove_framework(framework, now)
         return []
 
+    # ================================================================ invariants
+
+    def validate(self) -> list[str]:
+        """Every way the state can disagree with itself; empty when consistent (tests call it)."""
+        problems: list[str] = []
+        for offer in self.offers.values():
+            framework, agent = self.frameworks.get(offer.framework_id), self.agents.get(offer.agent_id)
+            if framework is None or offer.id not in framework.offers:
+                problems.append(f"offer {offer.id} is not held by framework {offer.framework_id}")
+            if agent is None or offer.id not in agent.offers:
+                problems.append(f"offer {offer.id} is not listed on agent {offer.agent_id}")
+        for agent in self.agents.values():
+            expected = EMPTY
+            for offer_id in agent.offers:
+                expected = expected + self.offers[offer_id].resources
+            for framework_id, task_id in agent.task_keys:
+                task = self.frameworks[framework_id].tasks.get(task_id)
+                if task is None:
+                    problems.append(f"agent {agent.id} lists unknown task {framework_id}/{task_id}")
+                elif not task.released:
+                    expected = expected + task.resources
+            for framework in self.frameworks.values():
+                for record in framework.executors.get(agent.id, {}).values():
+                    expected = expected + record.resources
+            allocated = self.allocator.allocated_on(agent.id)
+            if allocated != expected:
+                problems.append(f"agent {agent.id}: allocator holds {allocated.to_text()!r}, "
+                                f"offers+tasks+executors are {expected.to_text()!r}")
+            if not agent.total.contains(allocated):
+                problems.append(f"agent {agent.id}: allocated {allocated.to_text()!r} exceeds its total")
+        return problems
+
     # ================================================================ helpers
 
     def _status(

@@ -1,0 +1,120 @@
+"""Random event sequences through the master machine; the conftest checks invariants after each.
+
+Agents register and vanish, frameworks subscribe, accept, decline, kill, disconnect and tear
+down, agents report updates and miss pings, in any order hypothesis finds.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meseta.core.resources import Resources
+from meseta.master.machine import MasterMachine
+from meseta.master.state import Persist, StartTimer, ToAgent, ToFramework
+
+from .test_drf_golden import MASTER_INFO
+
+# Weighted: launches, updates and timers (pings, failovers, batches) matter most.
+ACTIONS = ["agent", "framework", "allocate", "allocate", "accept", "accept", "accept", "decline", "update",
+           "update", "update", "ack", "ack", "kill", "disconnect", "teardown", "timer", "timer", "timer",
+           "timer", "reconcile", "agent_gone"]
+
+
+class World:
+    def __init__(self) -> None:
+        self.machine = MasterMachine(MASTER_INFO, agent_ping_timeout=1.0, max_agent_ping_timeouts=2)
+        self.now = 0.0
+        self.offers: dict[str, list[dict[str, Any]]] = {}
+        self.running: list[tuple[str, str, str]] = []  # (framework, agent, task) launched
+        self.unacked: list[tuple[str, str, str, str]] = []
+        self.timers: dict[tuple[str, ...], float] = {}
+        self.streams: dict[str, str] = {}
+        self.task_counter = 0
+
+    def effects(self, effects: list[Any]) -> list[Any]:
+        for effect in effects:
+            if isinstance(effect, StartTimer):
+                self.timers[effect.key] = effect.at
+            elif isinstance(effect, ToFramework) and effect.event["type"] == "OFFERS":
+                self.offers.setdefault(effect.framework_id, []).extend(effect.event["offers"]["offers"])
+            elif isinstance(effect, Persist):
+                self.effects(self.machine.handle_persisted(effect.operation, self.now))
+            elif isinstance(effect, ToAgent) and effect.message["type"] == "RUN_TASK":
+                task = effect.message["task"]
+                fid = effect.message["framework_info"]["id"]["value"]
+                self.running.append((fid, task["agent_id"]["value"], task["task_id"]["value"]))
+        return effects
+
+    def step(self, action: str, pick: int) -> None:
+        m, now = self.machine, self.now
+        frameworks = sorted(f for f in m.frameworks if m.frameworks[f].connected)
+        agents = sorted(m.agents)
+        if action == "agent":
+            info = {"hostname": f"h{pick}", "resources": Resources.parse("cpus:4;mem:2048").to_json()}
+            self.effects(m.handle_register_agent(info, f"as-{pick}", now))
+        elif action == "framework":
+            stream = f"fs-{len(self.streams)}"
+            effects = self.effects(m.handle_subscribe({"user": "u", "name": f"f{pick}"}, None, stream, [], now))
+            self.streams[effects[0].framework_id] = stream
+        elif action == "allocate":
+            self.effects(m.handle_allocate(now))
+        elif action in ("accept", "decline") and frameworks:
+            fid = frameworks[pick % len(frameworks)]
+            offers = [o for o in self.offers.pop(fid, []) if o["id"]["value"] in m.offers]
+            if not offers:
+                return
+            offer = offers[pick % len(offers)]
+            if action == "decline":
+                self.effects(m.handle_decline(fid, [offer["id"]["value"]], float(pick % 3), now))
+                return
+            self.task_counter += 1
+            cpus = [0.5, 1, 3, 9][pick % 4]  # sometimes more than the offer holds: TASK_ERROR
+            task = {"name": "t", "task_id": {"value": f"t{self.task_counter}"}, "agent_id": offer["agent_id"],
+                    "command": {"value": "true"}, "resources": Resources.parse(f"cpus:{cpus};mem:64").to_json()}
+            ops = [{"type": "LAUNCH", "launch": {"task_infos": [task]}}]
+            self.effects(m.handle_accept(fid, [offer["id"]["value"]], ops, 0.0, now))
+        elif action == "update" and self.running:
+            fid, aid, tid = self.running[pick % len(self.running)]
+            state = ["TASK_RUNNING", "TASK_FINISHED", "TASK_FAILED"][pick % 3]
+            uid = base64.b64encode(uuid.uuid4().bytes).decode()
+            status = {"task_id": {"value": tid}, "state": state, "uuid": uid, "source": "SOURCE_EXECUTOR"}
+            self.effects(m.handle_status_update(aid, {"framework_id": {"value": fid}, "status": status}, now))
+            self.unacked.append((fid, aid, tid, uid))
+        elif action == "ack" and self.unacked:
+            fid, aid, tid, uid = self.unacked.pop(pick % len(self.unacked))
+            if fid in m.frameworks and m.frameworks[fid].connected:
+                self.effects(m.handle_acknowledge(fid, aid, tid, uid, now))
+        elif action == "kill" and self.running:
+            fid, _, tid = self.running[pick % len(self.running)]
+            if fid in m.frameworks and m.frameworks[fid].connected:
+                self.effects(m.handle_kill(fid, tid, None, now))
+        elif action == "disconnect" and frameworks:
+            fid = frameworks[pick % len(frameworks)]
+            self.effects(m.handle_framework_disconnected(fid, self.streams[fid], now))
+        elif action == "teardown" and frameworks:
+            self.effects(m.handle_teardown(frameworks[pick % len(frameworks)], now))
+        elif action == "reconcile" and frameworks:
+            self.effects(m.handle_reconcile(frameworks[pick % len(frameworks)], [], now))
+        elif action == "agent_gone" and agents:
+            self.effects(m.handle_agent_disconnected(agents[pick % len(agents)], f"as-{pick}", now))
+        elif action == "timer" and self.timers:
+            key = min(self.timers, key=lambda k: self.timers[k])
+            self.now = max(self.now, self.timers.pop(key))
+            self.effects(m.handle_timer(key, self.now))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 50)), min_size=5, max_size=120))
+def test_any_event_sequence_keeps_the_master_consistent(steps: list[tuple[str, int]]) -> None:
+    world = World()
+    world.step("agent", 1)
+    world.step("framework", 1)
+    for action, pick in steps:
+        world.step(action, pick)
+    world.step("allocate", 0)
+    assert not world.machine.validate()
