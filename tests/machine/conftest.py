@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from meseta.master.invariants import validate
 from meseta.master.machine import MasterMachine
 
 
@@ -19,7 +20,7 @@ def validate_after_every_event(monkeypatch: pytest.MonkeyPatch) -> Iterator[None
         @functools.wraps(original)
         def checked(self: MasterMachine, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
             result = __original(self, *args, **kwargs)
-            problems = self.validate()
+            problems = validate(self)
             assert not problems, f"after {__original.__name__}: {problems}"
             return result
 

@@ -57,6 +57,7 @@ from meseta.master.state import (
     ToAgent,
     ToFramework,
 )
+from meseta.master.updates import error_event, master_update, reconcile_known, reconcile_unknown
 
 ALLOCATE_NOW = ("allocate",)  # an allocation soon after something changed (coalesced)
 ALLOCATE_BATCH = ("allocate-batch",)  # and one every allocation_interval, as Mesos batches them
@@ -156,7 +157,7 @@ class MasterMachine:
             raise SubscribeRefused("Changing the framework's principal is not allowed")
         effects: list[Effect] = []
         if framework.stream_id is not None and framework.connected:
-            effects.append(self._error(framework.id, "Framework failed over"))
+            effects.append(error_event(framework.id, "Framework failed over"))
             effects.append(CloseFrameworkStream(framework.id, framework.stream_id))
         effects += self._rescind_framework_offers(framework, notify=False)
         keep = {"user": old.get("user"), "checkpoint": old.get("checkpoint")} if not framework.recovered else {}
@@ -440,7 +441,7 @@ class MasterMachine:
         effects: list[Effect] = []
         for task in launched_tasks(operations):
             task_id = (task.get("task_id") or {}).get("value", "")
-            effects.append(self._master_update(framework, str(task_id), state, "REASON_INVALID_OFFERS", message))
+            effects.append(master_update(framework.id, str(task_id), state, "REASON_INVALID_OFFERS", message))
         return effects
 
     def _apply_operation(
@@ -464,7 +465,7 @@ class MasterMachine:
         checked = check_task(framework, agent, pool, task)
         if isinstance(checked, str):
             task_id = str(((task.get("task_id") or {}) if isinstance(task, dict) else {}).get("value", ""))
-            return pool, [self._master_update(framework, task_id, "TASK_ERROR", "REASON_TASK_INVALID", checked)]
+            return pool, [master_update(framework.id, task_id, "TASK_ERROR", "REASON_TASK_INVALID", checked)]
         needed, executor = checked
         task = with_allocation(task, role)
         executor_id = ""
@@ -485,7 +486,7 @@ class MasterMachine:
         problem = group_problem(framework, agent, pool, executor, tasks)
         if problem:
             effects: list[Effect] = [
-                self._master_update(framework, task_id_of(t), "TASK_ERROR", "REASON_TASK_GROUP_INVALID", problem)
+                master_update(framework.id, task_id_of(t), "TASK_ERROR", "REASON_TASK_GROUP_INVALID", problem)
                 for t in tasks
             ]
             return pool, effects
@@ -572,37 +573,21 @@ class MasterMachine:
         framework = self._connected_framework(framework_id)
         self._count("messages_reconcile_tasks")
         if not tasks:
-            return [self._reconcile_known(framework, t) for t in framework.tasks.values()]
+            return [reconcile_known(framework.id, t) for t in framework.tasks.values()]
         effects: list[Effect] = []
         for task_id, agent_id in tasks:
             task = framework.tasks.get(task_id)
             if task is not None:
-                effects.append(self._reconcile_known(framework, task))
+                effects.append(reconcile_known(framework.id, task))
             else:
                 effects += self._reconcile_unknown(framework, task_id, agent_id)
         return effects
 
-    def _reconcile_known(self, framework: Framework, task: Task) -> ToFramework:
-        state = task.status_update_state or task.state
-        status = self._status(framework, task.task_id, state, "SOURCE_MASTER", "REASON_RECONCILIATION",
-                              "Reconciliation: Latest task state", task.agent_id)
-        if task.executor_id:
-            status["executor_id"] = _id(task.executor_id)
-        if task.latest_status and "healthy" in task.latest_status:
-            status["healthy"] = task.latest_status["healthy"]
-        return ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}})
-
     def _reconcile_unknown(self, framework: Framework, task_id: str, agent_id: str | None) -> list[Effect]:
         if agent_id is not None and agent_id in self.recovered_agents and agent_id not in self.agents:
             return []  # the agent may still re-register after a master failover: say nothing yet
-        if agent_id is not None and agent_id in self.agents:
-            state, message = "TASK_GONE", "Reconciliation: Task is unknown to the agent"
-        else:
-            state, message = "TASK_UNKNOWN", "Reconciliation: Task is unknown"
-        if not framework.partition_aware:
-            state = "TASK_LOST"
-        status = self._status(framework, task_id, state, "SOURCE_MASTER", "REASON_RECONCILIATION", message, agent_id)
-        return [ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}})]
+        known_agent = agent_id is not None and agent_id in self.agents
+        return [reconcile_unknown(framework.id, framework.partition_aware, task_id, agent_id, known_agent)]
 
     def handle_framework_message(
         self, framework_id: str, agent_id: str, executor_id: str, data: str, now: float
@@ -876,7 +861,7 @@ class MasterMachine:
             task.state = state
             self._count(state.lower())
             if framework.connected:
-                effects.append(self._master_update(framework, task_id, state, reason, message, agent.id))
+                effects.append(master_update(framework.id, task_id, state, reason, message, agent.id))
             self._complete_task(framework, task)
         for framework in self.frameworks.values():
             framework.executors.pop(agent.id, None)
@@ -906,76 +891,7 @@ class MasterMachine:
                 return self._remove_framework(framework, now)
         return []
 
-    # ================================================================ invariants
-
-    def validate(self) -> list[str]:
-        """Every way the state can disagree with itself; empty when consistent (tests call it)."""
-        problems: list[str] = []
-        for offer in self.offers.values():
-            framework, agent = self.frameworks.get(offer.framework_id), self.agents.get(offer.agent_id)
-            if framework is None or offer.id not in framework.offers:
-                problems.append(f"offer {offer.id} is not held by framework {offer.framework_id}")
-            if agent is None or offer.id not in agent.offers:
-                problems.append(f"offer {offer.id} is not listed on agent {offer.agent_id}")
-        for agent in self.agents.values():
-            expected = EMPTY
-            for offer_id in agent.offers:
-                expected = expected + self.offers[offer_id].resources
-            for framework_id, task_id in agent.task_keys:
-                task = self.frameworks[framework_id].tasks.get(task_id)
-                if task is None:
-                    problems.append(f"agent {agent.id} lists unknown task {framework_id}/{task_id}")
-                elif not task.released:
-                    expected = expected + task.resources
-            for framework in self.frameworks.values():
-                for record in framework.executors.get(agent.id, {}).values():
-                    expected = expected + record.resources
-            allocated = self.allocator.allocated_on(agent.id)
-            if allocated != expected:
-                problems.append(f"agent {agent.id}: allocator holds {allocated.to_text()!r}, "
-                                f"offers+tasks+executors are {expected.to_text()!r}")
-            if not agent.total.contains(allocated):
-                problems.append(f"agent {agent.id}: allocated {allocated.to_text()!r} exceeds its total")
-        return problems
-
     # ================================================================ helpers
-
-    def _status(
-        self,
-        framework: Framework,
-        task_id: str,
-        state: str,
-        source: str,
-        reason: str,
-        message: str,
-        agent_id: str | None = None,
-    ) -> dict[str, Any]:
-        status: dict[str, Any] = {
-            "task_id": _id(task_id),
-            "state": state,
-            "message": message,
-            "source": source,
-            "reason": reason,
-        }
-        if agent_id:
-            status["agent_id"] = _id(agent_id)
-        return status
-
-    def _master_update(
-        self,
-        framework: Framework,
-        task_id: str,
-        state: str,
-        reason: str,
-        message: str,
-        agent_id: str | None = None,
-    ) -> ToFramework:
-        """A master-generated update: never carries a uuid, so it is never acknowledged."""
-        status = self._status(framework, task_id, state, "SOURCE_MASTER", reason, message, agent_id)
-        return ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}})
-
-    def _error(self, framework_id: str, message: str) -> ToFramework:
-        return ToFramework(framework_id, {"type": "ERROR", "error": {"message": message}})
 
     def _count(self, name: str) -> None:
         self.metrics[name] = self.metrics.get(name, 0) + 1
