@@ -24,10 +24,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from meseta.alloc.allocator import Allocation, Allocator
-from meseta.core.resources import EMPTY, Resources, parse_json
+from meseta.core.resources import EMPTY, Resources
 from meseta.master import validation
+from meseta.master.agents import AgentLifecycle
 from meseta.master.launch import (
-    allocation_role,
     check_task,
     group_problem,
     launched_tasks,
@@ -38,19 +38,15 @@ from meseta.master.state import (
     HEARTBEAT_INTERVAL_SECONDS,
     MAX_COMPLETED_FRAMEWORKS,
     TERMINAL_STATES,
-    AdmitAgent,
     Agent,
     CallRejected,
     CancelTimer,
-    CloseAgentStream,
     CloseFrameworkStream,
     Effect,
     ExecutorRecord,
     Framework,
     Offer,
-    Persist,
     RegistryOperation,
-    RemoveAgent,
     StartTimer,
     SubscribeRefused,
     Task,
@@ -93,7 +89,8 @@ class MasterMachine:
         self.offers: dict[str, Offer] = {}
         self.metrics: dict[str, int] = {}
         self._rng = random.Random(seed)
-        self._counters = {"framework": 0, "offer": 0, "agent": 0}
+        self.agent_lifecycle = AgentLifecycle(self)
+        self.counters = {"framework": 0, "offer": 0, "agent": 0}
         self._allocation_pending = False
         self._batching = False
 
@@ -111,7 +108,7 @@ class MasterMachine:
         problem = validation.framework_info_problem(framework_info)
         if problem:
             raise SubscribeRefused(problem)
-        self._count("messages_register_framework")
+        self.count("messages_register_framework")
         if framework_id is None:
             return self._add_framework(framework_info, stream_id, suppressed_roles, now)
         if framework_id in self.removed_framework_ids:
@@ -130,8 +127,8 @@ class MasterMachine:
         framework_id: str | None = None,
     ) -> list[Effect]:
         if framework_id is None:
-            framework_id = f"{self.master_id}-{self._counters['framework']:04d}"
-            self._counters["framework"] += 1
+            framework_id = f"{self.master_id}-{self.counters['framework']:04d}"
+            self.counters["framework"] += 1
         info = {**info, "id": _id(framework_id)}
         framework = Framework(
             id=framework_id,
@@ -146,7 +143,7 @@ class MasterMachine:
         self.frameworks[framework_id] = framework
         self.allocator.add_framework(framework_id, framework.roles, suppressed)
         effects: list[Effect] = [self._subscribed(framework), CancelTimer(("failover", framework_id))]
-        self._request_allocation(effects, now)
+        self.request_allocation(effects, now)
         return effects
 
     def _resubscribe(
@@ -172,7 +169,7 @@ class MasterMachine:
         if suppressed:
             self.allocator.suppress(framework.id, suppressed)
         effects += [self._subscribed(framework), CancelTimer(("failover", framework.id))]
-        self._request_allocation(effects, now)
+        self.request_allocation(effects, now)
         return effects
 
     def _apply_roles(self, framework: Framework) -> None:
@@ -207,7 +204,7 @@ class MasterMachine:
 
     def handle_teardown(self, framework_id: str, now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_unregister_framework")
+        self.count("messages_unregister_framework")
         return self._remove_framework(framework, now)
 
     def _remove_framework(self, framework: Framework, now: float) -> list[Effect]:
@@ -222,7 +219,7 @@ class MasterMachine:
             self._release_task(task)
             if task.state not in TERMINAL_STATES:
                 task.state = "TASK_KILLED"
-            self._complete_task(framework, task)
+            self.complete_task(framework, task)
         for agent_id, executors in framework.executors.items():
             for record in executors.values():
                 self.allocator.recover(framework.id, record.role, agent_id, record.resources)
@@ -234,7 +231,7 @@ class MasterMachine:
         self.completed_frameworks.append(framework)
         self.removed_framework_ids.add(framework.id)
         effects.append(CancelTimer(("failover", framework.id)))
-        self._request_allocation(effects, now)
+        self.request_allocation(effects, now)
         return effects
 
     def handle_update_framework(
@@ -258,7 +255,7 @@ class MasterMachine:
         effects = self._rescind_framework_offers(
             framework, notify=True, only=lambda o: o.role not in framework.roles or o.role in suppressed
         )
-        self._request_allocation(effects, now)
+        self.request_allocation(effects, now)
         return effects
 
     def _connected_framework(self, framework_id: str) -> Framework:
@@ -283,7 +280,7 @@ class MasterMachine:
 
     def handle_allocate(self, now: float) -> list[Effect]:
         self._allocation_pending = False
-        self._count("allocator_runs")
+        self.count("allocator_runs")
         effects: list[Effect] = []
         by_framework: dict[str, list[dict[str, Any]]] = {}
         for decision in self.allocator.allocate(now, self._rng):
@@ -293,8 +290,8 @@ class MasterMachine:
         return effects
 
     def _make_offer(self, decision: Allocation) -> dict[str, Any]:
-        offer_id = f"{self.master_id}-O{self._counters['offer']}"
-        self._counters["offer"] += 1
+        offer_id = f"{self.master_id}-O{self.counters['offer']}"
+        self.counters["offer"] += 1
         offer = Offer(offer_id, decision.framework_id, decision.agent_id, decision.role, decision.resources)
         self.offers[offer_id] = offer
         framework, agent = self.frameworks[decision.framework_id], self.agents[decision.agent_id]
@@ -331,7 +328,7 @@ class MasterMachine:
         if offer.agent_id in self.agents:
             self.agents[offer.agent_id].offers.discard(offer.id)
 
-    def _rescind_offer(self, offer: Offer, notify: bool) -> list[Effect]:
+    def rescind_offer(self, offer: Offer, notify: bool) -> list[Effect]:
         self._remove_offer(offer)
         self.allocator.recover(offer.framework_id, offer.role, offer.agent_id, offer.resources)
         if not notify:
@@ -343,40 +340,40 @@ class MasterMachine:
         for offer_id in sorted(framework.offers):
             offer = self.offers[offer_id]
             if only is None or only(offer):
-                effects += self._rescind_offer(offer, notify)
+                effects += self.rescind_offer(offer, notify)
         return effects
 
     def handle_decline(self, framework_id: str, offer_ids: list[str], refuse: float | None, now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_decline_offers")
+        self.count("messages_decline_offers")
         for offer_id in offer_ids:
             offer = self.offers.get(offer_id)
             if offer is not None and offer.framework_id == framework.id:
                 self._remove_offer(offer)
                 self.allocator.recover(framework.id, offer.role, offer.agent_id, offer.resources, refuse, now)
         effects: list[Effect] = []
-        self._request_allocation(effects, now)
+        self.request_allocation(effects, now)
         return effects
 
     def handle_revive(self, framework_id: str, roles: list[str], now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_revive_offers")
+        self.count("messages_revive_offers")
         if roles and not set(roles) & set(framework.roles):
             return []  # only roles this framework does not have: nothing to revive
         self.allocator.revive(framework.id, [r for r in roles if r in framework.roles])
         effects: list[Effect] = []
-        self._request_allocation(effects, now)
+        self.request_allocation(effects, now)
         return effects
 
     def handle_suppress(self, framework_id: str, roles: list[str], now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_suppress_offers")
+        self.count("messages_suppress_offers")
         if roles and not set(roles) & set(framework.roles):
             return []
         self.allocator.suppress(framework.id, [r for r in roles if r in framework.roles])
         return []
 
-    def _request_allocation(self, effects: list[Effect], now: float) -> None:
+    def request_allocation(self, effects: list[Effect], now: float) -> None:
         if not self._allocation_pending:
             self._allocation_pending = True
             effects.append(StartTimer(ALLOCATE_NOW, now))
@@ -395,14 +392,14 @@ class MasterMachine:
         now: float,
     ) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_accept_offers")
+        self.count("messages_accept_offers")
         effects: list[Effect] = []
         offers, problem = self._validate_offers(framework, offer_ids)
         if problem is not None:
             for offer in offers:
-                effects += self._rescind_offer(offer, notify=False)
+                effects += self.rescind_offer(offer, notify=False)
             effects += self._drop_operations(framework, operations, f"Task launched with invalid offers: {problem}")
-            self._request_allocation(effects, now)
+            self.request_allocation(effects, now)
             return effects
         agent = self.agents[offers[0].agent_id]
         role = offers[0].role
@@ -414,7 +411,7 @@ class MasterMachine:
             pool, more = self._apply_operation(framework, agent, role, pool, operation, now)
             effects += more
         self.allocator.recover(framework.id, role, agent.id, pool, refuse, now)
-        self._request_allocation(effects, now)
+        self.request_allocation(effects, now)
         return effects
 
     def _validate_offers(self, framework: Framework, offer_ids: list[str]) -> tuple[list[Offer], str | None]:
@@ -461,7 +458,7 @@ class MasterMachine:
     def _launch_task(
         self, framework: Framework, agent: Agent, role: str, pool: Resources, task: dict[str, Any], now: float
     ) -> tuple[Resources, list[Effect]]:
-        self._count("messages_launch_tasks")
+        self.count("messages_launch_tasks")
         checked = check_task(framework, agent, pool, task)
         if isinstance(checked, str):
             task_id = str(((task.get("task_id") or {}) if isinstance(task, dict) else {}).get("value", ""))
@@ -472,15 +469,15 @@ class MasterMachine:
         if executor is not None:
             executor_id = executor["executor_id"]["value"]
             task["executor"] = executor
-            self._add_executor(framework, agent, role, executor)
-        self._add_task(framework, agent, role, task, executor_id)
+            self.add_executor(framework, agent, role, executor)
+        self.add_task(framework, agent, role, task, executor_id)
         message = {"type": "RUN_TASK", "framework_info": framework.info, "task": task}
         return pool - needed, [ToAgent(agent.id, message)]
 
     def _launch_group(
         self, framework: Framework, agent: Agent, role: str, pool: Resources, group: dict[str, Any], now: float
     ) -> tuple[Resources, list[Effect]]:
-        self._count("messages_launch_tasks")
+        self.count("messages_launch_tasks")
         tasks = list((group.get("task_group") or {}).get("tasks") or [])
         executor = group.get("executor")
         problem = group_problem(framework, agent, pool, executor, tasks)
@@ -495,12 +492,12 @@ class MasterMachine:
         executor_id = executor["executor_id"]["value"]
         if executor_id not in framework.executors.get(agent.id, {}):
             pool = pool - Resources.from_json(executor.get("resources") or [])
-            self._add_executor(framework, agent, role, executor)
+            self.add_executor(framework, agent, role, executor)
         launched = []
         for raw in tasks:
             task = with_allocation(raw, role)
             pool = pool - Resources.from_json(task.get("resources") or [])
-            self._add_task(framework, agent, role, task, executor_id)
+            self.add_task(framework, agent, role, task, executor_id)
             launched.append(task)
         message = {
             "type": "RUN_TASK_GROUP",
@@ -510,28 +507,28 @@ class MasterMachine:
         }
         return pool, [ToAgent(agent.id, message)]
 
-    def _add_executor(self, framework: Framework, agent: Agent, role: str, executor: dict[str, Any]) -> None:
+    def add_executor(self, framework: Framework, agent: Agent, role: str, executor: dict[str, Any]) -> None:
         executor_id = executor["executor_id"]["value"]
         per_agent = framework.executors.setdefault(agent.id, {})
         if executor_id not in per_agent:
             resources = Resources.from_json(executor.get("resources") or [])
             per_agent[executor_id] = ExecutorRecord(executor, resources, role)
 
-    def _add_task(
+    def add_task(
         self, framework: Framework, agent: Agent, role: str, info: dict[str, Any], executor_id: str
     ) -> Task:
         resources = Resources.from_json(info.get("resources") or [])
         task = Task(info, framework.id, agent.id, executor_id, role, resources)
         framework.tasks[task.task_id] = task
         agent.task_keys.add((framework.id, task.task_id))
-        self._count("tasks_staging")
+        self.count("tasks_staging")
         return task
 
     # ================================================================ tasks
 
     def handle_kill(self, framework_id: str, task_id: str, kill_policy: Any, now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_kill_task")
+        self.count("messages_kill_task")
         task = framework.tasks.get(task_id)
         if task is None:
             return self._reconcile_unknown(framework, task_id, None)
@@ -555,10 +552,10 @@ class MasterMachine:
 
     def handle_acknowledge(self, framework_id: str, agent_id: str, task_id: str, uuid: str, now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_status_update_acknowledgement")
+        self.count("messages_status_update_acknowledgement")
         task = framework.tasks.get(task_id)
         if task is not None and task.status_update_uuid == uuid and task.status_update_state in TERMINAL_STATES:
-            self._complete_task(framework, task)
+            self.complete_task(framework, task)
         if agent_id not in self.agents:
             return []
         message = {
@@ -571,7 +568,7 @@ class MasterMachine:
 
     def handle_reconcile(self, framework_id: str, tasks: list[tuple[str, str | None]], now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_reconcile_tasks")
+        self.count("messages_reconcile_tasks")
         if not tasks:
             return [reconcile_known(framework.id, t) for t in framework.tasks.values()]
         effects: list[Effect] = []
@@ -593,7 +590,7 @@ class MasterMachine:
         self, framework_id: str, agent_id: str, executor_id: str, data: str, now: float
     ) -> list[Effect]:
         framework = self._connected_framework(framework_id)
-        self._count("messages_framework_to_executor")
+        self.count("messages_framework_to_executor")
         if agent_id not in self.agents:
             return []
         message = {
@@ -612,9 +609,9 @@ class MasterMachine:
         framework_id = update["framework_id"]["value"]
         framework = self.frameworks.get(framework_id)
         if framework is None or agent_id not in self.agents:
-            self._count("invalid_status_updates")
+            self.count("invalid_status_updates")
             return []
-        self._count("valid_status_updates")
+        self.count("valid_status_updates")
         task = framework.tasks.get(status["task_id"]["value"])
         effects: list[Effect] = []
         if task is not None:
@@ -637,11 +634,11 @@ class MasterMachine:
             entry["healthy"] = status["healthy"]
         task.statuses.append(entry)
         if previous != task.state:
-            self._count(task.state.lower())
+            self.count(task.state.lower())
         effects: list[Effect] = []
         if task.state in TERMINAL_STATES and not task.released:
             self._release_task(task)
-            self._request_allocation(effects, now)
+            self.request_allocation(effects, now)
         return effects
 
     def _release_task(self, task: Task) -> None:
@@ -649,7 +646,7 @@ class MasterMachine:
             task.released = True
             self.allocator.recover(task.framework_id, task.role, task.agent_id, task.resources)
 
-    def _complete_task(self, framework: Framework, task: Task) -> None:
+    def complete_task(self, framework: Framework, task: Task) -> None:
         framework.tasks.pop(task.task_id, None)
         framework.completed_tasks.append(task)
         agent = self.agents.get(task.agent_id)
@@ -660,7 +657,7 @@ class MasterMachine:
         self, agent_id: str, framework_id: str, executor_id: str, data: str, now: float
     ) -> list[Effect]:
         framework = self.frameworks.get(framework_id)
-        self._count("messages_executor_to_framework")
+        self.count("messages_executor_to_framework")
         if framework is None or not framework.connected:
             return []
         payload = {"agent_id": _id(agent_id), "executor_id": _id(executor_id), "data": data}
@@ -676,30 +673,19 @@ class MasterMachine:
         effects: list[Effect] = []
         if record is not None:
             self.allocator.recover(framework_id, record.role, agent_id, record.resources)
-            self._request_allocation(effects, now)
+            self.request_allocation(effects, now)
         if custom and framework.connected:
             failure = {"agent_id": _id(agent_id), "executor_id": _id(executor_id), "status": status}
             effects.append(ToFramework(framework_id, {"type": "FAILURE", "failure": failure}))
         return effects
 
-    # ================================================================ agents
+    # ================================================================ agents (master/agents.py)
 
     def handle_register_agent(self, info: dict[str, Any], stream_id: str, now: float) -> list[Effect]:
-        self._count("slave_registrations")
-        agent_id = f"{self.master_id}-S{self._counters['agent']}"
-        self._counters["agent"] += 1
-        info = {**info, "id": _id(agent_id)}
-        self.pending_admissions[agent_id] = (info, stream_id)
-        return [Persist(AdmitAgent(agent_id, info))]
+        return self.agent_lifecycle.register(info, stream_id, now)
 
     def handle_persisted(self, operation: RegistryOperation, now: float) -> list[Effect]:
-        if isinstance(operation, AdmitAgent):
-            pending = self.pending_admissions.pop(operation.agent_id, None)
-            if pending is None:
-                return []
-            info, stream_id = pending
-            return self._admit(operation.agent_id, info, stream_id, now, reregistered=False)
-        return []
+        return self.agent_lifecycle.persisted(operation, now)
 
     def handle_reregister_agent(
         self,
@@ -710,170 +696,13 @@ class MasterMachine:
         stream_id: str,
         now: float,
     ) -> list[Effect]:
-        agent_id = info["id"]["value"]
-        self._count("slave_reregistrations")
-        known = self.agents.get(agent_id)
-        if known is None and agent_id not in self.recovered_agents:
-            # Removed agents (or ones this master never admitted) must start afresh.
-            return [CloseAgentStream(agent_id, stream_id)]
-        if known is not None:
-            effects: list[Effect] = []
-            if known.stream_id and known.stream_id != stream_id:
-                effects.append(CloseAgentStream(agent_id, known.stream_id))
-            known.stream_id, known.connected, known.active = stream_id, True, True
-            known.reregistered_time, known.missed_pings, known.pong_seen = now, 0, True
-            self.allocator.set_agent_active(agent_id, True)
-            effects.append(ToAgent(agent_id, self._registered_message(agent_id, "REREGISTERED")))
-            effects += [ToAgent(agent_id, kill) for kill in known.pending_kills.values()]
-            known.pending_kills.clear()
-            effects.append(StartTimer(("ping", agent_id), now + self.agent_ping_timeout))
-            self._request_allocation(effects, now)
-            return effects
-        self.recovered_agents.pop(agent_id, None)
-        for framework_info in frameworks:
-            self._recover_framework(framework_info, now)
-        effects = self._admit(agent_id, info, stream_id, now, reregistered=True, tasks=tasks, executors=executors)
-        return effects
-
-    def _recover_framework(self, info: dict[str, Any], now: float) -> None:
-        framework_id = (info.get("id") or {}).get("value")
-        if not framework_id or framework_id in self.frameworks or framework_id in self.removed_framework_ids:
-            return
-        framework = Framework(
-            id=framework_id,
-            info=info,
-            roles=validation.framework_roles(info),
-            capabilities=validation.capability_names(info),
-            registered_time=now,
-            recovered=True,
-        )
-        self.frameworks[framework_id] = framework
-        self.allocator.add_framework(framework_id, framework.roles)
-        self.allocator.set_framework_active(framework_id, False)
-
-    def _admit(
-        self,
-        agent_id: str,
-        info: dict[str, Any],
-        stream_id: str,
-        now: float,
-        *,
-        reregistered: bool,
-        tasks: list[dict[str, Any]] = (),  # type: ignore[assignment]
-        executors: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    ) -> list[Effect]:
-        total = parse_json(info.get("resources") or [])
-        agent = Agent(
-            id=agent_id,
-            info=info,
-            total=total,
-            registered_time=now,
-            version=str(info.get("version", "")),
-            stream_id=stream_id,
-            reregistered_time=now if reregistered else None,
-        )
-        self.agents[agent_id] = agent
-        used = self._adopt_running(agent, tasks, executors)
-        self.allocator.add_agent(agent_id, total, used)
-        kind = "REREGISTERED" if reregistered else "REGISTERED"
-        effects: list[Effect] = [
-            ToAgent(agent_id, self._registered_message(agent_id, kind)),
-            StartTimer(("ping", agent_id), now + self.agent_ping_timeout),
-        ]
-        self._request_allocation(effects, now)
-        return effects
-
-    def _adopt_running(
-        self, agent: Agent, tasks: Iterable[dict[str, Any]], executors: Iterable[dict[str, Any]]
-    ) -> list[tuple[str, str, Resources]]:
-        """Rebuild tasks and executors an agent reports after a master failover."""
-        used: list[tuple[str, str, Resources]] = []
-        for executor in executors:
-            framework = self.frameworks.get(executor["framework_id"]["value"])
-            if framework is None:
-                continue
-            role = allocation_role(executor.get("resources"), framework.roles)
-            self._add_executor(framework, agent, role, executor)
-            used.append((framework.id, role, framework.executors[agent.id][executor["executor_id"]["value"]].resources))
-        for reported in tasks:
-            framework = self.frameworks.get(reported["framework_id"]["value"])
-            if framework is None:
-                continue
-            role = allocation_role(reported.get("resources"), framework.roles)
-            task = self._add_task(framework, agent, role, reported["info"], reported.get("executor_id", ""))
-            task.state = reported.get("state", "TASK_STAGING")
-            if task.state in TERMINAL_STATES:
-                task.released = True
-            else:
-                used.append((framework.id, role, task.resources))
-        return used
-
-    def _registered_message(self, agent_id: str, kind: str) -> dict[str, Any]:
-        return {
-            "type": kind,
-            kind.lower(): {
-                "agent_id": _id(agent_id),
-                "master_info": self.master_info,
-                "ping_interval_seconds": self.agent_ping_timeout,
-                "max_ping_timeouts": self.max_agent_ping_timeouts,
-            },
-        }
+        return self.agent_lifecycle.reregister(info, tasks, executors, frameworks, stream_id, now)
 
     def handle_agent_disconnected(self, agent_id: str, stream_id: str, now: float) -> list[Effect]:
-        agent = self.agents.get(agent_id)
-        if agent is None or agent.stream_id != stream_id or not agent.connected:
-            return []
-        agent.connected = agent.active = False
-        self.allocator.set_agent_active(agent_id, False)
-        effects: list[Effect] = []
-        for offer_id in sorted(agent.offers):
-            effects += self._rescind_offer(self.offers[offer_id], notify=True)
-        return effects
+        return self.agent_lifecycle.disconnected(agent_id, stream_id, now)
 
     def handle_pong(self, agent_id: str, now: float) -> list[Effect]:
-        agent = self.agents.get(agent_id)
-        if agent is not None:
-            agent.pong_seen = True
-        return []
-
-    def _ping(self, agent_id: str, now: float) -> list[Effect]:
-        agent = self.agents.get(agent_id)
-        if agent is None:
-            return []
-        agent.missed_pings = 0 if agent.pong_seen else agent.missed_pings + 1
-        if agent.missed_pings >= self.max_agent_ping_timeouts:
-            return self._remove_agent(agent, now, "REASON_AGENT_REMOVED", "Agent missed too many pings")
-        agent.pong_seen = False
-        effects: list[Effect] = [StartTimer(("ping", agent_id), now + self.agent_ping_timeout)]
-        if agent.connected:
-            effects.append(ToAgent(agent_id, {"type": "PING"}))
-        return effects
-
-    def _remove_agent(self, agent: Agent, now: float, reason: str, message: str) -> list[Effect]:
-        self._count("slave_removals")
-        effects: list[Effect] = []
-        for offer_id in sorted(agent.offers):
-            effects += self._rescind_offer(self.offers[offer_id], notify=True)
-        for framework_id, task_id in sorted(agent.task_keys):
-            framework = self.frameworks[framework_id]
-            task = framework.tasks[task_id]
-            state = "TASK_UNREACHABLE" if framework.partition_aware else "TASK_LOST"
-            task.state = state
-            self._count(state.lower())
-            if framework.connected:
-                effects.append(master_update(framework.id, task_id, state, reason, message, agent.id))
-            self._complete_task(framework, task)
-        for framework in self.frameworks.values():
-            framework.executors.pop(agent.id, None)
-            if framework.connected:
-                effects.append(ToFramework(framework.id, {"type": "FAILURE", "failure": {"agent_id": _id(agent.id)}}))
-        self.allocator.remove_agent(agent.id)
-        del self.agents[agent.id]
-        if agent.stream_id:
-            effects.append(ToAgent(agent.id, {"type": "SHUTDOWN", "shutdown": {"message": message}}))
-            effects.append(CloseAgentStream(agent.id, agent.stream_id))
-        effects += [CancelTimer(("ping", agent.id)), Persist(RemoveAgent(agent.id))]
-        return effects
+        return self.agent_lifecycle.pong(agent_id, now)
 
     # ================================================================ timers
 
@@ -884,7 +713,7 @@ class MasterMachine:
         if kind == "allocate-batch":
             return [*self.handle_allocate(now), StartTimer(ALLOCATE_BATCH, now + self.allocation_interval)]
         if kind == "ping":
-            return self._ping(key[1], now)
+            return self.agent_lifecycle.ping(key[1], now)
         if kind == "failover":
             framework = self.frameworks.get(key[1])
             if framework is not None and not framework.connected:
@@ -893,7 +722,7 @@ class MasterMachine:
 
     # ================================================================ helpers
 
-    def _count(self, name: str) -> None:
+    def count(self, name: str) -> None:
         self.metrics[name] = self.metrics.get(name, 0) + 1
 
 
