@@ -93,3 +93,24 @@ def test_agent_that_stops_answering_pings_is_removed(fast_ping_cluster: tuple[st
     finally:
         driver.stop()
         driver.join()
+
+
+@pytest.mark.integration
+def test_a_dying_custom_executor_fails_its_tasks_and_is_reported_lost(separate_processes: str) -> None:
+    recorder = Recorder()
+    driver = start_driver(separate_processes, recorder)
+    try:
+        offer = recorder.take_offers()[0]
+        executor = {"executor_id": {"value": "short-lived"}, "command": {"value": "sleep 0.5; exit 3"},
+                    "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                                  {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]}
+        driver.launchTasks(offer["id"], [task("orphaned", offer, executor=executor)])
+        recorder.wait(lambda: "TASK_FAILED" in recorder.states("orphaned"), what="the task to fail")
+        failed = next(u for u in recorder.updates if u["state"] == "TASK_FAILED")
+        assert failed["reason"] == "REASON_EXECUTOR_TERMINATED" and failed["source"] == "SOURCE_AGENT"
+        assert "exited with status 3" in failed["message"] and "uuid" in failed
+        recorder.wait(lambda: bool(recorder.lost_executors), what="executorLost")
+        assert recorder.lost_executors == [("short-lived", 3 << 8)]  # a wait status, as Mesos reports
+    finally:
+        driver.stop()
+        driver.join()

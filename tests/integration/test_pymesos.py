@@ -48,6 +48,7 @@ class Recorder(Scheduler):
         self.messages: list[bytes] = []
         self.errors: list[str] = []
         self.lost_agents: list[str] = []
+        self.lost_executors: list[tuple[str, int]] = []
         self.framework_id: str | None = None
         self.on_offers: Callable[[Any, list[dict[str, Any]]], None] | None = None
 
@@ -85,6 +86,11 @@ class Recorder(Scheduler):
     def slaveLost(self, driver: Any, agent_id: Any) -> None:
         with self.lock:
             self.lost_agents.append(agent_id["value"])
+            self.lock.notify_all()
+
+    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: int) -> None:
+        with self.lock:
+            self.lost_executors.append((executor_id["value"], status))
             self.lock.notify_all()
 
     def error(self, driver: Any, message: str) -> None:
