@@ -128,16 +128,37 @@ def test_reconciliation_explicit_and_implicit(cluster: Any) -> None:
     assert all("uuid" not in e["update"]["status"] for e in implicit + explicit)
 
 
-def test_kill_for_a_disconnected_agent_is_sent_when_it_re_registers(cluster: Any) -> None:
-    machine, agent_id, fid, offer = cluster
+def checkpointing_cluster() -> tuple[MasterMachine, str, str, dict[str, Any]]:
+    machine = MasterMachine(MASTER_INFO)
+    agent_id = register_agent(machine, "cpus:4;mem:1024")
+    effects = machine.handle_subscribe({"user": "u", "name": "C", "checkpoint": True}, None, "s-C", [], 0.0)
+    fid = str(events(effects, "SUBSCRIBED")[0]["subscribed"]["framework_id"]["value"])
+    (offer,) = offers_in(machine.handle_allocate(1.0))[fid]
+    return machine, agent_id, fid, offer
+
+
+def test_kill_for_a_disconnected_agent_is_sent_when_it_re_registers() -> None:
+    machine, agent_id, fid, offer = checkpointing_cluster()
     launch(machine, fid, offer, "t1", 1.0)
     machine.handle_agent_disconnected(agent_id, "agent-stream", 2.0)
-    assert machine.handle_kill(fid, "t1", None, 2.5) == []
+    assert machine.handle_kill(fid, "t1", None, 2.5) == []  # checkpointed: the task outlives the hiccup
     info = {**machine.agents[agent_id].info}
     effects = machine.handle_reregister_agent(info, [], [], [], "agent-stream-2", 3.0)
     kill = {"type": "KILL_TASK", "framework_id": {"value": fid}, "task_id": {"value": "t1"}}
     assert ToAgent(agent_id, kill) in effects
     assert machine.agents[agent_id].connected and not machine.agents[agent_id].pending_kills
+
+
+def test_disconnect_loses_tasks_of_frameworks_that_do_not_checkpoint(cluster: Any) -> None:
+    machine, agent_id, fid, offer = cluster  # framework A does not checkpoint
+    launch(machine, fid, offer, "t1", 1.0)
+    effects = machine.handle_agent_disconnected(agent_id, "agent-stream", 2.0)
+    (status,) = [e["update"]["status"] for e in events(effects, "UPDATE")]
+    assert (status["state"], status["reason"], "uuid" in status) == ("TASK_LOST", "REASON_AGENT_DISCONNECTED", False)
+    assert "t1" not in machine.frameworks[fid].tasks
+    effects = machine.handle_reregister_agent({**machine.agents[agent_id].info}, [], [], [], "agent-stream-2", 3.0)
+    assert ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": {"value": fid}}) in effects
+
 
 
 

@@ -87,6 +87,9 @@ class AgentLifecycle:
             effects.append(ToAgent(agent_id, self._registered_message(agent_id, "REREGISTERED")))
             effects += [ToAgent(agent_id, kill) for kill in known.pending_kills.values()]
             known.pending_kills.clear()
+            effects += [ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": _id(fid)})
+                        for fid in sorted(known.lost_frameworks)]
+            known.lost_frameworks.clear()
             effects.append(StartTimer(("ping", agent_id), now + self.m.agent_ping_timeout))
             self.m.request_allocation(effects, now)
             return effects
@@ -189,6 +192,28 @@ class AgentLifecycle:
         effects: list[Effect] = []
         for offer_id in sorted(agent.offers):
             effects += self.m.rescind_offer(self.m.offers[offer_id], notify=True)
+        return effects + self._lose_uncheckpointed(agent)
+
+    def _lose_uncheckpointed(self, agent: Agent) -> list[Effect]:
+        """Tasks of frameworks that do not checkpoint cannot survive an agent hiccup (Mesos): they
+        are lost now, and the agent is told to shut those frameworks down if it comes back."""
+        effects: list[Effect] = []
+        for framework_id, task_id in sorted(agent.task_keys):
+            framework = self.m.frameworks[framework_id]
+            if framework.checkpoint:
+                continue
+            task = framework.tasks[task_id]
+            self.m.release_task(task)
+            task.state = "TASK_LOST"
+            self.m.count("task_lost")
+            effects.append(master_update(framework.id, task_id, "TASK_LOST", "REASON_AGENT_DISCONNECTED",
+                                         "Agent disconnected", agent.id))
+            self.m.complete_task(framework, task)
+            agent.lost_frameworks.add(framework_id)
+        for framework_id in agent.lost_frameworks:
+            framework = self.m.frameworks[framework_id]
+            for record in framework.executors.pop(agent.id, {}).values():
+                self.m.allocator.recover(framework.id, record.role, agent.id, record.resources)
         return effects
 
     def pong(self, agent_id: str, now: float) -> list[Effect]:

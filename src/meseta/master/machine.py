@@ -216,7 +216,7 @@ class MasterMachine:
             if agent_id in self.agents:
                 effects.append(ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": _id(framework.id)}))
         for task in list(framework.tasks.values()):
-            self._release_task(task)
+            self.release_task(task)
             if task.state not in TERMINAL_STATES:
                 task.state = "TASK_KILLED"
             self.complete_task(framework, task)
@@ -637,11 +637,11 @@ class MasterMachine:
             self.count(task.state.lower())
         effects: list[Effect] = []
         if task.state in TERMINAL_STATES and not task.released:
-            self._release_task(task)
+            self.release_task(task)
             self.request_allocation(effects, now)
         return effects
 
-    def _release_task(self, task: Task) -> None:
+    def release_task(self, task: Task) -> None:
         if not task.released:
             task.released = True
             self.allocator.recover(task.framework_id, task.role, task.agent_id, task.resources)

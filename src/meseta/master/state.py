@@ -122,6 +122,7 @@ class Agent:
     missed_pings: int = 0
     pong_seen: bool = True
     pending_kills: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # resent on re-registration
+    lost_frameworks: set[str] = field(default_factory=set)  # shut down there when the agent comes back
 
     @property
     def hostname(self) -> str:
