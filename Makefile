@@ -31,6 +31,7 @@ test: $(STAMP) $(VENV)/.clients lint typecheck
 bench: $(STAMP)
 	$(PY) benchmarks/launch_throughput.py
 	$(PY) benchmarks/sandbox_fs.py
+	$(PY) benchmarks/allocation_cycle.py
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache
