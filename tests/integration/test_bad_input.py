@@ -16,7 +16,7 @@ import pytest
 
 from meseta.protocol.recordio import RecordIODecoder
 
-from .test_pymesos import Recorder, start_driver, task
+from .test_pymesos import Recorder, launch_running, start_driver
 
 JSON = {"Content-Type": "application/json"}
 
@@ -76,9 +76,7 @@ def test_bad_input_is_rejected_and_disturbs_nothing(separate_processes: str) -> 
     bystander = Recorder()
     driver = start_driver(master, bystander)
     try:
-        offer = bystander.take_offers()[0]
-        driver.launchTasks(offer["id"], [task("bystander", offer, command={"value": "sleep 120"})])
-        bystander.wait(lambda: "TASK_RUNNING" in bystander.states("bystander"), what="bystander running")
+        launch_running(driver, bystander, "bystander", "sleep 120")
         check_http_level_rejections(master)
         check_offer_and_task_rejections(master)
         # The bystander's stream is open and its task still runs: reconcile answers RUNNING.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from .test_pymesos import Recorder, start_driver, task
+from .test_pymesos import Recorder, launch_running, start_driver
 
 
 @pytest.mark.integration
@@ -14,9 +14,7 @@ def test_master_and_agent_endpoints(separate_processes: str) -> None:
     recorder = Recorder()
     driver = start_driver(separate_processes, recorder)
     try:
-        offer = recorder.take_offers()[0]
-        driver.launchTasks(offer["id"], [task("watched", offer, command={"value": "echo hello-sandbox; sleep 30"})])
-        recorder.wait(lambda: "TASK_RUNNING" in recorder.states("watched"), what="watched running")
+        offer = launch_running(driver, recorder, "watched", "echo hello-sandbox; sleep 30")
         with httpx.Client(timeout=10) as http:
             version = http.get(f"{master}/version").json()["version"]
             assert all(part.isdigit() for part in version.split("."))

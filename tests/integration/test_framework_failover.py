@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pymesos import MesosSchedulerDriver
 
-from .test_pymesos import EXECUTOR, Recorder, _sleepers, start_driver, task
+from .test_pymesos import EXECUTOR, Recorder, _sleepers, launch_running, start_driver, task
 
 
 def _framework(master: str, framework_id: str) -> dict:
@@ -27,9 +27,7 @@ def test_new_instance_takes_over_with_the_same_id_and_tasks_keep_running(separat
     marker = f"40.{time.time_ns() % 99991}"
     first = Recorder()
     driver = start_driver(master, first, failover_timeout=60)
-    offer = first.take_offers()[0]
-    driver.launchTasks(offer["id"], [task("survivor", offer, command={"value": f"sleep {marker}"})])
-    first.wait(lambda: "TASK_RUNNING" in first.states("survivor"), what="survivor running")
+    launch_running(driver, first, "survivor", f"sleep {marker}")
     framework_id = first.framework_id
     driver.stop(failover=True)  # the scheduler goes away without tearing down
     driver.join()
@@ -60,9 +58,7 @@ def test_framework_gone_past_its_failover_timeout_is_removed(separate_processes:
     marker = f"41.{time.time_ns() % 99991}"
     recorder = Recorder()
     driver = start_driver(master, recorder, failover_timeout=1)
-    offer = recorder.take_offers()[0]
-    driver.launchTasks(offer["id"], [task("orphan", offer, command={"value": f"sleep {marker}"})])
-    recorder.wait(lambda: "TASK_RUNNING" in recorder.states("orphan"), what="orphan running")
+    launch_running(driver, recorder, "orphan", f"sleep {marker}")
     driver.stop(failover=True)
     driver.join()
     deadline = time.time() + 15

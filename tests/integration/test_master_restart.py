@@ -15,7 +15,7 @@ import pytest
 from meseta.daemons import free_port
 
 from .conftest import AGENT_RESOURCES, MESETA, _stop, wait_for_agents
-from .test_pymesos import Recorder, start_driver, task
+from .test_pymesos import Recorder, launch_running, start_driver
 
 
 def _master(port: int, work_dir: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -39,9 +39,7 @@ def test_update_made_while_the_master_is_down_is_delivered_after_restart(tmp_pat
         wait_for_agents(master, 1)
         agent_id = httpx.get(f"http://{master}/master/slaves").json()["slaves"][0]["id"]
         driver = start_driver(master, recorder, failover_timeout=300)
-        offer = recorder.take_offers()[0]
-        driver.launchTasks(offer["id"], [task("outlives", offer, command={"value": "sleep 2"})])
-        recorder.wait(lambda: "TASK_RUNNING" in recorder.states("outlives"), what="outlives running")
+        launch_running(driver, recorder, "outlives", "sleep 2")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         time.sleep(3)  # the task finishes while no master is there to hear it

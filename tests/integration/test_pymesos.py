@@ -121,6 +121,14 @@ def start_driver(master: str, recorder: Recorder, **info: Any) -> MesosScheduler
     return driver
 
 
+def launch_running(driver: Any, recorder: Recorder, task_id: str, command: str) -> dict[str, Any]:
+    """Launch one command task on the first offer and wait until it runs; returns that offer."""
+    offer = recorder.take_offers()[0]
+    driver.launchTasks(offer["id"], [task(task_id, offer, command={"value": command})])
+    recorder.wait(lambda: "TASK_RUNNING" in recorder.states(task_id), what=f"{task_id} running")
+    return offer
+
+
 def launch_hundred(master: str) -> None:
     recorder = Recorder()
     launched = [0]
@@ -245,9 +253,7 @@ def teardown_kills_running_tasks(master: str) -> None:
     marker = f"{300 + os.getpid() % 1000}.{time.time_ns() % 997}"
     recorder = Recorder()
     driver = start_driver(master, recorder)
-    offer = recorder.take_offers()[0]
-    driver.launchTasks(offer["id"], [task("doomed", offer, command={"value": f"sleep {marker}"})])
-    recorder.wait(lambda: "TASK_RUNNING" in recorder.states("doomed"), what="doomed running")
+    launch_running(driver, recorder, "doomed", f"sleep {marker}")
     assert _sleepers(marker), "the task's process should be running"
     driver.stop()
     driver.join()
