@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meseta.core.resources import ResourceError, Resources
@@ -27,7 +27,7 @@ call_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.binary(max_size=200), call_like.map(lambda c: json.dumps(c).encode())))
 def test_decode_call_fails_only_with_call_error(body: bytes) -> None:
     try:
@@ -36,7 +36,7 @@ def test_decode_call_fails_only_with_call_error(body: bytes) -> None:
         assert exc.status in (400, 501) and str(exc)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300))
 def test_recordio_decoder_fails_only_with_recordio_error(data: bytes) -> None:
     try:

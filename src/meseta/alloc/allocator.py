@@ -2,14 +2,22 @@
 
 Pure: it holds state but never reads a clock or does I/O; ``now`` and the agent shuffle come in.
 
-One allocation cycle (``allocate``)::
+One allocation cycle (``allocate``), in two stages as Mesos runs them since 1.9::
 
-    for agent in shuffled(active agents with free resources):
-        for role in role_sorter (lowest weighted dominant share first):
-            for framework in that role's framework_sorter:
-                skip if inactive, suppressed for the role, or filtered for this agent
-                offer everything on the agent that the role may use, then continue with
-                whatever is left (resources reserved for other roles)
+    stage 1, only while some role's quota guarantee is unmet:
+        for agent in shuffled(active agents), for role under a guarantee (role tree order):
+            offer what is reserved for it plus unreserved scalars chopped to the unmet guarantee
+    stage 2:
+        for agent in shuffled(active agents with free resources):
+            for role in the role tree (hierarchical DRF: lowest weighted share among siblings first):
+                for framework in that role's framework sorter:
+                    skip if inactive, suppressed for the role, filtered for this agent, or
+                    lacking the capability (GPU_RESOURCES, REVOCABLE_RESOURCES) the resources need
+                    offer what the role may use on the agent, cut to its quota limit and to the
+                    headroom other roles' unmet guarantees need; the next role gets the rest
+
+Quota accounting is by top-level role: consumption = reservations (allocated or not) plus
+unreserved allocations of the role and all its subroles.
 
 Accounting: offered and used resources both count as allocated (DRF counts offers), and are
 returned with ``recover``; a decline may leave a filter that hides the same resources on that
@@ -22,8 +30,11 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from meseta.alloc.sorter import DRFSorter
-from meseta.core.resources import EMPTY, Resources, to_milli
+from meseta.alloc.quota import Quota, Scalars, add_scalars, cap_scalars, top_level, unmet_guarantees
+from meseta.alloc.roles import RoleTree
+from meseta.alloc.sorter import Sorter, make_sorter
+from meseta.core.reservations import is_revocable
+from meseta.core.resources import EMPTY, UNRESERVED, Resources, to_milli
 
 # Mesos --min_allocatable_resources default: an offer needs at least this much cpus OR mem.
 MIN_CPUS_MILLI = to_milli(0.01)
@@ -48,6 +59,8 @@ class _Agent:
     total: Resources
     allocated: Resources = EMPTY
     active: bool = True
+    gpus: bool = False
+    revocable: bool = False
 
     def available(self) -> Resources:
         return self.total - self.allocated
@@ -58,6 +71,7 @@ class _Framework:
     roles: frozenset[str]
     suppressed: set[str] = field(default_factory=set)
     active: bool = True
+    capabilities: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,29 +95,49 @@ def is_allocatable(resources: Resources) -> bool:
 
 
 class Allocator:
-    def __init__(self, allocation_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        allocation_interval: float = 1.0,
+        role_sorter: str = "drf",
+        framework_sorter: str = "drf",
+        seed: int = 0,
+    ) -> None:
+        if role_sorter != framework_sorter:
+            raise ValueError("--role-sorter and --framework-sorter must be equal (Mesos refuses to start otherwise)")
+        make_sorter(role_sorter)  # rejects an unknown kind early
         self.allocation_interval = allocation_interval
+        self._kind = framework_sorter
+        self._seed = seed
         self._agents: dict[str, _Agent] = {}
         self._frameworks: dict[str, _Framework] = {}
-        self._role_sorter = DRFSorter()
-        self._framework_sorters: dict[str, DRFSorter] = {}
+        self._roles = RoleTree(role_sorter, seed)
+        self._framework_sorters: dict[str, Sorter] = {}
         self._filters: dict[tuple[str, str, str], list[_Filter]] = {}
         self._total: dict[str, int] = {}
-        self._weights: dict[str, float] = {}
+        self._quotas: dict[str, Quota] = {}
+        self._reserved: dict[str, Scalars] = {}  # top-level role -> reserved scalars on all agents
+        self._allocated_unreserved: dict[str, Scalars] = {}  # top-level role -> unreserved allocated
 
     # ---------------------------------------------------------------- agents
     def add_agent(self, agent_id: str, total: Resources, used: Iterable[tuple[str, str, Resources]] = ()) -> None:
         """Add an agent; ``used`` lists (framework_id, role, resources) already running there."""
         agent = _Agent(total)
         self._agents[agent_id] = agent
-        self._change_total(total, +1)
+        self._change_total(agent, total, +1)
         for framework_id, role, resources in used:
             self._track(agent_id, framework_id, role, resources)
+
+    def update_agent(self, agent_id: str, total: Resources) -> None:
+        """The agent's total changed (reservations, volumes, revocable estimate); allocations stay."""
+        agent = self._agents[agent_id]
+        self._change_total(agent, agent.total, -1)
+        agent.total = total
+        self._change_total(agent, total, +1)
 
     def remove_agent(self, agent_id: str) -> None:
         agent = self._agents.pop(agent_id, None)
         if agent is not None:
-            self._change_total(agent.total, -1)
+            self._change_total(agent, agent.total, -1)
             for key in [k for k in self._filters if k[2] == agent_id]:
                 del self._filters[key]
 
@@ -115,9 +149,15 @@ class Allocator:
         return agent_id in self._agents
 
     # ---------------------------------------------------------------- frameworks
-    def add_framework(self, framework_id: str, roles: Iterable[str], suppressed: Iterable[str] = ()) -> None:
+    def add_framework(
+        self,
+        framework_id: str,
+        roles: Iterable[str],
+        suppressed: Iterable[str] = (),
+        capabilities: Iterable[str] = (),
+    ) -> None:
         roles = frozenset(roles)
-        self._frameworks[framework_id] = _Framework(roles, set(suppressed) & roles)
+        self._frameworks[framework_id] = _Framework(roles, set(suppressed) & roles, True, frozenset(capabilities))
         for role in roles:
             self._ensure_role(role)
             self._framework_sorters[role].add(framework_id)
@@ -127,13 +167,15 @@ class Allocator:
         if framework is None:
             return
         for role in framework.roles:
-            sorter = self._framework_sorters[role]
-            sorter.remove(framework_id)
-            if not sorter.clients():
-                del self._framework_sorters[role]
-                self._role_sorter.remove(role)
+            self._framework_sorters[role].remove(framework_id)
+            self._forget_role_if_idle(role)
         for key in [k for k in self._filters if k[0] == framework_id]:
             del self._filters[key]
+
+    def update_framework(self, framework_id: str, roles: Iterable[str], capabilities: Iterable[str] = ()) -> None:
+        framework = self._frameworks[framework_id]
+        framework.capabilities = frozenset(capabilities)
+        self.update_framework_roles(framework_id, roles)
 
     def update_framework_roles(self, framework_id: str, roles: Iterable[str]) -> None:
         framework = self._frameworks[framework_id]
@@ -141,10 +183,12 @@ class Allocator:
         for role in new_roles - framework.roles:
             self._ensure_role(role)
             self._framework_sorters[role].add(framework_id)
-        for role in framework.roles - new_roles:
-            self._framework_sorters[role].remove(framework_id)
+        old = framework.roles - new_roles
         framework.roles = new_roles
         framework.suppressed &= new_roles
+        for role in old:
+            self._framework_sorters[role].remove(framework_id)
+            self._forget_role_if_idle(role)
 
     def set_framework_active(self, framework_id: str, active: bool) -> None:
         if framework_id in self._frameworks:
@@ -160,6 +204,28 @@ class Allocator:
         framework.suppressed -= targets
         for key in [k for k in self._filters if k[0] == framework_id and k[1] in targets]:
             del self._filters[key]
+
+    # ---------------------------------------------------------------- weights and quota
+    def set_weight(self, role: str, weight: float) -> None:
+        self._roles.set_weight(role, weight)
+
+    def weights(self) -> dict[str, float]:
+        return self._roles.weights()
+
+    def set_quota(self, role: str, quota: Quota) -> None:
+        if quota.is_empty():
+            self._quotas.pop(role, None)
+        else:
+            self._quotas[role] = quota
+
+    def quotas(self) -> dict[str, Quota]:
+        return dict(self._quotas)
+
+    def consumed(self, role: str) -> Scalars:
+        """Quota consumption of a top-level role: its reservations plus unreserved allocations."""
+        out = dict(self._reserved.get(role, {}))
+        add_scalars(out, self._allocated_unreserved.get(role, {}))
+        return out
 
     # ---------------------------------------------------------------- accounting
     def recover(
@@ -177,14 +243,26 @@ class Allocator:
             return
         agent.allocated = agent.allocated - resources
         scalars = resources.scalar_totals()
-        if role in self._role_sorter:
-            self._role_sorter.unallocated(role, scalars)
+        add_scalars(self._allocated_unreserved.setdefault(top_level(role), {}),
+                    resources.unreserved().scalar_totals(), -1)
+        if role in self._roles:
+            self._roles.unallocated(role, scalars)
             sorter = self._framework_sorters[role]
             if framework_id in sorter:
                 sorter.unallocated(framework_id, scalars)
+            self._forget_role_if_idle(role)
         seconds = effective_refuse_seconds(refuse_seconds, self.allocation_interval)
         if seconds > 0 and framework_id in self._frameworks:
             self._add_filter((framework_id, role, agent_id), _Filter(resources, now + seconds))
+
+    def convert_allocation(
+        self, framework_id: str, role: str, agent_id: str, old: Resources, new: Resources, total: Resources
+    ) -> None:
+        """An offer operation (RESERVE, CREATE, ...) turned allocated ``old`` into ``new`` and the
+        agent's total changed accordingly."""
+        self.recover(framework_id, role, agent_id, old)
+        self.update_agent(agent_id, total)
+        self._track(agent_id, framework_id, role, new)
 
     def _add_filter(self, key: tuple[str, str, str], new: _Filter) -> None:
         """Keep only filters the new one does not dominate (covers their resources, outlives them),
@@ -200,30 +278,65 @@ class Allocator:
     def share(self, framework_id: str, role: str) -> float:
         return self._framework_sorters[role].share(framework_id)
 
+    def role_share(self, role: str) -> float:
+        return self._roles.share(role)
+
+    def total(self) -> Scalars:
+        return dict(self._total)
+
     # ---------------------------------------------------------------- the cycle
     def allocate(self, now: float, rng: random.Random) -> list[Allocation]:
         decisions: list[Allocation] = []
         agent_ids = [aid for aid, a in self._agents.items() if a.active]
         rng.shuffle(agent_ids)
+        if not self._quotas:
+            for agent_id in agent_ids:
+                self._allocate_agent(agent_id, now, decisions, None)
+            return decisions
+        cycle = _QuotaCycle(self, agent_ids)
+        if cycle.unmet:
+            for agent_id in agent_ids:
+                self._allocate_agent(agent_id, now, decisions, cycle, guarantees_only=True)
         for agent_id in agent_ids:
-            self._allocate_agent(agent_id, now, decisions)
+            self._allocate_agent(agent_id, now, decisions, cycle)
         return decisions
 
-    def _allocate_agent(self, agent_id: str, now: float, decisions: list[Allocation]) -> None:
-        available = self._agents[agent_id].available()
+    def _allocate_agent(
+        self,
+        agent_id: str,
+        now: float,
+        decisions: list[Allocation],
+        cycle: _QuotaCycle | None,
+        guarantees_only: bool = False,
+    ) -> None:
+        agent = self._agents[agent_id]
+        available = agent.available()
         if not is_allocatable(available):
             return
-        for role in self._role_sorter.sorted_clients():
+        for role in self._roles.sorted_roles():
+            if guarantees_only and (cycle is None or top_level(role) not in cycle.unmet):
+                continue
+            offerable = available.allocatable_to(role)
+            if cycle is not None:
+                offerable = cycle.cut(role, offerable, guarantees_only)
+            if not is_allocatable(offerable):
+                continue
             for framework_id in self._framework_sorters[role].sorted_clients():
                 framework = self._frameworks[framework_id]
                 if not framework.active or role in framework.suppressed:
                     continue
-                offerable = available.allocatable_to(role)
-                if not is_allocatable(offerable) or self._is_filtered(framework_id, role, agent_id, offerable, now):
+                if agent.gpus and "GPU_RESOURCES" not in framework.capabilities:
                     continue
-                self._track(agent_id, framework_id, role, offerable)
-                decisions.append(Allocation(framework_id, role, agent_id, offerable))
-                available = available - offerable
+                mine = offerable
+                if agent.revocable and "REVOCABLE_RESOURCES" not in framework.capabilities:
+                    mine = offerable.filter(lambda k: not is_revocable(k))
+                if not is_allocatable(mine) or self._is_filtered(framework_id, role, agent_id, mine, now):
+                    continue
+                if cycle is not None:
+                    cycle.allocated(role, mine)
+                self._track(agent_id, framework_id, role, mine)
+                decisions.append(Allocation(framework_id, role, agent_id, mine))
+                available = available - mine
                 if not is_allocatable(available):
                     return
                 break  # this role's share changed; the next role gets what is left
@@ -243,26 +356,97 @@ class Allocator:
     # ---------------------------------------------------------------- helpers
     def _ensure_role(self, role: str) -> None:
         if role not in self._framework_sorters:
-            sorter = DRFSorter()
+            sorter = make_sorter(self._kind, self._seed + len(self._framework_sorters))
             sorter.set_total(self._total)
             self._framework_sorters[role] = sorter
-            self._role_sorter.add(role, self._weights.get(role, 1.0))
+            self._roles.add(role)
+
+    def _forget_role_if_idle(self, role: str) -> None:
+        """A role leaves the sorters once it has neither frameworks nor allocations."""
+        sorter = self._framework_sorters.get(role)
+        if sorter is None or sorter.clients() or self._roles_share_nonzero(role):
+            return
+        del self._framework_sorters[role]
+        self._roles.remove(role)
+
+    def _roles_share_nonzero(self, role: str) -> bool:
+        return role in self._roles and bool(self._roles.allocation(role))
 
     def _track(self, agent_id: str, framework_id: str, role: str, resources: Resources) -> None:
         agent = self._agents[agent_id]
         agent.allocated = agent.allocated + resources
         scalars = resources.scalar_totals()
+        add_scalars(self._allocated_unreserved.setdefault(top_level(role), {}), resources.unreserved().scalar_totals())
         self._ensure_role(role)
-        self._role_sorter.allocated(role, scalars)
+        self._roles.allocated(role, scalars)
         sorter = self._framework_sorters[role]
         if framework_id not in sorter:
             sorter.add(framework_id)
         sorter.allocated(framework_id, scalars)
 
-    def _change_total(self, resources: Resources, sign: int) -> None:
-        for name, milli in resources.scalar_totals().items():
-            self._total[name] = self._total.get(name, 0) + sign * milli
-        self._role_sorter.set_total(self._total)
+    def _change_total(self, agent: _Agent, resources: Resources, sign: int) -> None:
+        add_scalars(self._total, resources.scalar_totals(), sign)
+        for key, qty in resources.items():
+            if key.role != UNRESERVED and isinstance(qty, int):
+                add_scalars(self._reserved.setdefault(top_level(key.role), {}), {key.name: qty}, sign)
+        agent.gpus = agent.total.scalar_milli("gpus") > 0
+        agent.revocable = any(is_revocable(k) for k in agent.total)
+        self._roles.set_total(self._total)
         for sorter in self._framework_sorters.values():
             sorter.set_total(self._total)
 
+
+class _QuotaCycle:
+    """Per-cycle quota bookkeeping: unmet guarantees, required headroom and free unreserved."""
+
+    def __init__(self, allocator: Allocator, agent_ids: list[str]) -> None:
+        self.allocator = allocator
+        self.free: Scalars = {}
+        for agent_id in agent_ids:
+            agent = allocator._agents[agent_id]
+            add_scalars(self.free, agent.available().unreserved().scalar_totals())
+        self.unmet: dict[str, Scalars] = {}
+        self.required: Scalars = {}
+        for role, quota in allocator._quotas.items():
+            missing = unmet_guarantees(quota, allocator.consumed(role))
+            if missing:
+                self.unmet[role] = missing
+                add_scalars(self.required, missing)
+
+    def cut(self, role: str, offerable: Resources, guarantees_only: bool) -> Resources:
+        """What ``role`` may take of ``offerable``: reserved parts whole; unreserved scalars cut to
+        the quota limit, to the headroom others need and, in stage 1, to the unmet guarantee."""
+        top = top_level(role)
+        mine = self.unmet.get(top, {})
+        room: Scalars = {}  # how much more unreserved of each name this role may take
+        for name, need in self.required.items():
+            room[name] = self.free.get(name, 0) - (need - mine.get(name, 0))
+        if guarantees_only:
+            for name, milli in mine.items():
+                room[name] = min(room.get(name, milli), milli)
+        quota = self.allocator._quotas.get(top)
+        if quota is not None and quota.limits:
+            consumed = self.allocator.consumed(top)
+            for name, limit in quota.limits.items():
+                left = limit - consumed.get(name, 0)
+                room[name] = min(room.get(name, left), left)
+        if not room:
+            return offerable
+        reserved = offerable.reserved().scalar_totals()  # never cut: they already count as consumed
+        caps = {name: max(0, left) + reserved.get(name, 0) for name, left in room.items()}
+        return cap_scalars(offerable, caps, keep=offerable.reserved())
+
+    def allocated(self, role: str, resources: Resources) -> None:
+        top = top_level(role)
+        unreserved = resources.unreserved().scalar_totals()
+        add_scalars(self.free, unreserved, -1)
+        missing = self.unmet.get(top)
+        if missing is None:
+            return
+        for name, milli in unreserved.items():
+            cover = min(milli, missing.get(name, 0))
+            if cover:
+                missing[name] -= cover
+                self.required[name] -= cover
+        if not any(v > 0 for v in missing.values()):
+            del self.unmet[top]

@@ -12,6 +12,7 @@ Invariants:
 from __future__ import annotations
 
 import bisect
+import random
 from collections.abc import Mapping
 
 
@@ -72,6 +73,9 @@ class DRFSorter:
                 mine.pop(name, None)
         self._reposition(client)
 
+    def allocation(self, client: str) -> dict[str, int]:
+        return dict(self._allocated[client])
+
     def share(self, client: str) -> float:
         best = 0.0
         total, weight = self._total, self._weights[client]
@@ -108,3 +112,66 @@ class DRFSorter:
             return
         index = bisect.bisect_left(self._entries, key)
         del self._entries[index]
+
+
+class RandomSorter:
+    """``--*-sorter random``: a weighted random order, drawn afresh on every ``sorted_clients``.
+
+    Each client draws ``u ** (1 / weight)`` for a uniform ``u`` and the highest draw goes first
+    (weighted sampling without replacement), so a client of weight 3 leads three times as often
+    as one of weight 1. Allocations are tracked only so that ``share`` can be reported.
+    """
+
+    __slots__ = ("_drf", "_rng")
+
+    def __init__(self, seed: int = 0) -> None:
+        self._drf = DRFSorter()
+        self._rng = random.Random(seed)
+
+    def add(self, client: str, weight: float = 1.0) -> None:
+        self._drf.add(client, weight)
+
+    def remove(self, client: str) -> None:
+        self._drf.remove(client)
+
+    def __contains__(self, client: object) -> bool:
+        return client in self._drf
+
+    def clients(self) -> list[str]:
+        return self._drf.clients()
+
+    def set_total(self, total: Mapping[str, int]) -> None:
+        self._drf.set_total(total)
+
+    def set_weight(self, client: str, weight: float) -> None:
+        self._drf.set_weight(client, weight)
+
+    def allocated(self, client: str, scalars: Mapping[str, int]) -> None:
+        self._drf.allocated(client, scalars)
+
+    def unallocated(self, client: str, scalars: Mapping[str, int]) -> None:
+        self._drf.unallocated(client, scalars)
+
+    def allocation(self, client: str) -> dict[str, int]:
+        return self._drf.allocation(client)
+
+    def share(self, client: str) -> float:
+        return self._drf.share(client)
+
+    def sorted_clients(self) -> list[str]:
+        weights = self._drf._weights
+        draws = [(self._rng.random() ** (1.0 / weights[c]), c) for c in self._drf.clients()]
+        draws.sort(reverse=True)
+        return [c for _, c in draws]
+
+
+Sorter = DRFSorter | RandomSorter
+
+
+def make_sorter(kind: str, seed: int = 0) -> Sorter:
+    """``drf`` (the default) or ``random``, as ``--role-sorter`` / ``--framework-sorter`` say."""
+    if kind == "drf":
+        return DRFSorter()
+    if kind == "random":
+        return RandomSorter(seed)
+    raise ValueError(f"sorter '{kind}' is not one of drf, random")

@@ -401,8 +401,13 @@ def _resource_from_json(index: int, item: Mapping[str, Any]) -> tuple[ResourceKe
     role = _json_role(where, item)
     extra_fields = {k: v for k, v in item.items() if k not in _KNOWN_FIELDS and v is not None}
     reservations = item.get("reservations")
-    if reservations and any(set(r) - {"type", "role"} for r in reservations):
-        extra_fields["reservations"] = reservations
+    legacy = extra_fields.pop("reservation", None)  # pre-refinement dynamic reservation: {principal, labels}
+    if legacy is not None and role != UNRESERVED and not reservations:
+        reservations = [{**(legacy if isinstance(legacy, Mapping) else {}), "type": "DYNAMIC", "role": role}]
+    if reservations and (
+        len(reservations) > 1 or any(r.get("type") == "DYNAMIC" or set(r) - {"type", "role"} for r in reservations)
+    ):
+        extra_fields["reservations"] = reservations  # dynamic or refined: the whole stack is kept
     extra = json.dumps(extra_fields, sort_keys=True, separators=(",", ":")) if extra_fields else ""
     return ResourceKey(name, role, extra), qty
 
@@ -437,6 +442,10 @@ def _json_quantity(where: str, kind: Any, item: Mapping[str, Any]) -> Quantity:
 
 def _json_role(where: str, item: Mapping[str, Any]) -> str:
     reservations = item.get("reservations")
+    if reservations is not None and (
+        not isinstance(reservations, list) or not all(isinstance(r, Mapping) for r in reservations)
+    ):
+        raise ResourceError(f"{where}.reservations must be a list of objects")
     role = reservations[-1].get("role") if reservations else item.get("role")
     if role is None:
         return UNRESERVED
