@@ -182,7 +182,9 @@ def test_quota_guarantees_are_met_and_limits_never_exceeded(case: tuple) -> None
         allocator.add_agent(f"a{i}", _agent(cpus, mem))
     total = allocator.total()
     quotas = {}
-    for index, (fc, fm) in enumerate(fractions):
+    scale_c = min(1.0, 0.9 / max(sum(f for f, _ in fractions), 1e-9))
+    scale_m = min(1.0, 0.9 / max(sum(f for _, f in fractions), 1e-9))
+    for index, (fc, fm) in enumerate((c * scale_c, m * scale_m) for c, m in fractions):
         role = f"q{index}"
         # whole cpus and 64 MiB steps, together at most 90 % of the cluster: always satisfiable
         guarantee = {"cpus": to_milli(int(fc * total["cpus"] / 1000)),
