@@ -24,7 +24,8 @@ from meseta import MESOS_COMPAT_VERSION
 from meseta.agent.actor import Agent
 from meseta.agent.containerizer.launcher import PosixLauncher
 from meseta.agent.http.app import build_agent_app
-from meseta.core.resources import Resources, parse_attributes
+from meseta.core.reservations import as_revocable
+from meseta.core.resources import Resources, parse_attributes, validate_role
 from meseta.master.actor import MasterActor
 from meseta.master.http.app import build_master_app
 from meseta.master.machine import MasterMachine
@@ -43,6 +44,10 @@ class MasterOptions:
     allocation_interval: float = 1.0
     agent_ping_timeout: float = 15.0
     max_agent_ping_timeouts: int = 5
+    weights: str = ""  # "role=weight,..." (deprecated in Mesos, still honoured)
+    role_sorter: str = "drf"
+    framework_sorter: str = "drf"
+    offer_timeout: float | None = None
 
 
 @dataclass
@@ -56,6 +61,7 @@ class AgentOptions:
     hostname: str | None = None
     switch_user: bool = True
     extra_flags: dict[str, str] = field(default_factory=dict)
+    oversubscribed_resources: str = ""  # a fixed estimate, offered as revocable resources
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -82,10 +88,33 @@ def build_master(options: MasterOptions) -> tuple[MasterActor, Any]:
         agent_ping_timeout=options.agent_ping_timeout,
         max_agent_ping_timeouts=options.max_agent_ping_timeouts,
         admitted_agents=storage.load_agents(),
+        settings=storage.load_settings(),
+        weights=parse_weights_flag(options.weights),
+        role_sorter=options.role_sorter,
+        framework_sorter=options.framework_sorter,
+        offer_timeout=options.offer_timeout,
     )
     actor = MasterActor(machine, storage)
     flags = {k: str(v) for k, v in vars(options).items()}
     return actor, build_master_app(actor, flags)
+
+
+def parse_weights_flag(text: str) -> dict[str, float]:
+    """``--weights "eng=2,ads=0.5"``; raises ValueError naming the bad entry."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        role, sep, value = item.partition("=")
+        problem = validate_role(role.strip()) if sep else "expected role=weight"
+        if problem:
+            raise ValueError(f"--weights entry '{item}': {problem}")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"--weights entry '{item}': weight is not a number") from None
+        if not weight > 0 or weight == float("inf"):
+            raise ValueError(f"--weights entry '{item}': weight must be positive")
+        weights[role.strip()] = weight
+    return weights
 
 
 def detect_resources(work_dir: Path, given: str | None) -> Resources:
@@ -109,6 +138,8 @@ def detect_resources(work_dir: Path, given: str | None) -> Resources:
 
 def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
     resources = detect_resources(options.work_dir, options.resources)
+    if options.oversubscribed_resources:
+        resources = resources + as_revocable(Resources.parse(options.oversubscribed_resources))
     agent = Agent(
         master=options.master,
         ip=options.ip,

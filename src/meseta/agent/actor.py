@@ -3,9 +3,12 @@
 Connection lifecycle (``run``)::
 
     REGISTER (first time) | REREGISTER (known agent id)  --> master stream
-        REGISTERED: remember the agent id; resend in-flight updates
+        REGISTERED: remember the agent id (also on disk); resend in-flight updates
         stream ends / no PING for ping_interval x max_ping_timeouts --> backoff --> REREGISTER
-        SHUTDOWN (master removed us) --> kill everything, register afresh
+        SHUTDOWN (master removed us) --> kill everything, forget id and reservations, register afresh
+
+Checkpointed reservations and volumes (``meseta.agent.checkpoint``) make the agent's total;
+after a restart the agent re-registers with its old id and that total.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from typing import Any
 import httpx
 
 from meseta import MESOS_COMPAT_VERSION
-from meseta.agent import paths
+from meseta.agent import checkpoint, paths
 from meseta.agent.containerizer.launcher import Launcher
 from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, new_uuid
 from meseta.agent.status_updates import StatusUpdateManager
-from meseta.core.resources import Resources
+from meseta.core.reservations import checkpointed as checkpointed_part
+from meseta.core.reservations import volumes
+from meseta.core.resources import Resources, parse_json
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.fast_http import FastHttpError, FastPoster
@@ -60,7 +65,16 @@ class Agent:
         self.attributes = attributes
         self.launcher = launcher
         self.switch_user = switch_user
-        self.agent_id: str | None = None
+        self.flag_resources = resources
+        self.agent_id: str | None = checkpoint.load_agent_id(work_dir)
+        self.checkpointed = checkpoint.load_resources(work_dir)
+        total = checkpoint.total_with(resources, self.checkpointed)
+        if total is None:
+            log.warning("agent: checkpointed resources no longer fit --resources; starting afresh")
+            checkpoint.forget_agent(work_dir)
+            self.agent_id, self.checkpointed, total = None, Resources(), resources
+        self.resources = total
+        self.drain_config: dict[str, Any] | None = None
         self.stream_id: str | None = None
         self.frameworks: dict[str, dict[str, Any]] = {}  # framework id -> FrameworkInfo
         self.executors: dict[tuple[str, str], ExecutorRun] = {}
@@ -175,14 +189,21 @@ class Agent:
                 run.shutdown()
         elif kind == "SHUTDOWN_FRAMEWORK":
             self._shutdown_framework(message["framework_id"]["value"])
+        elif kind == "CHECKPOINT_RESOURCES":
+            self._checkpoint_resources(parse_json(message.get("resources") or []))
+        elif kind == "DRAIN":
+            self._drain(message.get("drain_config"))
         elif kind == "SHUTDOWN":
             log.warning("agent %s: master asked us to shut down: %s", self.port, message.get("shutdown"))
             for framework_id in list(self.frameworks):
                 self._shutdown_framework(framework_id)
             self.agent_id = None
+            checkpoint.forget_agent(self.work_dir)
+            self.checkpointed, self.resources, self.drain_config = Resources(), self.flag_resources, None
 
     def _on_registered(self, payload: dict[str, Any]) -> None:
         self.agent_id = payload["agent_id"]["value"]
+        checkpoint.save_agent(self.work_dir, self.agent_id, {**self.agent_info(), "id": {"value": self.agent_id}})
         self._ping_deadline = float(payload.get("ping_interval_seconds", 15)) * int(
             payload.get("max_ping_timeouts", 5))
         for update in self.updates.in_flight():
@@ -201,8 +222,37 @@ class Agent:
 
     # ================================================================ tasks and executors
 
+    def _checkpoint_resources(self, given: Resources) -> None:
+        """CHECKPOINT_RESOURCES: the master's view of our reservations and volumes."""
+        wanted = checkpointed_part(given)
+        total = checkpoint.total_with(self.flag_resources, wanted)
+        if total is None:
+            log.error("agent %s: checkpointed resources %s do not fit our resources", self.port, wanted.to_text())
+            return
+        checkpoint.save_resources(self.work_dir, wanted, self.checkpointed)
+        self.checkpointed, self.resources = wanted, total
+
+    def _drain(self, config: dict[str, Any] | None) -> None:
+        """DRAIN: kill every task, grace capped by max_grace_period; None ends draining."""
+        self.drain_config = config
+        if config is None:
+            return
+        cap = config.get("max_grace_period")
+        for run in list(self.executors.values()):
+            for task_id, task in list(run.tasks.items()):
+                policy = task.info.get("kill_policy") or {}
+                if cap is not None:
+                    own = (policy.get("grace_period") or {}).get("nanoseconds")
+                    nanos = cap["nanoseconds"] if own is None else min(int(own), int(cap["nanoseconds"]))
+                    policy = {**policy, "grace_period": {"nanoseconds": nanos}}
+                run.kill(task_id, policy or None)
+
+    def _link_volumes(self, sandbox: Path, resources: Resources) -> None:
+        if volumes(resources):
+            checkpoint.link_volumes(self.work_dir, sandbox, resources)
+
     def _new_run(self, cls: type[ExecutorRun], framework_info: dict[str, Any],
-                 executor_info: dict[str, Any]) -> ExecutorRun:
+                 executor_info: dict[str, Any], resources: Resources = Resources()) -> ExecutorRun:
         framework_id = framework_info["id"]["value"]
         self.frameworks[framework_id] = framework_info
         container_id = str(uuid.uuid4())
@@ -215,7 +265,7 @@ class Agent:
             base_env=self._executor_env(framework_info, executor_info, sandbox),
             send_update=self.status_update, on_terminated=self._executor_terminated,
             user=self._user(framework_info, executor_info.get("command") or {}),
-            make_sandbox=lambda: paths.create_sandbox(*where),
+            make_sandbox=lambda: self._link_volumes(paths.create_sandbox(*where), resources),
         )
         self.executors[(framework_id, run.executor_id)] = run
         return run
@@ -256,15 +306,17 @@ class Agent:
             executor_info = {"executor_id": task["task_id"], "name": f"Command Executor (Task: "
                              f"{task['task_id']['value']})", "source": task["task_id"]["value"],
                              "framework_id": {"value": framework_id}}
-            run = self._new_run(CommandExecutor, framework_info, executor_info)
+            run = self._new_run(CommandExecutor, framework_info, executor_info, _resources_of(task))
             assert isinstance(run, CommandExecutor)
             run.launch(task)
             return
         existing = self.executors.get((framework_id, executor_info["executor_id"]["value"]))
         if isinstance(existing, CustomExecutor) and not existing.terminated:
+            self._link_volumes(existing.sandbox, _resources_of(task))
             existing.launch(task)
             return
-        custom = self._new_run(CustomExecutor, framework_info, executor_info)
+        custom = self._new_run(CustomExecutor, framework_info, executor_info,
+                               _resources_of(task) + _resources_of(executor_info))
         assert isinstance(custom, CustomExecutor)
         custom.launch(task)
         custom.spawn(custom.start(custom.base_env))
@@ -273,16 +325,18 @@ class Agent:
                         tasks: list[dict[str, Any]]) -> None:
         framework_id = framework_info["id"]["value"]
         existing = self.executors.get((framework_id, executor_info["executor_id"]["value"]))
+        group_resources = sum((_resources_of(t) for t in tasks), _resources_of(executor_info))
         if existing is not None and not existing.terminated:
+            self._link_volumes(existing.sandbox, group_resources)
             existing.launch_group(tasks)
             return
         if executor_info.get("type") == "CUSTOM":
-            custom = self._new_run(CustomExecutor, framework_info, executor_info)
+            custom = self._new_run(CustomExecutor, framework_info, executor_info, group_resources)
             assert isinstance(custom, CustomExecutor)
             custom.launch_group(tasks)
             custom.spawn(custom.start(custom.base_env))
             return
-        run = self._new_run(DefaultExecutor, framework_info, executor_info)
+        run = self._new_run(DefaultExecutor, framework_info, executor_info, group_resources)
         assert isinstance(run, DefaultExecutor)
         run.launch_group(tasks)
 
@@ -322,6 +376,10 @@ class Agent:
         """Hand one update (from any executor, or the agent) to the reliable delivery path."""
         if self.agent_id:
             status = {**status, "agent_id": {"value": self.agent_id}}
+        if self.drain_config is not None and status.get("state") in ("TASK_KILLING", "TASK_KILLED"):
+            status = {**status, "reason": "REASON_AGENT_DRAINING"}
+            if status["state"] == "TASK_KILLED" and self.drain_config.get("mark_gone"):
+                status["state"] = "TASK_GONE_BY_OPERATOR"
         update = {"framework_id": {"value": framework_id}, "status": status}
         to_send = self.updates.add(framework_id, update, time.monotonic())
         if to_send is not None:
@@ -366,3 +424,10 @@ class Agent:
         with contextlib.suppress(Exception):
             await self._client.aclose()
             await self._poster.close()
+
+
+def _resources_of(info: dict[str, Any]) -> Resources:
+    try:
+        return parse_json(info.get("resources") or [])
+    except ValueError:
+        return Resources()

@@ -4,7 +4,11 @@
       slaves/<agent_id>/frameworks/<framework_id>/executors/<executor_id>/runs/
           <container_id>/          a sandbox: the executor's cwd, with stdout and stderr
           latest -> <container_id>
-      meta/                        checkpoints (the agent-recovery issue fills this in)
+      meta/
+        slaves/<agent_id>/slave.info   AgentInfo JSON (the id survives an agent restart)
+        slaves/latest -> <agent_id>
+        resources/resources.info       checkpointed resources JSON: dynamic reservations, volumes
+      volumes/roles/<role>/<persistence_id>/   persistent volume data (never garbage collected)
 """
 
 from __future__ import annotations
@@ -47,3 +51,47 @@ def create_sandbox(work_dir: Path, agent_id: str, framework_id: str, executor_id
     os.symlink(container_id, tmp)
     os.replace(tmp, latest)
     return sandbox
+
+
+def meta_dir(work_dir: Path) -> Path:
+    return work_dir / "meta"
+
+
+def agent_info_file(work_dir: Path, agent_id: str) -> Path:
+    validate_id("agent id", agent_id)
+    return meta_dir(work_dir) / "slaves" / agent_id / "slave.info"
+
+
+def latest_agent_link(work_dir: Path) -> Path:
+    return meta_dir(work_dir) / "slaves" / "latest"
+
+
+def resources_file(work_dir: Path) -> Path:
+    return meta_dir(work_dir) / "resources" / "resources.info"
+
+
+def volume_dir(work_dir: Path, role: str, persistence_id: str) -> Path:
+    validate_id("persistence id", persistence_id)
+    for part in role.split("/"):
+        validate_id("role", part)
+    return work_dir / "volumes" / "roles" / role / persistence_id
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write, fsync, rename: a reader sees the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def point_latest(link: Path, target: str) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.tmp")
+    if tmp.is_symlink():
+        tmp.unlink()
+    os.symlink(target, tmp)
+    os.replace(tmp, link)

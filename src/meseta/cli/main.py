@@ -14,7 +14,15 @@ from rich.console import Console
 
 from meseta import __version__
 from meseta.core.resources import ResourceError, Resources, parse_attributes
-from meseta.daemons import AgentOptions, MasterOptions, build_agent, build_master, run_agent, server
+from meseta.daemons import (
+    AgentOptions,
+    MasterOptions,
+    build_agent,
+    build_master,
+    parse_weights_flag,
+    run_agent,
+    server,
+)
 
 app = typer.Typer(
     help="Meseta: a datacenter resource manager, wire-compatible with the Apache Mesos v1 APIs.",
@@ -30,6 +38,14 @@ def _check_resources(value: str | None) -> str | None:
             Resources.parse(value)
         except ResourceError as exc:
             raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_weights(value: str) -> str:
+    try:
+        parse_weights_flag(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     return value
 
 
@@ -72,10 +88,17 @@ def master(
     allocation_interval: float = typer.Option(1.0, help="Seconds between batch allocations."),
     agent_ping_timeout: float = typer.Option(15.0, help="Seconds between pings to each agent."),
     max_agent_ping_timeouts: int = typer.Option(5, help="Missed pongs before an agent is removed."),
+    weights: str = typer.Option("", help='Role weights, e.g. "eng=3,ads=1" (the operator API overrides).',
+                                callback=_check_weights),
+    role_sorter: str = typer.Option("drf", help="drf or random (must equal --framework-sorter)."),
+    framework_sorter: str = typer.Option("drf", help="drf or random (must equal --role-sorter)."),
+    offer_timeout: float = typer.Option(None, help="Seconds after which unused offers are rescinded."),
 ) -> None:
     """Run a master: the scheduler API, the agent endpoint and the state endpoints."""
+    if role_sorter not in ("drf", "random") or role_sorter != framework_sorter:
+        raise typer.BadParameter("--role-sorter and --framework-sorter must both be drf or both be random")
     options = MasterOptions(ip, port, work_dir, hostname, allocation_interval, agent_ping_timeout,
-                            max_agent_ping_timeouts)
+                            max_agent_ping_timeouts, weights, role_sorter, framework_sorter, offer_timeout)
     _run(_serve_master(options))
 
 
@@ -99,9 +122,12 @@ def agent(
     attributes: str = typer.Option("", help='e.g. "rack:a;zone:west".', callback=_check_attributes),
     hostname: str = typer.Option(None, help="Hostname to advertise (default: the ip)."),
     switch_user: bool = typer.Option(True, help="Run tasks as the framework's user when we are root."),
+    oversubscribed_resources: str = typer.Option(
+        "", help='A fixed estimate offered as revocable, e.g. "cpus:2".', callback=_check_resources),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
-    options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user)
+    options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
+                           oversubscribed_resources=oversubscribed_resources or "")
     _run(_serve_agent(options))
 
 

@@ -28,6 +28,7 @@ import posixpath
 from typing import Any
 
 from meseta.core.resources import (
+    EMPTY,
     UNRESERVED,
     Quantity,
     ResourceError,
@@ -35,6 +36,10 @@ from meseta.core.resources import (
     Resources,
     role_is_within,
 )
+
+
+class Unavailable(ResourceError):
+    """The operation is well formed, but the resources it consumes are not there (or in use)."""
 
 
 def extra_fields(key: ResourceKey) -> dict[str, Any]:
@@ -81,6 +86,14 @@ def is_checkpointed(key: ResourceKey) -> bool:
 
 def checkpointed(resources: Resources) -> Resources:
     return resources.filter(is_checkpointed)
+
+
+def as_revocable(resources: Resources) -> Resources:
+    """The same quantities marked ``revocable: {}`` (an agent's oversubscription estimate)."""
+    items: dict[ResourceKey, Quantity] = {}
+    for key, qty in resources.items():
+        items[_with_extra(key, key.role, {**extra_fields(key), "revocable": {}})] = qty
+    return Resources(items)
 
 
 def revocable(resources: Resources) -> Resources:
@@ -134,8 +147,20 @@ def _mapped(resources: Resources, convert: Any, where: str) -> Resources:
 
 def _take(pool: Resources, consumed: Resources, where: str) -> Resources:
     if not pool.contains(consumed):
-        raise ResourceError(f"{where}: the offered resources do not contain {consumed.to_text()}")
+        raise Unavailable(f"{where}: the available resources do not contain {consumed.to_text()}")
     return pool - consumed
+
+
+def stripped(resources: Resources) -> Resources:
+    """What ``resources`` were before any volume or dynamic reservation was made of them."""
+    items: dict[ResourceKey, Quantity] = {}
+    for key, qty in resources.items():
+        if volume_of(key) is not None:
+            key = _without_volume(key, "strip")
+        while is_dynamic(key):
+            key = _popped(key, "strip")
+        items[key] = qty if key not in items else (Resources({key: items[key]}) + Resources({key: qty}))[key]
+    return Resources(items)
 
 
 # --------------------------------------------------------------------- operations
@@ -163,7 +188,7 @@ def apply_reserve(pool: Resources, target: Resources, allocation_role: str | Non
     return _take(pool, source, "reserve") + target
 
 
-def apply_unreserve(pool: Resources, reserved: Resources, in_use: Resources = Resources()) -> Resources:
+def apply_unreserve(pool: Resources, reserved: Resources, in_use: Resources = EMPTY) -> Resources:
     if reserved.is_empty():
         raise ResourceError("unreserve: no resources given")
     source = _mapped(reserved, _popped, "unreserve")
@@ -171,7 +196,7 @@ def apply_unreserve(pool: Resources, reserved: Resources, in_use: Resources = Re
         if volume_of(key) is not None:
             raise ResourceError(f"unreserve: '{key.name}' is a persistent volume; destroy it first")
     if not (pool - in_use).contains(reserved):
-        raise ResourceError(f"unreserve: {reserved.to_text()} is not available (unknown or in use)")
+        raise Unavailable(f"unreserve: {reserved.to_text()} is not available (unknown or in use)")
     return pool - reserved + source
 
 
@@ -202,10 +227,10 @@ def apply_create(pool: Resources, volumes_: Resources, existing: Resources) -> R
     return _take(pool, source, "create") + volumes_
 
 
-def apply_destroy(pool: Resources, volumes_: Resources, in_use: Resources = Resources()) -> Resources:
+def apply_destroy(pool: Resources, volumes_: Resources, in_use: Resources = EMPTY) -> Resources:
     if volumes_.is_empty():
         raise ResourceError("destroy: no volumes given")
     source = _mapped(volumes_, _without_volume, "destroy")
     if not (pool - in_use).contains(volumes_):
-        raise ResourceError(f"destroy: {volumes_.to_text()} is not available (unknown or in use)")
+        raise Unavailable(f"destroy: {volumes_.to_text()} is not available (unknown or in use)")
     return pool - volumes_ + source

@@ -22,6 +22,7 @@ from meseta.master.state import (
     CloseFrameworkStream,
     Effect,
     Persist,
+    SaveSetting,
     StartTimer,
     ToAgent,
     ToFramework,
@@ -49,6 +50,7 @@ class MasterActor:
         self.agent_streams: dict[str, EventStream] = {}
         self._timers: dict[tuple[str, ...], asyncio.TimerHandle] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._settings_lock = asyncio.Lock()
         self.start_time = self.clock.time()
 
     def now(self) -> float:
@@ -58,6 +60,14 @@ class MasterActor:
     def run(self, handler: Callable[..., list[Effect]], *args: Any) -> None:
         """Call ``handler(*args, now)`` and execute its effects."""
         self.execute(handler(*args, self.now()))
+
+    async def change_setting(self, prepare: Callable[..., SaveSetting], *args: Any) -> None:
+        """Operator settings: validate against the current state, write the registry, then apply;
+        one at a time, so each change is prepared against the last one applied."""
+        async with self._settings_lock:
+            operation = prepare(*args)
+            await asyncio.to_thread(self.storage.apply, operation)
+            self.run(self.machine.handle_persisted, operation)
 
     def open_framework_stream(self, heartbeat: float) -> EventStream:
         return self._open(self.framework_streams, self.machine.handle_framework_disconnected, heartbeat)

@@ -18,6 +18,7 @@ from meseta.master.state import (
     TERMINAL_STATES,
     AdmitAgent,
     Agent,
+    CallRejected,
     CancelTimer,
     CloseAgentStream,
     Effect,
@@ -46,6 +47,8 @@ class AgentLifecycle:
         self.m = machine
 
     def register(self, info: dict[str, Any], stream_id: str, now: float) -> list[Effect]:
+        if self.m.maintenance.is_down(info):
+            raise CallRejected(403, "Agent's machine is DOWN for maintenance")
         self.m.count("slave_registrations")
         agent_id = f"{self.m.master_id}-S{self.m.counters['agent']}"
         self.m.counters["agent"] += 1
@@ -74,6 +77,8 @@ class AgentLifecycle:
         agent_id = info["id"]["value"]
         self.m.count("slave_reregistrations")
         known = self.m.agents.get(agent_id)
+        if self.m.maintenance.is_down(info):
+            raise CallRejected(403, "Agent's machine is DOWN for maintenance")
         if known is None and agent_id not in self.m.recovered_agents:
             # Removed agents (or ones this master never admitted) must start afresh.
             return [CloseAgentStream(agent_id, stream_id)]
@@ -83,8 +88,12 @@ class AgentLifecycle:
                 effects.append(CloseAgentStream(agent_id, known.stream_id))
             known.stream_id, known.connected, known.active = stream_id, True, True
             known.reregistered_time, known.missed_pings, known.pong_seen = now, 0, True
-            self.m.allocator.set_agent_active(agent_id, True)
+            self.m.refresh_agent_active(known)
             effects.append(ToAgent(agent_id, self._registered_message(agent_id, "REREGISTERED")))
+            effects.append(self.m.agent_checkpoint(known))  # the master's view of reservations wins
+            if known.drain_info is not None:
+                effects.append(ToAgent(agent_id, {"type": "DRAIN", "drain_config": known.drain_info["config"]}))
+            effects += self._lose_unreported(known, tasks)
             effects += [ToAgent(agent_id, kill) for kill in known.pending_kills.values()]
             known.pending_kills.clear()
             effects += [ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": _id(fid)})
@@ -97,6 +106,26 @@ class AgentLifecycle:
         for framework_info in frameworks:
             self._recover_framework(framework_info, now)
         effects = self._admit(agent_id, info, stream_id, now, reregistered=True, tasks=tasks, executors=executors)
+        return effects
+
+    def _lose_unreported(self, agent: Agent, reported: list[dict[str, Any]]) -> list[Effect]:
+        """Tasks the master has on a re-registering agent that the agent no longer knows (it
+        restarted without them, or the launch never reached it) are gone: LOST, or DROPPED for
+        partition-aware frameworks."""
+        known = {(t["framework_id"]["value"], t["info"]["task_id"]["value"]) for t in reported}
+        effects: list[Effect] = []
+        for framework_id, task_id in sorted(agent.task_keys - known):
+            framework = self.m.frameworks[framework_id]
+            task = framework.tasks[task_id]
+            if task.state in TERMINAL_STATES:
+                continue
+            state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
+            self.m.release_task(task)
+            task.state = state
+            self.m.count(state.lower())
+            effects.append(master_update(framework.id, task_id, state, "REASON_RECONCILIATION",
+                                         "Task is unknown to the re-registered agent", agent.id))
+            self.m.complete_task(framework, task)
         return effects
 
     def _recover_framework(self, info: dict[str, Any], now: float) -> None:
@@ -188,7 +217,7 @@ class AgentLifecycle:
         if agent is None or agent.stream_id != stream_id or not agent.connected:
             return []
         agent.connected = agent.active = False
-        self.m.allocator.set_agent_active(agent_id, False)
+        self.m.refresh_agent_active(agent)
         effects: list[Effect] = []
         for offer_id in sorted(agent.offers):
             effects += self.m.rescind_offer(self.m.offers[offer_id], notify=True)
@@ -228,14 +257,14 @@ class AgentLifecycle:
             return []
         agent.missed_pings = 0 if agent.pong_seen else agent.missed_pings + 1
         if agent.missed_pings >= self.m.max_agent_ping_timeouts:
-            return self._remove_agent(agent, now, "REASON_AGENT_REMOVED", "Agent missed too many pings")
+            return self.remove(agent, now, "REASON_AGENT_REMOVED", "Agent missed too many pings")
         agent.pong_seen = False
         effects: list[Effect] = [StartTimer(("ping", agent_id), now + self.m.agent_ping_timeout)]
         if agent.connected:
             effects.append(ToAgent(agent_id, {"type": "PING"}))
         return effects
 
-    def _remove_agent(self, agent: Agent, now: float, reason: str, message: str) -> list[Effect]:
+    def remove(self, agent: Agent, now: float, reason: str, message: str) -> list[Effect]:
         self.m.count("slave_removals")
         effects: list[Effect] = []
         for offer_id in sorted(agent.offers):

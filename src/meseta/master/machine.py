@@ -34,6 +34,10 @@ from meseta.master.launch import (
     task_id_of,
     with_allocation,
 )
+from meseta.master.maintenance import MaintenanceControl
+from meseta.master.maintenance import duration_seconds as validation_duration
+from meseta.master.operator import OperatorSettings
+from meseta.master.reservations import OFFER_OPERATIONS, ReservationOperations, checkpoint_message
 from meseta.master.state import (
     HEARTBEAT_INTERVAL_SECONDS,
     MAX_COMPLETED_FRAMEWORKS,
@@ -47,6 +51,7 @@ from meseta.master.state import (
     Framework,
     Offer,
     RegistryOperation,
+    SaveSetting,
     StartTimer,
     SubscribeRefused,
     Task,
@@ -72,6 +77,11 @@ class MasterMachine:
         agent_ping_timeout: float = 15.0,
         max_agent_ping_timeouts: int = 5,
         admitted_agents: Mapping[str, dict[str, Any]] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        weights: Mapping[str, float] | None = None,
+        role_sorter: str = "drf",
+        framework_sorter: str = "drf",
+        offer_timeout: float | None = None,
         seed: int = 0,
     ) -> None:
         self.master_info = master_info
@@ -79,7 +89,8 @@ class MasterMachine:
         self.allocation_interval = allocation_interval
         self.agent_ping_timeout = agent_ping_timeout
         self.max_agent_ping_timeouts = max_agent_ping_timeouts
-        self.allocator = Allocator(allocation_interval)
+        self.allocator = Allocator(allocation_interval, role_sorter, framework_sorter, seed)
+        self.offer_timeout = offer_timeout
         self.frameworks: dict[str, Framework] = {}
         self.completed_frameworks: deque[Framework] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
         self.removed_framework_ids: set[str] = set()
@@ -90,9 +101,20 @@ class MasterMachine:
         self.metrics: dict[str, int] = {}
         self._rng = random.Random(seed)
         self.agent_lifecycle = AgentLifecycle(self)
+        self.reservations = ReservationOperations(self)
+        self.maintenance = MaintenanceControl(self)
+        self.settings = OperatorSettings(self)
+        self.problems: deque[str] = deque(maxlen=100)  # recent dropped operations, for operators
         self.counters = {"framework": 0, "offer": 0, "agent": 0}
         self._allocation_pending = False
         self._batching = False
+        stored = dict(settings or {})
+        if weights:  # --weights first; weights stored by the operator API win
+            stored["weights"] = {**weights, **(stored.get("weights") or {})}
+        for name in ("weights", "quota", "maintenance"):
+            if name in stored:
+                self.settings.apply(SaveSetting(name, stored[name]), 0.0)
+        self._allocation_pending = self._batching = False  # nothing is scheduled yet at start-up
 
     # ================================================================ frameworks
 
@@ -141,7 +163,7 @@ class MasterMachine:
             active=True,
         )
         self.frameworks[framework_id] = framework
-        self.allocator.add_framework(framework_id, framework.roles, suppressed)
+        self.allocator.add_framework(framework_id, framework.roles, suppressed, framework.capabilities)
         effects: list[Effect] = [self._subscribed(framework), CancelTimer(("failover", framework_id))]
         self.request_allocation(effects, now)
         return effects
@@ -175,7 +197,7 @@ class MasterMachine:
     def _apply_roles(self, framework: Framework) -> None:
         framework.roles = validation.framework_roles(framework.info)
         framework.capabilities = validation.capability_names(framework.info)
-        self.allocator.update_framework_roles(framework.id, framework.roles)
+        self.allocator.update_framework(framework.id, framework.roles, framework.capabilities)
 
     def _subscribed(self, framework: Framework) -> ToFramework:
         return ToFramework(
@@ -227,6 +249,7 @@ class MasterMachine:
         framework.connected = framework.active = False
         framework.unregistered_time = now
         self.allocator.remove_framework(framework.id)
+        self.maintenance.forget_framework(framework.id)
         del self.frameworks[framework.id]
         self.completed_frameworks.append(framework)
         self.removed_framework_ids.add(framework.id)
@@ -287,7 +310,9 @@ class MasterMachine:
             by_framework.setdefault(decision.framework_id, []).append(self._make_offer(decision))
         for framework_id, offers in by_framework.items():
             effects.append(ToFramework(framework_id, {"type": "OFFERS", "offers": {"offers": offers}}))
-        return effects
+            if self.offer_timeout is not None:
+                effects += [StartTimer(("offer-timeout", o["id"]["value"]), now + self.offer_timeout) for o in offers]
+        return effects + self.maintenance.send_inverse_offers(now)
 
     def _make_offer(self, decision: Allocation) -> dict[str, Any]:
         offer_id = f"{self.master_id}-O{self.counters['offer']}"
@@ -319,6 +344,9 @@ class MasterMachine:
             out["attributes"] = agent.info["attributes"]
         if executors:
             out["executor_ids"] = [_id(e) for e in sorted(executors)]
+        window = self.maintenance.window_of(agent)
+        if window is not None:
+            out["unavailability"] = window.unavailability()
         return out
 
     def _remove_offer(self, offer: Offer) -> None:
@@ -453,7 +481,10 @@ class MasterMachine:
             return pool, effects
         if kind == "LAUNCH_GROUP":
             return self._launch_group(framework, agent, role, pool, operation.get("launch_group") or {}, now)
-        return pool, []  # reservations and volumes arrive with the allocation issue
+        if kind in OFFER_OPERATIONS:
+            return self.reservations.apply_offer_operation(framework, agent, role, pool, operation)
+        self.log_problem(f"operation type '{kind}' from framework {framework.id} is not supported; dropped")
+        return pool, []
 
     def _launch_task(
         self, framework: Framework, agent: Agent, role: str, pool: Resources, task: dict[str, Any], now: float
@@ -616,6 +647,7 @@ class MasterMachine:
         effects: list[Effect] = []
         if task is not None:
             effects += self._apply_status(framework, task, status, update.get("latest_state"), now)
+            effects += self.maintenance.check_drained(self.agents[agent_id], now)
         if framework.connected:
             status = {**status, "agent_id": _id(agent_id)}
             effects.append(ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}}))
@@ -685,6 +717,8 @@ class MasterMachine:
         return self.agent_lifecycle.register(info, stream_id, now)
 
     def handle_persisted(self, operation: RegistryOperation, now: float) -> list[Effect]:
+        if isinstance(operation, SaveSetting):
+            return self.settings.apply(operation, now)
         return self.agent_lifecycle.persisted(operation, now)
 
     def handle_reregister_agent(
@@ -714,6 +748,9 @@ class MasterMachine:
             return [*self.handle_allocate(now), StartTimer(ALLOCATE_BATCH, now + self.allocation_interval)]
         if kind == "ping":
             return self.agent_lifecycle.ping(key[1], now)
+        if kind == "offer-timeout":
+            offer = self.offers.get(key[1])
+            return self.rescind_offer(offer, notify=True) if offer is not None else []
         if kind == "failover":
             framework = self.frameworks.get(key[1])
             if framework is not None and not framework.connected:
@@ -724,5 +761,51 @@ class MasterMachine:
 
     def count(self, name: str) -> None:
         self.metrics[name] = self.metrics.get(name, 0) + 1
+
+    def log_problem(self, message: str) -> None:
+        self.problems.append(message)
+
+    def refresh_agent_active(self, agent: Agent) -> None:
+        """Offers come from an agent only while it is connected and not deactivated or draining."""
+        self.allocator.set_agent_active(agent.id, agent.connected and not agent.deactivated)
+
+    # ================================================================ operator calls (master/operator.py,
+    # master/reservations.py, master/maintenance.py)
+
+    def handle_operator_call(self, kind: str, payload: dict[str, Any], now: float) -> list[Effect]:
+        """The operator calls that act on agents at once (no registry write); CallRejected on bad input."""
+        agent_id = str(((payload.get("agent_id") or {}) if isinstance(payload, dict) else {}).get("value", ""))
+        if kind in ("RESERVE_RESOURCES", "UNRESERVE_RESOURCES"):
+            return self.reservations.apply_operator_call(kind, agent_id, payload.get("resources"), now)
+        if kind in ("CREATE_VOLUMES", "DESTROY_VOLUMES"):
+            return self.reservations.apply_operator_call(kind, agent_id, payload.get("volumes"), now)
+        if kind == "DRAIN_AGENT":
+            grace = payload.get("max_grace_period")
+            seconds = None if grace is None else validation_duration(grace, "drain_agent.max_grace_period")
+            mark_gone = payload.get("mark_gone", False)
+            if not isinstance(mark_gone, bool):
+                raise CallRejected(400, "drain_agent.mark_gone must be a boolean")
+            return self.maintenance.drain(agent_id, seconds, mark_gone, now)
+        if kind == "DEACTIVATE_AGENT":
+            return self.maintenance.deactivate(agent_id)
+        if kind == "REACTIVATE_AGENT":
+            return self.maintenance.reactivate(agent_id, now)
+        if kind == "TEARDOWN":
+            framework_id = str(((payload.get("framework_id") or {})).get("value", ""))
+            framework = self.frameworks.get(framework_id)
+            if framework is None:
+                raise CallRejected(400, f"No framework found with ID '{framework_id}'")
+            return self._remove_framework(framework, now)
+        raise CallRejected(501, f"Operator call '{kind}' is not implemented")
+
+    def handle_inverse_offer_answer(
+        self, framework_id: str, ids: list[str], accept: bool, refuse: float | None, now: float
+    ) -> list[Effect]:
+        framework = self._connected_framework(framework_id)
+        self.maintenance.answer(framework.id, ids, accept, refuse, now)
+        return []
+
+    def agent_checkpoint(self, agent: Agent) -> ToAgent:
+        return ToAgent(agent.id, checkpoint_message(agent))
 
 

@@ -122,6 +122,8 @@ class Agent:
     missed_pings: int = 0
     pong_seen: bool = True
     pending_kills: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # resent on re-registration
+    deactivated: bool = False  # DEACTIVATE_AGENT or DRAIN_AGENT: no offers
+    drain_info: dict[str, Any] | None = None  # {"state": DRAINING|DRAINED, "config": DrainConfig}
     lost_frameworks: set[str] = field(default_factory=set)  # shut down there when the agent comes back
 
     @property
@@ -199,7 +201,15 @@ class RemoveAgent:
     agent_id: str
 
 
-RegistryOperation = AdmitAgent | RemoveAgent
+@dataclass(frozen=True, slots=True)
+class SaveSetting:
+    """Registry operation: an operator setting (``weights``, ``quota``, ``maintenance``) as JSON."""
+
+    name: str
+    value: Any
+
+
+RegistryOperation = AdmitAgent | RemoveAgent | SaveSetting
 
 
 @dataclass(frozen=True, slots=True)

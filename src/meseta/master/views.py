@@ -125,12 +125,14 @@ def agent_json(machine: MasterMachine, agent: Agent, full: bool = False) -> dict
         "attributes": attributes_summary(agent.info.get("attributes") or []),
         "active": agent.active,
         "connected": agent.connected,
-        "deactivated": False,
+        "deactivated": agent.deactivated,
         "version": agent.version,
         "capabilities": list(agent.capabilities),
     }
     if agent.reregistered_time is not None:
         out["reregistered_time"] = agent.reregistered_time
+    if agent.drain_info is not None:
+        out["drain_info"] = agent.drain_info
     if full:
         out["used_resources_full"] = used.to_json()
         out["offered_resources_full"] = offered.to_json()

@@ -36,6 +36,11 @@ class Decline(msgspec.Struct):
     filters: Filters | None = None
 
 
+class InverseOffers(msgspec.Struct):
+    inverse_offer_ids: list[ID] = []
+    filters: Filters | None = None
+
+
 class Roles(msgspec.Struct):
     roles: list[str] = []
     role: str | None = None  # pre-1.2 single-role form
@@ -84,6 +89,8 @@ class Call(msgspec.Struct):
     subscribe: Subscribe | None = None
     accept: Accept | None = None
     decline: Decline | None = None
+    accept_inverse_offers: InverseOffers | None = None
+    decline_inverse_offers: InverseOffers | None = None
     revive: Roles | None = None
     suppress: Roles | None = None
     kill: Kill | None = None
@@ -100,8 +107,8 @@ CALL_PAYLOADS: dict[str, str | None] = {
     "TEARDOWN": None,
     "ACCEPT": "accept",
     "DECLINE": "decline",
-    "ACCEPT_INVERSE_OFFERS": None,
-    "DECLINE_INVERSE_OFFERS": None,
+    "ACCEPT_INVERSE_OFFERS": "accept_inverse_offers",
+    "DECLINE_INVERSE_OFFERS": "decline_inverse_offers",
     "REVIVE": None,
     "SUPPRESS": None,
     "KILL": "kill",

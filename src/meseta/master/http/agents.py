@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from meseta.master.actor import MasterActor
-from meseta.master.state import ToAgent
+from meseta.master.state import CallRejected, ToAgent
 from meseta.protocol.agent_wire import STREAM_ID_HEADER
 from meseta.runtime.http import HttpError, accepted, check_json_request, read_body
 
@@ -57,6 +57,8 @@ class AgentStreamEndpoint:
                 raise HttpError(400, f"Unknown agent stream call '{body.get('type')}'")
         except HttpError as exc:
             return exc.response()
+        except CallRejected as exc:  # e.g. the agent's machine is DOWN for maintenance
+            return PlainTextResponse(exc.message, status_code=exc.status)
         self.actor.attach_agent_stream(agent_id, stream)
         self.actor.execute(effects)
         return StreamingResponse(stream.body(), media_type="application/json",

@@ -1,6 +1,8 @@
 """The master's HTTP routes. Every path is reachable with and without the ``/master`` prefix.
 
     POST /api/v1/scheduler                  v1 scheduler API (stream + calls)
+    POST /api/v1 (/api/v1/operator)         v1 operator API (meseta.master.http.operator)
+    /weights /quota /roles /reserve ...     legacy operator endpoints (same module)
     POST /internal/agent[/call]             agent protocol (meseta.protocol.agent_wire)
     GET  /state /frameworks /slaves /tasks  legacy JSON (also *.json), ?jsonp=
     GET  /redirect /health /version /metrics/snapshot
@@ -20,6 +22,7 @@ from starlette.routing import Route
 from meseta.master import views
 from meseta.master.actor import MasterActor
 from meseta.master.http.agents import AgentCallEndpoint, AgentStreamEndpoint
+from meseta.master.http.operator import OperatorEndpoint, legacy_routes
 from meseta.master.http.scheduler import SchedulerEndpoint
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH
 from meseta.protocol.common import version_json
@@ -99,6 +102,12 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
 
     scheduler = SchedulerEndpoint(actor)
     both("/api/v1/scheduler", scheduler.handle, ["POST", "GET", "PUT", "DELETE"])
+    operator = OperatorEndpoint(actor, flags)
+    both("/api/v1", operator.handle, ["POST", "GET", "PUT", "DELETE"])
+    both("/api/v1/operator", operator.handle, ["POST", "GET", "PUT", "DELETE"])
+    for path, (endpoint, methods) in legacy_routes(actor, _json).items():
+        both(path, endpoint, methods)
+    both("/roles.json", legacy_routes(actor, _json)["/roles"][0], ["GET"])
     routes.append(Route(AGENT_STREAM_PATH, AgentStreamEndpoint(actor).handle, methods=["POST"]))
     routes.append(Route(AGENT_CALL_PATH, AgentCallEndpoint(actor).handle, methods=["POST"]))
     for name, endpoint in (("state", state), ("frameworks", frameworks), ("slaves", slaves), ("tasks", tasks)):

@@ -71,7 +71,7 @@ class SchedulerEndpoint:
         machine.check_stream(framework_id, request.headers.get(STREAM_ID_HEADER))
         handler = _DISPATCH.get(call.type)
         if handler is None:
-            return accepted()  # inverse offers, operations and REQUEST: nothing to do yet
+            return accepted()  # operation acknowledgements and REQUEST: nothing to do
         handler(self.actor, framework_id, call)
         if call.type == "UPDATE_FRAMEWORK":
             return Response(status_code=200)
@@ -93,6 +93,15 @@ def _decline(actor: MasterActor, fid: str, call: Call) -> None:
     assert call.decline is not None
     refuse = call.decline.filters.refuse_seconds if call.decline.filters else None
     actor.run(actor.machine.handle_decline, fid, [o.value for o in call.decline.offer_ids], refuse)
+
+
+def _inverse(actor: MasterActor, fid: str, call: Call) -> None:
+    accept = call.type == "ACCEPT_INVERSE_OFFERS"
+    payload = call.accept_inverse_offers if accept else call.decline_inverse_offers
+    assert payload is not None
+    refuse = payload.filters.refuse_seconds if payload.filters else None
+    ids = [i.value for i in payload.inverse_offer_ids]
+    actor.run(actor.machine.handle_inverse_offer_answer, fid, ids, accept, refuse)
 
 
 def _revive(actor: MasterActor, fid: str, call: Call) -> None:
@@ -144,6 +153,8 @@ _DISPATCH = {
     "TEARDOWN": _teardown,
     "ACCEPT": _accept,
     "DECLINE": _decline,
+    "ACCEPT_INVERSE_OFFERS": _inverse,
+    "DECLINE_INVERSE_OFFERS": _inverse,
     "REVIVE": _revive,
     "SUPPRESS": _suppress,
     "KILL": _kill,
