@@ -48,25 +48,27 @@ def machine_json(key: tuple[str, str]) -> dict[str, str]:
     return out
 
 
-def duration_seconds(value: Any, where: str) -> float:
-    """A duration as Mesos JSON gives it: ``{"nanoseconds": n}``, ``{"seconds", "nanos"}`` or ``"10s"``."""
-    if isinstance(value, dict) and "nanoseconds" in value:
-        number = value["nanoseconds"]
-        scale = 1 / NANOS
-    elif isinstance(value, dict):
-        number = float(value.get("seconds", 0) or 0) + float(value.get("nanos", 0) or 0) / NANOS
-        scale = 1.0
-    elif isinstance(value, str) and value.endswith("s"):
-        number, scale = value[:-1], 1.0
-    else:
-        raise CallRejected(400, f"{where} must be a duration ({{\"nanoseconds\": n}} or \"<seconds>s\")")
+def duration_nanos(value: Any, where: str) -> int:
+    """A duration as Mesos JSON gives it, in whole nanoseconds: ``{"nanoseconds": n}``,
+    ``{"seconds": s, "nanos": n}`` (google.protobuf.Duration) or ``"10s"``."""
     try:
-        seconds = float(number) * scale
-    except (TypeError, ValueError):
-        raise CallRejected(400, f"{where} is not a number") from None
-    if seconds != seconds or seconds < 0:
+        if isinstance(value, dict) and "nanoseconds" in value:
+            nanos = int(value["nanoseconds"])
+        elif isinstance(value, dict):
+            nanos = int(value.get("seconds", 0) or 0) * NANOS + int(value.get("nanos", 0) or 0)
+        elif isinstance(value, str) and value.endswith("s"):
+            nanos = round(float(value[:-1]) * NANOS)
+        else:
+            raise CallRejected(400, f"{where} must be a duration ({{\"nanoseconds\": n}} or \"<seconds>s\")")
+    except (TypeError, ValueError, OverflowError):
+        raise CallRejected(400, f"{where} is not a valid duration") from None
+    if nanos < 0:
         raise CallRejected(400, f"{where} must be non-negative")
-    return seconds
+    return nanos
+
+
+def duration_seconds(value: Any, where: str) -> float:
+    return duration_nanos(value, where) / NANOS
 
 
 @dataclass(slots=True)
@@ -120,11 +122,10 @@ def parse_schedule(schedule: Any) -> list[Window]:
         unavailability = raw.get("unavailability")
         if not isinstance(unavailability, dict) or "start" not in unavailability:
             raise CallRejected(400, f"{where}.unavailability.start is required")
-        start = duration_seconds(unavailability["start"], f"{where}.unavailability.start")
+        start = duration_nanos(unavailability["start"], f"{where}.unavailability.start")
         duration = unavailability.get("duration")
-        duration_ns = None if duration is None else round(
-            duration_seconds(duration, f"{where}.unavailability.duration") * NANOS)
-        windows.append(Window(machines, round(start * NANOS), duration_ns))
+        duration_ns = None if duration is None else duration_nanos(duration, f"{where}.unavailability.duration")
+        windows.append(Window(machines, start, duration_ns))
     return windows
 
 
