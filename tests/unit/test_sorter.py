@@ -40,3 +40,18 @@ def test_weights_divide_the_share_and_ties_break_by_name() -> None:
     assert sorter.sorted_clients() == ["heavy", "light"]
     sorter.allocated("heavy", {"cpus": 1})
     assert sorter.sorted_clients() == ["light", "heavy"]
+
+
+def test_deactivated_clients_leave_the_order_but_keep_their_allocation() -> None:
+    sorter = DRFSorter()
+    sorter.set_total({"cpus": 100})
+    for name in ("a", "b", "c"):
+        sorter.add(name)
+    sorter.allocated("a", {"cpus": 10})
+    sorter.deactivate("b")
+    assert sorter.sorted_clients() == ["c", "a"]
+    sorter.allocated("b", {"cpus": 50})  # still counted while out of the order
+    sorter.set_total({"cpus": 200})  # a lazy re-sort keeps it out
+    assert sorter.sorted_clients() == ["c", "a"]
+    sorter.activate("b")
+    assert sorter.sorted_clients() == ["c", "a", "b"] and sorter.share("b") == 0.25

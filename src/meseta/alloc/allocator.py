@@ -161,6 +161,7 @@ class Allocator:
         for role in roles:
             self._ensure_role(role)
             self._framework_sorters[role].add(framework_id)
+        self._sync_sorters(framework_id)
 
     def remove_framework(self, framework_id: str) -> None:
         framework = self._frameworks.pop(framework_id, None)
@@ -189,14 +190,17 @@ class Allocator:
         for role in old:
             self._framework_sorters[role].remove(framework_id)
             self._forget_role_if_idle(role)
+        self._sync_sorters(framework_id)
 
     def set_framework_active(self, framework_id: str, active: bool) -> None:
         if framework_id in self._frameworks:
             self._frameworks[framework_id].active = active
+            self._sync_sorters(framework_id)
 
     def suppress(self, framework_id: str, roles: Iterable[str] = ()) -> None:
         framework = self._frameworks[framework_id]
         framework.suppressed |= set(roles or framework.roles) & framework.roles
+        self._sync_sorters(framework_id)
 
     def revive(self, framework_id: str, roles: Iterable[str] = ()) -> None:
         framework = self._frameworks[framework_id]
@@ -204,6 +208,17 @@ class Allocator:
         framework.suppressed -= targets
         for key in [k for k in self._filters if k[0] == framework_id and k[1] in targets]:
             del self._filters[key]
+        self._sync_sorters(framework_id)
+
+    def _sync_sorters(self, framework_id: str) -> None:
+        """Only active, unsuppressed frameworks stand in a role's order (allocations stay counted)."""
+        framework = self._frameworks[framework_id]
+        for role in framework.roles:
+            sorter = self._framework_sorters[role]
+            if framework.active and role not in framework.suppressed:
+                sorter.activate(framework_id)
+            else:
+                sorter.deactivate(framework_id)
 
     # ---------------------------------------------------------------- weights and quota
     def set_weight(self, role: str, weight: float) -> None:
@@ -321,7 +336,7 @@ class Allocator:
                 offerable = cycle.cut(role, offerable, guarantees_only)
             if not is_allocatable(offerable):
                 continue
-            for framework_id in self._framework_sorters[role].sorted_clients():
+            for framework_id in self._framework_sorters[role].iter_clients():  # left at once on a change
                 framework = self._frameworks[framework_id]
                 if not framework.active or role in framework.suppressed:
                     continue
@@ -382,6 +397,8 @@ class Allocator:
         sorter = self._framework_sorters[role]
         if framework_id not in sorter:
             sorter.add(framework_id)
+            if framework_id not in self._frameworks or role not in self._frameworks[framework_id].roles:
+                sorter.deactivate(framework_id)  # counted, but never offered to through this role
         sorter.allocated(framework_id, scalars)
 
     def _change_total(self, agent: _Agent, resources: Resources, sign: int) -> None:

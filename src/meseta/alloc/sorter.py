@@ -7,17 +7,19 @@ Invariants:
     weighted share goes first and ties break on the client name (deterministic, documented).
   * Updating one client re-positions only that client (bisect), so an allocation cycle never
     re-sorts everything per agent; a change of the cluster total re-sorts once, lazily.
+  * A deactivated client (suppressed, or its framework disconnected) keeps its allocation but
+    leaves the order, so a cycle never walks past it (Mesos' sorter activate/deactivate).
 """
 
 from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 
 class DRFSorter:
-    __slots__ = ("_allocated", "_entries", "_keys", "_stale", "_total", "_weights")
+    __slots__ = ("_allocated", "_entries", "_inactive", "_keys", "_stale", "_total", "_weights")
 
     def __init__(self) -> None:
         self._allocated: dict[str, dict[str, int]] = {}
@@ -25,6 +27,7 @@ class DRFSorter:
         self._total: dict[str, int] = {}
         self._keys: dict[str, tuple[float, str]] = {}
         self._entries: list[tuple[float, str]] = []
+        self._inactive: set[str] = set()
         self._stale = False
 
     # membership
@@ -41,6 +44,17 @@ class DRFSorter:
         self._discard(client)
         del self._allocated[client]
         del self._weights[client]
+        self._inactive.discard(client)
+
+    def activate(self, client: str) -> None:
+        if client in self._inactive:
+            self._inactive.discard(client)
+            self._insert(client)
+
+    def deactivate(self, client: str) -> None:
+        if client in self._allocated and client not in self._inactive:
+            self._discard(client)
+            self._inactive.add(client)
 
     def __contains__(self, client: object) -> bool:
         return client in self._allocated
@@ -87,11 +101,15 @@ class DRFSorter:
 
     # order
     def sorted_clients(self) -> list[str]:
+        return list(self.iter_clients())
+
+    def iter_clients(self) -> Iterator[str]:
+        """The order, lazily: a caller that changes an allocation must stop iterating."""
         if self._stale:
-            self._entries = sorted((self.share(c), c) for c in self._allocated)
+            self._entries = sorted((self.share(c), c) for c in self._allocated if c not in self._inactive)
             self._keys = {c: (s, c) for s, c in self._entries}
             self._stale = False
-        return [c for _, c in self._entries]
+        return (c for _, c in self._entries)
 
     def _reposition(self, client: str) -> None:
         if self._stale:
@@ -100,7 +118,7 @@ class DRFSorter:
         self._insert(client)
 
     def _insert(self, client: str) -> None:
-        if self._stale:
+        if self._stale or client in self._inactive:
             return
         key = (self.share(client), client)
         self._keys[client] = key
@@ -134,6 +152,12 @@ class RandomSorter:
     def remove(self, client: str) -> None:
         self._drf.remove(client)
 
+    def activate(self, client: str) -> None:
+        self._drf.activate(client)
+
+    def deactivate(self, client: str) -> None:
+        self._drf.deactivate(client)
+
     def __contains__(self, client: object) -> bool:
         return client in self._drf
 
@@ -158,9 +182,13 @@ class RandomSorter:
     def share(self, client: str) -> float:
         return self._drf.share(client)
 
+    def iter_clients(self) -> Iterator[str]:
+        return iter(self.sorted_clients())
+
     def sorted_clients(self) -> list[str]:
         weights = self._drf._weights
-        draws = [(self._rng.random() ** (1.0 / weights[c]), c) for c in self._drf.clients()]
+        active = [c for c in self._drf.clients() if c not in self._drf._inactive]
+        draws = [(self._rng.random() ** (1.0 / weights[c]), c) for c in active]
         draws.sort(reverse=True)
         return [c for _, c in draws]
 

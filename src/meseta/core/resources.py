@@ -21,8 +21,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 Ranges: TypeAlias = tuple[tuple[int, int], ...]
 Quantity: TypeAlias = int | Ranges | frozenset[str]
@@ -39,8 +38,9 @@ class ResourceError(ValueError):
     """A resource description is malformed; the message names the item and the problem."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ResourceKey:
+class ResourceKey(NamedTuple):
+    """Identity of a resource item; a tuple, so hashing and ordering run in C (hot in the allocator)."""
+
     name: str
     role: str = UNRESERVED
     extra: str = ""
