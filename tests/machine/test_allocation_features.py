@@ -136,15 +136,21 @@ def test_quota_limit_caps_what_a_role_is_offered() -> None:
     assert Resources.from_json(offer["resources"]).scalar("cpus") == 3.0
 
 
-def test_maintenance_schedule_marks_offers_and_sends_inverse_offers() -> None:
+def _one_running_task() -> tuple[MasterMachine, str, str]:
+    """An agent (hostname h1) with one task of framework A on it."""
     machine = MasterMachine(MASTER_INFO)
-    agent_id = register_agent(machine, "cpus:4;mem:1024")  # hostname h1
+    agent_id = register_agent(machine, "cpus:4;mem:1024")
     fid = subscribe(machine, "A")
     (offer,) = offers_in(machine.handle_allocate(1.0))[fid]
     task = {"name": "t", "task_id": {"value": "t"}, "agent_id": offer["agent_id"], "command": {"value": "sleep 9"},
             "resources": Resources.parse("cpus:1;mem:64").to_json()}
     machine.handle_accept(fid, [offer["id"]["value"]], [{"type": "LAUNCH", "launch": {"task_infos": [task]}}],
                           0.0, 1.5)
+    return machine, agent_id, fid
+
+
+def test_maintenance_schedule_marks_offers_and_sends_inverse_offers() -> None:
+    machine, agent_id, fid = _one_running_task()  # agent hostname h1
     schedule = {"windows": [{"machine_ids": [{"hostname": "h1"}],
                              "unavailability": {"start": {"nanoseconds": 10**18}}}]}
     effects = machine.handle_persisted(machine.maintenance.prepare_schedule(schedule), 2.0)
@@ -167,14 +173,7 @@ def test_maintenance_schedule_marks_offers_and_sends_inverse_offers() -> None:
 
 
 def test_drain_kills_everything_then_drained_and_no_offers() -> None:
-    machine = MasterMachine(MASTER_INFO)
-    agent_id = register_agent(machine, "cpus:4;mem:1024")
-    fid = subscribe(machine, "A")
-    (offer,) = offers_in(machine.handle_allocate(1.0))[fid]
-    task = {"name": "t", "task_id": {"value": "t"}, "agent_id": offer["agent_id"], "command": {"value": "sleep 9"},
-            "resources": Resources.parse("cpus:1;mem:64").to_json()}
-    machine.handle_accept(fid, [offer["id"]["value"]], [{"type": "LAUNCH", "launch": {"task_infos": [task]}}],
-                          0.0, 1.5)
+    machine, agent_id, fid = _one_running_task()
     offers_in(machine.handle_allocate(1.8))
     effects = machine.handle_operator_call("DRAIN_AGENT", {"agent_id": {"value": agent_id},
                                                            "max_grace_period": "2s"}, 2.0)
