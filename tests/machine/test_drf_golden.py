@@ -95,8 +95,8 @@ def test_a_covering_later_filter_replaces_older_ones() -> None:
         allocator.recover("f", "*", "s1", Resources(), 0.0, float(step))  # nothing to return
         allocator._track("s1", "f", "*", offered)
         allocator.recover("f", "*", "s1", offered, 3600.0, float(step))
-    assert len(allocator._filters[("f", "*", "s1")]) == 1
+    assert len(allocator._filters) == 1
     # A smaller filter that expires later than the big one is kept beside it.
     allocator._track("s1", "f", "*", Resources.parse("cpus:1"))
     allocator.recover("f", "*", "s1", Resources.parse("cpus:1"), 7200.0, 300.0)
-    assert len(allocator._filters[("f", "*", "s1")]) == 2
+    assert len(allocator._filters) == 2

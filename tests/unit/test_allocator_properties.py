@@ -93,6 +93,11 @@ def test_role_tree_shares_between_siblings_then_inside() -> None:
     assert tree.sorted_roles() == ["eng/db", "eng/web", "ads"]
     tree.set_weight("ads", 4.0)  # 0.4 / 4 = 0.1 < 0.3
     assert tree.sorted_roles() == ["ads", "eng/db", "eng/web"]
+    assert list(tree.iter_roles(skip={"eng/db"})) == ["ads", "eng/web"]
+    assert list(tree.iter_roles(tops={"eng"})) == ["eng/db", "eng/web"]
+    tree.add("eng")  # eng's own frameworks: a leaf beside its subroles
+    assert list(tree.iter_roles(tops={"eng"})) == ["eng", "eng/db", "eng/web"]
+    tree.remove("eng")
     tree.remove("eng/db")
     tree.remove("eng/web")
     assert tree.sorted_roles() == ["ads"]

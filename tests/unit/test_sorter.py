@@ -55,3 +55,31 @@ def test_deactivated_clients_leave_the_order_but_keep_their_allocation() -> None
     assert sorter.sorted_clients() == ["c", "a"]
     sorter.activate("b")
     assert sorter.sorted_clients() == ["c", "a", "b"] and sorter.share("b") == 0.25
+
+
+@given(ops, st.sets(st.sampled_from("abcd")))
+def test_restricted_orders_are_the_order_filtered(updates: list[tuple[str, bool, int, int]], subset: set[str]) -> None:
+    sorter = DRFSorter()
+    sorter.set_total({"cpus": 10_000, "mem": 20_000})
+    for name in "abcd":
+        sorter.add(name)
+    for name, add, cpus, mem in updates:
+        (sorter.allocated if add else sorter.unallocated)(name, {"cpus": cpus, "mem": mem})
+    order = sorter.sorted_clients()
+    assert list(sorter.iter_clients_within(subset)) == [c for c in order if c in subset]
+    assert list(sorter.iter_clients_except(subset)) == [c for c in order if c not in subset]
+
+
+def test_small_subsets_are_sorted_directly_and_agree_with_the_scan() -> None:
+    sorter = DRFSorter()
+    sorter.set_total({"cpus": 1_000_000})
+    names = [f"c{i:03d}" for i in range(200)]
+    for index, name in enumerate(names):
+        sorter.add(name)
+        sorter.allocated(name, {"cpus": (index * 7919) % 1000})
+    order = sorter.sorted_clients()
+    few = set(names[::50])  # 4 of 200: sorted by their own keys
+    many = set(names[::2])  # 100 of 200: a filtered scan
+    assert list(sorter.iter_clients_within(few)) == [c for c in order if c in few]
+    assert list(sorter.iter_clients_within(many)) == [c for c in order if c in many]
+    assert list(sorter.iter_clients_except(set(names[3:]))) == [c for c in order if c in names[:3]]

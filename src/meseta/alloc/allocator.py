@@ -9,7 +9,8 @@ One allocation cycle (``allocate``), in two stages as Mesos runs them since 1.9:
             offer what is reserved for it plus unreserved scalars chopped to the unmet guarantee
     stage 2:
         for agent in shuffled(active agents with free resources):
-            for role in the role tree (hierarchical DRF: lowest weighted share among siblings first):
+            for role in the role tree (hierarchical DRF: lowest weighted share among siblings first;
+                                       after each offer the walk starts again, past roles seen):
                 for framework in that role's framework sorter:
                     skip if inactive, suppressed for the role, filtered for this agent, or
                     lacking the capability (GPU_RESOURCES, REVOCABLE_RESOURCES) the resources need
@@ -30,6 +31,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from meseta.alloc.filters import OfferFilters
 from meseta.alloc.quota import Quota, Scalars, add_scalars, cap_scalars, top_level, unmet_guarantees
 from meseta.alloc.roles import RoleTree
 from meseta.alloc.sorter import Sorter, make_sorter
@@ -61,9 +63,15 @@ class _Agent:
     active: bool = True
     gpus: bool = False
     revocable: bool = False
+    _free: Resources | None = None  # total - allocated, kept until either changes
 
     def available(self) -> Resources:
-        return self.total - self.allocated
+        if self._free is None:
+            self._free = self.total - self.allocated
+        return self._free
+
+    def set(self, total: Resources, allocated: Resources) -> None:
+        self.total, self.allocated, self._free = total, allocated, None
 
 
 @dataclass(slots=True)
@@ -72,12 +80,6 @@ class _Framework:
     suppressed: set[str] = field(default_factory=set)
     active: bool = True
     capabilities: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class _Filter:
-    resources: Resources
-    expires: float
 
 
 def effective_refuse_seconds(refuse: float | None, allocation_interval: float) -> float:
@@ -112,7 +114,7 @@ class Allocator:
         self._frameworks: dict[str, _Framework] = {}
         self._roles = RoleTree(role_sorter, seed)
         self._framework_sorters: dict[str, Sorter] = {}
-        self._filters: dict[tuple[str, str, str], list[_Filter]] = {}
+        self._filters = OfferFilters()
         self._total: dict[str, int] = {}
         self._quotas: dict[str, Quota] = {}
         self._reserved: dict[str, Scalars] = {}  # top-level role -> reserved scalars on all agents
@@ -131,15 +133,14 @@ class Allocator:
         """The agent's total changed (reservations, volumes, revocable estimate); allocations stay."""
         agent = self._agents[agent_id]
         self._change_total(agent, agent.total, -1)
-        agent.total = total
+        agent.set(total, agent.allocated)
         self._change_total(agent, total, +1)
 
     def remove_agent(self, agent_id: str) -> None:
         agent = self._agents.pop(agent_id, None)
         if agent is not None:
             self._change_total(agent, agent.total, -1)
-            for key in [k for k in self._filters if k[2] == agent_id]:
-                del self._filters[key]
+            self._filters.drop_agent(agent_id)
 
     def set_agent_active(self, agent_id: str, active: bool) -> None:
         if agent_id in self._agents:
@@ -170,8 +171,7 @@ class Allocator:
         for role in framework.roles:
             self._framework_sorters[role].remove(framework_id)
             self._forget_role_if_idle(role)
-        for key in [k for k in self._filters if k[0] == framework_id]:
-            del self._filters[key]
+        self._filters.drop(framework_id)
 
     def update_framework(self, framework_id: str, roles: Iterable[str], capabilities: Iterable[str] = ()) -> None:
         framework = self._frameworks[framework_id]
@@ -206,8 +206,7 @@ class Allocator:
         framework = self._frameworks[framework_id]
         targets = set(roles or framework.roles)
         framework.suppressed -= targets
-        for key in [k for k in self._filters if k[0] == framework_id and k[1] in targets]:
-            del self._filters[key]
+        self._filters.drop(framework_id, targets)
         self._sync_sorters(framework_id)
 
     def _sync_sorters(self, framework_id: str) -> None:
@@ -256,7 +255,7 @@ class Allocator:
         agent = self._agents.get(agent_id)
         if agent is None or resources.is_empty():
             return
-        agent.allocated = agent.allocated - resources
+        agent.set(agent.total, agent.allocated - resources)
         scalars = resources.scalar_totals()
         add_scalars(self._allocated_unreserved.setdefault(top_level(role), {}),
                     resources.unreserved().scalar_totals(), -1)
@@ -268,7 +267,7 @@ class Allocator:
             self._forget_role_if_idle(role)
         seconds = effective_refuse_seconds(refuse_seconds, self.allocation_interval)
         if seconds > 0 and framework_id in self._frameworks:
-            self._add_filter((framework_id, role, agent_id), _Filter(resources, now + seconds))
+            self._filters.add(framework_id, role, agent_id, resources, now + seconds)
 
     def convert_allocation(
         self, framework_id: str, role: str, agent_id: str, old: Resources, new: Resources, total: Resources
@@ -278,14 +277,6 @@ class Allocator:
         self.recover(framework_id, role, agent_id, old)
         self.update_agent(agent_id, total)
         self._track(agent_id, framework_id, role, new)
-
-    def _add_filter(self, key: tuple[str, str, str], new: _Filter) -> None:
-        """Keep only filters the new one does not dominate (covers their resources, outlives them),
-        so repeated declines of the same agent do not grow the list the allocator scans."""
-        kept = [f for f in self._filters.get(key, ()) if not (new.resources.contains(f.resources)
-                                                           and new.expires >= f.expires)]
-        kept.append(new)
-        self._filters[key] = kept
 
     def allocated_on(self, agent_id: str) -> Resources:
         return self._agents[agent_id].allocated
@@ -324,49 +315,65 @@ class Allocator:
         cycle: _QuotaCycle | None,
         guarantees_only: bool = False,
     ) -> None:
+        """Offer one agent's free resources, one offer per role at most, lowest share first.
+        After each offer the role order has changed: walk it again, past the roles seen."""
         agent = self._agents[agent_id]
         available = agent.available()
         if not is_allocatable(available):
             return
-        for role in self._roles.sorted_roles():
-            if guarantees_only and (cycle is None or top_level(role) not in cycle.unmet):
-                continue
-            offerable = available.allocatable_to(role)
-            if cycle is not None:
-                offerable = cycle.cut(role, offerable, guarantees_only)
-            if not is_allocatable(offerable):
-                continue
-            for framework_id in self._framework_sorters[role].iter_clients():  # left at once on a change
-                framework = self._frameworks[framework_id]
-                if not framework.active or role in framework.suppressed:
-                    continue
-                if agent.gpus and "GPU_RESOURCES" not in framework.capabilities:
-                    continue
-                mine = offerable
-                if agent.revocable and "REVOCABLE_RESOURCES" not in framework.capabilities:
-                    mine = offerable.filter(lambda k: not is_revocable(k))
-                if not is_allocatable(mine) or self._is_filtered(framework_id, role, agent_id, mine, now):
-                    continue
-                if cycle is not None:
-                    cycle.allocated(role, mine)
-                self._track(agent_id, framework_id, role, mine)
-                decisions.append(Allocation(framework_id, role, agent_id, mine))
-                available = available - mine
-                if not is_allocatable(available):
-                    return
-                break  # this role's share changed; the next role gets what is left
-
-    def _is_filtered(self, framework_id: str, role: str, agent_id: str, offerable: Resources, now: float) -> bool:
-        filters = self._filters.get((framework_id, role, agent_id))
-        if not filters:
-            return False
-        live = [f for f in filters if f.expires > now]
-        if len(live) != len(filters):
-            if live:
-                self._filters[(framework_id, role, agent_id)] = live
+        tops = cycle.unmet if guarantees_only and cycle is not None else None
+        seen: set[str] = set()
+        while True:
+            for role in self._roles.iter_roles(seen, tops):
+                seen.add(role)
+                offer = self._offer_in_role(agent_id, agent, role, available, now, cycle, guarantees_only)
+                if offer is not None:
+                    break
             else:
-                del self._filters[(framework_id, role, agent_id)]
-        return any(f.resources.contains(offerable) for f in live)
+                return  # no role took anything more
+            decisions.append(offer)
+            if offer.resources is available:
+                return  # the whole agent went in one offer
+            available = available - offer.resources
+            if not is_allocatable(available):
+                return
+
+    def _offer_in_role(
+        self,
+        agent_id: str,
+        agent: _Agent,
+        role: str,
+        available: Resources,
+        now: float,
+        cycle: _QuotaCycle | None,
+        guarantees_only: bool,
+    ) -> Allocation | None:
+        """The first framework of ``role``'s order that may take what the role may use here."""
+        offerable = available.allocatable_to(role)
+        if cycle is not None:
+            offerable = cycle.cut(role, offerable, guarantees_only)
+        if not is_allocatable(offerable):
+            return None
+        blocked = self._filters.blocked(agent_id, role, offerable, now)
+        # the order is lazy: it is left as soon as an allocation changes it
+        for framework_id in self._framework_sorters[role].iter_clients_except(blocked):
+            framework = self._frameworks[framework_id]
+            if not framework.active or role in framework.suppressed:
+                continue
+            if agent.gpus and "GPU_RESOURCES" not in framework.capabilities:
+                continue
+            mine = offerable
+            if agent.revocable and "REVOCABLE_RESOURCES" not in framework.capabilities:
+                mine = offerable.filter(lambda k: not is_revocable(k))
+                if self._filters.is_filtered(framework_id, role, agent_id, mine, now):
+                    continue
+            if not is_allocatable(mine):
+                continue
+            if cycle is not None:
+                cycle.allocated(role, mine)
+            self._track(agent_id, framework_id, role, mine)
+            return Allocation(framework_id, role, agent_id, mine)
+        return None
 
     # ---------------------------------------------------------------- helpers
     def _ensure_role(self, role: str) -> None:
@@ -389,7 +396,7 @@ class Allocator:
 
     def _track(self, agent_id: str, framework_id: str, role: str, resources: Resources) -> None:
         agent = self._agents[agent_id]
-        agent.allocated = agent.allocated + resources
+        agent.set(agent.total, agent.allocated + resources)
         scalars = resources.scalar_totals()
         add_scalars(self._allocated_unreserved.setdefault(top_level(role), {}), resources.unreserved().scalar_totals())
         self._ensure_role(role)
@@ -413,6 +420,9 @@ class Allocator:
             sorter.set_total(self._total)
 
 
+_NOTHING: Scalars = {}
+
+
 class _QuotaCycle:
     """Per-cycle quota bookkeeping: unmet guarantees, required headroom and free unreserved."""
 
@@ -434,10 +444,11 @@ class _QuotaCycle:
         """What ``role`` may take of ``offerable``: reserved parts whole; unreserved scalars cut to
         the quota limit, to the headroom others need and, in stage 1, to the unmet guarantee."""
         top = top_level(role)
-        mine = self.unmet.get(top, {})
-        room: Scalars = {}  # how much more unreserved of each name this role may take
-        for name, need in self.required.items():
-            room[name] = self.free.get(name, 0) - (need - mine.get(name, 0))
+        mine = self.unmet.get(top, _NOTHING)
+        free = self.free
+        # how much more unreserved of each name this role may take: what is free, less what
+        # the other roles' unmet guarantees still need
+        room = {name: free.get(name, 0) - need + mine.get(name, 0) for name, need in self.required.items()}
         if guarantees_only:
             for name, milli in mine.items():
                 room[name] = min(room.get(name, milli), milli)
@@ -461,9 +472,18 @@ class _QuotaCycle:
         if missing is None:
             return
         for name, milli in unreserved.items():
-            cover = min(milli, missing.get(name, 0))
-            if cover:
-                missing[name] -= cover
-                self.required[name] -= cover
-        if not any(v > 0 for v in missing.values()):
+            need = missing.get(name)
+            if need:  # names drop out at zero, so a cycle whose guarantees are met cuts nothing
+                cover = min(milli, need)
+                _take(missing, name, cover)
+                _take(self.required, name, cover)
+        if not missing:
             del self.unmet[top]
+
+
+def _take(scalars: Scalars, name: str, milli: int) -> None:
+    left = scalars[name] - milli
+    if left > 0:
+        scalars[name] = left
+    else:
+        del scalars[name]

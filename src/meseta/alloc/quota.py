@@ -51,8 +51,9 @@ def unmet_guarantees(quota: Quota, consumed: Mapping[str, int]) -> Scalars:
 def cap_scalars(resources: Resources, caps: Mapping[str, int], keep: Iterable[ResourceKey] = ()) -> Resources:
     """Cut scalar items so that the total per name stays within ``caps`` (names not in ``caps``
     are untouched; items in ``keep`` are never cut, and count first)."""
-    if not caps:
-        return resources
+    totals = resources.scalar_totals()
+    if all(totals.get(name, 0) <= cap for name, cap in caps.items()):
+        return resources  # nothing to cut
     kept = set(keep)
     room = dict(caps)
     items: dict[ResourceKey, Quantity] = {}

@@ -8,14 +8,16 @@ Roles ``eng/web``, ``eng/db`` and ``ads`` with frameworks, and ``eng`` with fram
     "ads"                  clients: "ads/."
 
 Every node has a sorter over its children; a child's allocation is the sum over its subtree,
-and its weight is the weight of its role name. ``sorted_roles`` walks the tree depth first,
-children in sorter order, and yields a role when it reaches its ``<role>/.`` leaf. With flat
-roles this is one sorter level deep, and each allocation updates two sorters.
+and its weight is the weight of its role name. ``iter_roles`` walks the tree depth first,
+children in sorter order, and yields a role when it reaches its ``<role>/.`` leaf; a role whose
+node holds only its own leaf (every flat role) is yielded without descending. The walk is lazy
+and reads the sorters live, so an allocation cycle pays only for the roles it visits: after an
+allocation it stops and walks again, past the roles it has already seen on that agent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping
 
 from meseta.alloc.sorter import Sorter, make_sorter
 
@@ -108,14 +110,29 @@ class RoleTree:
         return self._nodes[role].allocation(role + LEAF)
 
     def sorted_roles(self) -> list[str]:
-        return list(self._walk(""))
+        return list(self.iter_roles())
 
-    def _walk(self, path: str) -> Iterator[str]:
-        for client in self._nodes[path].sorted_clients():
-            if client.endswith(LEAF):
-                yield client[: -len(LEAF)]
+    def iter_roles(self, skip: Container[str] = frozenset(), tops: Collection[str] | None = None) -> Iterator[str]:
+        """Roles in hierarchical DRF order, without ``skip`` and, given ``tops``, only those under
+        these top-level roles. Lazy over live sorters: stop iterating once an allocation changes."""
+        root = self._nodes[""]
+        level = root.iter_clients() if tops is None else root.iter_clients_within(tops)
+        return self._descend(level, skip)
+
+    def _descend(self, paths: Iterable[str], skip: Container[str]) -> Iterator[str]:
+        nodes, roles = self._nodes, self._roles
+        for path in paths:
+            if path.endswith(LEAF):
+                role = path[: -len(LEAF)]
+                if role not in skip:
+                    yield role
+                continue
+            node = nodes[path]
+            if path in roles and len(node) == 1:  # only its own leaf below it
+                if path not in skip:
+                    yield path
             else:
-                yield from self._walk(client)
+                yield from self._descend(node.iter_clients(), skip)
 
     def _node(self, path: str) -> Sorter:
         node = self._nodes.get(path)

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from itertools import filterfalse
+from operator import itemgetter
+
+_NAME = itemgetter(1)
+_FEW = 16  # iter_clients_except sorts the rest itself when at most this many are left
+_SCAN_RATIO = 16  # iter_clients_within sorts the subset itself when it is under 1/16 of the order
 
 
 class DRFSorter:
@@ -58,6 +64,9 @@ class DRFSorter:
 
     def __contains__(self, client: object) -> bool:
         return client in self._allocated
+
+    def __len__(self) -> int:
+        return len(self._allocated)
 
     def clients(self) -> list[str]:
         return list(self._allocated)
@@ -109,7 +118,28 @@ class DRFSorter:
             self._entries = sorted((self.share(c), c) for c in self._allocated if c not in self._inactive)
             self._keys = {c: (s, c) for s, c in self._entries}
             self._stale = False
-        return (c for _, c in self._entries)
+        return map(_NAME, self._entries)  # C-level, so skipping filtered clients stays cheap
+
+    def iter_clients_except(self, skip: Collection[str]) -> Iterator[str]:
+        """The order without ``skip`` (an agent's declined frameworks): when most are skipped,
+        the few left are found by set difference instead of walking past the rest."""
+        order = self.iter_clients()
+        if not skip:
+            return order
+        if len(self._keys) - len(skip) <= _FEW:
+            rest = self._keys.keys() - skip
+            if len(rest) <= _FEW:
+                return map(_NAME, sorted(map(self._keys.__getitem__, rest)))
+        return filterfalse(skip.__contains__, order)
+
+    def iter_clients_within(self, subset: Collection[str]) -> Iterator[str]:
+        """The order restricted to ``subset`` (quota's first stage: the roles still short of their
+        guarantee): a C-level scan, or the subset's own keys sorted when it is a small part."""
+        order = self.iter_clients()
+        keys = self._keys
+        if len(subset) * _SCAN_RATIO > len(keys):
+            return filter(subset.__contains__, order)
+        return map(_NAME, sorted(keys[c] for c in subset if c in keys))
 
     def _reposition(self, client: str) -> None:
         if self._stale:
@@ -161,6 +191,9 @@ class RandomSorter:
     def __contains__(self, client: object) -> bool:
         return client in self._drf
 
+    def __len__(self) -> int:
+        return len(self._drf)
+
     def clients(self) -> list[str]:
         return self._drf.clients()
 
@@ -184,6 +217,12 @@ class RandomSorter:
 
     def iter_clients(self) -> Iterator[str]:
         return iter(self.sorted_clients())
+
+    def iter_clients_except(self, skip: Collection[str]) -> Iterator[str]:
+        return filterfalse(skip.__contains__, self.sorted_clients())
+
+    def iter_clients_within(self, subset: Collection[str]) -> Iterator[str]:
+        return filter(subset.__contains__, self.sorted_clients())
 
     def sorted_clients(self) -> list[str]:
         weights = self._drf._weights

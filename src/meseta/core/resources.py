@@ -137,13 +137,15 @@ def _is_empty(q: Quantity) -> bool:
 class Resources(Mapping[ResourceKey, Quantity]):
     """An immutable bag of resources. Hashable; ``+``, ``-``, ``contains``, ``<=``."""
 
-    __slots__ = ("_hash", "_items")
+    __slots__ = ("_hash", "_items", "_scalars", "_unreserved_only")
 
     def __init__(self, items: Mapping[ResourceKey, Quantity] | None = None) -> None:
         self._items: dict[ResourceKey, Quantity] = (
             {k: v for k, v in items.items() if not _is_empty(v)} if items else {}
         )
         self._hash: int | None = None
+        self._scalars: dict[str, int] | None = None  # scalar_totals, computed once (hot in the allocator)
+        self._unreserved_only: bool | None = None  # no reserved item: the role filters return fast
 
     # Mapping protocol
     def __getitem__(self, key: ResourceKey) -> Quantity:
@@ -172,6 +174,8 @@ class Resources(Mapping[ResourceKey, Quantity]):
     def __add__(self, other: Resources) -> Resources:
         if not other._items:
             return self
+        if not self._items:
+            return other
         items = dict(self._items)
         for key, qty in other._items.items():
             have = items.get(key)
@@ -181,6 +185,8 @@ class Resources(Mapping[ResourceKey, Quantity]):
     def __sub__(self, other: Resources) -> Resources:
         if not other._items:
             return self
+        if self._items == other._items:  # a whole agent taken by one offer
+            return EMPTY
         items = dict(self._items)
         for key, qty in other._items.items():
             have = items.get(key)
@@ -190,6 +196,8 @@ class Resources(Mapping[ResourceKey, Quantity]):
 
     def contains(self, other: Resources) -> bool:
         items = self._items
+        if items == other._items:  # one C-level comparison; the usual case for decline filters
+            return True
         for key, qty in other._items.items():
             have = items.get(key)
             if have is None or not _contains(have, qty):
@@ -223,25 +231,42 @@ class Resources(Mapping[ResourceKey, Quantity]):
     def names(self) -> set[str]:
         return {k.name for k in self._items}
 
-    def scalar_totals(self) -> dict[str, int]:
-        """Thousandths per scalar name, over all roles (the DRF view)."""
-        totals: dict[str, int] = {}
-        for k, q in self._items.items():
-            if isinstance(q, int):
-                totals[k.name] = totals.get(k.name, 0) + q
+    def scalar_totals(self) -> Mapping[str, int]:
+        """Thousandths per scalar name, over all roles (the DRF view). Read-only: it is cached."""
+        totals = self._scalars
+        if totals is None:
+            totals = {}
+            for k, q in self._items.items():
+                if isinstance(q, int):
+                    totals[k.name] = totals.get(k.name, 0) + q
+            self._scalars = totals
         return totals
 
     def filter(self, predicate: Any) -> Resources:
-        return Resources({k: q for k, q in self._items.items() if predicate(k)})
+        """The items whose key satisfies ``predicate``; ``self`` when that is all of them."""
+        kept = {k: q for k, q in self._items.items() if predicate(k)}
+        return self if len(kept) == len(self._items) else Resources(kept)
+
+    def is_unreserved(self) -> bool:
+        """No item is reserved (cached: the allocator asks this of every agent's free resources)."""
+        if self._unreserved_only is None:
+            self._unreserved_only = all(k.role == UNRESERVED for k in self._items)
+        return self._unreserved_only
 
     def unreserved(self) -> Resources:
+        if self.is_unreserved():
+            return self
         return self.filter(lambda k: k.role == UNRESERVED)
 
     def allocatable_to(self, role: str) -> Resources:
         """Unreserved resources plus those reserved to ``role`` or one of its ancestors."""
+        if self.is_unreserved():
+            return self
         return self.filter(lambda k: k.role == UNRESERVED or role_is_within(role, k.role))
 
     def reserved(self, role: str | None = None) -> Resources:
+        if self.is_unreserved():
+            return EMPTY
         if role is None:
             return self.filter(lambda k: k.role != UNRESERVED)
         return self.filter(lambda k: k.role == role)
