@@ -24,6 +24,7 @@ from meseta import MESOS_COMPAT_VERSION
 from meseta.agent.actor import Agent
 from meseta.agent.containerizer.launcher import PosixLauncher
 from meseta.agent.http.app import build_agent_app
+from meseta.agent.qos import LoadThresholds
 from meseta.core.reservations import as_revocable
 from meseta.core.resources import Resources, parse_attributes, validate_role
 from meseta.master.actor import MasterActor
@@ -62,6 +63,9 @@ class AgentOptions:
     switch_user: bool = True
     extra_flags: dict[str, str] = field(default_factory=dict)
     oversubscribed_resources: str = ""  # a fixed estimate, offered as revocable resources
+    qos_load_threshold_5min: float | None = None  # above it, revocable executors are preempted
+    qos_load_threshold_15min: float | None = None
+    qos_correction_interval: float = 1.0
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -150,6 +154,8 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
         launcher=PosixLauncher(),
         hostname=options.hostname,
         switch_user=options.switch_user,
+        qos=LoadThresholds(options.qos_load_threshold_5min, options.qos_load_threshold_15min),
+        qos_interval=options.qos_correction_interval,
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)
@@ -176,7 +182,7 @@ async def run_agent(agent: Agent, app: Any, ip: str, port: int) -> None:
             return
         await asyncio.sleep(0.01)
     try:
-        await asyncio.gather(serve, agent.run(), agent.retry_updates())
+        await asyncio.gather(serve, agent.run(), agent.retry_updates(), agent.qos_corrections())
     finally:
         await agent.stop()
 

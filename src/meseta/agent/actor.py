@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import time
 import uuid
@@ -27,6 +28,7 @@ import httpx
 
 from meseta import MESOS_COMPAT_VERSION
 from meseta.agent import checkpoint, paths
+from meseta.agent import qos as qos_rules
 from meseta.agent.containerizer.launcher import Launcher
 from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, new_uuid
 from meseta.agent.status_updates import StatusUpdateManager
@@ -56,6 +58,8 @@ class Agent:
         hostname: str | None = None,
         switch_user: bool = True,
         update_retry_seconds: float = 10.0,
+        qos: qos_rules.LoadThresholds = qos_rules.LoadThresholds(),
+        qos_interval: float = 1.0,
     ) -> None:
         self.master = master if master.startswith("http") else f"http://{master}"
         self.ip, self.port = ip, port
@@ -87,6 +91,8 @@ class Agent:
         self._last_ping = time.monotonic()
         self._ping_deadline = 75.0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.qos, self.qos_interval = qos, qos_interval
+        self.metrics: dict[str, int] = {"executors_preempted": 0}
 
     # ================================================================ identity
     def agent_info(self) -> dict[str, Any]:
@@ -398,6 +404,26 @@ class Agent:
             await asyncio.sleep(1.0)
             for update in self.updates.due(time.monotonic()):
                 await self._forward(update)
+
+    # ================================================================ QoS corrections
+    async def qos_corrections(self) -> None:
+        """Poll the system load; over a threshold, revocable executors go first (``meseta.agent.qos``)."""
+        if not self.qos.enabled():
+            return
+        while True:
+            await asyncio.sleep(self.qos_interval)
+            load_5min, load_15min = os.getloadavg()[1:]
+            self.correct(qos_rules.overload(self.qos, load_5min, load_15min))
+
+    def correct(self, overload: str | None) -> None:
+        if overload is None:
+            return
+        for run in list(self.executors.values()):
+            if run.termination is None and not run.terminated and qos_rules.holds_revocable(run.resource_lists()):
+                log.warning("agent %s: preempting executor %s of %s: %s",
+                            self.port, run.executor_id, run.framework_id, overload)
+                self.metrics["executors_preempted"] += 1
+                run.preempt(qos_rules.preempted_state(run.framework_info), f"Container preempted by QoS: {overload}")
 
     # ================================================================ executor API glue
     def executor_message(self, run: ExecutorRun, data: str) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpec, ProcessHandle
+from meseta.agent.qos import PREEMPTED_REASON
 from meseta.agent.status_updates import TERMINAL
 from meseta.runtime.streams import EventStream
 
@@ -98,6 +99,8 @@ class ExecutorRun:
     # mkdir of a sandbox costs ~2 ms on these disks: it runs in a thread, once, before any launch
     make_sandbox: Callable[[], Any] | None = None
     sandbox_ready: asyncio.Future[Any] | None = None
+    # set by a QoS correction: how every task still alive ends (state, message)
+    termination: tuple[str, str] | None = None
 
     @property
     def kind(self) -> str:
@@ -115,6 +118,8 @@ class ExecutorRun:
                source: str = "SOURCE_EXECUTOR") -> None:
         if task.state in TERMINAL:
             return
+        if self.termination is not None and state in TERMINAL:
+            (state, message), reason, source = self.termination, PREEMPTED_REASON, "SOURCE_AGENT"
         task.state = state
         status: dict[str, Any] = {
             "task_id": task.info["task_id"],
@@ -141,6 +146,25 @@ class ExecutorRun:
         task = asyncio.get_running_loop().create_task(coro)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+    def resource_lists(self) -> list[list[dict[str, Any]]]:
+        """The executor's own resources and each task's, as the master sent them."""
+        tasks = (task.info.get("resources") or [] for task in self.tasks.values())
+        return [self.executor_info.get("resources") or [], *tasks]
+
+    def preempt(self, state: str, message: str) -> None:
+        """A QoS correction: destroy the container now (no grace); its live tasks end ``state``
+        with REASON_CONTAINER_PREEMPTED as their processes die."""
+        if self.termination is not None or self.terminated:
+            return
+        self.termination = (state, message)
+        for task in self.tasks.values():
+            if task.state not in TERMINAL:
+                task.kill_requested = True
+                if task.process is not None:
+                    self.spawn(task.process.terminate(0))
+        if self.process is not None:
+            self.spawn(self.process.terminate(0))
 
     def finish_if_idle(self) -> None:
         if not self.terminated and all(t.state in TERMINAL for t in self.tasks.values()):

@@ -124,10 +124,20 @@ def agent(
     switch_user: bool = typer.Option(True, help="Run tasks as the framework's user when we are root."),
     oversubscribed_resources: str = typer.Option(
         "", help='A fixed estimate offered as revocable, e.g. "cpus:2".', callback=_check_resources),
+    qos_load_threshold_5min: float = typer.Option(
+        None, "--qos-load-threshold-5min", help="Preempt revocable executors while the 5-minute load exceeds this.",
+        min=0),
+    qos_load_threshold_15min: float = typer.Option(
+        None, "--qos-load-threshold-15min", help="Preempt revocable executors while the 15-minute load exceeds this.",
+        min=0),
+    qos_correction_interval: float = typer.Option(1.0, help="Seconds between QoS load checks.", min=0.05),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
-                           oversubscribed_resources=oversubscribed_resources or "")
+                           oversubscribed_resources=oversubscribed_resources or "",
+                           qos_load_threshold_5min=qos_load_threshold_5min,
+                           qos_load_threshold_15min=qos_load_threshold_15min,
+                           qos_correction_interval=qos_correction_interval)
     _run(_serve_agent(options))
 
 

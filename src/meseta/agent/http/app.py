@@ -184,6 +184,19 @@ def statistics_json(agent: Agent) -> list[dict[str, Any]]:
     return out
 
 
+def metrics_json(agent: Agent) -> dict[str, float]:
+    """The agent's ``/metrics/snapshot`` keys (Mesos names, ``slave/`` prefix)."""
+    tasks = [task for run in agent.executors.values() for task in run.tasks.values()]
+    return {
+        "slave/registered": 1.0 if agent.stream_id else 0.0,
+        "slave/executors_running": float(len(agent.executors)),
+        "slave/executors_preempted": float(agent.metrics["executors_preempted"]),
+        "slave/tasks_running": float(sum(t.state == "TASK_RUNNING" for t in tasks)),
+        "slave/tasks_staging": float(sum(t.state in ("TASK_STAGING", "TASK_STARTING") for t in tasks)),
+        "slave/uptime_secs": time.time() - agent.start_time,
+    }
+
+
 def build_agent_app(agent: Agent, flags: dict[str, str]) -> Starlette:
     routes: list[BaseRoute] = []
 
@@ -200,6 +213,9 @@ def build_agent_app(agent: Agent, flags: dict[str, str]) -> Starlette:
     def health(request: Request) -> Response:
         return Response(status_code=200)
 
+    def metrics(request: Request) -> Response:
+        return JSONResponse(metrics_json(agent))
+
     def version(request: Request) -> Response:
         return JSONResponse(version_json())
 
@@ -212,6 +228,7 @@ def build_agent_app(agent: Agent, flags: dict[str, str]) -> Starlette:
         both(path + ".json", endpoint, ["GET"])
     both("/health", health, ["GET"])
     routes.append(Route("/version", version, methods=["GET"]))
+    routes.append(Route("/metrics/snapshot", metrics, methods=["GET"]))
     routes.extend(files_routes(lambda: [paths.slaves_root(agent.work_dir)]))
     return Starlette(routes=routes)
 
