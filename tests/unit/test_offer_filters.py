@@ -58,3 +58,29 @@ def test_a_decline_storm_leaves_one_group_per_agent() -> None:
     assert len(filters) == 100
     assert len(filters._by_slot[("a1", "*")]) == 1  # one bag, one contains() per check
     assert len(filters.blocked("a1", "*", bag, 0.0)) == 100
+
+
+def test_an_agent_every_framework_declined_is_skipped_until_something_changes() -> None:
+    from random import Random
+
+    from meseta.alloc.allocator import Allocator
+
+    allocator = Allocator()
+    allocator.add_agent("a1", Resources.parse("cpus:4;mem:1024"))
+    for name in ("f1", "f2"):
+        allocator.add_framework(name, ["*"])
+
+    def storm(now: float, refuse: float = 100.0) -> list[str]:
+        offered = allocator.allocate(now, Random(0))
+        for offer in offered:
+            allocator.recover(offer.framework_id, offer.role, offer.agent_id, offer.resources, refuse, now)
+        return [offer.framework_id for offer in offered]
+
+    assert storm(0.0) == ["f1"] and storm(1.0) == ["f2"] and storm(2.0) == []
+    assert ("a1", "*") in allocator._filters._all_blocked  # noted: the next cycles walk nobody
+    assert storm(3.0) == []
+    allocator.add_framework("f3", ["*"])  # the role's frameworks changed
+    assert storm(4.0) == ["f3"] and storm(5.0) == []
+    allocator.revive("f2")  # a revive drops f2's filters
+    assert storm(6.0) == ["f2"] and storm(7.0) == []
+    assert storm(100.5) == ["f1"]  # f1's filter (until 100.0) expired; f3's and f2's still hold

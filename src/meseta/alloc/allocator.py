@@ -354,9 +354,14 @@ class Allocator:
             offerable = cycle.cut(role, offerable, guarantees_only)
         if not is_allocatable(offerable):
             return None
+        sorter = self._framework_sorters[role]
+        if self._filters.all_blocked(agent_id, role, offerable, sorter.version, now):
+            return None  # noted when every framework had declined it; nothing changed since
         blocked = self._filters.blocked(agent_id, role, offerable, now)
+        candidates = 0
         # the order is lazy: it is left as soon as an allocation changes it
-        for framework_id in self._framework_sorters[role].iter_clients_except(blocked):
+        for framework_id in sorter.iter_clients_except(blocked):
+            candidates += 1
             framework = self._frameworks[framework_id]
             if not framework.active or role in framework.suppressed:
                 continue
@@ -373,7 +378,10 @@ class Allocator:
                 cycle.allocated(role, mine)
             self._track(agent_id, framework_id, role, mine)
             return Allocation(framework_id, role, agent_id, mine)
+        if not candidates and blocked:
+            self._filters.note_all_blocked(agent_id, role, offerable, sorter.version)
         return None
+
 
     # ---------------------------------------------------------------- helpers
     def _ensure_role(self, role: str) -> None:

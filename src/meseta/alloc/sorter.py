@@ -20,12 +20,11 @@ from itertools import filterfalse
 from operator import itemgetter
 
 _NAME = itemgetter(1)
-_FEW = 16  # iter_clients_except sorts the rest itself when at most this many are left
 _SCAN_RATIO = 16  # iter_clients_within sorts the subset itself when it is under 1/16 of the order
 
 
 class DRFSorter:
-    __slots__ = ("_allocated", "_entries", "_inactive", "_keys", "_stale", "_total", "_weights")
+    __slots__ = ("_allocated", "_entries", "_inactive", "_keys", "_names", "_stale", "_total", "_weights", "version")
 
     def __init__(self) -> None:
         self._allocated: dict[str, dict[str, int]] = {}
@@ -33,8 +32,10 @@ class DRFSorter:
         self._total: dict[str, int] = {}
         self._keys: dict[str, tuple[float, str]] = {}
         self._entries: list[tuple[float, str]] = []
+        self._names: list[str] = []  # the names of _entries, index for index: walked in C without a getter
         self._inactive: set[str] = set()
         self._stale = False
+        self.version = 0  # bumped whenever the set of clients in the order changes
 
     # membership
     def add(self, client: str, weight: float = 1.0) -> None:
@@ -42,11 +43,13 @@ class DRFSorter:
             return
         self._allocated[client] = {}
         self._weights[client] = weight
+        self.version += 1
         self._insert(client)
 
     def remove(self, client: str) -> None:
         if client not in self._allocated:
             return
+        self.version += 1
         self._discard(client)
         del self._allocated[client]
         del self._weights[client]
@@ -54,11 +57,13 @@ class DRFSorter:
 
     def activate(self, client: str) -> None:
         if client in self._inactive:
+            self.version += 1
             self._inactive.discard(client)
             self._insert(client)
 
     def deactivate(self, client: str) -> None:
         if client in self._allocated and client not in self._inactive:
+            self.version += 1
             self._discard(client)
             self._inactive.add(client)
 
@@ -116,21 +121,15 @@ class DRFSorter:
         """The order, lazily: a caller that changes an allocation must stop iterating."""
         if self._stale:
             self._entries = sorted((self.share(c), c) for c in self._allocated if c not in self._inactive)
+            self._names = [c for _, c in self._entries]
             self._keys = {c: (s, c) for s, c in self._entries}
             self._stale = False
-        return map(_NAME, self._entries)  # C-level, so skipping filtered clients stays cheap
+        return iter(self._names)  # C-level, so skipping filtered clients stays cheap
 
     def iter_clients_except(self, skip: Collection[str]) -> Iterator[str]:
-        """The order without ``skip`` (an agent's declined frameworks): when most are skipped,
-        the few left are found by set difference instead of walking past the rest."""
+        """The order without ``skip`` (an agent's declined frameworks), skipped in C."""
         order = self.iter_clients()
-        if not skip:
-            return order
-        if len(self._keys) - len(skip) <= _FEW:
-            rest = self._keys.keys() - skip
-            if len(rest) <= _FEW:
-                return map(_NAME, sorted(map(self._keys.__getitem__, rest)))
-        return filterfalse(skip.__contains__, order)
+        return filterfalse(skip.__contains__, order) if skip else order
 
     def iter_clients_within(self, subset: Collection[str]) -> Iterator[str]:
         """The order restricted to ``subset`` (quota's first stage: the roles still short of their
@@ -152,7 +151,9 @@ class DRFSorter:
             return
         key = (self.share(client), client)
         self._keys[client] = key
-        bisect.insort(self._entries, key)
+        index = bisect.bisect_right(self._entries, key)
+        self._entries.insert(index, key)
+        self._names.insert(index, client)
 
     def _discard(self, client: str) -> None:
         key = self._keys.pop(client, None)
@@ -160,6 +161,7 @@ class DRFSorter:
             return
         index = bisect.bisect_left(self._entries, key)
         del self._entries[index]
+        del self._names[index]
 
 
 class RandomSorter:
@@ -194,6 +196,10 @@ class RandomSorter:
     def __len__(self) -> int:
         return len(self._drf)
 
+    @property
+    def version(self) -> int:
+        return self._drf.version
+
     def clients(self) -> list[str]:
         return self._drf.clients()
 
@@ -223,6 +229,7 @@ class RandomSorter:
 
     def iter_clients_within(self, subset: Collection[str]) -> Iterator[str]:
         return filter(subset.__contains__, self.sorted_clients())
+
 
     def sorted_clients(self) -> list[str]:
         weights = self._drf._weights
