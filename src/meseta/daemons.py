@@ -22,6 +22,8 @@ import uvicorn
 
 from meseta import MESOS_COMPAT_VERSION
 from meseta.agent.actor import Agent
+from meseta.agent.containerizer.cgroup_limits import parse_isolation
+from meseta.agent.containerizer.cgroups import CgroupIsolation
 from meseta.agent.containerizer.launcher import PosixLauncher
 from meseta.agent.http.app import build_agent_app
 from meseta.agent.qos import LoadThresholds
@@ -66,6 +68,10 @@ class AgentOptions:
     qos_load_threshold_5min: float | None = None  # above it, revocable executors are preempted
     qos_load_threshold_15min: float | None = None
     qos_correction_interval: float = 1.0
+    isolation: str = "posix/cpu,posix/mem"  # add cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid
+    cgroups_root: str = "meseta"
+    cgroups_enable_cfs: bool = False
+    cgroups_limit_pids: int | None = None
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -140,8 +146,20 @@ def detect_resources(work_dir: Path, given: str | None) -> Resources:
     return explicit + Resources.parse(";".join(detected))
 
 
+def build_isolation(options: AgentOptions) -> tuple[bool, CgroupIsolation | None]:
+    """``--isolation`` -> (a pid namespace per container, the cgroups isolators or None).
+    Raises ValueError for an unknown isolator, CgroupError for a controller the host lacks."""
+    isolation = parse_isolation(options.isolation)
+    if not isolation.controllers:
+        return isolation.pid_namespace, None
+    cgroups = CgroupIsolation.detect(set(isolation.controllers), options.cgroups_root, options.cgroups_enable_cfs,
+                                     options.cgroups_limit_pids)
+    return isolation.pid_namespace, cgroups
+
+
 def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
     resources = detect_resources(options.work_dir, options.resources)
+    pid_namespace, cgroups = build_isolation(options)
     if options.oversubscribed_resources:
         resources = resources + as_revocable(Resources.parse(options.oversubscribed_resources))
     agent = Agent(
@@ -156,6 +174,8 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
         switch_user=options.switch_user,
         qos=LoadThresholds(options.qos_load_threshold_5min, options.qos_load_threshold_15min),
         qos_interval=options.qos_correction_interval,
+        pid_namespace=pid_namespace,
+        cgroups=cgroups,
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)

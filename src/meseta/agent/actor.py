@@ -29,11 +29,13 @@ import httpx
 from meseta import MESOS_COMPAT_VERSION
 from meseta.agent import checkpoint, paths
 from meseta.agent import qos as qos_rules
+from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits
+from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
 from meseta.agent.containerizer.launcher import Launcher
 from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, new_uuid
 from meseta.agent.status_updates import StatusUpdateManager
 from meseta.core.reservations import checkpointed as checkpointed_part
-from meseta.core.reservations import volumes
+from meseta.core.reservations import is_revocable, volumes
 from meseta.core.resources import Resources, parse_json
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
 from meseta.protocol.recordio import RecordIODecoder
@@ -60,6 +62,8 @@ class Agent:
         update_retry_seconds: float = 10.0,
         qos: qos_rules.LoadThresholds = qos_rules.LoadThresholds(),
         qos_interval: float = 1.0,
+        pid_namespace: bool = False,
+        cgroups: CgroupIsolation | None = None,
     ) -> None:
         self.master = master if master.startswith("http") else f"http://{master}"
         self.ip, self.port = ip, port
@@ -92,6 +96,7 @@ class Agent:
         self._ping_deadline = 75.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.qos, self.qos_interval = qos, qos_interval
+        self.pid_namespace, self.cgroups = pid_namespace, cgroups
         self.metrics: dict[str, int] = {"executors_preempted": 0}
 
     # ================================================================ identity
@@ -273,8 +278,24 @@ class Agent:
             user=self._user(framework_info, executor_info.get("command") or {}),
             make_sandbox=lambda: self._link_volumes(paths.create_sandbox(*where), resources),
         )
+        run.pid_namespace = self.pid_namespace
+        if self.cgroups is not None:
+            try:
+                run.cgroups = self.cgroups.prepare(container_id, _limits(resources, self.cgroups))
+            except CgroupError as exc:
+                run.setup_error = f"Failed to prepare the container's cgroups: {exc}"
+        run.allocated = resources
         self.executors[(framework_id, run.executor_id)] = run
         return run
+
+    def _grow(self, run: ExecutorRun, resources: Resources) -> None:
+        """More tasks for a running executor: its container's limits follow its resources."""
+        run.allocated = run.allocated + resources
+        if run.cgroups is not None and self.cgroups is not None:
+            try:
+                run.cgroups.apply(_limits(run.allocated, self.cgroups))
+            except CgroupError as exc:
+                log.error("agent %s: cannot update the limits of %s: %s", self.port, run.container_id, exc)
 
     def _user(self, framework_info: dict[str, Any], command: dict[str, Any]) -> str | None:
         if not self.switch_user:
@@ -319,6 +340,7 @@ class Agent:
         existing = self.executors.get((framework_id, executor_info["executor_id"]["value"]))
         if isinstance(existing, CustomExecutor) and not existing.terminated:
             self._link_volumes(existing.sandbox, _resources_of(task))
+            self._grow(existing, _resources_of(task))
             existing.launch(task)
             return
         custom = self._new_run(CustomExecutor, framework_info, executor_info,
@@ -334,6 +356,7 @@ class Agent:
         group_resources = sum((_resources_of(t) for t in tasks), _resources_of(executor_info))
         if existing is not None and not existing.terminated:
             self._link_volumes(existing.sandbox, group_resources)
+            self._grow(existing, sum((_resources_of(t) for t in tasks), Resources()))
             existing.launch_group(tasks)
             return
         if executor_info.get("type") == "CUSTOM":
@@ -365,6 +388,8 @@ class Agent:
 
     def _executor_terminated(self, run: ExecutorRun) -> None:
         self.executors.pop((run.framework_id, run.executor_id), None)
+        if self.cgroups is not None:  # whatever the executor left behind dies with its cgroups
+            self._spawn(asyncio.to_thread(self.cgroups.release, run.container_id))
         self.completed_executors.append(run)
         del self.completed_executors[:-150]  # --max_completed_executors_per_framework, roughly
         status = run.exit_status
@@ -447,9 +472,19 @@ class Agent:
                 await run.process.terminate(1.0)
         for pending in list(self._tasks):
             pending.cancel()
+        if self.cgroups is not None:
+            for container_id in list(self.cgroups.live):
+                await asyncio.to_thread(self.cgroups.release, container_id)
         with contextlib.suppress(Exception):
             await self._client.aclose()
             await self._poster.close()
+
+
+def _limits(resources: Resources, cgroups: CgroupIsolation) -> Limits:
+    cpus = resources.filter(lambda k: k.name == "cpus")
+    revocable = not cpus.is_empty() and all(is_revocable(k) for k in cpus)
+    return compute_limits(resources.scalar("cpus"), resources.scalar("mem"), revocable_cpus=revocable,
+                          enable_cfs=cgroups.enable_cfs, pids_max=cgroups.pids_max)
 
 
 def _resources_of(info: dict[str, Any]) -> Resources:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import grp
 import logging
+import pwd
 import time
 import uuid
 from collections.abc import Callable
@@ -24,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meseta.agent.containerizer.cgroups import ContainerCgroups
 from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpec, ProcessHandle
 from meseta.agent.qos import PREEMPTED_REASON
 from meseta.agent.status_updates import TERMINAL
+from meseta.core.resources import Resources
 from meseta.runtime.streams import EventStream
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,9 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_KILL_GRACE_SECONDS = 3.0  # the command executor's default
 EXECUTOR_SHUTDOWN_GRACE_SECONDS = 5.0  # --executor_shutdown_grace_period
 EXECUTOR_REGISTRATION_TIMEOUT = 60.0  # --executor_registration_timeout
+
+
+MEMORY_LIMITATION = "REASON_CONTAINER_LIMITATION_MEMORY"  # the kernel's OOM killer acted in the container
 
 
 def new_uuid() -> str:
@@ -101,6 +108,11 @@ class ExecutorRun:
     sandbox_ready: asyncio.Future[Any] | None = None
     # set by a QoS correction: how every task still alive ends (state, message)
     termination: tuple[str, str] | None = None
+    # isolation: the container's cgroups (cgroups/* isolators) and a private pid namespace
+    cgroups: ContainerCgroups | None = None
+    pid_namespace: bool = False
+    setup_error: str | None = None  # the container could not be made: every launch fails with this
+    allocated: Resources = field(default_factory=Resources)  # the executor's and its tasks' resources
 
     @property
     def kind(self) -> str:
@@ -188,16 +200,32 @@ class ExecutorRun:
         caps = {c.get("type") for c in self.framework_info.get("capabilities") or []}
         return "TASK_KILLING_STATE" in caps
 
+    def contained(self, argv: tuple[str, ...], env: dict[str, str]) -> LaunchSpec:
+        """The launch of ``argv`` inside this container: in its cgroups (joined before exec) and,
+        with namespaces/pid, as pid 1 of a new pid namespace with its own /proc."""
+        if self.setup_error is not None:
+            raise LaunchError(self.setup_error)
+        user = self.user
+        if self.pid_namespace:
+            if user is not None:  # unshare needs root: drop to the user after it, with setpriv
+                argv = ("setpriv", f"--reuid={user}", f"--regid={_group_of(user)}", "--init-groups", "--", *argv)
+                user = None
+            argv = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", *argv)
+        if self.cgroups is not None:
+            argv = self.cgroups.wrap(argv)
+        return LaunchSpec(argv=argv, env=env, cwd=self.sandbox, stdout_path=self.sandbox / "stdout",
+                          stderr_path=self.sandbox / "stderr", user=user)
+
+    def limitation(self) -> str | None:
+        """Why the kernel stopped this container (the memory limit), once a process has died."""
+        return self.cgroups.limitation() if self.cgroups is not None else None
+
     async def _run_task_process(self, task: TaskRecord, command: dict[str, Any]) -> None:
         await self.ensure_sandbox()
         env = command_env(command, {**self.base_env, "MESOS_TASK_ID": task.task_id})
-        spec = LaunchSpec(
-            argv=command_argv(command), env=env, cwd=self.sandbox,
-            stdout_path=self.sandbox / "stdout", stderr_path=self.sandbox / "stderr", user=self.user,
-        )
         self.update(task, "TASK_STARTING")
         try:
-            task.process = await self.launcher.launch(spec)
+            task.process = await self.launcher.launch(self.contained(command_argv(command), env))
         except LaunchError as exc:
             self.update(task, "TASK_FAILED", f"Failed to launch container: {exc}", "REASON_CONTAINER_LAUNCH_FAILED")
             self.finish_if_idle()
@@ -207,8 +235,11 @@ class ExecutorRun:
         else:
             self.update(task, "TASK_RUNNING")
         status = await task.process.wait()
+        limitation = self.limitation()
         if task.kill_requested:
             self.update(task, "TASK_KILLED", status.describe())
+        elif limitation is not None:
+            self.update(task, "TASK_FAILED", limitation, MEMORY_LIMITATION, source="SOURCE_AGENT")
         elif status.succeeded:
             self.update(task, "TASK_FINISHED", status.describe())
         else:
@@ -283,12 +314,8 @@ class CustomExecutor(ExecutorRun):
     async def start(self, env: dict[str, str]) -> None:
         await self.ensure_sandbox()
         command = self.executor_info["command"]
-        spec = LaunchSpec(
-            argv=command_argv(command), env=command_env(command, env), cwd=self.sandbox,
-            stdout_path=self.sandbox / "stdout", stderr_path=self.sandbox / "stderr", user=self.user,
-        )
         try:
-            self.process = await self.launcher.launch(spec)
+            self.process = await self.launcher.launch(self.contained(command_argv(command), command_env(command, env)))
         except LaunchError as exc:
             for task in self.tasks.values():
                 self.update(task, "TASK_FAILED", f"Failed to launch executor: {exc}",
@@ -298,9 +325,13 @@ class CustomExecutor(ExecutorRun):
         self.spawn(self._registration_deadline())
         status = await self.process.wait()
         self.exit_status = (status.code or 0) << 8 if status.signal is None else status.signal
+        limitation = self.limitation()
         for task in self.tasks.values():
-            self.update(task, "TASK_FAILED", f"Executor terminated: {status.describe()}",
-                        "REASON_EXECUTOR_TERMINATED", source="SOURCE_AGENT")
+            if limitation is not None:
+                self.update(task, "TASK_FAILED", limitation, MEMORY_LIMITATION, source="SOURCE_AGENT")
+            else:
+                self.update(task, "TASK_FAILED", f"Executor terminated: {status.describe()}",
+                            "REASON_EXECUTOR_TERMINATED", source="SOURCE_AGENT")
         if self.stream is not None:
             self.stream.close()
         self._terminated()
@@ -380,3 +411,11 @@ class CustomExecutor(ExecutorRun):
         if task is not None:
             task.state = status["state"]
 
+
+
+def _group_of(user: str) -> str:
+    """The primary group of ``user`` (setpriv needs it explicitly)."""
+    try:
+        return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    except KeyError:
+        return user  # setpriv then fails and the task ends TASK_FAILED, naming the user

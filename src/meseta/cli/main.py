@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from meseta import __version__
+from meseta.agent.containerizer.cgroup_limits import parse_isolation
 from meseta.core.resources import ResourceError, Resources, parse_attributes
 from meseta.daemons import (
     AgentOptions,
@@ -38,6 +39,14 @@ def _check_resources(value: str | None) -> str | None:
             Resources.parse(value)
         except ResourceError as exc:
             raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_isolation(value: str) -> str:
+    try:
+        parse_isolation(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     return value
 
 
@@ -131,13 +140,20 @@ def agent(
         None, "--qos-load-threshold-15min", help="Preempt revocable executors while the 15-minute load exceeds this.",
         min=0),
     qos_correction_interval: float = typer.Option(1.0, help="Seconds between QoS load checks.", min=0.05),
+    isolation: str = typer.Option("posix/cpu,posix/mem", help="Isolators: posix/cpu, posix/mem, cgroups/cpu, "
+                                  "cgroups/mem, cgroups/pids, namespaces/pid.", callback=_check_isolation),
+    cgroups_root: str = typer.Option("meseta", help="Name of the cgroup under each hierarchy that holds containers."),
+    cgroups_enable_cfs: bool = typer.Option(False, help="Cap CPU time at the cpus requested (CFS quota)."),
+    cgroups_limit_pids: int = typer.Option(None, help="pids.max of each container (cgroups/pids).", min=1),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
                            oversubscribed_resources=oversubscribed_resources or "",
                            qos_load_threshold_5min=qos_load_threshold_5min,
                            qos_load_threshold_15min=qos_load_threshold_15min,
-                           qos_correction_interval=qos_correction_interval)
+                           qos_correction_interval=qos_correction_interval, isolation=isolation,
+                           cgroups_root=cgroups_root, cgroups_enable_cfs=cgroups_enable_cfs,
+                           cgroups_limit_pids=cgroups_limit_pids)
     _run(_serve_agent(options))
 
 
@@ -156,9 +172,11 @@ def local(
     agent_resources: str = typer.Option("cpus:2;mem:2048;disk:4096;ports:[31000-32000]",
                                         help="Resources of each agent.", callback=_check_resources),
     switch_user: bool = typer.Option(False, help="Run tasks as the framework's user."),
+    isolation: str = typer.Option("posix/cpu,posix/mem", help="The agents' isolators (see `meseta agent --help`).",
+                                  callback=_check_isolation),
 ) -> None:
     """Run a master and AGENTS agents on one event loop: a whole cluster on this machine."""
-    _run(_serve_local(work_dir.resolve(), ip, port, agents, agent_resources, switch_user))
+    _run(_serve_local(work_dir.resolve(), ip, port, agents, agent_resources, switch_user, isolation))
 
 
 def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
@@ -174,7 +192,8 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
         candidate += 1
 
 
-async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool) -> None:
+async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
+                       isolation: str = "posix/cpu,posix/mem") -> None:
     actor, master_app = build_master(MasterOptions(ip, port, work_dir / "master"))
     master_server = server(master_app, ip, port)
     runs = [asyncio.create_task(master_server.serve())]
@@ -185,7 +204,7 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         agent_port = _next_free_port(ip, port + 1 + index, taken)
         taken.add(agent_port)
         options = AgentOptions(f"{ip}:{port}", ip, agent_port, work_dir / f"agent{index}", resources,
-                               f"index:{index}", None, switch_user)
+                               f"index:{index}", None, switch_user, isolation=isolation)
         node, agent_app = build_agent(options)
         runs.append(asyncio.create_task(run_agent(node, agent_app, ip, agent_port)))
         console.print(f"  agent {index}   http://{ip}:{agent_port}")

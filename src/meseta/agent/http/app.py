@@ -178,6 +178,8 @@ def statistics_json(agent: Agent) -> list[dict[str, Any]]:
             for key in ("processes", "threads", "cpus_user_time_secs", "cpus_system_time_secs", "mem_rss_bytes"):
                 stats[key] += part.get(key, 0)
         stats["mem_total_bytes"] = stats["mem_rss_bytes"]
+        if run.cgroups is not None:  # the kernel's own counters, for the whole container
+            stats.update(run.cgroups.statistics())
         out.append({"framework_id": run.framework_id, "executor_id": run.executor_id,
                     "executor_name": run.executor_info.get("name", ""), "source": run.executor_info.get(
                         "source", ""), "statistics": stats})

@@ -1,0 +1,120 @@
+"""Isolation with real cgroups and namespaces: a pymesos framework against a master and an agent
+started with ``--isolation cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid`` under a cgroup
+root of the test's own, which must be empty of containers when the tasks are done.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from meseta.agent.containerizer.cgroup_limits import choose_hierarchies, parse_mountinfo
+from meseta.daemons import free_port
+
+from .conftest import _stop, wait_for_agents
+from .test_allocation_e2e import _proc
+from .test_pymesos import Recorder, start_driver
+
+pytestmark = pytest.mark.integration
+
+ISOLATION = "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid"
+
+
+def _hierarchies() -> dict[str, Any]:
+    v1, unified = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    controllers = (Path(unified) / "cgroup.controllers").read_text().split() if unified else []
+    return choose_hierarchies(v1, unified, controllers)
+
+
+def _containers(root: str, controller: str) -> list[Path]:
+    base = Path(_hierarchies()[controller].mount) / root
+    return [p for p in base.iterdir() if p.is_dir()] if base.exists() else []
+
+
+@pytest.fixture
+def isolated_cluster(tmp_path: Path) -> Iterator[tuple[str, str, int]]:
+    if not {"cpu", "memory", "pids"} <= set(_hierarchies()):
+        pytest.fail("this host must offer the cpu, memory and pids cgroup controllers")
+    root = f"meseta-test-{uuid.uuid4().hex[:8]}"
+    port, agent_port = free_port(), free_port()
+    master = f"127.0.0.1:{port}"
+    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
+             _proc(["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
+                    "--no-switch-user", "--resources", "cpus:4;mem:2048;disk:256;ports:[31000-31010]",
+                    "--isolation", ISOLATION, "--cgroups-root", root, "--cgroups-limit-pids", "64"],
+                   tmp_path / "agent.log")]
+    try:
+        wait_for_agents(master, 1)
+        yield master, root, agent_port
+    finally:
+        _stop(procs)
+        for hierarchy in {h.mount for h in _hierarchies().values()}:
+            base = Path(hierarchy) / root
+            if base.exists():
+                for left in base.iterdir():
+                    if left.is_dir():
+                        left.rmdir()
+                base.rmdir()
+
+
+def _task(task_id: str, offer: dict[str, Any], command: str, cpus: float = 0.5, mem: float = 64) -> dict[str, Any]:
+    return {"task_id": {"value": task_id}, "agent_id": offer["agent_id"], "name": task_id,
+            "command": {"value": command},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+                          {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}]}
+
+
+def _final(recorder: Recorder, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR"}
+    recorder.wait(lambda: any(s in terminal for s in recorder.states(task_id)), timeout, f"{task_id} to end")
+    with recorder.lock:
+        return next(u for u in recorder.updates if u["task_id"]["value"] == task_id and u["state"] in terminal)
+
+
+def test_memory_limit_pid_namespace_cpu_shares_and_cleanup(isolated_cluster: tuple[str, str, int]) -> None:
+    master, root, agent_port = isolated_cluster
+    recorder = Recorder()
+    driver = start_driver(master, recorder)
+    try:
+        offer = recorder.take_offers()[0]
+        hog = _task("hog", offer, "python3 -c 'x = \"x\" * (256 << 20); import time; time.sleep(30)'", mem=64)
+        alone = _task("alone", offer, "test $$ -eq 1 && test $(ls -d /proc/[0-9]* | wc -l) -le 4")
+        shares = _task("shares", offer, "sleep 30", cpus=1.5, mem=128)
+        driver.launchTasks(offer["id"], [hog, alone, shares])
+
+        failed = _final(recorder, "hog")
+        assert failed["state"] == "TASK_FAILED", failed
+        assert failed["reason"] == "REASON_CONTAINER_LIMITATION_MEMORY"
+        assert "Memory limit exceeded" in failed["message"]
+        assert _final(recorder, "alone")["state"] == "TASK_FINISHED"  # pid 1, seeing only its own /proc
+
+        recorder.wait(lambda: "TASK_RUNNING" in recorder.states("shares"), 20, "the shares task")
+        (container,) = _containers(root, "cpu")
+        if (container / "cpu.shares").exists():
+            assert (container / "cpu.shares").read_text().strip() == "1536"  # 1.5 cpus x 1024
+        else:
+            assert (container / "cpu.weight").read_text().strip() == str(1 + (1536 - 2) * 9999 // 262142)
+        (memory,) = _containers(root, "memory")
+        limit = memory / "memory.limit_in_bytes"
+        assert int((limit if limit.exists() else memory / "memory.max").read_text()) == 128 << 20
+        (pids,) = _containers(root, "pids")
+        assert (pids / "pids.max").read_text().strip() == "64"
+        (stats,) = httpx.get(f"http://127.0.0.1:{agent_port}/monitor/statistics").json()
+        assert stats["statistics"]["mem_limit_bytes"] == 128 << 20 and stats["statistics"]["processes"] >= 1
+
+        driver.killTask({"value": "shares"})
+        assert _final(recorder, "shares")["state"] == "TASK_KILLED"
+        deadline = time.monotonic() + 10
+        while any(_containers(root, c) for c in ("cpu", "memory", "pids")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_containers(root, c) for c in ("cpu", "cpuacct", "memory", "pids")), "leaked cgroups"
+    finally:
+        driver.stop()
+        driver.join()
