@@ -25,6 +25,7 @@ from meseta.agent.actor import Agent
 from meseta.agent.containerizer.cgroup_limits import parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupIsolation
 from meseta.agent.containerizer.launcher import PosixLauncher
+from meseta.agent.fetcher import DEFAULT_CACHE_BYTES, Fetcher, FetcherCache
 from meseta.agent.http.app import build_agent_app
 from meseta.agent.qos import LoadThresholds
 from meseta.core.reservations import as_revocable
@@ -72,6 +73,8 @@ class AgentOptions:
     cgroups_root: str = "meseta"
     cgroups_enable_cfs: bool = False
     cgroups_limit_pids: int | None = None
+    fetcher_cache_dir: Path | None = None  # default: <work-dir>/fetch
+    fetcher_cache_size: int = DEFAULT_CACHE_BYTES
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -176,6 +179,8 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
         qos_interval=options.qos_correction_interval,
         pid_namespace=pid_namespace,
         cgroups=cgroups,
+        fetcher=Fetcher(FetcherCache(options.fetcher_cache_dir or options.work_dir / "fetch",
+                                     options.fetcher_cache_size)),
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)

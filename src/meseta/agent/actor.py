@@ -33,6 +33,7 @@ from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits
 from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
 from meseta.agent.containerizer.launcher import Launcher
 from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, new_uuid
+from meseta.agent.fetcher import Fetcher, FetcherCache
 from meseta.agent.status_updates import StatusUpdateManager
 from meseta.core.reservations import checkpointed as checkpointed_part
 from meseta.core.reservations import is_revocable, volumes
@@ -64,6 +65,7 @@ class Agent:
         qos_interval: float = 1.0,
         pid_namespace: bool = False,
         cgroups: CgroupIsolation | None = None,
+        fetcher: Fetcher | None = None,
     ) -> None:
         self.master = master if master.startswith("http") else f"http://{master}"
         self.ip, self.port = ip, port
@@ -97,6 +99,7 @@ class Agent:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.qos, self.qos_interval = qos, qos_interval
         self.pid_namespace, self.cgroups = pid_namespace, cgroups
+        self.fetcher = fetcher or Fetcher(FetcherCache(work_dir / "fetch"))
         self.metrics: dict[str, int] = {"executors_preempted": 0}
 
     # ================================================================ identity
@@ -278,7 +281,7 @@ class Agent:
             user=self._user(framework_info, executor_info.get("command") or {}),
             make_sandbox=lambda: self._link_volumes(paths.create_sandbox(*where), resources),
         )
-        run.pid_namespace = self.pid_namespace
+        run.pid_namespace, run.fetcher = self.pid_namespace, self.fetcher
         if self.cgroups is not None:
             try:
                 run.cgroups = self.cgroups.prepare(container_id, _limits(resources, self.cgroups))
@@ -476,6 +479,7 @@ class Agent:
             for container_id in list(self.cgroups.live):
                 await asyncio.to_thread(self.cgroups.release, container_id)
         with contextlib.suppress(Exception):
+            await self.fetcher.close()
             await self._client.aclose()
             await self._poster.close()
 

@@ -21,13 +21,14 @@ import logging
 import pwd
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from meseta.agent.containerizer.cgroups import ContainerCgroups
 from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpec, ProcessHandle
+from meseta.agent.fetcher import Fetcher, FetchError
 from meseta.agent.qos import PREEMPTED_REASON
 from meseta.agent.status_updates import TERMINAL
 from meseta.core.resources import Resources
@@ -113,6 +114,7 @@ class ExecutorRun:
     pid_namespace: bool = False
     setup_error: str | None = None  # the container could not be made: every launch fails with this
     allocated: Resources = field(default_factory=Resources)  # the executor's and its tasks' resources
+    fetcher: Fetcher | None = None
 
     @property
     def kind(self) -> str:
@@ -216,6 +218,19 @@ class ExecutorRun:
         return LaunchSpec(argv=argv, env=env, cwd=self.sandbox, stdout_path=self.sandbox / "stdout",
                           stderr_path=self.sandbox / "stderr", user=user)
 
+    async def fetched(self, command: dict[str, Any], tasks: Iterable[TaskRecord]) -> bool:
+        """Fetch the command's URIs into the sandbox; on failure the tasks end TASK_FAILED."""
+        uris = command.get("uris") or []
+        if not uris or self.fetcher is None:
+            return True
+        try:
+            await self.fetcher.fetch_all(uris, self.sandbox, self.user)
+        except FetchError as exc:
+            for task in tasks:
+                self.update(task, "TASK_FAILED", str(exc), "REASON_CONTAINER_LAUNCH_FAILED", source="SOURCE_AGENT")
+            return False
+        return True
+
     def limitation(self) -> str | None:
         """Why the kernel stopped this container (the memory limit), once a process has died."""
         return self.cgroups.limitation() if self.cgroups is not None else None
@@ -223,6 +238,9 @@ class ExecutorRun:
     async def _run_task_process(self, task: TaskRecord, command: dict[str, Any]) -> None:
         await self.ensure_sandbox()
         env = command_env(command, {**self.base_env, "MESOS_TASK_ID": task.task_id})
+        if not await self.fetched(command, [task]):
+            self.finish_if_idle()
+            return
         self.update(task, "TASK_STARTING")
         try:
             task.process = await self.launcher.launch(self.contained(command_argv(command), env))
@@ -314,6 +332,9 @@ class CustomExecutor(ExecutorRun):
     async def start(self, env: dict[str, str]) -> None:
         await self.ensure_sandbox()
         command = self.executor_info["command"]
+        if not await self.fetched(command, list(self.tasks.values())):
+            self._terminated()
+            return
         try:
             self.process = await self.launcher.launch(self.contained(command_argv(command), command_env(command, env)))
         except LaunchError as exc:

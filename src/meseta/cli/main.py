@@ -145,6 +145,8 @@ def agent(
     cgroups_root: str = typer.Option("meseta", help="Name of the cgroup under each hierarchy that holds containers."),
     cgroups_enable_cfs: bool = typer.Option(False, help="Cap CPU time at the cpus requested (CFS quota)."),
     cgroups_limit_pids: int = typer.Option(None, help="pids.max of each container (cgroups/pids).", min=1),
+    fetcher_cache_dir: Path = typer.Option(None, help="Where cached downloads go (default: <work-dir>/fetch)."),
+    fetcher_cache_size: int = typer.Option(2 * 1024**3, help="Bytes of cached downloads to keep.", min=0),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
@@ -153,7 +155,8 @@ def agent(
                            qos_load_threshold_15min=qos_load_threshold_15min,
                            qos_correction_interval=qos_correction_interval, isolation=isolation,
                            cgroups_root=cgroups_root, cgroups_enable_cfs=cgroups_enable_cfs,
-                           cgroups_limit_pids=cgroups_limit_pids)
+                           cgroups_limit_pids=cgroups_limit_pids, fetcher_cache_dir=fetcher_cache_dir,
+                           fetcher_cache_size=fetcher_cache_size)
     _run(_serve_agent(options))
 
 

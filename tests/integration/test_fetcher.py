@@ -1,0 +1,96 @@
+"""The fetcher end to end: a pymesos framework's tasks fetch from a loopback HTTP server, with
+extraction, an executable, the cache (one download for two tasks) and a failing URI."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meseta.daemons import free_port
+
+from .conftest import _stop, wait_for_agents
+from .test_allocation_e2e import _proc
+from .test_pymesos import Recorder, start_driver, task
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    root = tmp_path / "www"
+    root.mkdir()
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        script = b"echo extracted-and-run\n"
+        info = tarfile.TarInfo("app/hello.sh")
+        info.size = len(script)
+        tar.addfile(info, io.BytesIO(script))
+    (root / "app.tar.gz").write_bytes(archive.getvalue())
+    (root / "tool").write_text("#!/bin/sh\necho tool-ran\n")
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _final(recorder: Recorder, task_id: str) -> dict[str, Any]:
+    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR"}
+    recorder.wait(lambda: any(s in terminal for s in recorder.states(task_id)), 30, f"{task_id} to end")
+    with recorder.lock:
+        return next(u for u in recorder.updates if u["task_id"]["value"] == task_id and u["state"] in terminal)
+
+
+def test_fetch_extract_execute_cache_and_fail(tmp_path: Path, files: tuple[str, list[str]]) -> None:
+    base, requests = files
+    port = free_port()
+    master = f"127.0.0.1:{port}"
+    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
+             _proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "agent"),
+                    "--no-switch-user", "--resources", "cpus:4;mem:1024;disk:256"], tmp_path / "agent.log")]
+    recorder, driver = Recorder(), None
+    try:
+        wait_for_agents(master, 1)
+        driver = start_driver(master, recorder)
+
+        def run(task_id: str, command: str, uris: list[dict[str, Any]]) -> dict[str, Any]:
+            offer = recorder.take_offers()[0]
+            driver.launchTasks(offer["id"], [task(task_id, offer, command={"value": command, "uris": uris})],
+                               filters={"refuse_seconds": 0})
+            return _final(recorder, task_id)
+
+        archive = {"value": f"{base}/app.tar.gz", "cache": True}
+        check = 'test "$(sh app/hello.sh)" = extracted-and-run'
+        assert run("first", check, [archive])["state"] == "TASK_FINISHED"
+        assert run("second", check, [archive])["state"] == "TASK_FINISHED"
+        assert requests.count("/app.tar.gz") == 1  # the second task was served from the cache
+        tool = {"value": f"{base}/tool", "executable": True, "output_file": "mytool"}
+        assert run("tool", 'test "$(./mytool)" = tool-ran', [tool])["state"] == "TASK_FINISHED"
+        failed = run("missing", "true", [{"value": f"{base}/nothing-here.tar.gz"}])
+        assert failed["state"] == "TASK_FAILED" and failed["reason"] == "REASON_CONTAINER_LAUNCH_FAILED"
+        assert "nothing-here.tar.gz" in failed["message"] and "404" in failed["message"]
+    finally:
+        if driver is not None:
+            driver.stop()
+            driver.join()
+        _stop(procs)
