@@ -29,6 +29,8 @@ from typing import Any
 from meseta.agent.containerizer.cgroups import ContainerCgroups
 from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpec, ProcessHandle
 from meseta.agent.fetcher import Fetcher, FetchError
+from meseta.agent.health import HEALTH_REASON, HealthCheckError, HealthPolicy, HealthTracker
+from meseta.agent.health_probes import probe
 from meseta.agent.qos import PREEMPTED_REASON
 from meseta.agent.status_updates import TERMINAL
 from meseta.core.resources import Resources
@@ -77,6 +79,7 @@ class TaskRecord:
     state: str = "TASK_STAGING"
     process: ProcessHandle | None = None
     kill_requested: bool = False
+    killed_by_health_check: bool = False
 
     @property
     def task_id(self) -> str:
@@ -129,7 +132,7 @@ class ExecutorRun:
         return str(self.executor_info["executor_id"]["value"])
 
     def update(self, task: TaskRecord, state: str, message: str = "", reason: str | None = None,
-               source: str = "SOURCE_EXECUTOR") -> None:
+               source: str = "SOURCE_EXECUTOR", healthy: bool | None = None) -> None:
         if task.state in TERMINAL:
             return
         if self.termination is not None and state in TERMINAL:
@@ -147,6 +150,8 @@ class ExecutorRun:
             status["message"] = message
         if reason:
             status["reason"] = reason
+        if healthy is not None:
+            status["healthy"] = healthy
         self.send_update(self.framework_id, status)
 
     async def ensure_sandbox(self) -> None:
@@ -252,9 +257,14 @@ class ExecutorRun:
             await task.process.terminate(0)
         else:
             self.update(task, "TASK_RUNNING")
+            if task.info.get("health_check"):
+                self.spawn(self._watch_health(task, env))
         status = await task.process.wait()
         limitation = self.limitation()
-        if task.kill_requested:
+        if task.killed_by_health_check:
+            self.update(task, "TASK_KILLED", "Task killed after failing its health check", HEALTH_REASON,
+                        healthy=False)
+        elif task.kill_requested:
             self.update(task, "TASK_KILLED", status.describe())
         elif limitation is not None:
             self.update(task, "TASK_FAILED", limitation, MEMORY_LIMITATION, source="SOURCE_AGENT")
@@ -266,6 +276,29 @@ class ExecutorRun:
 
     def on_task_exit(self, task: TaskRecord) -> None:
         self.finish_if_idle()
+
+    async def _watch_health(self, task: TaskRecord, env: dict[str, str]) -> None:
+        """Probe a running task per its health check (``meseta.agent.health``) until it ends."""
+        try:
+            policy = HealthPolicy.from_json(task.info["health_check"])
+        except (HealthCheckError, TypeError, ValueError) as exc:
+            log.warning("task %s: health check not run: %s", task.task_id, exc)
+            return
+        tracker = HealthTracker(policy, time.monotonic())
+        await asyncio.sleep(policy.delay)
+        while task.state == "TASK_RUNNING" and not task.kill_requested:
+            verdict = tracker.record(await probe(policy, self.launcher, env, self.sandbox), time.monotonic())
+            if task.state != "TASK_RUNNING" or task.kill_requested:
+                return
+            if verdict.report is not None:
+                self.update(task, "TASK_RUNNING", reason=HEALTH_REASON, healthy=verdict.report)
+            if verdict.kill:
+                task.killed_by_health_check = True
+                policy_json = task.info.get("kill_policy") or {}
+                await self._kill_task(task, duration_seconds(policy_json.get("grace_period"),
+                                                             DEFAULT_KILL_GRACE_SECONDS))
+                return
+            await asyncio.sleep(policy.interval)
 
     async def _kill_task(self, task: TaskRecord, grace: float) -> None:
         if task.state in TERMINAL:
