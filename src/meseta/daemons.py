@@ -26,6 +26,7 @@ from meseta.agent.containerizer.cgroup_limits import parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupIsolation
 from meseta.agent.containerizer.launcher import PosixLauncher
 from meseta.agent.fetcher import DEFAULT_CACHE_BYTES, Fetcher, FetcherCache
+from meseta.agent.gc import DEFAULT_DISK_HEADROOM, DEFAULT_DISK_WATCH_INTERVAL, DEFAULT_GC_DELAY
 from meseta.agent.http.app import build_agent_app
 from meseta.agent.qos import LoadThresholds
 from meseta.core.reservations import as_revocable
@@ -75,6 +76,9 @@ class AgentOptions:
     cgroups_limit_pids: int | None = None
     fetcher_cache_dir: Path | None = None  # default: <work-dir>/fetch
     fetcher_cache_size: int = DEFAULT_CACHE_BYTES
+    gc_delay: float = DEFAULT_GC_DELAY
+    gc_disk_headroom: float = DEFAULT_DISK_HEADROOM
+    disk_watch_interval: float = DEFAULT_DISK_WATCH_INTERVAL
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -181,6 +185,9 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
         cgroups=cgroups,
         fetcher=Fetcher(FetcherCache(options.fetcher_cache_dir or options.work_dir / "fetch",
                                      options.fetcher_cache_size)),
+        gc_delay=options.gc_delay,
+        gc_disk_headroom=options.gc_disk_headroom,
+        disk_watch_interval=options.disk_watch_interval,
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)
@@ -207,7 +214,8 @@ async def run_agent(agent: Agent, app: Any, ip: str, port: int) -> None:
             return
         await asyncio.sleep(0.01)
     try:
-        await asyncio.gather(serve, agent.run(), agent.retry_updates(), agent.qos_corrections())
+        await asyncio.gather(serve, agent.run(), agent.retry_updates(), agent.qos_corrections(),
+                             agent.collect_garbage())
     finally:
         await agent.stop()
 

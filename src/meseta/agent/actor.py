@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +29,7 @@ import httpx
 
 from meseta import MESOS_COMPAT_VERSION
 from meseta.agent import checkpoint, paths
+from meseta.agent import gc as gc_rules
 from meseta.agent import qos as qos_rules
 from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits
 from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
@@ -66,6 +68,9 @@ class Agent:
         pid_namespace: bool = False,
         cgroups: CgroupIsolation | None = None,
         fetcher: Fetcher | None = None,
+        gc_delay: float = gc_rules.DEFAULT_GC_DELAY,
+        gc_disk_headroom: float = gc_rules.DEFAULT_DISK_HEADROOM,
+        disk_watch_interval: float = gc_rules.DEFAULT_DISK_WATCH_INTERVAL,
     ) -> None:
         self.master = master if master.startswith("http") else f"http://{master}"
         self.ip, self.port = ip, port
@@ -100,6 +105,8 @@ class Agent:
         self.qos, self.qos_interval = qos, qos_interval
         self.pid_namespace, self.cgroups = pid_namespace, cgroups
         self.fetcher = fetcher or Fetcher(FetcherCache(work_dir / "fetch"))
+        self.gc_delay, self.gc_disk_headroom, self.disk_watch_interval = gc_delay, gc_disk_headroom, disk_watch_interval
+        self.gc_scheduled: dict[str, float] = {}  # finished sandbox -> when its executor ended
         self.metrics: dict[str, int] = {"executors_preempted": 0}
 
     # ================================================================ identity
@@ -391,6 +398,7 @@ class Agent:
 
     def _executor_terminated(self, run: ExecutorRun) -> None:
         self.executors.pop((run.framework_id, run.executor_id), None)
+        self.gc_scheduled[str(run.sandbox)] = time.time()
         if self.cgroups is not None:  # whatever the executor left behind dies with its cgroups
             self._spawn(asyncio.to_thread(self.cgroups.release, run.container_id))
         self.completed_executors.append(run)
@@ -432,6 +440,22 @@ class Agent:
             await asyncio.sleep(1.0)
             for update in self.updates.due(time.monotonic()):
                 await self._forward(update)
+
+    # ================================================================ sandbox garbage collection
+    async def collect_garbage(self) -> None:
+        """Every disk-watch interval, delete the finished sandboxes the disk can no longer keep."""
+        while True:
+            await asyncio.sleep(self.disk_watch_interval)
+            await self.prune_sandboxes()
+
+    async def prune_sandboxes(self) -> list[str]:
+        disk = await asyncio.to_thread(shutil.disk_usage, self.work_dir)
+        limit = gc_rules.max_age(self.gc_delay, self.gc_disk_headroom, disk.used / disk.total)
+        doomed = gc_rules.due(self.gc_scheduled, time.time(), limit)
+        for path in doomed:
+            del self.gc_scheduled[path]
+            await asyncio.to_thread(shutil.rmtree, path, True)
+        return doomed
 
     # ================================================================ QoS corrections
     async def qos_corrections(self) -> None:

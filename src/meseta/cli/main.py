@@ -147,6 +147,12 @@ def agent(
     cgroups_limit_pids: int = typer.Option(None, help="pids.max of each container (cgroups/pids).", min=1),
     fetcher_cache_dir: Path = typer.Option(None, help="Where cached downloads go (default: <work-dir>/fetch)."),
     fetcher_cache_size: int = typer.Option(2 * 1024**3, help="Bytes of cached downloads to keep.", min=0),
+    gc_delay: float = typer.Option(7 * 24 * 3600.0, help="Seconds a finished sandbox is kept on an empty disk.",
+                                   min=0),
+    gc_disk_headroom: float = typer.Option(0.1, help="Disk fraction kept free: sandboxes go sooner as it fills.",
+                                           min=0, max=1),
+    disk_watch_interval: float = typer.Option(60.0, help="Seconds between disk checks for garbage collection.",
+                                              min=0.05),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
@@ -156,7 +162,8 @@ def agent(
                            qos_correction_interval=qos_correction_interval, isolation=isolation,
                            cgroups_root=cgroups_root, cgroups_enable_cfs=cgroups_enable_cfs,
                            cgroups_limit_pids=cgroups_limit_pids, fetcher_cache_dir=fetcher_cache_dir,
-                           fetcher_cache_size=fetcher_cache_size)
+                           fetcher_cache_size=fetcher_cache_size, gc_delay=gc_delay,
+                           gc_disk_headroom=gc_disk_headroom, disk_watch_interval=disk_watch_interval)
     _run(_serve_agent(options))
 
 
