@@ -22,7 +22,7 @@ import uvicorn
 
 from meseta import MESOS_COMPAT_VERSION
 from meseta.agent.actor import Agent
-from meseta.agent.containerizer.cgroup_limits import parse_isolation
+from meseta.agent.containerizer.cgroup_limits import Isolation, parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupIsolation
 from meseta.agent.containerizer.launcher import PosixLauncher
 from meseta.agent.fetcher import DEFAULT_CACHE_BYTES, Fetcher, FetcherCache
@@ -79,6 +79,8 @@ class AgentOptions:
     gc_delay: float = DEFAULT_GC_DELAY
     gc_disk_headroom: float = DEFAULT_DISK_HEADROOM
     disk_watch_interval: float = DEFAULT_DISK_WATCH_INTERVAL
+    enforce_container_disk_quota: bool = False
+    container_disk_watch_interval: float = 15.0
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -153,20 +155,20 @@ def detect_resources(work_dir: Path, given: str | None) -> Resources:
     return explicit + Resources.parse(";".join(detected))
 
 
-def build_isolation(options: AgentOptions) -> tuple[bool, CgroupIsolation | None]:
-    """``--isolation`` -> (a pid namespace per container, the cgroups isolators or None).
+def build_isolation(options: AgentOptions) -> tuple[Isolation, CgroupIsolation | None]:
+    """``--isolation`` -> (what it asks for, the cgroups isolators or None).
     Raises ValueError for an unknown isolator, CgroupError for a controller the host lacks."""
     isolation = parse_isolation(options.isolation)
     if not isolation.controllers:
-        return isolation.pid_namespace, None
+        return isolation, None
     cgroups = CgroupIsolation.detect(set(isolation.controllers), options.cgroups_root, options.cgroups_enable_cfs,
                                      options.cgroups_limit_pids)
-    return isolation.pid_namespace, cgroups
+    return isolation, cgroups
 
 
 def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
     resources = detect_resources(options.work_dir, options.resources)
-    pid_namespace, cgroups = build_isolation(options)
+    isolation, cgroups = build_isolation(options)
     if options.oversubscribed_resources:
         resources = resources + as_revocable(Resources.parse(options.oversubscribed_resources))
     agent = Agent(
@@ -181,13 +183,16 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
         switch_user=options.switch_user,
         qos=LoadThresholds(options.qos_load_threshold_5min, options.qos_load_threshold_15min),
         qos_interval=options.qos_correction_interval,
-        pid_namespace=pid_namespace,
+        pid_namespace=isolation.pid_namespace,
         cgroups=cgroups,
         fetcher=Fetcher(FetcherCache(options.fetcher_cache_dir or options.work_dir / "fetch",
                                      options.fetcher_cache_size)),
         gc_delay=options.gc_delay,
         gc_disk_headroom=options.gc_disk_headroom,
         disk_watch_interval=options.disk_watch_interval,
+        disk_du=isolation.disk_du,
+        enforce_disk_quota=options.enforce_container_disk_quota,
+        container_disk_watch_interval=options.container_disk_watch_interval,
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)
@@ -215,7 +220,7 @@ async def run_agent(agent: Agent, app: Any, ip: str, port: int) -> None:
         await asyncio.sleep(0.01)
     try:
         await asyncio.gather(serve, agent.run(), agent.retry_updates(), agent.qos_corrections(),
-                             agent.collect_garbage())
+                             agent.collect_garbage(), agent.watch_disk_usage())
     finally:
         await agent.stop()
 

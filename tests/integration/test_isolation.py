@@ -118,3 +118,35 @@ def test_memory_limit_pid_namespace_cpu_shares_and_cleanup(isolated_cluster: tup
     finally:
         driver.stop()
         driver.join()
+
+
+def test_disk_du_destroys_a_container_over_its_quota(tmp_path: Path) -> None:
+    port = free_port()
+    master = f"127.0.0.1:{port}"
+    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
+             _proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "agent"),
+                    "--no-switch-user", "--resources", "cpus:2;mem:512;disk:64", "--isolation", "posix/cpu,disk/du",
+                    "--enforce-container-disk-quota", "--container-disk-watch-interval", "0.3"],
+                   tmp_path / "agent.log")]
+    recorder, driver = Recorder(), None
+    try:
+        wait_for_agents(master, 1)
+        driver = start_driver(master, recorder)
+        offer = recorder.take_offers()[0]
+        disk = {"name": "disk", "type": "SCALAR", "scalar": {"value": 2}}
+        hog = _task("hog", offer, "head -c 8388608 /dev/zero > blob; sleep 30")
+        modest = _task("modest", offer, "head -c 524288 /dev/zero > blob; sleep 30")
+        for each in (hog, modest):
+            each["resources"].append(disk)
+        driver.launchTasks(offer["id"], [hog, modest])
+        failed = _final(recorder, "hog")
+        assert failed["state"] == "TASK_FAILED" and failed["reason"] == "REASON_CONTAINER_LIMITATION_DISK", failed
+        assert "exceeds quota (2.0MB)" in failed["message"]
+        time.sleep(1.0)  # three more checks
+        assert recorder.states("modest")[-1] == "TASK_RUNNING"
+    finally:
+        if driver is not None:
+            driver.stop()
+            driver.join()
+        _stop(procs)

@@ -29,6 +29,7 @@ import httpx
 
 from meseta import MESOS_COMPAT_VERSION
 from meseta.agent import checkpoint, paths
+from meseta.agent import disk_quota as disk_rules
 from meseta.agent import gc as gc_rules
 from meseta.agent import qos as qos_rules
 from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits
@@ -71,6 +72,9 @@ class Agent:
         gc_delay: float = gc_rules.DEFAULT_GC_DELAY,
         gc_disk_headroom: float = gc_rules.DEFAULT_DISK_HEADROOM,
         disk_watch_interval: float = gc_rules.DEFAULT_DISK_WATCH_INTERVAL,
+        disk_du: bool = False,
+        enforce_disk_quota: bool = False,
+        container_disk_watch_interval: float = disk_rules.DEFAULT_WATCH_INTERVAL,
     ) -> None:
         self.master = master if master.startswith("http") else f"http://{master}"
         self.ip, self.port = ip, port
@@ -107,6 +111,8 @@ class Agent:
         self.fetcher = fetcher or Fetcher(FetcherCache(work_dir / "fetch"))
         self.gc_delay, self.gc_disk_headroom, self.disk_watch_interval = gc_delay, gc_disk_headroom, disk_watch_interval
         self.gc_scheduled: dict[str, float] = {}  # finished sandbox -> when its executor ended
+        self.disk_du, self.enforce_disk_quota = disk_du, enforce_disk_quota
+        self.container_disk_watch_interval = container_disk_watch_interval
         self.metrics: dict[str, int] = {"executors_preempted": 0}
 
     # ================================================================ identity
@@ -457,6 +463,25 @@ class Agent:
             await asyncio.to_thread(shutil.rmtree, path, True)
         return doomed
 
+    # ================================================================ disk/du
+    async def watch_disk_usage(self) -> None:
+        """disk/du: measure every sandbox; over its quota, with enforcement on, the container goes."""
+        if not self.disk_du:
+            return
+        while True:
+            await asyncio.sleep(self.container_disk_watch_interval)
+            await self.check_disk_usage()
+
+    async def check_disk_usage(self) -> None:
+        for run in list(self.executors.values()):
+            if run.terminated or run.termination is not None:
+                continue
+            run.disk_used = await asyncio.to_thread(paths.disk_usage, run.sandbox)
+            problem = disk_rules.disk_limitation(run.disk_used, disk_rules.quota_bytes(run.allocated))
+            if problem is not None and self.enforce_disk_quota:
+                log.warning("agent %s: %s of %s: %s", self.port, run.executor_id, run.framework_id, problem)
+                run.destroy("TASK_FAILED", disk_rules.DISK_REASON, problem)
+
     # ================================================================ QoS corrections
     async def qos_corrections(self) -> None:
         """Poll the system load; over a threshold, revocable executors go first (``meseta.agent.qos``)."""
@@ -475,7 +500,8 @@ class Agent:
                 log.warning("agent %s: preempting executor %s of %s: %s",
                             self.port, run.executor_id, run.framework_id, overload)
                 self.metrics["executors_preempted"] += 1
-                run.preempt(qos_rules.preempted_state(run.framework_info), f"Container preempted by QoS: {overload}")
+                run.destroy(qos_rules.preempted_state(run.framework_info), qos_rules.PREEMPTED_REASON,
+                            f"Container preempted by QoS: {overload}")
 
     # ================================================================ executor API glue
     def executor_message(self, run: ExecutorRun, data: str) -> None:

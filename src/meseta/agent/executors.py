@@ -31,7 +31,6 @@ from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpe
 from meseta.agent.fetcher import Fetcher, FetchError
 from meseta.agent.health import HEALTH_REASON, HealthCheckError, HealthPolicy, HealthTracker
 from meseta.agent.health_probes import probe
-from meseta.agent.qos import PREEMPTED_REASON
 from meseta.agent.status_updates import TERMINAL
 from meseta.core.resources import Resources
 from meseta.runtime.streams import EventStream
@@ -110,14 +109,15 @@ class ExecutorRun:
     # mkdir of a sandbox costs ~2 ms on these disks: it runs in a thread, once, before any launch
     make_sandbox: Callable[[], Any] | None = None
     sandbox_ready: asyncio.Future[Any] | None = None
-    # set by a QoS correction: how every task still alive ends (state, message)
-    termination: tuple[str, str] | None = None
+    # set when the agent destroys the container (QoS, disk quota): how live tasks end
+    termination: tuple[str, str, str] | None = None  # (state, reason, message)
     # isolation: the container's cgroups (cgroups/* isolators) and a private pid namespace
     cgroups: ContainerCgroups | None = None
     pid_namespace: bool = False
     setup_error: str | None = None  # the container could not be made: every launch fails with this
     allocated: Resources = field(default_factory=Resources)  # the executor's and its tasks' resources
     fetcher: Fetcher | None = None
+    disk_used: int | None = None  # the sandbox's size at the last disk/du check
 
     @property
     def kind(self) -> str:
@@ -136,7 +136,7 @@ class ExecutorRun:
         if task.state in TERMINAL:
             return
         if self.termination is not None and state in TERMINAL:
-            (state, message), reason, source = self.termination, PREEMPTED_REASON, "SOURCE_AGENT"
+            (state, reason, message), source = self.termination, "SOURCE_AGENT"
         task.state = state
         status: dict[str, Any] = {
             "task_id": task.info["task_id"],
@@ -171,12 +171,12 @@ class ExecutorRun:
         tasks = (task.info.get("resources") or [] for task in self.tasks.values())
         return [self.executor_info.get("resources") or [], *tasks]
 
-    def preempt(self, state: str, message: str) -> None:
-        """A QoS correction: destroy the container now (no grace); its live tasks end ``state``
-        with REASON_CONTAINER_PREEMPTED as their processes die."""
+    def destroy(self, state: str, reason: str, message: str) -> None:
+        """Destroy the container now, no grace (a QoS correction, a disk quota): its live tasks
+        end ``state`` with ``reason`` as their processes die."""
         if self.termination is not None or self.terminated:
             return
-        self.termination = (state, message)
+        self.termination = (state, reason, message)
         for task in self.tasks.values():
             if task.state not in TERMINAL:
                 task.kill_requested = True

@@ -141,7 +141,7 @@ def agent(
         min=0),
     qos_correction_interval: float = typer.Option(1.0, help="Seconds between QoS load checks.", min=0.05),
     isolation: str = typer.Option("posix/cpu,posix/mem", help="Isolators: posix/cpu, posix/mem, cgroups/cpu, "
-                                  "cgroups/mem, cgroups/pids, namespaces/pid.", callback=_check_isolation),
+                                  "cgroups/mem, cgroups/pids, namespaces/pid, disk/du.", callback=_check_isolation),
     cgroups_root: str = typer.Option("meseta", help="Name of the cgroup under each hierarchy that holds containers."),
     cgroups_enable_cfs: bool = typer.Option(False, help="Cap CPU time at the cpus requested (CFS quota)."),
     cgroups_limit_pids: int = typer.Option(None, help="pids.max of each container (cgroups/pids).", min=1),
@@ -153,6 +153,9 @@ def agent(
                                            min=0, max=1),
     disk_watch_interval: float = typer.Option(60.0, help="Seconds between disk checks for garbage collection.",
                                               min=0.05),
+    enforce_container_disk_quota: bool = typer.Option(False, help="disk/du: destroy containers over their disk."),
+    container_disk_watch_interval: float = typer.Option(15.0, help="disk/du: seconds between sandbox checks.",
+                                                        min=0.05),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
@@ -163,7 +166,9 @@ def agent(
                            cgroups_root=cgroups_root, cgroups_enable_cfs=cgroups_enable_cfs,
                            cgroups_limit_pids=cgroups_limit_pids, fetcher_cache_dir=fetcher_cache_dir,
                            fetcher_cache_size=fetcher_cache_size, gc_delay=gc_delay,
-                           gc_disk_headroom=gc_disk_headroom, disk_watch_interval=disk_watch_interval)
+                           gc_disk_headroom=gc_disk_headroom, disk_watch_interval=disk_watch_interval,
+                           enforce_container_disk_quota=enforce_container_disk_quota,
+                           container_disk_watch_interval=container_disk_watch_interval)
     _run(_serve_agent(options))
 
 

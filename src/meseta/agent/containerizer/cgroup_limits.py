@@ -117,24 +117,29 @@ def memory_limitation_message(limit_bytes: int, max_used_bytes: int | None) -> s
 POSIX_ISOLATORS = frozenset({"posix/cpu", "posix/mem", "posix/disk"})
 CGROUP_ISOLATORS = {"cgroups/cpu": ("cpu", "cpuacct"), "cgroups/mem": ("memory",), "cgroups/pids": ("pids",)}
 NAMESPACE_ISOLATORS = frozenset({"namespaces/pid"})
+DISK_ISOLATORS = frozenset({"disk/du"})
 
 
 @dataclass(frozen=True, slots=True)
 class Isolation:
     controllers: frozenset[str]  # cgroup controllers each container gets
     pid_namespace: bool
+    disk_du: bool = False
 
 
 def parse_isolation(text: str) -> Isolation:
     """``--isolation posix/cpu,cgroups/mem,...``; raises ValueError naming an unknown isolator."""
     controllers: set[str] = set()
     pid_namespace = False
-    known = sorted(POSIX_ISOLATORS | set(CGROUP_ISOLATORS) | NAMESPACE_ISOLATORS)
+    disk_du = False
+    known = sorted(POSIX_ISOLATORS | set(CGROUP_ISOLATORS) | NAMESPACE_ISOLATORS | DISK_ISOLATORS)
     for name in filter(None, (part.strip() for part in text.split(","))):
         if name in CGROUP_ISOLATORS:
             controllers.update(CGROUP_ISOLATORS[name])
         elif name in NAMESPACE_ISOLATORS:
             pid_namespace = True
+        elif name in DISK_ISOLATORS:
+            disk_du = True
         elif name not in POSIX_ISOLATORS:
             raise ValueError(f"--isolation: unknown isolator '{name}' (known: {', '.join(known)})")
-    return Isolation(frozenset(controllers), pid_namespace)
+    return Isolation(frozenset(controllers), pid_namespace, disk_du)

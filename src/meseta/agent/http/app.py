@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from meseta.agent import monitor, paths
 from meseta.agent.actor import Agent
+from meseta.agent.disk_quota import quota_bytes
 from meseta.agent.executors import CustomExecutor, ExecutorRun
 from meseta.agent.http.files import files_routes
 from meseta.core.resources import Resources
@@ -180,6 +181,11 @@ def statistics_json(agent: Agent) -> list[dict[str, Any]]:
         stats["mem_total_bytes"] = stats["mem_rss_bytes"]
         if run.cgroups is not None:  # the kernel's own counters, for the whole container
             stats.update(run.cgroups.statistics())
+        if run.disk_used is not None:
+            stats["disk_used_bytes"] = run.disk_used
+            quota = quota_bytes(run.allocated)
+            if quota is not None:
+                stats["disk_limit_bytes"] = quota
         out.append({"framework_id": run.framework_id, "executor_id": run.executor_id,
                     "executor_name": run.executor_info.get("name", ""), "source": run.executor_info.get(
                         "source", ""), "statistics": stats})
