@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/launch_throughput.py
 	$(PY) benchmarks/sandbox_fs.py
 	$(PY) benchmarks/allocation_cycle.py
+	taskset -c 0 $(PY) benchmarks/allocator_suite.py --runs 5
+	$(PY) benchmarks/agent_launch_kill.py
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache

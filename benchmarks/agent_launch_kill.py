@@ -29,29 +29,33 @@ ISOLATION = {"posix": "posix/cpu,posix/mem", "cgroups": "cgroups/cpu,cgroups/mem
 
 
 class LaunchKillScheduler(BenchScheduler):
-    """Launch ``total`` tasks to TASK_RUNNING; ``kill_all`` then kills them and times TASK_KILLED."""
+    """Launch ``total`` tasks to TASK_RUNNING, then ``kill_all`` and time every TASK_KILLED. The
+    base class's ``done`` is never set, so the subscription stays open across both phases."""
 
     def __init__(self, master: str, total: int) -> None:
-        super().__init__(master, total, "sleep 3600", "TASK_RUNNING")
+        super().__init__(master, total, "sleep 3600", "(tracked here)")
+        self.running: dict[str, float] = {}
         self.killed: dict[str, float] = {}
-        self.all_killed = asyncio.Event()
+        self.all_running, self.all_killed = asyncio.Event(), asyncio.Event()
         self.agent_id: dict[str, Any] = {}
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "UPDATE":
             status = event["update"]["status"]
             self.agent_id = status.get("agent_id", self.agent_id)
-            if status["state"] == "TASK_KILLED":
-                self.killed.setdefault(status["task_id"]["value"], time.perf_counter())
-                if len(self.killed) == self.total:
-                    self.all_killed.set()
+            seen = {"TASK_RUNNING": (self.running, self.all_running),
+                    "TASK_KILLED": (self.killed, self.all_killed)}.get(status["state"])
+            if seen is not None:
+                seen[0].setdefault(status["task_id"]["value"], time.perf_counter())
+                if len(seen[0]) == self.total:
+                    seen[1].set()
         await super()._on_event(event)
 
     async def kill_all(self) -> float:
         start_at = time.perf_counter()
         await asyncio.gather(*(self._call({"type": "KILL", "kill": {"task_id": {"value": task_id},
                                                                     "agent_id": self.agent_id}})
-                               for task_id in self.reached))
+                               for task_id in self.running))
         await asyncio.wait_for(self.all_killed.wait(), 600)
         return max(self.killed.values()) - start_at
 
@@ -67,18 +71,18 @@ async def one_run(tmp: Path, total: int, isolation: str) -> dict[str, float]:
     try:
         await wait_agents(master, 1)
         scheduler = LaunchKillScheduler(master, total)
-        scheduler.command = "sleep 3600"
         runner = asyncio.create_task(scheduler.run())
-        await asyncio.wait_for(scheduler.done.wait(), 600)
-        launch = scheduler.report()
-        scheduler.done.clear()  # keep the stream open for the kills
+        await asyncio.wait_for(scheduler.all_running.wait(), 600)
+        launch_seconds = max(scheduler.running.values()) - scheduler.first_accept
         kill_seconds = await scheduler.kill_all()
         runner.cancel()
-        return {"launch_s": launch["seconds"], "launches_per_s": launch["tasks_per_s"],
+        return {"launch_s": launch_seconds, "launches_per_s": total / launch_seconds,
                 "kill_s": kill_seconds, "kills_per_s": total / kill_seconds}
     finally:
         for proc in procs:
             stop(proc)
+        for base in Path("/sys/fs/cgroup").glob(f"*/{root}"):  # the agent keeps its root; the bench does not
+            base.rmdir()
 
 
 def main() -> None:
