@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]' uvloop
 	touch $(STAMP)
 
-$(VENV)/.clients: $(STAMP) scripts/install-test-clients.sh
+$(VENV)/.clients: $(STAMP) scripts/install-test-clients.sh scripts/install-test-system.sh
+	bash scripts/install-test-system.sh
 	bash scripts/install-test-clients.sh $(PY)
 	touch $@
 

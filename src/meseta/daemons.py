@@ -81,6 +81,7 @@ class AgentOptions:
     disk_watch_interval: float = DEFAULT_DISK_WATCH_INTERVAL
     enforce_container_disk_quota: bool = False
     container_disk_watch_interval: float = 15.0
+    docker_registry: Path | None = None  # a directory of docker-archive / OCI tarballs
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -193,6 +194,7 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
         disk_du=isolation.disk_du,
         enforce_disk_quota=options.enforce_container_disk_quota,
         container_disk_watch_interval=options.container_disk_watch_interval,
+        docker_registry=options.docker_registry,
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)

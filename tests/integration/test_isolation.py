@@ -37,6 +37,17 @@ def _containers(root: str, controller: str) -> list[Path]:
     return [p for p in base.iterdir() if p.is_dir()] if base.exists() else []
 
 
+def _container_running(root: str, controller: str, argv: bytes) -> Path:
+    """The container cgroup holding a process whose command line is ``argv`` (NUL-separated);
+    the other containers' cgroups may still be on their way out."""
+    for container in _containers(root, controller):
+        for pid in (container / "cgroup.procs").read_text().split():
+            cmdline = Path(f"/proc/{pid}/cmdline")
+            if cmdline.exists() and cmdline.read_bytes().rstrip(b"\0") == argv:
+                return container
+    raise AssertionError(f"no {controller} cgroup under {root} runs {argv!r}")
+
+
 @pytest.fixture
 def isolated_cluster(tmp_path: Path) -> Iterator[tuple[str, str, int]]:
     if not {"cpu", "memory", "pids"} <= set(_hierarchies()):
@@ -86,7 +97,7 @@ def test_memory_limit_pid_namespace_cpu_shares_and_cleanup(isolated_cluster: tup
         offer = recorder.take_offers()[0]
         hog = _task("hog", offer, "python3 -c 'x = \"x\" * (256 << 20); import time; time.sleep(30)'", mem=64)
         alone = _task("alone", offer, "test $$ -eq 1 && test $(ls -d /proc/[0-9]* | wc -l) -le 4")
-        shares = _task("shares", offer, "sleep 30", cpus=1.5, mem=128)
+        shares = _task("shares", offer, "exec sleep 31", cpus=1.5, mem=128)
         driver.launchTasks(offer["id"], [hog, alone, shares])
 
         failed = _final(recorder, "hog")
@@ -96,18 +107,19 @@ def test_memory_limit_pid_namespace_cpu_shares_and_cleanup(isolated_cluster: tup
         assert _final(recorder, "alone")["state"] == "TASK_FINISHED"  # pid 1, seeing only its own /proc
 
         recorder.wait(lambda: "TASK_RUNNING" in recorder.states("shares"), 20, "the shares task")
-        (container,) = _containers(root, "cpu")
+        sleeper = b"sleep\x0031"
+        container = _container_running(root, "cpu", sleeper)
         if (container / "cpu.shares").exists():
             assert (container / "cpu.shares").read_text().strip() == "1536"  # 1.5 cpus x 1024
         else:
             assert (container / "cpu.weight").read_text().strip() == str(1 + (1536 - 2) * 9999 // 262142)
-        (memory,) = _containers(root, "memory")
+        memory = _container_running(root, "memory", sleeper)
         limit = memory / "memory.limit_in_bytes"
         assert int((limit if limit.exists() else memory / "memory.max").read_text()) == 128 << 20
-        (pids,) = _containers(root, "pids")
+        pids = _container_running(root, "pids", sleeper)
         assert (pids / "pids.max").read_text().strip() == "64"
-        (stats,) = httpx.get(f"http://127.0.0.1:{agent_port}/monitor/statistics").json()
-        assert stats["statistics"]["mem_limit_bytes"] == 128 << 20 and stats["statistics"]["processes"] >= 1
+        stats = {s["executor_id"]: s["statistics"] for s in httpx.get(f"http://127.0.0.1:{agent_port}/monitor/statistics").json()}
+        assert stats["shares"]["mem_limit_bytes"] == 128 << 20 and stats["shares"]["processes"] >= 1
 
         driver.killTask({"value": "shares"})
         assert _final(recorder, "shares")["state"] == "TASK_KILLED"

@@ -34,6 +34,7 @@ from meseta.agent import gc as gc_rules
 from meseta.agent import qos as qos_rules
 from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits
 from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
+from meseta.agent.containerizer.images import ImageError, ImageStore, image_name
 from meseta.agent.containerizer.launcher import Launcher
 from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, new_uuid
 from meseta.agent.fetcher import Fetcher, FetcherCache
@@ -75,6 +76,7 @@ class Agent:
         disk_du: bool = False,
         enforce_disk_quota: bool = False,
         container_disk_watch_interval: float = disk_rules.DEFAULT_WATCH_INTERVAL,
+        docker_registry: Path | None = None,
     ) -> None:
         self.master = master if master.startswith("http") else f"http://{master}"
         self.ip, self.port = ip, port
@@ -113,6 +115,7 @@ class Agent:
         self.gc_scheduled: dict[str, float] = {}  # finished sandbox -> when its executor ended
         self.disk_du, self.enforce_disk_quota = disk_du, enforce_disk_quota
         self.container_disk_watch_interval = container_disk_watch_interval
+        self.images = ImageStore(work_dir, docker_registry)
         self.metrics: dict[str, int] = {"executors_preempted": 0}
 
     # ================================================================ identity
@@ -279,7 +282,8 @@ class Agent:
             checkpoint.link_volumes(self.work_dir, sandbox, resources)
 
     def _new_run(self, cls: type[ExecutorRun], framework_info: dict[str, Any],
-                 executor_info: dict[str, Any], resources: Resources = Resources()) -> ExecutorRun:
+                 executor_info: dict[str, Any], resources: Resources = Resources(),
+                 container: dict[str, Any] | None = None) -> ExecutorRun:
         framework_id = framework_info["id"]["value"]
         self.frameworks[framework_id] = framework_info
         container_id = str(uuid.uuid4())
@@ -300,7 +304,11 @@ class Agent:
                 run.cgroups = self.cgroups.prepare(container_id, _limits(resources, self.cgroups))
             except CgroupError as exc:
                 run.setup_error = f"Failed to prepare the container's cgroups: {exc}"
-        run.allocated = resources
+        run.allocated, run.images = resources, self.images
+        try:
+            run.image = image_name((executor_info.get("container") if cls is CustomExecutor else container) or None)
+        except ImageError as exc:
+            run.setup_error = str(exc)
         self.executors[(framework_id, run.executor_id)] = run
         return run
 
@@ -349,7 +357,8 @@ class Agent:
             executor_info = {"executor_id": task["task_id"], "name": f"Command Executor (Task: "
                              f"{task['task_id']['value']})", "source": task["task_id"]["value"],
                              "framework_id": {"value": framework_id}}
-            run = self._new_run(CommandExecutor, framework_info, executor_info, _resources_of(task))
+            run = self._new_run(CommandExecutor, framework_info, executor_info, _resources_of(task),
+                                task.get("container"))
             assert isinstance(run, CommandExecutor)
             run.launch(task)
             return
@@ -405,6 +414,8 @@ class Agent:
     def _executor_terminated(self, run: ExecutorRun) -> None:
         self.executors.pop((run.framework_id, run.executor_id), None)
         self.gc_scheduled[str(run.sandbox)] = time.time()
+        if run.rootfs is not None:
+            self._spawn(asyncio.to_thread(self.images.release, run.container_id))
         if self.cgroups is not None:  # whatever the executor left behind dies with its cgroups
             self._spawn(asyncio.to_thread(self.cgroups.release, run.container_id))
         self.completed_executors.append(run)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from meseta.agent.containerizer.cgroups import ContainerCgroups
+from meseta.agent.containerizer.images import SANDBOX_IN_CONTAINER, ImageError, ImageStore, RootfsMount
 from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpec, ProcessHandle
 from meseta.agent.fetcher import Fetcher, FetchError
 from meseta.agent.health import HEALTH_REASON, HealthCheckError, HealthPolicy, HealthTracker
@@ -118,6 +119,9 @@ class ExecutorRun:
     allocated: Resources = field(default_factory=Resources)  # the executor's and its tasks' resources
     fetcher: Fetcher | None = None
     disk_used: int | None = None  # the sandbox's size at the last disk/du check
+    images: ImageStore | None = None
+    image: str | None = None  # the docker image name of ContainerInfo.mesos.image, if any
+    rootfs: RootfsMount | None = None  # the image's overlay, once prepared
 
     @property
     def kind(self) -> str:
@@ -213,7 +217,11 @@ class ExecutorRun:
         if self.setup_error is not None:
             raise LaunchError(self.setup_error)
         user = self.user
-        if self.pid_namespace:
+        if self.rootfs is not None:  # the image's root filesystem, in a mount namespace of its own
+            argv = self.rootfs.wrap(argv, self.sandbox, self.pid_namespace)
+            env = {**env, "MESOS_SANDBOX": SANDBOX_IN_CONTAINER, "MESOS_DIRECTORY": SANDBOX_IN_CONTAINER}
+            user = None  # unshare needs root; images run as their own root
+        elif self.pid_namespace:
             if user is not None:  # unshare needs root: drop to the user after it, with setpriv
                 argv = ("setpriv", f"--reuid={user}", f"--regid={_group_of(user)}", "--init-groups", "--", *argv)
                 user = None
@@ -236,6 +244,16 @@ class ExecutorRun:
             return False
         return True
 
+    async def ensure_rootfs(self) -> None:
+        """Unpack the image (once per agent, off the loop) and make this container's overlay."""
+        if self.image is None or self.rootfs is not None or self.images is None:
+            return
+        try:
+            lower = await asyncio.to_thread(self.images.layers, self.image)
+        except ImageError as exc:
+            raise LaunchError(str(exc)) from None
+        self.rootfs = self.images.prepare(self.container_id, lower)
+
     def limitation(self) -> str | None:
         """Why the kernel stopped this container (the memory limit), once a process has died."""
         return self.cgroups.limitation() if self.cgroups is not None else None
@@ -248,6 +266,7 @@ class ExecutorRun:
             return
         self.update(task, "TASK_STARTING")
         try:
+            await self.ensure_rootfs()
             task.process = await self.launcher.launch(self.contained(command_argv(command), env))
         except LaunchError as exc:
             self.update(task, "TASK_FAILED", f"Failed to launch container: {exc}", "REASON_CONTAINER_LAUNCH_FAILED")
@@ -369,6 +388,7 @@ class CustomExecutor(ExecutorRun):
             self._terminated()
             return
         try:
+            await self.ensure_rootfs()
             self.process = await self.launcher.launch(self.contained(command_argv(command), command_env(command, env)))
         except LaunchError as exc:
             for task in self.tasks.values():

@@ -156,6 +156,8 @@ def agent(
     enforce_container_disk_quota: bool = typer.Option(False, help="disk/du: destroy containers over their disk."),
     container_disk_watch_interval: float = typer.Option(15.0, help="disk/du: seconds between sandbox checks.",
                                                         min=0.05),
+    docker_registry: Path = typer.Option(None, help="Directory of image tarballs (docker-archive or OCI) named "
+                                         "NAME:TAG.tar, for tasks with ContainerInfo.mesos.image."),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
@@ -168,7 +170,8 @@ def agent(
                            fetcher_cache_size=fetcher_cache_size, gc_delay=gc_delay,
                            gc_disk_headroom=gc_disk_headroom, disk_watch_interval=disk_watch_interval,
                            enforce_container_disk_quota=enforce_container_disk_quota,
-                           container_disk_watch_interval=container_disk_watch_interval)
+                           container_disk_watch_interval=container_disk_watch_interval,
+                           docker_registry=docker_registry)
     _run(_serve_agent(options))
 
 

@@ -1,0 +1,181 @@
+"""Container images without Docker: docker-archive and OCI tarballs, unpacked once, each task on
+its own overlay of them.
+
+Where images come from (``ContainerInfo.mesos.image``, type DOCKER)::
+
+    docker.name "/abs/path.tar"    that tarball
+    docker.name "name:tag"         <--docker-registry>/name:tag.tar, or <registry>/name.tar for :latest
+
+Layout (this module owns it)::
+
+    <work_dir>/provisioner/images/<key>/rootfs       the image's layers unpacked in order (whiteouts
+                                                     applied); key = sha256(path, size, mtime)
+    <work_dir>/provisioner/containers/<container>/   upper/ work/ rootfs/: the container's overlay
+
+A container's process chain (``RootfsMount.wrap``)::
+
+    unshare --mount --fork      a private mount namespace (mounts vanish with the container)
+      /bin/sh: mount the overlay on rootfs/, a small /dev, the sandbox on rootfs/mnt/mesos/sandbox
+        unshare [--pid --fork --mount-proc] --root=rootfs --wd=/mnt/mesos/sandbox -- the task
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shlex
+import shutil
+import tarfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+SANDBOX_IN_CONTAINER = "/mnt/mesos/sandbox"  # Mesos's MESOS_SANDBOX inside an image
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+class ImageError(Exception):
+    """The image cannot be found or read; the message names it."""
+
+
+def image_name(container: Mapping[str, Any] | None) -> str | None:
+    """The docker image name of a MESOS ContainerInfo, or None when the task has no image."""
+    if not container or container.get("type", "MESOS") != "MESOS":
+        return None
+    image = (container.get("mesos") or {}).get("image") or {}
+    if not image:
+        return None
+    if image.get("type", "DOCKER") != "DOCKER" or not (image.get("docker") or {}).get("name"):
+        raise ImageError("container.mesos.image: only DOCKER images with a name are supported")
+    return str(image["docker"]["name"])
+
+
+@dataclass(frozen=True)
+class RootfsMount:
+    lower: Path
+    upper: Path
+    work: Path
+    rootfs: Path
+
+    def wrap(self, argv: tuple[str, ...], sandbox: Path, pid_namespace: bool) -> tuple[str, ...]:
+        r, q = str(self.rootfs), shlex.quote
+        steps = [f"mount -t overlay overlay -o lowerdir={q(str(self.lower))},upperdir={q(str(self.upper))},"
+                 f"workdir={q(str(self.work))} {q(r)}",
+                 f"mkdir -p {q(r + SANDBOX_IN_CONTAINER)} {q(r + '/proc')} {q(r + '/dev')}",
+                 f"mount --bind {q(str(sandbox))} {q(r + SANDBOX_IN_CONTAINER)}",
+                 f"mount -t tmpfs -o mode=755 tmpfs {q(r + '/dev')}"]
+        steps += [f"touch {q(r + '/dev/' + d)} && mount --bind /dev/{d} {q(r + '/dev/' + d)}" for d in DEVICES]
+        script = " && ".join(steps) + ' && exec "$@"'
+        pid = ("--pid", "--fork", "--mount-proc") if pid_namespace else ()
+        inner = ("unshare", *pid, f"--root={r}", f"--wd={SANDBOX_IN_CONTAINER}", "--", *argv)
+        return ("unshare", "--mount", "--fork", "--", "/bin/sh", "-c", script, "meseta-rootfs", *inner)
+
+
+class ImageStore:
+    def __init__(self, work_dir: Path, registry: Path | None = None) -> None:
+        self.root = work_dir / "provisioner"
+        self.registry = registry
+        self._lock = threading.Lock()  # one unpacking at a time; later users find it done
+
+    def locate(self, name: str) -> Path:
+        if name.startswith("/"):
+            path = Path(name)
+        elif self.registry is not None:
+            repository, _, tag = name.partition(":")
+            candidates = [self.registry / f"{repository}:{tag or 'latest'}.tar"]
+            if tag in ("", "latest"):
+                candidates.append(self.registry / f"{repository}.tar")
+            path = next((c for c in candidates if c.exists()), candidates[0])
+        else:
+            raise ImageError(f"image '{name}': no --docker-registry directory is configured on this agent")
+        if not path.is_file():
+            raise ImageError(f"image '{name}': no tarball at {path}")
+        return path
+
+    def layers(self, name: str) -> Path:
+        """The unpacked image (blocking: call it from a thread); unpacked on first use only."""
+        tarball = self.locate(name)
+        stat = tarball.stat()
+        key = hashlib.sha256(f"{tarball}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+        done = self.root / "images" / key / "rootfs"
+        with self._lock:
+            if not done.exists():
+                staging = done.with_name("rootfs.partial")
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+                try:
+                    unpack(tarball, staging)
+                except (OSError, tarfile.TarError, KeyError, ValueError, json.JSONDecodeError) as exc:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise ImageError(f"image '{name}': cannot unpack {tarball}: {exc}") from None
+                staging.rename(done)
+        return done
+
+    def prepare(self, container_id: str, lower: Path) -> RootfsMount:
+        base = self.root / "containers" / container_id
+        mount = RootfsMount(lower, base / "upper", base / "work", base / "rootfs")
+        for path in (mount.upper, mount.work, mount.rootfs):
+            path.mkdir(parents=True, exist_ok=True)
+        return mount
+
+    def release(self, container_id: str) -> None:
+        shutil.rmtree(self.root / "containers" / container_id, ignore_errors=True)
+
+
+def unpack(tarball: Path, dest: Path) -> None:
+    """A docker-archive (manifest.json) or OCI layout (index.json) tarball, layers in order."""
+    with tarfile.open(tarball) as outer:
+        names = set(outer.getnames())
+        if "manifest.json" in names:
+            manifest = json.load(_member(outer, "manifest.json"))
+            layers = [str(layer) for layer in manifest[0]["Layers"]]
+        elif "index.json" in names:
+            index = json.load(_member(outer, "index.json"))
+            digest = index["manifests"][0]["digest"]
+            manifest = json.load(_member(outer, _blob(digest)))
+            layers = [_blob(layer["digest"]) for layer in manifest["layers"]]
+        else:
+            raise ValueError("neither a docker archive (manifest.json) nor an OCI layout (index.json)")
+        for layer in layers:
+            _apply_layer(io.BytesIO(_member(outer, layer).read()), dest)
+
+
+def _blob(digest: str) -> str:
+    algorithm, _, value = digest.partition(":")
+    return f"blobs/{algorithm}/{value}"
+
+
+def _member(outer: tarfile.TarFile, name: str) -> IO[bytes]:
+    found = outer.extractfile(name)
+    if found is None:
+        raise KeyError(f"{name} is not a file in the image")
+    return found
+
+
+def _apply_layer(data: IO[bytes], dest: Path) -> None:
+    """Extract one layer; ``.wh.<name>`` deletes <name> from the layers below, ``.wh..wh..opq``
+    empties its directory first (the OCI whiteout rules)."""
+    with tarfile.open(fileobj=data) as layer:
+        members = []
+        for member in layer.getmembers():
+            parent, _, base = member.name.rstrip("/").rpartition("/")
+            if base == ".wh..wh..opq":
+                opaque = dest / parent
+                if opaque.is_dir():
+                    for child in opaque.iterdir():
+                        _remove(child)
+            elif base.startswith(".wh."):
+                _remove(dest / parent / base[len(".wh."):])
+            else:
+                members.append(member)
+        layer.extractall(dest, members=members, filter="tar")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

@@ -1,0 +1,30 @@
+"""Image names from ContainerInfo and where the agent looks for their tarballs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meseta.agent.containerizer.images import ImageError, ImageStore, image_name
+
+
+def test_image_names_from_container_info() -> None:
+    assert image_name(None) is None and image_name({"type": "MESOS"}) is None
+    assert image_name({"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "a:1"}}}}) == "a:1"
+    assert image_name({"type": "DOCKER", "docker": {"image": "x"}}) is None  # not ours: the docker containerizer's
+    with pytest.raises(ImageError, match="container.mesos.image"):
+        image_name({"type": "MESOS", "mesos": {"image": {"type": "APPC", "appc": {"name": "a"}}}})
+
+
+def test_the_registry_directory_and_absolute_paths(tmp_path: Path) -> None:
+    (tmp_path / "web:2.tar").write_bytes(b"")
+    (tmp_path / "base.tar").write_bytes(b"")
+    store = ImageStore(tmp_path / "work", tmp_path)
+    assert store.locate("web:2") == tmp_path / "web:2.tar"
+    assert store.locate("base") == store.locate("base:latest") == tmp_path / "base.tar"
+    assert store.locate(str(tmp_path / "web:2.tar")) == tmp_path / "web:2.tar"
+    with pytest.raises(ImageError, match="'web:3': no tarball"):
+        store.locate("web:3")
+    with pytest.raises(ImageError, match="no --docker-registry"):
+        ImageStore(tmp_path / "work").locate("web:2")
