@@ -13,7 +13,7 @@ def test_image_names_from_container_info() -> None:
     assert image_name(None) is None and image_name({"type": "MESOS"}) is None
     assert image_name({"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "a:1"}}}}) == "a:1"
     assert image_name({"type": "DOCKER", "docker": {"image": "x"}}) is None  # not ours: the docker containerizer's
-    with pytest.raises(ImageError, match="container.mesos.image"):
+    with pytest.raises(ImageError, match=r"container\.mesos\.image"):
         image_name({"type": "MESOS", "mesos": {"image": {"type": "APPC", "appc": {"name": "a"}}}})
 
 
