@@ -114,7 +114,9 @@ def memory_limitation_message(limit_bytes: int, max_used_bytes: int | None) -> s
 
 # --------------------------------------------------------------------- --isolation
 
-POSIX_ISOLATORS = frozenset({"posix/cpu", "posix/mem", "posix/disk"})
+# filesystem/linux: Mesos needs it for images; here a task with an image always gets its own
+# mount namespace and root filesystem, so the name is accepted and changes nothing
+POSIX_ISOLATORS = frozenset({"posix/cpu", "posix/mem", "posix/disk", "filesystem/linux", "filesystem/posix"})
 CGROUP_ISOLATORS = {"cgroups/cpu": ("cpu", "cpuacct"), "cgroups/mem": ("memory",), "cgroups/pids": ("pids",)}
 NAMESPACE_ISOLATORS = frozenset({"namespaces/pid"})
 DISK_ISOLATORS = frozenset({"disk/du"})
