@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,23 @@ def wait_for_agents(master: str, count: int, timeout: float = 20.0) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"{count} agents did not register with {master} in {timeout}s")
+
+
+@contextmanager
+def master_and_agent(tmp_path: Path, *agent_args: str) -> Iterator[tuple[str, int]]:
+    """A `meseta master` (allocating every 0.2 s) and one `meseta agent` given ``agent_args``,
+    registered; yields (master, agent port) and stops both."""
+    port, agent_port = free_port(), free_port()
+    master = f"127.0.0.1:{port}"
+    procs = [_start(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                     "--allocation-interval", "0.2"], tmp_path / "master.log"),
+             _start(["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
+                     "--no-switch-user", *agent_args], tmp_path / "agent.log")]
+    try:
+        wait_for_agents(master, 1)
+        yield master, agent_port
+    finally:
+        _stop(procs)
 
 
 @pytest.fixture

@@ -13,11 +13,8 @@ from typing import Any
 
 import pytest
 
-from meseta.daemons import free_port
-
-from .conftest import _stop, wait_for_agents
-from .test_allocation_e2e import _proc
-from .test_pymesos import Recorder, start_driver, task
+from .conftest import master_and_agent
+from .test_pymesos import Recorder, driver_for, task
 
 pytestmark = pytest.mark.integration
 
@@ -53,31 +50,18 @@ def files(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def _final(recorder: Recorder, task_id: str) -> dict[str, Any]:
-    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR"}
-    recorder.wait(lambda: any(s in terminal for s in recorder.states(task_id)), 30, f"{task_id} to end")
-    with recorder.lock:
-        return next(u for u in recorder.updates if u["task_id"]["value"] == task_id and u["state"] in terminal)
-
 
 def test_fetch_extract_execute_cache_and_fail(tmp_path: Path, files: tuple[str, list[str]]) -> None:
     base, requests = files
-    port = free_port()
-    master = f"127.0.0.1:{port}"
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "agent"),
-                    "--no-switch-user", "--resources", "cpus:4;mem:1024;disk:256"], tmp_path / "agent.log")]
-    recorder, driver = Recorder(), None
-    try:
-        wait_for_agents(master, 1)
-        driver = start_driver(master, recorder)
+    recorder = Recorder()
+    with master_and_agent(tmp_path, "--resources", "cpus:4;mem:1024;disk:256") as (master, _), \
+            driver_for(master, recorder) as driver:
 
         def run(task_id: str, command: str, uris: list[dict[str, Any]]) -> dict[str, Any]:
             offer = recorder.take_offers()[0]
             driver.launchTasks(offer["id"], [task(task_id, offer, command={"value": command, "uris": uris})],
                                filters={"refuse_seconds": 0})
-            return _final(recorder, task_id)
+            return recorder.final(task_id)
 
         archive = {"value": f"{base}/app.tar.gz", "cache": True}
         check = 'test "$(sh app/hello.sh)" = extracted-and-run'
@@ -89,8 +73,3 @@ def test_fetch_extract_execute_cache_and_fail(tmp_path: Path, files: tuple[str, 
         failed = run("missing", "true", [{"value": f"{base}/nothing-here.tar.gz"}])
         assert failed["state"] == "TASK_FAILED" and failed["reason"] == "REASON_CONTAINER_LAUNCH_FAILED"
         assert "nothing-here.tar.gz" in failed["message"] and "404" in failed["message"]
-    finally:
-        if driver is not None:
-            driver.stop()
-            driver.join()
-        _stop(procs)

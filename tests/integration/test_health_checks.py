@@ -10,9 +10,8 @@ import pytest
 
 from meseta.daemons import free_port
 
-from .conftest import _stop, wait_for_agents
-from .test_allocation_e2e import _proc
-from .test_pymesos import Recorder, start_driver, task
+from .conftest import master_and_agent
+from .test_pymesos import Recorder, driver_for, task
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +20,6 @@ TIMING = {"delay_seconds": 0, "interval_seconds": 0.5, "timeout_seconds": 2, "co
 
 
 def test_command_http_and_tcp_checks_go_healthy_then_unhealthy(tmp_path: Path) -> None:
-    port = free_port()
-    master = f"127.0.0.1:{port}"
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "agent"),
-                    "--no-switch-user", "--resources", "cpus:4;mem:1024;disk:256"], tmp_path / "agent.log")]
-    recorder, driver = Recorder(), None
     http_port, tcp_port = free_port(), free_port()
     serve = ("python3 -m http.server --bind 127.0.0.1 {port} >/dev/null 2>&1 & server=$!; "
              "sleep 4; kill $server; sleep 60")
@@ -37,25 +29,19 @@ def test_command_http_and_tcp_checks_go_healthy_then_unhealthy(tmp_path: Path) -
         "http": (serve.format(port=http_port), {"type": "HTTP", "http": {"port": http_port, "path": "/"}}),
         "tcp": (serve.format(port=tcp_port), {"type": "TCP", "tcp": {"port": tcp_port}}),
     }
-    try:
-        wait_for_agents(master, 1)
-        driver = start_driver(master, recorder)
+    recorder = Recorder()
+    with master_and_agent(tmp_path, "--resources", "cpus:4;mem:1024;disk:256") as (master, _), \
+            driver_for(master, recorder) as driver:
         offer = recorder.take_offers()[0]
         driver.launchTasks(offer["id"], [task(name, offer, command={"value": command},
                                               health_check={**check, **TIMING})
                                          for name, (command, check) in checks.items()])
         for name in checks:
-            recorder.wait(lambda n=name: "TASK_KILLED" in recorder.states(n), 40, f"{name} killed")  # type: ignore[misc]
+            killed = recorder.final(name, 40)
             with recorder.lock:
                 mine = [u for u in recorder.updates if u["task_id"]["value"] == name]
             health = [u.get("healthy") for u in mine if u["state"] == "TASK_RUNNING" and "healthy" in u]
             assert health[0] is True and False in health, (name, health)
             assert health[health.index(False):] == [False] * (len(health) - health.index(False)), (name, health)
             assert all(u["reason"] == "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED" for u in mine if "healthy" in u)
-            killed = mine[-1]
             assert killed["state"] == "TASK_KILLED" and killed["healthy"] is False, killed
-    finally:
-        if driver is not None:
-            driver.stop()
-            driver.join()
-        _stop(procs)

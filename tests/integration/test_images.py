@@ -15,11 +15,8 @@ from typing import Any
 
 import pytest
 
-from meseta.daemons import free_port
-
-from .conftest import _stop, wait_for_agents
-from .test_allocation_e2e import _proc
-from .test_pymesos import Recorder, start_driver, task
+from .conftest import master_and_agent
+from .test_pymesos import Recorder, driver_for, task
 
 pytestmark = pytest.mark.integration
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static (scripts/install-test-system.sh)
@@ -82,38 +79,24 @@ def _image(name: str) -> dict[str, Any]:
     return {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": name}}}}
 
 
-def _final(recorder: Recorder, task_id: str) -> dict[str, Any]:
-    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR"}
-    recorder.wait(lambda: any(s in terminal for s in recorder.states(task_id)), 30, f"{task_id} to end")
-    with recorder.lock:
-        return next(u for u in recorder.updates if u["task_id"]["value"] == task_id and u["state"] in terminal)
-
 
 def test_tasks_run_on_docker_archive_and_oci_images(tmp_path: Path) -> None:
     registry = tmp_path / "registry"
     registry.mkdir()
     docker_archive(registry / "tiny:1.tar")
     oci = oci_layout(tmp_path / "tiny-oci.tar")
-    port = free_port()
-    master = f"127.0.0.1:{port}"
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "agent"),
-                    "--no-switch-user", "--resources", "cpus:4;mem:1024;disk:256", "--docker-registry",
-                    str(registry), "--isolation", "namespaces/pid"], tmp_path / "agent.log")]
-    recorder, driver = Recorder(), None
     inside = ('test "$(cat /etc/os-release)" = tiny-image && test ! -e /etc/removed && test -f /hello.txt'
               ' && test ! -e /etc/debian_version && test "$(pwd)" = /mnt/mesos/sandbox'
               ' && test "$MESOS_SANDBOX" = /mnt/mesos/sandbox && test $$ -eq 1 && echo ran-in-image > out.txt')
-    try:
-        wait_for_agents(master, 1)
-        driver = start_driver(master, recorder)
+    recorder = Recorder()
+    with master_and_agent(tmp_path, "--resources", "cpus:4;mem:1024;disk:256", "--docker-registry", str(registry),
+                          "--isolation", "namespaces/pid") as (master, _), driver_for(master, recorder) as driver:
 
         def run(task_id: str, image: str, command: str = inside) -> dict[str, Any]:
             offer = recorder.take_offers()[0]
             driver.launchTasks(offer["id"], [task(task_id, offer, command={"value": command},
                                                   container=_image(image))], filters={"refuse_seconds": 0})
-            return _final(recorder, task_id)
+            return recorder.final(task_id)
 
         assert run("docker-archive", "tiny:1")["state"] == "TASK_FINISHED"
         assert run("oci", str(oci))["state"] == "TASK_FINISHED"
@@ -124,8 +107,3 @@ def test_tasks_run_on_docker_archive_and_oci_images(tmp_path: Path) -> None:
         assert missing["state"] == "TASK_FAILED" and missing["reason"] == "REASON_CONTAINER_LAUNCH_FAILED"
         assert "nothing:here" in missing["message"]
         assert len(list((tmp_path / "agent" / "provisioner" / "images").iterdir())) == 2  # unpacked once each
-    finally:
-        if driver is not None:
-            driver.stop()
-            driver.join()
-        _stop(procs)

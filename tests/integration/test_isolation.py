@@ -15,11 +15,9 @@ import httpx
 import pytest
 
 from meseta.agent.containerizer.cgroup_limits import choose_hierarchies, parse_mountinfo
-from meseta.daemons import free_port
 
-from .conftest import _stop, wait_for_agents
-from .test_allocation_e2e import _proc
-from .test_pymesos import Recorder, start_driver
+from .conftest import master_and_agent
+from .test_pymesos import Recorder, driver_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,19 +51,12 @@ def isolated_cluster(tmp_path: Path) -> Iterator[tuple[str, str, int]]:
     if not {"cpu", "memory", "pids"} <= set(_hierarchies()):
         pytest.fail("this host must offer the cpu, memory and pids cgroup controllers")
     root = f"meseta-test-{uuid.uuid4().hex[:8]}"
-    port, agent_port = free_port(), free_port()
-    master = f"127.0.0.1:{port}"
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
-                    "--no-switch-user", "--resources", "cpus:4;mem:2048;disk:256;ports:[31000-31010]",
-                    "--isolation", ISOLATION, "--cgroups-root", root, "--cgroups-limit-pids", "64"],
-                   tmp_path / "agent.log")]
     try:
-        wait_for_agents(master, 1)
-        yield master, root, agent_port
+        with master_and_agent(tmp_path, "--resources", "cpus:4;mem:2048;disk:256;ports:[31000-31010]",
+                              "--isolation", ISOLATION, "--cgroups-root", root, "--cgroups-limit-pids", "64"
+                              ) as (master, agent_port):
+            yield master, root, agent_port
     finally:
-        _stop(procs)
         for hierarchy in {h.mount for h in _hierarchies().values()}:
             base = Path(hierarchy) / root
             if base.exists():
@@ -82,29 +73,22 @@ def _task(task_id: str, offer: dict[str, Any], command: str, cpus: float = 0.5, 
                           {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}]}
 
 
-def _final(recorder: Recorder, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR"}
-    recorder.wait(lambda: any(s in terminal for s in recorder.states(task_id)), timeout, f"{task_id} to end")
-    with recorder.lock:
-        return next(u for u in recorder.updates if u["task_id"]["value"] == task_id and u["state"] in terminal)
-
 
 def test_memory_limit_pid_namespace_cpu_shares_and_cleanup(isolated_cluster: tuple[str, str, int]) -> None:
     master, root, agent_port = isolated_cluster
     recorder = Recorder()
-    driver = start_driver(master, recorder)
-    try:
+    with driver_for(master, recorder) as driver:
         offer = recorder.take_offers()[0]
         hog = _task("hog", offer, "python3 -c 'x = \"x\" * (256 << 20); import time; time.sleep(30)'", mem=64)
         alone = _task("alone", offer, "test $$ -eq 1 && test $(ls -d /proc/[0-9]* | wc -l) -le 4")
         shares = _task("shares", offer, "exec sleep 31", cpus=1.5, mem=128)
         driver.launchTasks(offer["id"], [hog, alone, shares])
 
-        failed = _final(recorder, "hog")
+        failed = recorder.final("hog")
         assert failed["state"] == "TASK_FAILED", failed
         assert failed["reason"] == "REASON_CONTAINER_LIMITATION_MEMORY"
         assert "Memory limit exceeded" in failed["message"]
-        assert _final(recorder, "alone")["state"] == "TASK_FINISHED"  # pid 1, seeing only its own /proc
+        assert recorder.final("alone")["state"] == "TASK_FINISHED"  # pid 1, seeing only its own /proc
 
         recorder.wait(lambda: "TASK_RUNNING" in recorder.states("shares"), 20, "the shares task")
         sleeper = b"sleep\x0031"
@@ -118,33 +102,23 @@ def test_memory_limit_pid_namespace_cpu_shares_and_cleanup(isolated_cluster: tup
         assert int((limit if limit.exists() else memory / "memory.max").read_text()) == 128 << 20
         pids = _container_running(root, "pids", sleeper)
         assert (pids / "pids.max").read_text().strip() == "64"
-        stats = {s["executor_id"]: s["statistics"] for s in httpx.get(f"http://127.0.0.1:{agent_port}/monitor/statistics").json()}
+        monitor = httpx.get(f"http://127.0.0.1:{agent_port}/monitor/statistics").json()
+        stats = {each["executor_id"]: each["statistics"] for each in monitor}
         assert stats["shares"]["mem_limit_bytes"] == 128 << 20 and stats["shares"]["processes"] >= 1
 
         driver.killTask({"value": "shares"})
-        assert _final(recorder, "shares")["state"] == "TASK_KILLED"
+        assert recorder.final("shares")["state"] == "TASK_KILLED"
         deadline = time.monotonic() + 10
         while any(_containers(root, c) for c in ("cpu", "memory", "pids")) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(_containers(root, c) for c in ("cpu", "cpuacct", "memory", "pids")), "leaked cgroups"
-    finally:
-        driver.stop()
-        driver.join()
 
 
 def test_disk_du_destroys_a_container_over_its_quota(tmp_path: Path) -> None:
-    port = free_port()
-    master = f"127.0.0.1:{port}"
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "agent"),
-                    "--no-switch-user", "--resources", "cpus:2;mem:512;disk:64", "--isolation", "posix/cpu,disk/du",
-                    "--enforce-container-disk-quota", "--container-disk-watch-interval", "0.3"],
-                   tmp_path / "agent.log")]
-    recorder, driver = Recorder(), None
-    try:
-        wait_for_agents(master, 1)
-        driver = start_driver(master, recorder)
+    recorder = Recorder()
+    with master_and_agent(tmp_path, "--resources", "cpus:2;mem:512;disk:64", "--isolation", "posix/cpu,disk/du",
+                          "--enforce-container-disk-quota", "--container-disk-watch-interval", "0.3") as (master, _), \
+            driver_for(master, recorder) as driver:
         offer = recorder.take_offers()[0]
         disk = {"name": "disk", "type": "SCALAR", "scalar": {"value": 2}}
         hog = _task("hog", offer, "head -c 8388608 /dev/zero > blob; sleep 30")
@@ -152,13 +126,8 @@ def test_disk_du_destroys_a_container_over_its_quota(tmp_path: Path) -> None:
         for each in (hog, modest):
             each["resources"].append(disk)
         driver.launchTasks(offer["id"], [hog, modest])
-        failed = _final(recorder, "hog")
+        failed = recorder.final("hog")
         assert failed["state"] == "TASK_FAILED" and failed["reason"] == "REASON_CONTAINER_LIMITATION_DISK", failed
         assert "exceeds quota (2.0MB)" in failed["message"]
         time.sleep(1.0)  # three more checks
         assert recorder.states("modest")[-1] == "TASK_RUNNING"
-    finally:
-        if driver is not None:
-            driver.stop()
-            driver.join()
-        _stop(procs)

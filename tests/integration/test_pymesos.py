@@ -9,7 +9,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,13 @@ class Recorder(Scheduler):
         with self.lock:
             return [u["state"] for u in self.updates if u["task_id"]["value"] == task_id]
 
+    def final(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The task's first terminal update, once it comes."""
+        terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_GONE"}
+        self.wait(lambda: any(s in terminal for s in self.states(task_id)), timeout, f"{task_id} to end")
+        with self.lock:
+            return next(u for u in self.updates if u["task_id"]["value"] == task_id and u["state"] in terminal)
+
 
 def start_driver(master: str, recorder: Recorder, **info: Any) -> MesosSchedulerDriver:
     framework = {"user": "", "name": "pymesos-test", **info}
@@ -119,6 +127,17 @@ def start_driver(master: str, recorder: Recorder, **info: Any) -> MesosScheduler
     driver.start()
     recorder.wait(lambda: recorder.framework_id is not None, what="registration")
     return driver
+
+
+@contextmanager
+def driver_for(master: str, recorder: Recorder, **info: Any) -> Iterator[MesosSchedulerDriver]:
+    """A started pymesos driver, stopped and joined afterwards."""
+    driver = start_driver(master, recorder, **info)
+    try:
+        yield driver
+    finally:
+        driver.stop()
+        driver.join()
 
 
 def launch_running(driver: Any, recorder: Recorder, task_id: str, command: str) -> dict[str, Any]:
