@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -14,7 +15,7 @@ from rich.console import Console
 
 from meseta import __version__
 from meseta.agent.containerizer.cgroup_limits import parse_isolation
-from meseta.core.resources import ResourceError, Resources, parse_attributes
+from meseta.core.resources import Resources, parse_attributes
 from meseta.daemons import (
     AgentOptions,
     MasterOptions,
@@ -33,37 +34,24 @@ app = typer.Typer(
 console = Console()
 
 
-def _check_resources(value: str | None) -> str | None:
-    if value:
-        try:
-            Resources.parse(value)
-        except ResourceError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    return value
+def _checked_by(parse: Callable[[str], object]) -> Callable[[str | None], str | None]:
+    """A typer callback: the flag's value, or a usage error with the parser's message."""
+
+    def check(value: str | None) -> str | None:
+        if value:
+            try:
+                parse(value)
+            except ValueError as exc:  # ResourceError is a ValueError
+                raise typer.BadParameter(str(exc)) from None
+        return value
+
+    return check
 
 
-def _check_isolation(value: str) -> str:
-    try:
-        parse_isolation(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    return value
-
-
-def _check_weights(value: str) -> str:
-    try:
-        parse_weights_flag(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    return value
-
-
-def _check_attributes(value: str) -> str:
-    try:
-        parse_attributes(value)
-    except ResourceError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    return value
+_check_resources = _checked_by(Resources.parse)
+_check_isolation = _checked_by(parse_isolation)
+_check_weights = _checked_by(parse_weights_flag)
+_check_attributes = _checked_by(parse_attributes)
 
 
 def _run(main: object) -> None:
