@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from meseta import MESOS_COMPAT_VERSION
-from meseta.agent import checkpoint, paths
+from meseta.agent import checkpoint, paths, recovery
 from meseta.agent import disk_quota as disk_rules
 from meseta.agent import gc as gc_rules
 from meseta.agent import qos as qos_rules
@@ -100,6 +100,7 @@ class Agent:
         self.frameworks: dict[str, dict[str, Any]] = {}  # framework id -> FrameworkInfo
         self.executors: dict[tuple[str, str], ExecutorRun] = {}
         self.completed_executors: list[ExecutorRun] = []
+        self._finished: dict[tuple[str, str], ExecutorRun] = {}  # (framework, task) -> its ended run
         self.updates = StatusUpdateManager(update_retry_seconds)
         self.start_time = time.time()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))  # the stream only
@@ -136,6 +137,7 @@ class Agent:
 
     # ================================================================ master connection
     async def run(self) -> None:
+        await recovery.recover(self)
         backoff = 1.0
         while True:
             try:
@@ -283,10 +285,12 @@ class Agent:
 
     def _new_run(self, cls: type[ExecutorRun], framework_info: dict[str, Any],
                  executor_info: dict[str, Any], resources: Resources = Resources(),
-                 container: dict[str, Any] | None = None) -> ExecutorRun:
+                 container: dict[str, Any] | None = None, container_id: str | None = None) -> ExecutorRun:
+        """A new run, or with ``container_id`` one found again by recovery (its sandbox exists)."""
         framework_id = framework_info["id"]["value"]
         self.frameworks[framework_id] = framework_info
-        container_id = str(uuid.uuid4())
+        recovered = container_id is not None
+        container_id = container_id or str(uuid.uuid4())
         assert self.agent_id is not None
         where = (self.work_dir, self.agent_id, framework_id, executor_info["executor_id"]["value"], container_id)
         sandbox = paths.sandbox_dir(*where)  # validates the ids; the directories are made off the loop
@@ -296,9 +300,11 @@ class Agent:
             base_env=self._executor_env(framework_info, executor_info, sandbox),
             send_update=self.status_update, on_terminated=self._executor_terminated,
             user=self._user(framework_info, executor_info.get("command") or {}),
-            make_sandbox=lambda: self._link_volumes(paths.create_sandbox(*where), resources),
+            make_sandbox=None if recovered else (lambda: self._make_sandbox(run, where, resources)),
         )
         run.pid_namespace, run.fetcher = self.pid_namespace, self.fetcher
+        if cls is not CustomExecutor:  # built-in executors' tasks are found again after a restart
+            run.meta_dir = paths.meta_run_dir(*where)
         if self.cgroups is not None:
             try:
                 run.cgroups = self.cgroups.prepare(container_id, _limits(resources, self.cgroups))
@@ -311,6 +317,14 @@ class Agent:
             run.setup_error = str(exc)
         self.executors[(framework_id, run.executor_id)] = run
         return run
+
+    def _make_sandbox(self, run: ExecutorRun, where: tuple[Path, str, str, str, str], resources: Resources) -> None:
+        """Off the loop, once per run: the sandbox, its volumes and the run's checkpoint."""
+        self._link_volumes(paths.create_sandbox(*where), resources)
+        if run.meta_dir is not None and self.agent_id is not None:
+            info = {"kind": run.kind, "executor_info": run.executor_info, "container_id": run.container_id,
+                    "sandbox": str(run.sandbox), "resources": run.allocated.to_json()}
+            checkpoint.save_run(self.work_dir, self.agent_id, run.framework_info, info, run.meta_dir)
 
     def _grow(self, run: ExecutorRun, resources: Resources) -> None:
         """More tasks for a running executor: its container's limits follow its resources."""
@@ -413,6 +427,9 @@ class Agent:
 
     def _executor_terminated(self, run: ExecutorRun) -> None:
         self.executors.pop((run.framework_id, run.executor_id), None)
+        for task_id in run.tasks:  # until their last updates are acknowledged
+            self._finished[(run.framework_id, task_id)] = run
+            self._forget_if_done(run.framework_id, task_id)
         self.gc_scheduled[str(run.sandbox)] = time.time()
         if run.rootfs is not None:
             self._spawn(asyncio.to_thread(self.images.release, run.container_id))
@@ -440,6 +457,7 @@ class Agent:
             if status["state"] == "TASK_KILLED" and self.drain_config.get("mark_gone"):
                 status["state"] = "TASK_GONE_BY_OPERATOR"
         update = {"framework_id": {"value": framework_id}, "status": status}
+        self._record(framework_id, status["task_id"]["value"], {"update": update})
         to_send = self.updates.add(framework_id, update, time.monotonic())
         if to_send is not None:
             self._spawn(self._forward(to_send))
@@ -448,9 +466,35 @@ class Agent:
         await self._call({"type": "STATUS_UPDATE", "update": update})
 
     def _acknowledge(self, framework_id: str, task_id: str, uuid_b64: str) -> None:
-        _, next_update = self.updates.acknowledge(framework_id, task_id, uuid_b64, time.monotonic())
+        matched, next_update = self.updates.acknowledge(framework_id, task_id, uuid_b64, time.monotonic())
+        if matched:
+            self._record(framework_id, task_id, {"ack": uuid_b64})
+            self._forget_if_done(framework_id, task_id)
         if next_update is not None:
             self._spawn(self._forward(next_update))
+
+    def _run_of(self, framework_id: str, task_id: str) -> ExecutorRun | None:
+        run = self.executors.get((framework_id, task_id))  # a command task's executor has its id
+        if run is not None and task_id in run.tasks:
+            return run
+        return next((r for (fid, _), r in self.executors.items() if fid == framework_id and task_id in r.tasks),
+                    self._finished.get((framework_id, task_id)))
+
+    def _record(self, framework_id: str, task_id: str, record: dict[str, Any]) -> None:
+        """Checkpoint an update or an acknowledgement, so a restarted agent resends what is unacked."""
+        run = self._run_of(framework_id, task_id)
+        if run is not None and run.meta_dir is not None:
+            checkpoint.append_update_record(run.meta_dir / "tasks" / task_id, record)
+
+    def _forget_if_done(self, framework_id: str, task_id: str) -> None:
+        """A finished run whose updates are all acknowledged needs no checkpoint any more."""
+        run = self._finished.get((framework_id, task_id))
+        if run is None or any(self.updates.has_pending(framework_id, t) for t in run.tasks):
+            return
+        for other in run.tasks:
+            self._finished.pop((framework_id, other), None)
+        if run.meta_dir is not None:
+            self._spawn(asyncio.to_thread(checkpoint.forget_run, run.meta_dir))
 
     async def retry_updates(self) -> None:
         while True:

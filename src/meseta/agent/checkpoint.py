@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,95 @@ def link_volumes(work_dir: Path, sandbox: Path, resources: Resources) -> None:
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink() and not link.exists():
             link.symlink_to(target, target_is_directory=True)
+
+
+# --------------------------------------------------------------------- runs and tasks
+# What a restarted agent needs to find its tasks again (layout in ``meseta.agent.paths``).
+
+
+def save_run(work_dir: Path, agent_id: str, framework_info: dict[str, Any], run_info: dict[str, Any],
+             run_dir: Path) -> None:
+    framework_file = paths.meta_frameworks_dir(work_dir, agent_id) / framework_info["id"]["value"] / "framework.info"
+    paths.write_atomically(framework_file, json.dumps(framework_info).encode(), sync=False)
+    paths.write_atomically(run_dir / "run.info", json.dumps(run_info).encode(), sync=False)
+
+
+def save_task(task_dir: Path, task_info: dict[str, Any]) -> None:
+    paths.write_atomically(task_dir / "task.info", json.dumps(task_info).encode(), sync=False)
+
+
+def save_task_pid(task_dir: Path, pid: int) -> None:
+    paths.write_atomically(task_dir / "task.pid", str(pid).encode(), sync=False)
+
+
+def append_update_record(task_dir: Path, record: dict[str, Any]) -> None:
+    """One line per update or acknowledgement; a torn last line (a crash mid-write) is skipped on read."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    with open(task_dir / "task.updates", "a") as out:
+        out.write(json.dumps(record) + "\n")
+
+
+@dataclass
+class RecoveredTask:
+    info: dict[str, Any]
+    directory: Path
+    pid: int | None
+    records: list[dict[str, Any]]  # updates and acks, in order
+
+
+@dataclass
+class RecoveredRun:
+    framework_info: dict[str, Any]
+    info: dict[str, Any]  # kind, executor_info, container_id, sandbox, resources
+    directory: Path
+    tasks: list[RecoveredTask]
+
+
+def load_runs(work_dir: Path, agent_id: str) -> list[RecoveredRun]:
+    """Every checkpointed run of this agent (the latest run of each executor)."""
+    runs = []
+    for framework_dir in sorted(paths.meta_frameworks_dir(work_dir, agent_id).glob("*")):
+        framework_info = _json(framework_dir / "framework.info")
+        if framework_info is None:
+            continue
+        for run_dir in sorted(framework_dir.glob("executors/*/runs/*")):
+            info = _json(run_dir / "run.info")
+            if info is None:
+                continue
+            tasks = []
+            for task_dir in sorted(run_dir.glob("tasks/*")):
+                task_info = _json(task_dir / "task.info")
+                if task_info is not None:
+                    pid_text = _text(task_dir / "task.pid")
+                    tasks.append(RecoveredTask(task_info, task_dir, int(pid_text) if pid_text.isdigit() else None,
+                                               _records(task_dir / "task.updates")))
+            runs.append(RecoveredRun(framework_info, info, run_dir, tasks))
+    return runs
+
+
+def forget_run(run_dir: Path) -> None:
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for line in _text(path).splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records

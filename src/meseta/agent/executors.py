@@ -18,6 +18,7 @@ import asyncio
 import base64
 import grp
 import logging
+import os
 import pwd
 import time
 import uuid
@@ -26,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meseta.agent import checkpoint
 from meseta.agent.containerizer.cgroups import ContainerCgroups
 from meseta.agent.containerizer.images import SANDBOX_IN_CONTAINER, ImageError, ImageStore, RootfsMount
-from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpec, ProcessHandle
+from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpec, ProcessHandle, wrap_with_status
 from meseta.agent.fetcher import Fetcher, FetchError
 from meseta.agent.health import HEALTH_REASON, HealthCheckError, HealthPolicy, HealthTracker
 from meseta.agent.health_probes import probe
@@ -117,6 +119,7 @@ class ExecutorRun:
     pid_namespace: bool = False
     setup_error: str | None = None  # the container could not be made: every launch fails with this
     allocated: Resources = field(default_factory=Resources)  # the executor's and its tasks' resources
+    meta_dir: Path | None = None  # the run's checkpoint directory (command and default executors)
     fetcher: Fetcher | None = None
     disk_used: int | None = None  # the sandbox's size at the last disk/du check
     images: ImageStore | None = None
@@ -211,9 +214,11 @@ class ExecutorRun:
         caps = {c.get("type") for c in self.framework_info.get("capabilities") or []}
         return "TASK_KILLING_STATE" in caps
 
-    def contained(self, argv: tuple[str, ...], env: dict[str, str]) -> LaunchSpec:
-        """The launch of ``argv`` inside this container: in its cgroups (joined before exec) and,
-        with namespaces/pid, as pid 1 of a new pid namespace with its own /proc."""
+    def contained(self, argv: tuple[str, ...], env: dict[str, str], status_file: Path | None = None) -> LaunchSpec:
+        """The launch of ``argv`` inside this container: in its cgroups (joined before exec), with
+        namespaces/pid as pid 1 of a new pid namespace with its own /proc, on its image's root
+        filesystem if it has one, and under a wrapper that records its exit status in
+        ``status_file`` (so that a restarted agent learns how it ended)."""
         if self.setup_error is not None:
             raise LaunchError(self.setup_error)
         user = self.user
@@ -221,15 +226,23 @@ class ExecutorRun:
             argv = self.rootfs.wrap(argv, self.sandbox, self.pid_namespace)
             env = {**env, "MESOS_SANDBOX": SANDBOX_IN_CONTAINER, "MESOS_DIRECTORY": SANDBOX_IN_CONTAINER}
             user = None  # unshare needs root; images run as their own root
-        elif self.pid_namespace:
-            if user is not None:  # unshare needs root: drop to the user after it, with setpriv
+        else:
+            if user is not None and (self.pid_namespace or status_file is not None) and os.geteuid() == 0:
+                # unshare and the status wrapper need root: drop to the user last, with setpriv
                 argv = ("setpriv", f"--reuid={user}", f"--regid={_group_of(user)}", "--init-groups", "--", *argv)
                 user = None
-            argv = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", *argv)
+            if self.pid_namespace:
+                argv = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", *argv)
+        if status_file is not None:
+            argv = wrap_with_status(argv, status_file)
         if self.cgroups is not None:
             argv = self.cgroups.wrap(argv)
         return LaunchSpec(argv=argv, env=env, cwd=self.sandbox, stdout_path=self.sandbox / "stdout",
                           stderr_path=self.sandbox / "stderr", user=user)
+
+    def task_dir(self, task: TaskRecord) -> Path | None:
+        """Where the task's checkpoint lives (``meseta.agent.paths``), when this run keeps one."""
+        return None if self.meta_dir is None else self.meta_dir / "tasks" / task.task_id
 
     async def fetched(self, command: dict[str, Any], tasks: Iterable[TaskRecord]) -> bool:
         """Fetch the command's URIs into the sandbox; on failure the tasks end TASK_FAILED."""
@@ -265,19 +278,30 @@ class ExecutorRun:
             self.finish_if_idle()
             return
         self.update(task, "TASK_STARTING")
+        task_dir = self.task_dir(task)
         try:
             await self.ensure_rootfs()
-            task.process = await self.launcher.launch(self.contained(command_argv(command), env))
+            if task_dir is not None:
+                await asyncio.to_thread(checkpoint.save_task, task_dir, task.info)
+            status_file = None if task_dir is None else task_dir / "exit.status"
+            task.process = await self.launcher.launch(self.contained(command_argv(command), env, status_file))
         except LaunchError as exc:
             self.update(task, "TASK_FAILED", f"Failed to launch container: {exc}", "REASON_CONTAINER_LAUNCH_FAILED")
             self.finish_if_idle()
             return
+        if task_dir is not None:
+            await asyncio.to_thread(checkpoint.save_task_pid, task_dir, task.process.pid)
         if task.kill_requested:
             await task.process.terminate(0)
         else:
             self.update(task, "TASK_RUNNING")
             if task.info.get("health_check"):
                 self.spawn(self._watch_health(task, env))
+        await self.finish_task(task)
+
+    async def finish_task(self, task: TaskRecord) -> None:
+        """Wait for the task's process (ours, or adopted after an agent restart) and report its end."""
+        assert task.process is not None
         status = await task.process.wait()
         limitation = self.limitation()
         if task.killed_by_health_check:

@@ -6,6 +6,12 @@
           latest -> <container_id>
       meta/
         slaves/<agent_id>/slave.info   AgentInfo JSON (the id survives an agent restart)
+        slaves/<agent_id>/frameworks/<framework_id>/framework.info
+            executors/<executor_id>/runs/<container_id>/run.info      kind, executor, sandbox
+                tasks/<task_id>/task.info      TaskInfo JSON
+                tasks/<task_id>/task.pid       the pid of the task's wrapper (its process group)
+                tasks/<task_id>/exit.status    written by the wrapper when the task ends
+                tasks/<task_id>/task.updates   JSON lines: {"update": ...} and {"ack": uuid}
         slaves/latest -> <agent_id>
         resources/resources.info       checkpointed resources JSON: dynamic reservations, volumes
       volumes/roles/<role>/<persistence_id>/   persistent volume data (never garbage collected)
@@ -14,6 +20,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 MAX_ID_LENGTH = 255
@@ -77,14 +84,17 @@ def volume_dir(work_dir: Path, role: str, persistence_id: str) -> Path:
     return work_dir / "volumes" / "roles" / role / persistence_id
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write, fsync, rename: a reader sees the old file or the new one, never a torn one."""
+def write_atomically(path: Path, data: bytes, sync: bool = True) -> None:
+    """Write, fsync, rename: a reader sees the old file or the new one, never a torn one.
+    ``sync=False`` skips the fsync: enough to survive the agent process dying (the page cache
+    outlives it), not the machine; per-task files use it, since a machine crash ends the tasks."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # writers in several threads never share one
     with open(tmp, "wb") as out:
         out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
+        if sync:
+            out.flush()
+            os.fsync(out.fileno())
     os.replace(tmp, path)
 
 
@@ -115,3 +125,19 @@ def disk_usage(root: Path) -> int:
             except OSError:
                 continue
     return total
+
+
+def meta_run_dir(work_dir: Path, agent_id: str, framework_id: str, executor_id: str, container_id: str) -> Path:
+    sandbox_dir(work_dir, agent_id, framework_id, executor_id, container_id)  # validates the ids
+    return (meta_dir(work_dir) / "slaves" / agent_id / "frameworks" / framework_id / "executors" / executor_id
+            / "runs" / container_id)
+
+
+def meta_task_dir(run_dir: Path, task_id: str) -> Path:
+    validate_id("task id", task_id)
+    return run_dir / "tasks" / task_id
+
+
+def meta_frameworks_dir(work_dir: Path, agent_id: str) -> Path:
+    validate_id("agent id", agent_id)
+    return meta_dir(work_dir) / "slaves" / agent_id / "frameworks"

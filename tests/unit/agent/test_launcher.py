@@ -91,3 +91,34 @@ async def test_runs_as_the_requested_user(tmp_path: Path) -> None:
     handle = await PosixLauncher().launch(spec(tmp_path, "id -u", user="nobody"))
     await handle.wait()
     assert (tmp_path / "stdout").read_text().strip() == str(pwd.getpwnam("nobody").pw_uid)
+
+
+async def test_the_status_wrapper_records_exits_keeps_signals_and_is_adoptable(tmp_path: Path) -> None:
+    from meseta.agent.containerizer.launcher import (
+        AdoptedProcess,
+        ExitStatus,
+        is_task_wrapper,
+        read_exit_status,
+        wrap_with_status,
+    )
+
+    def wrapped(command: str, status: Path) -> LaunchSpec:
+        base = spec(tmp_path, command)
+        return LaunchSpec(wrap_with_status(base.argv, status), base.env, base.cwd, base.stdout_path, base.stderr_path)
+
+    exited = tmp_path / "exited.status"
+    assert await (await PosixLauncher().launch(wrapped("exit 3", exited))).wait() == ExitStatus(3, None)
+    assert read_exit_status(exited) == ExitStatus(3, None)
+    # the task keeps default dispositions: SIGINT kills it, though the wrapper traps it
+    interrupted = tmp_path / "interrupted.status"
+    handle = await PosixLauncher().launch(wrapped("kill -INT $$; sleep 5", interrupted))
+    assert await handle.wait() == ExitStatus(None, signal.SIGINT)  # re-raised by the wrapper
+    assert read_exit_status(interrupted) == ExitStatus(None, signal.SIGINT)
+    # another agent process finds a running wrapper and learns how its task ended
+    adopted_status = tmp_path / "adopted.status"
+    running = await PosixLauncher().launch(wrapped("sleep 0.5; exit 7", adopted_status))
+    await asyncio.sleep(0.1)  # past its exec
+    assert is_task_wrapper(running.pid, adopted_status) and not is_task_wrapper(running.pid, exited)
+    adopted = AdoptedProcess(running.pid, adopted_status)
+    await running.wait()  # reaped here, as init would reap it after an agent's death
+    assert await asyncio.wait_for(adopted.wait(), 5) == ExitStatus(7, None)

@@ -108,6 +108,68 @@ class ProcessHandle:
         return status or await self.wait()
 
 
+class AdoptedProcess(ProcessHandle):
+    """A task wrapper started by an earlier agent process: not our child, so its exit is seen
+    through a pidfd and its status read from the file the wrapper writes (``wrap_with_status``)."""
+
+    def __init__(self, pid: int, status_file: Path) -> None:
+        self.pid = pid
+        self._status_file = status_file
+        self._done = asyncio.get_running_loop().create_future()
+        self._watch()
+
+    async def _poll(self) -> None:
+        while _alive(self.pid):
+            await asyncio.sleep(0.05)
+        self._reap()
+
+    def _reap(self) -> None:
+        if not self._done.done():
+            self._done.set_result(read_exit_status(self._status_file) or ExitStatus(None, signal.SIGKILL))
+
+
+# The wrapper that makes a task's exit status survive its agent: the task runs in the
+# foreground (a trapped signal is a handler, not an ignore, so the task keeps the default
+# dispositions), its status goes atomically into a file, and a signal death is re-raised.
+STATUS_WRAPPER = (
+    'status=$1; shift; trap : TERM INT HUP; "$@"; code=$?; '
+    'printf "%s\\n" "$code" > "$status.tmp" && mv -f "$status.tmp" "$status"; '
+    'if [ "$code" -gt 128 ]; then trap - TERM INT HUP; kill -"$((code - 128))" $$; fi; exit "$code"'
+)
+WRAPPER_NAME = "meseta-task"
+
+
+def wrap_with_status(argv: tuple[str, ...], status_file: Path) -> tuple[str, ...]:
+    return ("/bin/sh", "-c", STATUS_WRAPPER, WRAPPER_NAME, str(status_file), *argv)
+
+
+def read_exit_status(status_file: Path) -> ExitStatus | None:
+    try:
+        code = int(status_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return ExitStatus(None, code - 128) if code > 128 else ExitStatus(code, None)
+
+
+def is_task_wrapper(pid: int, status_file: Path) -> bool:
+    """Whether ``pid`` is still the wrapper that writes ``status_file`` (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return WRAPPER_NAME.encode() in cmdline and str(status_file).encode() in cmdline
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Launcher(Protocol):
     async def launch(self, spec: LaunchSpec) -> ProcessHandle: ...
 

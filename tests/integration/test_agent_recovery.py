@@ -1,0 +1,92 @@
+"""Agent recovery: `kill -9` the agent while 20 tasks of a checkpointing framework run, restart
+it: all 20 still run (none launched twice), the framework still sees them RUNNING, a task that
+ended while the agent was down is reported, and the recovered tasks can still be killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from meseta.daemons import free_port
+
+from .conftest import _stop, wait_for_agents
+from .test_allocation_e2e import _proc
+from .test_pymesos import Recorder, driver_for, task
+
+pytestmark = pytest.mark.integration
+
+
+def _count(marker: str) -> int:
+    """How many task processes run (each is `sh -c 'sleep 300' <marker>`; wrappers do not match)."""
+    found = subprocess.run(["pgrep", "-fc", f"^sh -c sleep 300 {marker}$"], capture_output=True, text=True)
+    return int(found.stdout.strip() or 0)
+
+
+def _agent_tasks(agent_port: int) -> dict[str, str]:
+    state = httpx.get(f"http://127.0.0.1:{agent_port}/state").json()
+    return {t["id"]: t["state"] for f in state["frameworks"] for e in f["executors"] for t in e["tasks"]}
+
+
+def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
+    port, agent_port = free_port(), free_port()
+    master = f"127.0.0.1:{port}"
+    agent_args = ["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
+                  "--no-switch-user", "--resources", "cpus:4;mem:4096;disk:256"]
+    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
+             _proc(agent_args, tmp_path / "agent.log")]
+    marker = f"recovery-{uuid.uuid4().hex[:8]}"
+    recorder = Recorder()
+    try:
+        wait_for_agents(master, 1)
+        with driver_for(master, recorder, checkpoint=True, failover_timeout=600) as driver:
+            offer = recorder.take_offers()[0]
+            long = [task(f"long-{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(20)]
+            short = task("short", offer, command={"value": f"sleep 3; echo {marker} > done"})
+            driver.launchTasks(offer["id"], [*long, short])
+            recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(t["task_id"]["value"])
+                                      for t in [*long, short]), 30, "21 tasks running")
+            time.sleep(0.5)  # the RUNNING acknowledgements reach the agent
+            assert _count(marker) == 20
+
+            os.kill(procs[1].pid, signal.SIGKILL)  # the agent only: tasks live in their own sessions
+            procs[1].wait()
+            time.sleep(4)  # meanwhile "short" finishes, with nobody to reap it but its wrapper
+            assert _count(marker) == 20
+            procs.append(_proc(agent_args, tmp_path / "agent.log"))
+
+            finished = recorder.final("short", 30)
+            assert finished["state"] == "TASK_FINISHED", finished
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    running = _agent_tasks(agent_port)
+                except httpx.HTTPError:
+                    running = {}
+                if sum(s == "TASK_RUNNING" for s in running.values()) == 20:
+                    break
+                time.sleep(0.2)
+            assert sum(s == "TASK_RUNNING" for s in running.values()) == 20, running
+            assert _count(marker) == 20  # none launched twice
+
+            before = len(recorder.updates)
+            driver.reconcileTasks([])  # implicit: the master answers with what it knows
+            recorder.wait(lambda: len(recorder.updates) >= before + 20, 20, "reconciliation")
+            with recorder.lock:
+                reconciled: dict[str, Any] = {u["task_id"]["value"]: u["state"] for u in recorder.updates[before:]}
+            assert all(reconciled.get(f"long-{i}") == "TASK_RUNNING" for i in range(20)), reconciled
+
+            driver.killTask({"value": "long-0"})  # an adopted process can still be killed
+            assert recorder.final("long-0")["state"] == "TASK_KILLED"
+            assert _count(marker) == 19
+    finally:
+        _stop(procs)
+        subprocess.run(["pkill", "-9", "-f", marker], capture_output=True)
