@@ -42,7 +42,9 @@ TASK_RESOURCES = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.01}},
 class BenchScheduler:
     """A minimal v1 scheduler: launch `total` tasks as offers arrive, acknowledge every update."""
 
-    def __init__(self, master: str, total: int, command: str, wait_for: str) -> None:
+    def __init__(self, master: str, total: int, command: str, wait_for: str,
+                 framework_info: dict[str, Any] | None = None) -> None:
+        self.framework_info = {"user": "", "name": "bench", **(framework_info or {})}
         self.url = f"http://{master}/api/v1/scheduler"
         self.total, self.command, self.wait_for = total, command, wait_for
         host, _, port = master.partition(":")
@@ -57,7 +59,7 @@ class BenchScheduler:
         self._acks: set[asyncio.Task[Any]] = set()
 
     async def run(self) -> None:
-        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "", "name": "bench"}}}
+        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": self.framework_info}}
         async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None)) as stream_client, \
                 stream_client.stream("POST", self.url, json=body) as response:
             self.stream_id = response.headers["Mesos-Stream-Id"]
