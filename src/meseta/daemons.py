@@ -82,6 +82,7 @@ class AgentOptions:
     enforce_container_disk_quota: bool = False
     container_disk_watch_interval: float = 15.0
     docker_registry: Path | None = None  # a directory of docker-archive / OCI tarballs
+    executor_reregistration_timeout: float = 2.0
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -195,6 +196,7 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
         enforce_disk_quota=options.enforce_container_disk_quota,
         container_disk_watch_interval=options.container_disk_watch_interval,
         docker_registry=options.docker_registry,
+        executor_reregistration_timeout=options.executor_reregistration_timeout,
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +20,7 @@ from meseta.daemons import free_port
 
 from .conftest import _stop, wait_for_agents
 from .test_allocation_e2e import _proc
-from .test_pymesos import Recorder, driver_for, task
+from .test_pymesos import EXECUTOR, Recorder, driver_for, encode_data, task
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +91,56 @@ def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
     finally:
         _stop(procs)
         subprocess.run(["pkill", "-9", "-f", marker], capture_output=True)
+
+
+def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: Path) -> None:
+    port, agent_port = free_port(), free_port()
+    master = f"127.0.0.1:{port}"
+    agent_args = ["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
+                  "--no-switch-user", "--resources", "cpus:2;mem:1024;disk:256",
+                  "--executor-reregistration-timeout", "20"]
+    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
+             _proc(agent_args, tmp_path / "agent.log")]
+    recorder = Recorder()
+    try:
+        wait_for_agents(master, 1)
+        with driver_for(master, recorder, checkpoint=True, failover_timeout=600) as driver:
+            offer = recorder.take_offers()[0]
+            executor = {"executor_id": {"value": "echo-executor"}, "command": {"value": f"{sys.executable} {EXECUTOR}"},
+                        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                                      {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]}
+            driver.launchTasks(offer["id"], [task("served", offer, executor=executor)])
+            recorder.wait(lambda: "TASK_RUNNING" in recorder.states("served"), 30, "the executor's task")
+            time.sleep(0.5)
+            executors = subprocess.run(["pgrep", "-f", str(EXECUTOR)], capture_output=True, text=True).stdout.split()
+
+            os.kill(procs[1].pid, signal.SIGKILL)
+            procs[1].wait()
+            time.sleep(1)
+            procs.append(_proc(agent_args, tmp_path / "agent.log"))
+            deadline = time.monotonic() + 30
+            subscribed = False
+            while time.monotonic() < deadline and not subscribed:
+                try:
+                    state = httpx.get(f"http://127.0.0.1:{agent_port}/state", timeout=1).json()
+                    subscribed = any(t["state"] == "TASK_RUNNING" for f in state["frameworks"]
+                                     for e in f["executors"] for t in e["tasks"])
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            assert subscribed, "the recovered executor's task should be running"
+            # framework messages are best effort: one sent before the executor has subscribed again
+            # (pymesos backs off 1 s, then 3 s) is dropped, so send until one comes back
+            deadline = time.monotonic() + 30
+            while b"echo:again" not in recorder.messages and time.monotonic() < deadline:
+                driver.sendFrameworkMessage({"value": "echo-executor"}, offer["agent_id"], encode_data(b"again"))
+                time.sleep(0.5)
+            assert b"echo:again" in recorder.messages, "no message through the re-subscribed executor"
+            assert subprocess.run(["pgrep", "-f", str(EXECUTOR)], capture_output=True,
+                                  text=True).stdout.split() == executors  # the same process, not a new one
+            driver.killTask({"value": "served"})
+            assert recorder.final("served")["state"] == "TASK_KILLED"
+    finally:
+        _stop(procs)
+        subprocess.run(["pkill", "-9", "-f", str(EXECUTOR)], capture_output=True)

@@ -77,6 +77,7 @@ class Agent:
         enforce_disk_quota: bool = False,
         container_disk_watch_interval: float = disk_rules.DEFAULT_WATCH_INTERVAL,
         docker_registry: Path | None = None,
+        executor_reregistration_timeout: float = 2.0,
     ) -> None:
         self.master = master if master.startswith("http") else f"http://{master}"
         self.ip, self.port = ip, port
@@ -117,6 +118,7 @@ class Agent:
         self.disk_du, self.enforce_disk_quota = disk_du, enforce_disk_quota
         self.container_disk_watch_interval = container_disk_watch_interval
         self.images = ImageStore(work_dir, docker_registry)
+        self.executor_reregistration_timeout = executor_reregistration_timeout  # Mesos's default: 2 s
         self.metrics: dict[str, int] = {"executors_preempted": 0}
 
     # ================================================================ identity
@@ -303,8 +305,7 @@ class Agent:
             make_sandbox=None if recovered else (lambda: self._make_sandbox(run, where, resources)),
         )
         run.pid_namespace, run.fetcher = self.pid_namespace, self.fetcher
-        if cls is not CustomExecutor:  # built-in executors' tasks are found again after a restart
-            run.meta_dir = paths.meta_run_dir(*where)
+        run.meta_dir = paths.meta_run_dir(*where)  # so that a restarted agent finds the run again
         if self.cgroups is not None:
             try:
                 run.cgroups = self.cgroups.prepare(container_id, _limits(resources, self.cgroups))

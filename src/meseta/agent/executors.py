@@ -411,16 +411,26 @@ class CustomExecutor(ExecutorRun):
         if not await self.fetched(command, list(self.tasks.values())):
             self._terminated()
             return
+        status_file = None if self.meta_dir is None else self.meta_dir / "exit.status"
         try:
             await self.ensure_rootfs()
-            self.process = await self.launcher.launch(self.contained(command_argv(command), command_env(command, env)))
+            spec = self.contained(command_argv(command), command_env(command, env), status_file)
+            self.process = await self.launcher.launch(spec)
         except LaunchError as exc:
             for task in self.tasks.values():
                 self.update(task, "TASK_FAILED", f"Failed to launch executor: {exc}",
                             "REASON_CONTAINER_LAUNCH_FAILED", source="SOURCE_AGENT")
             self._terminated()
             return
-        self.spawn(self._registration_deadline())
+        if self.meta_dir is not None:
+            await asyncio.to_thread(checkpoint.save_task_pid, self.meta_dir, self.process.pid)
+        self.spawn(self._registration_deadline(EXECUTOR_REGISTRATION_TIMEOUT))
+        await self.watch_exit()
+
+    async def watch_exit(self) -> None:
+        """Wait for the executor process (ours, or adopted after an agent restart); its tasks
+        still running then have failed with it."""
+        assert self.process is not None
         status = await self.process.wait()
         self.exit_status = (status.code or 0) << 8 if status.signal is None else status.signal
         limitation = self.limitation()
@@ -439,13 +449,20 @@ class CustomExecutor(ExecutorRun):
             self.terminated = True
             self.on_terminated(self)
 
-    async def _registration_deadline(self) -> None:
-        await asyncio.sleep(EXECUTOR_REGISTRATION_TIMEOUT)
+    async def _registration_deadline(self, timeout: float,
+                                     reason: str = "REASON_EXECUTOR_REGISTRATION_TIMEOUT") -> None:
+        """An executor that has not subscribed (again, after an agent restart) in time is killed."""
+        await asyncio.sleep(timeout)
         if self.stream is None and self.process is not None and not self.terminated:
             for task in self.tasks.values():
-                self.update(task, "TASK_FAILED", "Executor did not subscribe in time",
-                            "REASON_EXECUTOR_REGISTRATION_TIMEOUT", source="SOURCE_AGENT")
+                self.update(task, "TASK_FAILED", "Executor did not subscribe in time", reason, source="SOURCE_AGENT")
             await self.process.terminate(0)
+
+    def adopt(self, process: ProcessHandle, reregistration_timeout: float) -> None:
+        """Recovery: the executor process outlived the agent; wait for it to subscribe again."""
+        self.process = process
+        self.spawn(self._registration_deadline(reregistration_timeout, "REASON_EXECUTOR_REREGISTRATION_TIMEOUT"))
+        self.spawn(self.watch_exit())
 
     def send(self, event: dict[str, Any]) -> None:
         if self.stream is not None and not self.stream.closed:
@@ -454,13 +471,19 @@ class CustomExecutor(ExecutorRun):
             self.queued.append(event)
 
     def launch(self, task_info: dict[str, Any]) -> None:
-        self.tasks[task_info["task_id"]["value"]] = TaskRecord(task_info)
+        self._remember(task_info)
         self.send({"type": "LAUNCH", "launch": {"task": task_info}})
 
     def launch_group(self, tasks: list[dict[str, Any]]) -> None:
         for info in tasks:
-            self.tasks[info["task_id"]["value"]] = TaskRecord(info)
+            self._remember(info)
         self.send({"type": "LAUNCH_GROUP", "launch_group": {"task_group": {"tasks": tasks}}})
+
+    def _remember(self, task_info: dict[str, Any]) -> None:
+        task = self.tasks[task_info["task_id"]["value"]] = TaskRecord(task_info)
+        task_dir = self.task_dir(task)
+        if task_dir is not None:
+            self.spawn(asyncio.to_thread(checkpoint.save_task, task_dir, task_info))
 
     def kill(self, task_id: str, kill_policy: Any) -> None:
         task = self.tasks.get(task_id)

@@ -2,9 +2,11 @@
 
 For each run under meta/slaves/<agent>/frameworks/*/executors/*/runs/* (``meseta.agent.paths``)::
 
-    framework without checkpoint, or a custom executor
+    framework without checkpoint
         -> its processes are killed and the run forgotten (Mesos does not recover them; the
            master already reported those tasks lost when the agent went away)
+    a custom executor still running is adopted and must subscribe again within
+        --executor-reregistration-timeout (its tasks are what it says they are), else it is killed
     otherwise the run is rebuilt with its ids, sandbox and cgroups, and for each task:
         its status updates are replayed: the unacknowledged ones go out after re-registering
         exit.status written        the task ended while the agent was down: reported now
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from meseta.agent import checkpoint
 from meseta.agent.containerizer.launcher import AdoptedProcess, is_task_wrapper, read_exit_status
-from meseta.agent.executors import CommandExecutor, DefaultExecutor, ExecutorRun, TaskRecord
+from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, TaskRecord
 from meseta.agent.status_updates import TERMINAL
 from meseta.core.resources import parse_json
 
@@ -36,7 +38,8 @@ if TYPE_CHECKING:
     from meseta.agent.actor import Agent
 
 log = logging.getLogger(__name__)
-KINDS: dict[str, type[ExecutorRun]] = {"COMMAND": CommandExecutor, "DEFAULT": DefaultExecutor}
+KINDS: dict[str, type[ExecutorRun]] = {"COMMAND": CommandExecutor, "DEFAULT": DefaultExecutor,
+                                       "CUSTOM": CustomExecutor}
 
 
 async def recover(agent: Agent) -> None:
@@ -66,8 +69,8 @@ def _rebuild(agent: Agent, cls: type[ExecutorRun], saved: checkpoint.RecoveredRu
                 record.state = entry["update"]["status"]["state"]
             elif "ack" in entry:
                 agent.updates.acknowledge(framework_id, record.task_id, entry["ack"], now)
-        if record.state in TERMINAL:
-            continue
+        if record.state in TERMINAL or isinstance(run, CustomExecutor):
+            continue  # a custom executor's tasks live and end with the executor
         status_file = task.directory / "exit.status"
         if read_exit_status(status_file) is None and (task.pid is None or not is_task_wrapper(task.pid, status_file)):
             run.update(record, "TASK_FAILED", "The task's process was gone when the agent recovered",
@@ -75,9 +78,26 @@ def _rebuild(agent: Agent, cls: type[ExecutorRun], saved: checkpoint.RecoveredRu
             continue
         record.process = AdoptedProcess(task.pid or 0, status_file)  # ended already: resolves at once
         run.spawn(run.finish_task(record))
+    if isinstance(run, CustomExecutor):
+        _recover_executor(agent, run, saved)
     log.info("agent %s: recovered %s with %d task(s)", agent.port, run.executor_id, len(run.tasks))
-    if all(t.state in TERMINAL for t in run.tasks.values()):
+    if not isinstance(run, CustomExecutor) and all(t.state in TERMINAL for t in run.tasks.values()):
         run.finish_if_idle()
+
+
+def _recover_executor(agent: Agent, run: CustomExecutor, saved: checkpoint.RecoveredRun) -> None:
+    """A custom executor still running is adopted and given --executor-reregistration-timeout
+    to subscribe again; one that is gone takes its unfinished tasks with it."""
+    status_file = saved.directory / "exit.status"
+    pid_text = (saved.directory / "task.pid").read_text().strip() if (saved.directory / "task.pid").exists() else ""
+    pid = int(pid_text) if pid_text.isdigit() else 0
+    if read_exit_status(status_file) is None and not (pid and is_task_wrapper(pid, status_file)):
+        for record in run.tasks.values():
+            run.update(record, "TASK_FAILED", "The executor was gone when the agent recovered",
+                       "REASON_EXECUTOR_TERMINATED", source="SOURCE_AGENT")
+        run._terminated()
+        return
+    run.adopt(AdoptedProcess(pid, status_file), agent.executor_reregistration_timeout)
 
 
 def _kill_leftovers(saved: checkpoint.RecoveredRun) -> None:

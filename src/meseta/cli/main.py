@@ -146,6 +146,8 @@ def agent(
                                                         min=0.05),
     docker_registry: Path = typer.Option(None, help="Directory of image tarballs (docker-archive or OCI) named "
                                          "NAME:TAG.tar, for tasks with ContainerInfo.mesos.image."),
+    executor_reregistration_timeout: float = typer.Option(
+        2.0, help="After a restart, seconds a custom executor has to subscribe again.", min=0.1),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
@@ -159,7 +161,8 @@ def agent(
                            gc_disk_headroom=gc_disk_headroom, disk_watch_interval=disk_watch_interval,
                            enforce_container_disk_quota=enforce_container_disk_quota,
                            container_disk_watch_interval=container_disk_watch_interval,
-                           docker_registry=docker_registry)
+                           docker_registry=docker_registry,
+                           executor_reregistration_timeout=executor_reregistration_timeout)
     _run(_serve_agent(options))
 
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,9 @@ from meseta.runtime.streams import EventStream
 _decode = msgspec.json.Decoder(dict[str, Any])
 
 
+log = logging.getLogger(__name__)
+
+
 class ExecutorEndpoint:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
@@ -44,7 +48,7 @@ class ExecutorEndpoint:
             run = self._find(call)
             kind = call.get("type")
             if kind == "SUBSCRIBE":
-                return self._subscribe(run)
+                return self._subscribe(run, call)
             if not isinstance(run, CustomExecutor) or run.stream is None or run.stream.closed:
                 raise HttpError(403, "Executor is not subscribed")
             if kind == "UPDATE":
@@ -71,11 +75,19 @@ class ExecutorEndpoint:
             raise HttpError(400, "Executor cannot be found")
         return run
 
-    def _subscribe(self, run: ExecutorRun) -> Response:
+    def _subscribe(self, run: ExecutorRun, call: dict[str, Any]) -> Response:
         if not isinstance(run, CustomExecutor):
             raise HttpError(400, "Executor cannot be found")
         stream = EventStream(run.container_id, heartbeat_interval=1800.0)
+        log.info("agent %s: executor %s of %s subscribed", self.agent.port, run.executor_id, run.framework_id)
         run.subscribed(stream, self.agent.agent_info())
+        # an executor subscribing again (after an agent restart) resends what it never saw
+        # acknowledged; duplicates of updates the agent has are dropped by their uuid
+        for update in (call.get("subscribe") or {}).get("unacknowledged_updates") or []:
+            try:
+                self._update(run, {"update": update})
+            except HttpError:
+                continue
         return StreamingResponse(stream.body(), media_type="application/json")
 
     def _update(self, run: CustomExecutor, call: dict[str, Any]) -> None:
