@@ -83,6 +83,9 @@ class AgentOptions:
     container_disk_watch_interval: float = 15.0
     docker_registry: Path | None = None  # a directory of docker-archive / OCI tarballs
     executor_reregistration_timeout: float = 2.0
+    recover: str = "reconnect"  # or cleanup
+    status_update_retry_min: float = 10.0
+    status_update_retry_max: float = 600.0
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -197,6 +200,9 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
         container_disk_watch_interval=options.container_disk_watch_interval,
         docker_registry=options.docker_registry,
         executor_reregistration_timeout=options.executor_reregistration_timeout,
+        recover=options.recover,
+        update_retry_seconds=options.status_update_retry_min,
+        update_retry_max_seconds=options.status_update_retry_max,
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)

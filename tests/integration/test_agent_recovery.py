@@ -144,3 +144,35 @@ def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: P
     finally:
         _stop(procs)
         subprocess.run(["pkill", "-9", "-f", str(EXECUTOR)], capture_output=True)
+
+
+def test_recover_cleanup_kills_what_the_previous_agent_left(tmp_path: Path) -> None:
+    port, agent_port = free_port(), free_port()
+    master = f"127.0.0.1:{port}"
+    agent_args = ["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
+                  "--no-switch-user", "--resources", "cpus:2;mem:1024;disk:256"]
+    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
+             _proc(agent_args, tmp_path / "agent.log")]
+    marker = f"cleanup-{uuid.uuid4().hex[:8]}"
+    recorder = Recorder()
+    try:
+        wait_for_agents(master, 1)
+        with driver_for(master, recorder, checkpoint=True, failover_timeout=600) as driver:
+            offer = recorder.take_offers()[0]
+            tasks = [task(f"t{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(3)]
+            driver.launchTasks(offer["id"], tasks)
+            recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(f"t{i}") for i in range(3)), 30, "running")
+            os.kill(procs[1].pid, signal.SIGKILL)
+            procs[1].wait()
+            assert _count(marker) == 3
+            procs.append(_proc([*agent_args, "--recover", "cleanup"], tmp_path / "agent.log"))
+            deadline = time.monotonic() + 15
+            while _count(marker) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _count(marker) == 0
+            wait_for_agents(master, 1)
+            assert not any(s == "TASK_RUNNING" for s in _agent_tasks(agent_port).values())
+    finally:
+        _stop(procs)
+        subprocess.run(["pkill", "-9", "-f", marker], capture_output=True)

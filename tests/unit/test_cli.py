@@ -20,6 +20,8 @@ def test_bad_flags_are_rejected_with_the_problem_named() -> None:
     assert result.exit_code == 2 and "empty or negative" in result.output
     result = runner.invoke(app, ["agent", "--master", "127.0.0.1:1", "--isolation", "cgroups/cpu,docker/runtime"])
     assert result.exit_code == 2 and "unknown isolator" in result.output and "'docker/runtime'" in result.output
+    result = runner.invoke(app, ["agent", "--master", "127.0.0.1:1", "--recover", "sometimes"])
+    assert result.exit_code == 2 and "'sometimes'" in result.output and "not one of" in result.output
 
 
 def test_detection_fills_in_what_resources_leave_out(tmp_path: Path) -> None:

@@ -65,6 +65,8 @@ class Agent:
         hostname: str | None = None,
         switch_user: bool = True,
         update_retry_seconds: float = 10.0,
+        update_retry_max_seconds: float = 600.0,
+        recover: str = "reconnect",
         qos: qos_rules.LoadThresholds = qos_rules.LoadThresholds(),
         qos_interval: float = 1.0,
         pid_namespace: bool = False,
@@ -102,7 +104,8 @@ class Agent:
         self.executors: dict[tuple[str, str], ExecutorRun] = {}
         self.completed_executors: list[ExecutorRun] = []
         self._finished: dict[tuple[str, str], ExecutorRun] = {}  # (framework, task) -> its ended run
-        self.updates = StatusUpdateManager(update_retry_seconds)
+        self.updates = StatusUpdateManager(update_retry_seconds, update_retry_max_seconds)
+        self.recover_mode = recover  # reconnect: find the tasks again; cleanup: kill what is left
         self.start_time = time.time()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))  # the stream only
         host, _, master_port = self.master.split("//", 1)[1].partition(":")

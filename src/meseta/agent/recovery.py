@@ -2,7 +2,7 @@
 
 For each run under meta/slaves/<agent>/frameworks/*/executors/*/runs/* (``meseta.agent.paths``)::
 
-    framework without checkpoint
+    framework without checkpoint, or --recover cleanup
         -> its processes are killed and the run forgotten (Mesos does not recover them; the
            master already reported those tasks lost when the agent went away)
     a custom executor still running is adopted and must subscribe again within
@@ -47,7 +47,7 @@ async def recover(agent: Agent) -> None:
         return
     for saved in await asyncio.to_thread(checkpoint.load_runs, agent.work_dir, agent.agent_id):
         cls = KINDS.get(str(saved.info.get("kind")))
-        if cls is None or not saved.framework_info.get("checkpoint"):
+        if cls is None or not saved.framework_info.get("checkpoint") or agent.recover_mode == "cleanup":
             _kill_leftovers(saved)
             await asyncio.to_thread(checkpoint.forget_run, saved.directory)
             continue

@@ -48,7 +48,14 @@ def _checked_by(parse: Callable[[str], object]) -> Callable[[str | None], str | 
     return check
 
 
+def _recover_mode(value: str) -> str:
+    if value not in ("reconnect", "cleanup"):
+        raise ValueError(f"--recover: '{value}' is not one of reconnect, cleanup")
+    return value
+
+
 _check_resources = _checked_by(Resources.parse)
+_check_recover = _checked_by(_recover_mode)
 _check_isolation = _checked_by(parse_isolation)
 _check_weights = _checked_by(parse_weights_flag)
 _check_attributes = _checked_by(parse_attributes)
@@ -148,6 +155,12 @@ def agent(
                                          "NAME:TAG.tar, for tasks with ContainerInfo.mesos.image."),
     executor_reregistration_timeout: float = typer.Option(
         2.0, help="After a restart, seconds a custom executor has to subscribe again.", min=0.1),
+    recover: str = typer.Option("reconnect", help="After a restart: reconnect (find the tasks again) or "
+                                "cleanup (kill what the previous run left).", callback=_check_recover),
+    status_update_retry_min: float = typer.Option(10.0, help="First resend of an unacknowledged update (s).",
+                                                  min=0.01),
+    status_update_retry_max: float = typer.Option(600.0, help="Longest wait between resends (s); doubling.",
+                                                  min=0.01),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
@@ -162,7 +175,9 @@ def agent(
                            enforce_container_disk_quota=enforce_container_disk_quota,
                            container_disk_watch_interval=container_disk_watch_interval,
                            docker_registry=docker_registry,
-                           executor_reregistration_timeout=executor_reregistration_timeout)
+                           executor_reregistration_timeout=executor_reregistration_timeout, recover=recover,
+                           status_update_retry_min=status_update_retry_min,
+                           status_update_retry_max=status_update_retry_max)
     _run(_serve_agent(options))
 
 
