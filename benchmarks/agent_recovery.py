@@ -76,7 +76,11 @@ async def run(tmp: Path, total: int, restarts: int) -> None:
     finally:
         stop(agent)
         stop(master_proc)
-        subprocess.run(["pkill", "-9", "-f", marker], capture_output=True)
+        for pid in subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split():
+            try:  # the whole group: the wrapper, the task's shell and its sleep
+                os.killpg(os.getpgid(int(pid)), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                continue
 
 
 def main() -> None:

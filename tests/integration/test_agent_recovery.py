@@ -31,6 +31,16 @@ def _count(marker: str) -> int:
     return int(found.stdout.strip() or 0)
 
 
+def _kill_groups(pattern: str) -> None:
+    """Test clean-up after a failure: every process group holding a process that matches."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    for pid in found:
+        try:
+            os.killpg(os.getpgid(int(pid)), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
 def _agent_tasks(agent_port: int) -> dict[str, str]:
     state = httpx.get(f"http://127.0.0.1:{agent_port}/state").json()
     return {t["id"]: t["state"] for f in state["frameworks"] for e in f["executors"] for t in e["tasks"]}
@@ -90,7 +100,7 @@ def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
             assert _count(marker) == 19
     finally:
         _stop(procs)
-        subprocess.run(["pkill", "-9", "-f", marker], capture_output=True)
+        _kill_groups(marker)
 
 
 def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: Path) -> None:
@@ -143,7 +153,7 @@ def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: P
             assert recorder.final("served")["state"] == "TASK_KILLED"
     finally:
         _stop(procs)
-        subprocess.run(["pkill", "-9", "-f", str(EXECUTOR)], capture_output=True)
+        _kill_groups(str(EXECUTOR))
 
 
 def test_recover_cleanup_kills_what_the_previous_agent_left(tmp_path: Path) -> None:
@@ -175,4 +185,4 @@ def test_recover_cleanup_kills_what_the_previous_agent_left(tmp_path: Path) -> N
             assert not any(s == "TASK_RUNNING" for s in _agent_tasks(agent_port).values())
     finally:
         _stop(procs)
-        subprocess.run(["pkill", "-9", "-f", marker], capture_output=True)
+        _kill_groups(marker)
