@@ -61,6 +61,8 @@ def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
         with driver_for(master, recorder, checkpoint=True, failover_timeout=600) as driver:
             offer = recorder.take_offers()[0]
             long = [task(f"long-{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(20)]
+            long[1]["health_check"] = {"type": "COMMAND", "command": {"value": "test ! -f unhealthy"},
+                                       "delay_seconds": 0, "interval_seconds": 0.3, "consecutive_failures": 2}
             short = task("short", offer, command={"value": f"sleep 3; echo {marker} > done"})
             driver.launchTasks(offer["id"], [*long, short])
             recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(t["task_id"]["value"])
@@ -97,7 +99,11 @@ def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
 
             driver.killTask({"value": "long-0"})  # an adopted process can still be killed
             assert recorder.final("long-0")["state"] == "TASK_KILLED"
-            assert _count(marker) == 19
+            (sandbox,) = (tmp_path / "agent").glob("slaves/*/frameworks/*/executors/long-1/runs/*-*")
+            (sandbox / "unhealthy").touch()  # its health check was resumed by the new agent
+            unhealthy = recorder.final("long-1")
+            assert unhealthy["state"] == "TASK_KILLED" and unhealthy["healthy"] is False, unhealthy
+            assert _count(marker) == 18
     finally:
         _stop(procs)
         _kill_groups(marker)

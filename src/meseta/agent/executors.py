@@ -296,7 +296,7 @@ class ExecutorRun:
         else:
             self.update(task, "TASK_RUNNING")
             if task.info.get("health_check"):
-                self.spawn(self._watch_health(task, env))
+                self.spawn(self.watch_health(task, env))
         await self.finish_task(task)
 
     async def finish_task(self, task: TaskRecord) -> None:
@@ -320,7 +320,7 @@ class ExecutorRun:
     def on_task_exit(self, task: TaskRecord) -> None:
         self.finish_if_idle()
 
-    async def _watch_health(self, task: TaskRecord, env: dict[str, str]) -> None:
+    async def watch_health(self, task: TaskRecord, env: dict[str, str]) -> None:
         """Probe a running task per its health check (``meseta.agent.health``) until it ends."""
         try:
             policy = HealthPolicy.from_json(task.info["health_check"])

@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING
 
 from meseta.agent import checkpoint
 from meseta.agent.containerizer.launcher import AdoptedProcess, is_task_wrapper, read_exit_status
-from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, TaskRecord
+from meseta.agent.executors import (
+    CommandExecutor,
+    CustomExecutor,
+    DefaultExecutor,
+    ExecutorRun,
+    TaskRecord,
+    command_env,
+)
 from meseta.agent.status_updates import TERMINAL
 from meseta.core.resources import parse_json
 
@@ -78,6 +85,9 @@ def _rebuild(agent: Agent, cls: type[ExecutorRun], saved: checkpoint.RecoveredRu
             continue
         record.process = AdoptedProcess(task.pid or 0, status_file)  # ended already: resolves at once
         run.spawn(run.finish_task(record))
+        if record.info.get("health_check") and record.state == "TASK_RUNNING":
+            env = command_env(record.info.get("command") or {}, {**run.base_env, "MESOS_TASK_ID": record.task_id})
+            run.spawn(run.watch_health(record, env))  # probing resumes where it was
     if isinstance(run, CustomExecutor):
         _recover_executor(agent, run, saved)
     log.info("agent %s: recovered %s with %d task(s)", agent.port, run.executor_id, len(run.tasks))
