@@ -46,19 +46,45 @@ def _agent_tasks(agent_port: int) -> dict[str, str]:
     return {t["id"]: t["state"] for f in state["frameworks"] for e in f["executors"] for t in e["tasks"]}
 
 
+class Restartable:
+    """A master and one agent process that the test kills with SIGKILL and starts again."""
+
+    def __init__(self, tmp_path: Path, *agent_flags: str) -> None:
+        port, self.agent_port = free_port(), free_port()
+        self.master = f"127.0.0.1:{port}"
+        self.log = tmp_path / "agent.log"
+        self.agent_args = ["agent", "--master", self.master, "--port", str(self.agent_port), "--work-dir",
+                           str(tmp_path / "agent"), "--no-switch-user", *agent_flags]
+        self.procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                             "--allocation-interval", "0.2"], tmp_path / "master.log"),
+                      _proc(self.agent_args, self.log)]
+
+    def __enter__(self) -> Restartable:
+        try:
+            wait_for_agents(self.master, 1)
+        except BaseException:
+            _stop(self.procs)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _stop(self.procs)
+
+    def kill_agent(self) -> None:
+        os.kill(self.procs[-1].pid, signal.SIGKILL)  # the agent only: tasks live in their own sessions
+        self.procs[-1].wait()
+
+    def start_agent(self, *extra: str) -> None:
+        self.procs.append(_proc([*self.agent_args, *extra], self.log))
+
+
 def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
-    port, agent_port = free_port(), free_port()
-    master = f"127.0.0.1:{port}"
-    agent_args = ["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
-                  "--no-switch-user", "--resources", "cpus:4;mem:4096;disk:256"]
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(agent_args, tmp_path / "agent.log")]
     marker = f"recovery-{uuid.uuid4().hex[:8]}"
     recorder = Recorder()
     try:
-        wait_for_agents(master, 1)
-        with driver_for(master, recorder, checkpoint=True, failover_timeout=600) as driver:
+        with Restartable(tmp_path, "--resources", "cpus:4;mem:4096;disk:256") as cluster, \
+                driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
+            agent_port = cluster.agent_port
             offer = recorder.take_offers()[0]
             long = [task(f"long-{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(20)]
             long[1]["health_check"] = {"type": "COMMAND", "command": {"value": "test ! -f unhealthy"},
@@ -70,11 +96,10 @@ def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
             time.sleep(0.5)  # the RUNNING acknowledgements reach the agent
             assert _count(marker) == 20
 
-            os.kill(procs[1].pid, signal.SIGKILL)  # the agent only: tasks live in their own sessions
-            procs[1].wait()
+            cluster.kill_agent()
             time.sleep(4)  # meanwhile "short" finishes, with nobody to reap it but its wrapper
             assert _count(marker) == 20
-            procs.append(_proc(agent_args, tmp_path / "agent.log"))
+            cluster.start_agent()
 
             finished = recorder.final("short", 30)
             assert finished["state"] == "TASK_FINISHED", finished
@@ -105,23 +130,16 @@ def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
             assert unhealthy["state"] == "TASK_KILLED" and unhealthy["healthy"] is False, unhealthy
             assert _count(marker) == 18
     finally:
-        _stop(procs)
         _kill_groups(marker)
 
 
 def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: Path) -> None:
-    port, agent_port = free_port(), free_port()
-    master = f"127.0.0.1:{port}"
-    agent_args = ["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
-                  "--no-switch-user", "--resources", "cpus:2;mem:1024;disk:256",
-                  "--executor-reregistration-timeout", "20"]
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(agent_args, tmp_path / "agent.log")]
     recorder = Recorder()
     try:
-        wait_for_agents(master, 1)
-        with driver_for(master, recorder, checkpoint=True, failover_timeout=600) as driver:
+        with Restartable(tmp_path, "--resources", "cpus:2;mem:1024;disk:256",
+                         "--executor-reregistration-timeout", "20") as cluster, \
+                driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
+            agent_port = cluster.agent_port
             offer = recorder.take_offers()[0]
             executor = {"executor_id": {"value": "echo-executor"}, "command": {"value": f"{sys.executable} {EXECUTOR}"},
                         "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
@@ -131,10 +149,9 @@ def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: P
             time.sleep(0.5)
             executors = subprocess.run(["pgrep", "-f", str(EXECUTOR)], capture_output=True, text=True).stdout.split()
 
-            os.kill(procs[1].pid, signal.SIGKILL)
-            procs[1].wait()
+            cluster.kill_agent()
             time.sleep(1)
-            procs.append(_proc(agent_args, tmp_path / "agent.log"))
+            cluster.start_agent()
             deadline = time.monotonic() + 30
             subscribed = False
             while time.monotonic() < deadline and not subscribed:
@@ -158,37 +175,27 @@ def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: P
             driver.killTask({"value": "served"})
             assert recorder.final("served")["state"] == "TASK_KILLED"
     finally:
-        _stop(procs)
         _kill_groups(str(EXECUTOR))
 
 
 def test_recover_cleanup_kills_what_the_previous_agent_left(tmp_path: Path) -> None:
-    port, agent_port = free_port(), free_port()
-    master = f"127.0.0.1:{port}"
-    agent_args = ["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
-                  "--no-switch-user", "--resources", "cpus:2;mem:1024;disk:256"]
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(agent_args, tmp_path / "agent.log")]
     marker = f"cleanup-{uuid.uuid4().hex[:8]}"
     recorder = Recorder()
     try:
-        wait_for_agents(master, 1)
-        with driver_for(master, recorder, checkpoint=True, failover_timeout=600) as driver:
+        with Restartable(tmp_path, "--resources", "cpus:2;mem:1024;disk:256") as cluster, \
+                driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
             offer = recorder.take_offers()[0]
             tasks = [task(f"t{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(3)]
             driver.launchTasks(offer["id"], tasks)
             recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(f"t{i}") for i in range(3)), 30, "running")
-            os.kill(procs[1].pid, signal.SIGKILL)
-            procs[1].wait()
+            cluster.kill_agent()
             assert _count(marker) == 3
-            procs.append(_proc([*agent_args, "--recover", "cleanup"], tmp_path / "agent.log"))
+            cluster.start_agent("--recover", "cleanup")
             deadline = time.monotonic() + 15
             while _count(marker) and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert _count(marker) == 0
-            wait_for_agents(master, 1)
-            assert not any(s == "TASK_RUNNING" for s in _agent_tasks(agent_port).values())
+            wait_for_agents(cluster.master, 1)
+            assert not any(s == "TASK_RUNNING" for s in _agent_tasks(cluster.agent_port).values())
     finally:
-        _stop(procs)
         _kill_groups(marker)
