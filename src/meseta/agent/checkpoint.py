@@ -109,8 +109,9 @@ def save_task(task_dir: Path, task_info: dict[str, Any]) -> None:
     paths.write_atomically(task_dir / "task.info", json.dumps(task_info).encode(), sync=False)
 
 
-def save_task_pid(task_dir: Path, pid: int) -> None:
-    paths.write_atomically(task_dir / "task.pid", str(pid).encode(), sync=False)
+def save_wrapper_pid(directory: Path, pid: int) -> None:
+    """The pid of the status wrapper of a task (its task directory) or a custom executor (its run)."""
+    paths.write_atomically(directory / "wrapper.pid", str(pid).encode(), sync=False)
 
 
 def append_update_record(task_dir: Path, record: dict[str, Any]) -> None:
@@ -134,6 +135,7 @@ class RecoveredRun:
     info: dict[str, Any]  # kind, executor_info, container_id, sandbox, resources
     directory: Path
     tasks: list[RecoveredTask]
+    pid: int | None  # a custom executor's wrapper
 
 
 def load_runs(work_dir: Path, agent_id: str) -> list[RecoveredRun]:
@@ -151,15 +153,19 @@ def load_runs(work_dir: Path, agent_id: str) -> list[RecoveredRun]:
             for task_dir in sorted(run_dir.glob("tasks/*")):
                 task_info = _json(task_dir / "task.info")
                 if task_info is not None:
-                    pid_text = _text(task_dir / "task.pid")
-                    tasks.append(RecoveredTask(task_info, task_dir, int(pid_text) if pid_text.isdigit() else None,
+                    tasks.append(RecoveredTask(task_info, task_dir, _pid(task_dir),
                                                _records(task_dir / "task.updates")))
-            runs.append(RecoveredRun(framework_info, info, run_dir, tasks))
+            runs.append(RecoveredRun(framework_info, info, run_dir, tasks, _pid(run_dir)))
     return runs
 
 
 def forget_run(run_dir: Path) -> None:
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _pid(directory: Path) -> int | None:
+    text = _text(directory / "wrapper.pid")
+    return int(text) if text.isdigit() else None
 
 
 def _text(path: Path) -> str:

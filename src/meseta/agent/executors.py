@@ -290,7 +290,7 @@ class ExecutorRun:
             self.finish_if_idle()
             return
         if task_dir is not None:
-            await asyncio.to_thread(checkpoint.save_task_pid, task_dir, task.process.pid)
+            await asyncio.to_thread(checkpoint.save_wrapper_pid, task_dir, task.process.pid)
         if task.kill_requested:
             await task.process.terminate(0)
         else:
@@ -423,7 +423,7 @@ class CustomExecutor(ExecutorRun):
             self._terminated()
             return
         if self.meta_dir is not None:
-            await asyncio.to_thread(checkpoint.save_task_pid, self.meta_dir, self.process.pid)
+            await asyncio.to_thread(checkpoint.save_wrapper_pid, self.meta_dir, self.process.pid)
         self.spawn(self._registration_deadline(EXECUTOR_REGISTRATION_TIMEOUT))
         await self.watch_exit()
 

@@ -8,8 +8,9 @@
         slaves/<agent_id>/slave.info   AgentInfo JSON (the id survives an agent restart)
         slaves/<agent_id>/frameworks/<framework_id>/framework.info
             executors/<executor_id>/runs/<container_id>/run.info      kind, executor, sandbox
+                wrapper.pid, exit.status       a custom executor's status wrapper, as for tasks
                 tasks/<task_id>/task.info      TaskInfo JSON
-                tasks/<task_id>/task.pid       the pid of the task's wrapper (its process group)
+                tasks/<task_id>/wrapper.pid    the pid of the task's wrapper (its process group)
                 tasks/<task_id>/exit.status    written by the wrapper when the task ends
                 tasks/<task_id>/task.updates   JSON lines: {"update": ...} and {"ack": uuid}
         slaves/latest -> <agent_id>

@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meseta.agent import checkpoint
@@ -79,7 +80,7 @@ def _rebuild(agent: Agent, cls: type[ExecutorRun], saved: checkpoint.RecoveredRu
         if record.state in TERMINAL or isinstance(run, CustomExecutor):
             continue  # a custom executor's tasks live and end with the executor
         status_file = task.directory / "exit.status"
-        if read_exit_status(status_file) is None and (task.pid is None or not is_task_wrapper(task.pid, status_file)):
+        if not _ended_or_running(task.pid, status_file):
             run.update(record, "TASK_FAILED", "The task's process was gone when the agent recovered",
                        "REASON_EXECUTOR_TERMINATED", source="SOURCE_AGENT")
             continue
@@ -99,19 +100,24 @@ def _recover_executor(agent: Agent, run: CustomExecutor, saved: checkpoint.Recov
     """A custom executor still running is adopted and given --executor-reregistration-timeout
     to subscribe again; one that is gone takes its unfinished tasks with it."""
     status_file = saved.directory / "exit.status"
-    pid_text = (saved.directory / "task.pid").read_text().strip() if (saved.directory / "task.pid").exists() else ""
-    pid = int(pid_text) if pid_text.isdigit() else 0
-    if read_exit_status(status_file) is None and not (pid and is_task_wrapper(pid, status_file)):
+    if not _ended_or_running(saved.pid, status_file):
         for record in run.tasks.values():
             run.update(record, "TASK_FAILED", "The executor was gone when the agent recovered",
                        "REASON_EXECUTOR_TERMINATED", source="SOURCE_AGENT")
         run._terminated()
         return
-    run.adopt(AdoptedProcess(pid, status_file), agent.executor_reregistration_timeout)
+    run.adopt(AdoptedProcess(saved.pid or 0, status_file), agent.executor_reregistration_timeout)
+
+
+def _ended_or_running(pid: int | None, status_file: Path) -> bool:
+    """A wrapper either recorded how its process ended, or is still running (the same one)."""
+    return read_exit_status(status_file) is not None or (pid is not None and is_task_wrapper(pid, status_file))
 
 
 def _kill_leftovers(saved: checkpoint.RecoveredRun) -> None:
-    for task in saved.tasks:
-        if task.pid is not None and is_task_wrapper(task.pid, task.directory / "exit.status"):
+    """Kill the process groups of the run's wrappers that still run: its tasks' and its executor's."""
+    wrappers = [(t.pid, t.directory) for t in saved.tasks] + [(saved.pid, saved.directory)]
+    for pid, directory in wrappers:
+        if pid is not None and is_task_wrapper(pid, directory / "exit.status"):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(task.pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)

@@ -7,7 +7,7 @@ however many frameworks declined it (a decline storm leaves one bag and many fra
     _by_framework: framework_id -> {(agent_id, role): None}  (revive and removal drop filters)
 
 Garbage collection: the indexes hold millions of entries in a decline storm. Each slot's tuple is
-made once (``_slot``) and dicts, not sets, hold them: a dict of untracked keys leaves the garbage
+made once (``_slots``) and dicts, not sets, hold them: a dict of untracked keys leaves the garbage
 collector's care, where a fresh tuple per filter, or a set, makes every full pass walk them all.
 
 Lifecycle of one filter::
