@@ -49,7 +49,8 @@ def _agent_tasks(agent_port: int) -> dict[str, str]:
 class Restartable:
     """A master and one agent process that the test kills with SIGKILL and starts again."""
 
-    def __init__(self, tmp_path: Path, *agent_flags: str) -> None:
+    def __init__(self, tmp_path: Path, *agent_flags: str, leftovers: str) -> None:
+        self.leftovers = leftovers  # what the tasks' command lines hold: killed, groups and all, at the end
         port, self.agent_port = free_port(), free_port()
         self.master = f"127.0.0.1:{port}"
         self.log = tmp_path / "agent.log"
@@ -63,12 +64,13 @@ class Restartable:
         try:
             wait_for_agents(self.master, 1)
         except BaseException:
-            _stop(self.procs)
+            self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         _stop(self.procs)
+        _kill_groups(self.leftovers)  # after a failure, tasks the agents did not stop
 
     def kill_agent(self) -> None:
         os.kill(self.procs[-1].pid, signal.SIGKILL)  # the agent only: tasks live in their own sessions
@@ -81,121 +83,112 @@ class Restartable:
 def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
     marker = f"recovery-{uuid.uuid4().hex[:8]}"
     recorder = Recorder()
-    try:
-        with Restartable(tmp_path, "--resources", "cpus:4;mem:4096;disk:256") as cluster, \
-                driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
-            agent_port = cluster.agent_port
-            offer = recorder.take_offers()[0]
-            long = [task(f"long-{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(20)]
-            long[1]["health_check"] = {"type": "COMMAND", "command": {"value": "test ! -f unhealthy"},
-                                       "delay_seconds": 0, "interval_seconds": 0.3, "consecutive_failures": 2}
-            short = task("short", offer, command={"value": f"sleep 3; echo {marker} > done"})
-            driver.launchTasks(offer["id"], [*long, short])
-            recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(t["task_id"]["value"])
-                                      for t in [*long, short]), 30, "21 tasks running")
-            time.sleep(0.5)  # the RUNNING acknowledgements reach the agent
-            assert _count(marker) == 20
+    with Restartable(tmp_path, "--resources", "cpus:4;mem:4096;disk:256", leftovers=marker) as cluster, \
+            driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
+        agent_port = cluster.agent_port
+        offer = recorder.take_offers()[0]
+        long = [task(f"long-{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(20)]
+        long[1]["health_check"] = {"type": "COMMAND", "command": {"value": "test ! -f unhealthy"},
+                                   "delay_seconds": 0, "interval_seconds": 0.3, "consecutive_failures": 2}
+        short = task("short", offer, command={"value": f"sleep 3; echo {marker} > done"})
+        driver.launchTasks(offer["id"], [*long, short])
+        recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(t["task_id"]["value"])
+                                  for t in [*long, short]), 30, "21 tasks running")
+        time.sleep(0.5)  # the RUNNING acknowledgements reach the agent
+        assert _count(marker) == 20
 
-            cluster.kill_agent()
-            time.sleep(4)  # meanwhile "short" finishes, with nobody to reap it but its wrapper
-            assert _count(marker) == 20
-            cluster.start_agent()
+        cluster.kill_agent()
+        time.sleep(4)  # meanwhile "short" finishes, with nobody to reap it but its wrapper
+        assert _count(marker) == 20
+        cluster.start_agent()
 
-            finished = recorder.final("short", 30)
-            assert finished["state"] == "TASK_FINISHED", finished
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    running = _agent_tasks(agent_port)
-                except httpx.HTTPError:
-                    running = {}
-                if sum(s == "TASK_RUNNING" for s in running.values()) == 20:
-                    break
-                time.sleep(0.2)
-            assert sum(s == "TASK_RUNNING" for s in running.values()) == 20, running
-            assert _count(marker) == 20  # none launched twice
+        finished = recorder.final("short", 30)
+        assert finished["state"] == "TASK_FINISHED", finished
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                running = _agent_tasks(agent_port)
+            except httpx.HTTPError:
+                running = {}
+            if sum(s == "TASK_RUNNING" for s in running.values()) == 20:
+                break
+            time.sleep(0.2)
+        assert sum(s == "TASK_RUNNING" for s in running.values()) == 20, running
+        assert _count(marker) == 20  # none launched twice
 
-            before = len(recorder.updates)
-            driver.reconcileTasks([])  # implicit: the master answers with what it knows
-            recorder.wait(lambda: len(recorder.updates) >= before + 20, 20, "reconciliation")
-            with recorder.lock:
-                reconciled: dict[str, Any] = {u["task_id"]["value"]: u["state"] for u in recorder.updates[before:]}
-            assert all(reconciled.get(f"long-{i}") == "TASK_RUNNING" for i in range(20)), reconciled
+        before = len(recorder.updates)
+        driver.reconcileTasks([])  # implicit: the master answers with what it knows
+        recorder.wait(lambda: len(recorder.updates) >= before + 20, 20, "reconciliation")
+        with recorder.lock:
+            reconciled: dict[str, Any] = {u["task_id"]["value"]: u["state"] for u in recorder.updates[before:]}
+        assert all(reconciled.get(f"long-{i}") == "TASK_RUNNING" for i in range(20)), reconciled
 
-            driver.killTask({"value": "long-0"})  # an adopted process can still be killed
-            assert recorder.final("long-0")["state"] == "TASK_KILLED"
-            (sandbox,) = (tmp_path / "agent").glob("slaves/*/frameworks/*/executors/long-1/runs/*-*")
-            (sandbox / "unhealthy").touch()  # its health check was resumed by the new agent
-            unhealthy = recorder.final("long-1")
-            assert unhealthy["state"] == "TASK_KILLED" and unhealthy["healthy"] is False, unhealthy
-            assert _count(marker) == 18
-    finally:
-        _kill_groups(marker)
+        driver.killTask({"value": "long-0"})  # an adopted process can still be killed
+        assert recorder.final("long-0")["state"] == "TASK_KILLED"
+        (sandbox,) = (tmp_path / "agent").glob("slaves/*/frameworks/*/executors/long-1/runs/*-*")
+        (sandbox / "unhealthy").touch()  # its health check was resumed by the new agent
+        unhealthy = recorder.final("long-1")
+        assert unhealthy["state"] == "TASK_KILLED" and unhealthy["healthy"] is False, unhealthy
+        assert _count(marker) == 18
 
 
 def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: Path) -> None:
     recorder = Recorder()
-    try:
-        with Restartable(tmp_path, "--resources", "cpus:2;mem:1024;disk:256",
-                         "--executor-reregistration-timeout", "20") as cluster, \
-                driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
-            agent_port = cluster.agent_port
-            offer = recorder.take_offers()[0]
-            executor = {"executor_id": {"value": "echo-executor"}, "command": {"value": f"{sys.executable} {EXECUTOR}"},
-                        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
-                                      {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]}
-            driver.launchTasks(offer["id"], [task("served", offer, executor=executor)])
-            recorder.wait(lambda: "TASK_RUNNING" in recorder.states("served"), 30, "the executor's task")
-            time.sleep(0.5)
-            executors = subprocess.run(["pgrep", "-f", str(EXECUTOR)], capture_output=True, text=True).stdout.split()
+    with Restartable(tmp_path, "--resources", "cpus:2;mem:1024;disk:256",
+                     "--executor-reregistration-timeout", "20", leftovers=str(EXECUTOR)) as cluster, \
+            driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
+        agent_port = cluster.agent_port
+        offer = recorder.take_offers()[0]
+        executor = {"executor_id": {"value": "echo-executor"}, "command": {"value": f"{sys.executable} {EXECUTOR}"},
+                    "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                                  {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]}
+        driver.launchTasks(offer["id"], [task("served", offer, executor=executor)])
+        recorder.wait(lambda: "TASK_RUNNING" in recorder.states("served"), 30, "the executor's task")
+        time.sleep(0.5)
+        executors = subprocess.run(["pgrep", "-f", str(EXECUTOR)], capture_output=True, text=True).stdout.split()
 
-            cluster.kill_agent()
-            time.sleep(1)
-            cluster.start_agent()
-            deadline = time.monotonic() + 30
-            subscribed = False
-            while time.monotonic() < deadline and not subscribed:
-                try:
-                    state = httpx.get(f"http://127.0.0.1:{agent_port}/state", timeout=1).json()
-                    subscribed = any(t["state"] == "TASK_RUNNING" for f in state["frameworks"]
-                                     for e in f["executors"] for t in e["tasks"])
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            assert subscribed, "the recovered executor's task should be running"
-            # framework messages are best effort: one sent before the executor has subscribed again
-            # (pymesos backs off 1 s, then 3 s) is dropped, so send until one comes back
-            deadline = time.monotonic() + 30
-            while b"echo:again" not in recorder.messages and time.monotonic() < deadline:
-                driver.sendFrameworkMessage({"value": "echo-executor"}, offer["agent_id"], encode_data(b"again"))
-                time.sleep(0.5)
-            assert b"echo:again" in recorder.messages, "no message through the re-subscribed executor"
-            assert subprocess.run(["pgrep", "-f", str(EXECUTOR)], capture_output=True,
-                                  text=True).stdout.split() == executors  # the same process, not a new one
-            driver.killTask({"value": "served"})
-            assert recorder.final("served")["state"] == "TASK_KILLED"
-    finally:
-        _kill_groups(str(EXECUTOR))
+        cluster.kill_agent()
+        time.sleep(1)
+        cluster.start_agent()
+        deadline = time.monotonic() + 30
+        subscribed = False
+        while time.monotonic() < deadline and not subscribed:
+            try:
+                state = httpx.get(f"http://127.0.0.1:{agent_port}/state", timeout=1).json()
+                subscribed = any(t["state"] == "TASK_RUNNING" for f in state["frameworks"]
+                                 for e in f["executors"] for t in e["tasks"])
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert subscribed, "the recovered executor's task should be running"
+        # framework messages are best effort: one sent before the executor has subscribed again
+        # (pymesos backs off 1 s, then 3 s) is dropped, so send until one comes back
+        deadline = time.monotonic() + 30
+        while b"echo:again" not in recorder.messages and time.monotonic() < deadline:
+            driver.sendFrameworkMessage({"value": "echo-executor"}, offer["agent_id"], encode_data(b"again"))
+            time.sleep(0.5)
+        assert b"echo:again" in recorder.messages, "no message through the re-subscribed executor"
+        assert subprocess.run(["pgrep", "-f", str(EXECUTOR)], capture_output=True,
+                              text=True).stdout.split() == executors  # the same process, not a new one
+        driver.killTask({"value": "served"})
+        assert recorder.final("served")["state"] == "TASK_KILLED"
 
 
 def test_recover_cleanup_kills_what_the_previous_agent_left(tmp_path: Path) -> None:
     marker = f"cleanup-{uuid.uuid4().hex[:8]}"
     recorder = Recorder()
-    try:
-        with Restartable(tmp_path, "--resources", "cpus:2;mem:1024;disk:256") as cluster, \
-                driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
-            offer = recorder.take_offers()[0]
-            tasks = [task(f"t{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(3)]
-            driver.launchTasks(offer["id"], tasks)
-            recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(f"t{i}") for i in range(3)), 30, "running")
-            cluster.kill_agent()
-            assert _count(marker) == 3
-            cluster.start_agent("--recover", "cleanup")
-            deadline = time.monotonic() + 15
-            while _count(marker) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert _count(marker) == 0
-            wait_for_agents(cluster.master, 1)
-            assert not any(s == "TASK_RUNNING" for s in _agent_tasks(cluster.agent_port).values())
-    finally:
-        _kill_groups(marker)
+    with Restartable(tmp_path, "--resources", "cpus:2;mem:1024;disk:256", leftovers=marker) as cluster, \
+            driver_for(cluster.master, recorder, checkpoint=True, failover_timeout=600) as driver:
+        offer = recorder.take_offers()[0]
+        tasks = [task(f"t{i}", offer, command={"value": f"exec sh -c 'sleep 300' {marker}"}) for i in range(3)]
+        driver.launchTasks(offer["id"], tasks)
+        recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(f"t{i}") for i in range(3)), 30, "running")
+        cluster.kill_agent()
+        assert _count(marker) == 3
+        cluster.start_agent("--recover", "cleanup")
+        deadline = time.monotonic() + 15
+        while _count(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _count(marker) == 0
+        wait_for_agents(cluster.master, 1)
+        assert not any(s == "TASK_RUNNING" for s in _agent_tasks(cluster.agent_port).values())
