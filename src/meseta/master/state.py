@@ -202,6 +202,23 @@ class RemoveAgent:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkAgentUnreachable:
+    """Registry operation: the agent stopped answering (pings or re-registration); it may come
+    back, and is then admitted again with ``AdmitAgent``."""
+
+    agent_id: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarkAgentGone:
+    """Registry operation: the operator says the agent is gone for good (``MARK_AGENT_GONE``)."""
+
+    agent_id: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class SaveSetting:
     """Registry operation: an operator setting (``weights``, ``quota``, ``maintenance``) as JSON."""
 
@@ -209,7 +226,7 @@ class SaveSetting:
     value: Any
 
 
-RegistryOperation = AdmitAgent | RemoveAgent | SaveSetting
+RegistryOperation = AdmitAgent | RemoveAgent | MarkAgentUnreachable | MarkAgentGone | SaveSetting
 
 
 @dataclass(frozen=True, slots=True)

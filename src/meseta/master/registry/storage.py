@@ -1,12 +1,24 @@
-"""The durable registry: what must survive a master restart (admitted agents, operator settings).
+"""The durable registry: what must survive a master restart or failover.
 
+Admitted, unreachable and gone agents and the operator settings (weights, quota, maintenance).
 Frameworks, tasks and offers are soft state, rebuilt from agents and schedulers. Every change
-is a named operation (``AdmitAgent``, ``RemoveAgent``, ``SaveSetting``).
+is a named operation (``AdmitAgent``, ``MarkAgentUnreachable``, ``MarkAgentGone``,
+``RemoveAgent``, ``SaveSetting``); an agent is in at most one of the three agent sets::
+
+    AdmitAgent ---------------> admitted <------ AdmitAgent (it came back) ---+
+                                   | MarkAgentUnreachable                     |
+                                   v                                          |
+                               unreachable ---------------------------------- +
+      MarkAgentGone (from either) -> gone (never again)    RemoveAgent -> none
 
 SQLite layout (one file, WAL)::
 
     agents(id TEXT PRIMARY KEY, info TEXT /* AgentInfo JSON */)
+    unreachable(id TEXT PRIMARY KEY, time REAL)
+    gone(id TEXT PRIMARY KEY, time REAL)
     settings(name TEXT PRIMARY KEY, value TEXT /* JSON: weights, quota, maintenance */)
+
+The ZooKeeper backend (``zk_storage``) keeps the same sets, fenced by the leader's epoch.
 """
 
 from __future__ import annotations
@@ -17,11 +29,20 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from meseta.master.state import AdmitAgent, RegistryOperation, RemoveAgent, SaveSetting
+from meseta.master.state import (
+    AdmitAgent,
+    MarkAgentGone,
+    MarkAgentUnreachable,
+    RegistryOperation,
+    RemoveAgent,
+    SaveSetting,
+)
 
 
 class Storage(Protocol):
     def load_agents(self) -> dict[str, dict[str, Any]]: ...
+    def load_unreachable(self) -> dict[str, float]: ...
+    def load_gone(self) -> dict[str, float]: ...
     def load_settings(self) -> dict[str, Any]: ...
     def apply(self, operation: RegistryOperation) -> None: ...
     def close(self) -> None: ...
@@ -30,21 +51,34 @@ class Storage(Protocol):
 class MemoryStorage:
     def __init__(self) -> None:
         self.agents: dict[str, dict[str, Any]] = {}
+        self.unreachable: dict[str, float] = {}
+        self.gone: dict[str, float] = {}
         self.settings: dict[str, Any] = {}
 
     def load_agents(self) -> dict[str, dict[str, Any]]:
         return dict(self.agents)
 
+    def load_unreachable(self) -> dict[str, float]:
+        return dict(self.unreachable)
+
+    def load_gone(self) -> dict[str, float]:
+        return dict(self.gone)
+
     def load_settings(self) -> dict[str, Any]:
         return dict(self.settings)
 
     def apply(self, operation: RegistryOperation) -> None:
+        if isinstance(operation, SaveSetting):
+            self.settings[operation.name] = operation.value
+            return
+        self.agents.pop(operation.agent_id, None)
+        self.unreachable.pop(operation.agent_id, None)
         if isinstance(operation, AdmitAgent):
             self.agents[operation.agent_id] = operation.info
-        elif isinstance(operation, RemoveAgent):
-            self.agents.pop(operation.agent_id, None)
-        elif isinstance(operation, SaveSetting):
-            self.settings[operation.name] = operation.value
+        elif isinstance(operation, MarkAgentUnreachable):
+            self.unreachable[operation.agent_id] = operation.time
+        elif isinstance(operation, MarkAgentGone):
+            self.gone[operation.agent_id] = operation.time
 
     def close(self) -> None:
         return None
@@ -69,32 +103,51 @@ class SqliteStorage:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, info TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS unreachable (id TEXT PRIMARY KEY, time REAL NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS gone (id TEXT PRIMARY KEY, time REAL NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
-    def load_agents(self) -> dict[str, dict[str, Any]]:
+    def _rows(self, query: str) -> list[tuple[Any, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, info FROM agents").fetchall()
-        return {agent_id: json.loads(info) for agent_id, info in rows}
+            return self._db.execute(query).fetchall()
+
+    def load_agents(self) -> dict[str, dict[str, Any]]:
+        return {agent_id: json.loads(info) for agent_id, info in self._rows("SELECT id, info FROM agents")}
+
+    def load_unreachable(self) -> dict[str, float]:
+        return dict(self._rows("SELECT id, time FROM unreachable"))
+
+    def load_gone(self) -> dict[str, float]:
+        return dict(self._rows("SELECT id, time FROM gone"))
 
     def load_settings(self) -> dict[str, Any]:
-        with self._lock:
-            rows = self._db.execute("SELECT name, value FROM settings").fetchall()
-        return {name: json.loads(value) for name, value in rows}
+        return {name: json.loads(value) for name, value in self._rows("SELECT name, value FROM settings")}
 
     def apply(self, operation: RegistryOperation) -> None:
         with self._lock:
-            if isinstance(operation, AdmitAgent):
-                self._db.execute(
-                    "INSERT OR REPLACE INTO agents (id, info) VALUES (?, ?)",
-                    (operation.agent_id, json.dumps(operation.info)),
-                )
-            elif isinstance(operation, RemoveAgent):
-                self._db.execute("DELETE FROM agents WHERE id = ?", (operation.agent_id,))
-            elif isinstance(operation, SaveSetting):
+            if isinstance(operation, SaveSetting):
                 self._db.execute(
                     "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)",
                     (operation.name, json.dumps(operation.value)),
                 )
+                return
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("DELETE FROM agents WHERE id = ?", (operation.agent_id,))
+                self._db.execute("DELETE FROM unreachable WHERE id = ?", (operation.agent_id,))
+                if isinstance(operation, AdmitAgent):
+                    self._db.execute("INSERT INTO agents (id, info) VALUES (?, ?)",
+                                     (operation.agent_id, json.dumps(operation.info)))
+                elif isinstance(operation, MarkAgentUnreachable):
+                    self._db.execute("INSERT INTO unreachable (id, time) VALUES (?, ?)",
+                                     (operation.agent_id, operation.time))
+                elif isinstance(operation, MarkAgentGone):
+                    self._db.execute("INSERT OR REPLACE INTO gone (id, time) VALUES (?, ?)",
+                                     (operation.agent_id, operation.time))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
