@@ -13,6 +13,7 @@ import shutil
 import socket
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from meseta.core.resources import Resources, parse_attributes, validate_role
 from meseta.master.actor import MasterActor
 from meseta.master.http.app import build_master_app
 from meseta.master.machine import MasterMachine
-from meseta.master.registry.storage import SqliteStorage
+from meseta.master.registry.storage import SqliteStorage, Storage
 
 DEFAULT_PORTS = "ports:[31000-32000]"
 MB = 1024 * 1024
@@ -53,6 +54,12 @@ class MasterOptions:
     role_sorter: str = "drf"
     framework_sorter: str = "drf"
     offer_timeout: float | None = None
+    zk: str | None = None  # zk://host:port,.../path: elect a leader and keep the registry in ZooKeeper
+    quorum: int | None = None  # required with --zk, as in Mesos (ZooKeeper's own majority is what counts)
+    zk_session_timeout: float = 10.0
+    agent_reregister_timeout: float = 600.0
+    recovery_agent_removal_limit: float = 1.0  # fraction of recovered agents that may be marked unreachable
+    agent_removal_rate_limit: str | None = None  # e.g. "1/10mins"
 
 
 @dataclass
@@ -104,10 +111,12 @@ def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
     }
 
 
-def build_master(options: MasterOptions) -> tuple[MasterActor, Any]:
-    storage = SqliteStorage(options.work_dir / "registry.sqlite")
+def build_master(options: MasterOptions, storage: Storage | None = None, info: dict[str, Any] | None = None,
+                 on_deposed: Callable[[str], None] | None = None) -> tuple[MasterActor, Any]:
+    """A master over ``storage`` (default: the SQLite registry in the work dir), ready to lead."""
+    storage = storage or SqliteStorage(options.work_dir / "registry.sqlite")
     machine = MasterMachine(
-        master_info(options.ip, options.port, options.hostname),
+        info or master_info(options.ip, options.port, options.hostname),
         allocation_interval=options.allocation_interval,
         agent_ping_timeout=options.agent_ping_timeout,
         max_agent_ping_timeouts=options.max_agent_ping_timeouts,
@@ -118,7 +127,7 @@ def build_master(options: MasterOptions) -> tuple[MasterActor, Any]:
         framework_sorter=options.framework_sorter,
         offer_timeout=options.offer_timeout,
     )
-    actor = MasterActor(machine, storage)
+    actor = MasterActor(machine, storage, on_deposed=on_deposed)
     flags = {k: str(v) for k, v in vars(options).items()}
     return actor, build_master_app(actor, flags)
 
@@ -139,6 +148,18 @@ def parse_weights_flag(text: str) -> dict[str, float]:
             raise ValueError(f"--weights entry '{item}': weight must be positive")
         weights[role.strip()] = weight
     return weights
+
+
+def parse_percentage(text: str) -> float:
+    """``--recovery-agent-removal-limit``: "100%" or "0.5" -> a fraction in [0, 1]."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a percentage like 50%") from None
+    if not 0 <= value <= 1:
+        raise ValueError(f"'{text}' must be between 0% and 100%")
+    return value
 
 
 def detect_resources(work_dir: Path, given: str | None) -> Resources:

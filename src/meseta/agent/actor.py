@@ -45,6 +45,8 @@ from meseta.core.resources import Resources, parse_json
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.fast_http import FastHttpError, FastPoster
+from meseta.runtime.leader import locate_masters, while_leading
+from meseta.runtime.zk import is_zk_url
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,8 @@ class Agent:
         docker_registry: Path | None = None,
         executor_reregistration_timeout: float = 2.0,
     ) -> None:
-        self.master = master if master.startswith("http") else f"http://{master}"
+        self.master_flag = master  # HOST:PORT or zk://.../path (followed in run())
+        self.master = "" if is_zk_url(master) else master if master.startswith("http") else f"http://{master}"
         self.ip, self.port = ip, port
         self.hostname = hostname or ip
         self.work_dir = work_dir
@@ -108,8 +111,7 @@ class Agent:
         self.recover_mode = recover  # reconnect: find the tasks again; cleanup: kill what is left
         self.start_time = time.time()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))  # the stream only
-        host, _, master_port = self.master.split("//", 1)[1].partition(":")
-        self._poster = FastPoster(host, int(master_port or 5050), connections=16)
+        self._poster = self._poster_for(self.master)
         self._last_ping = time.monotonic()
         self._ping_deadline = 75.0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -143,16 +145,27 @@ class Agent:
     # ================================================================ master connection
     async def run(self) -> None:
         await recovery.recover(self)
+        masters = await locate_masters(self.master_flag)
         backoff = 1.0
         while True:
+            address = await masters.wait_leader()
+            if self.master != f"http://{address}":
+                log.info("agent %s: following the master at %s", self.port, address)
+                old, self.master, self._poster = self._poster, f"http://{address}", self._poster_for(address)
+                await old.close()
             try:
-                await self._connect_once()
-                backoff = 1.0
+                await while_leading(masters, address, self._connect_once())
+                backoff = 1.0  # the stream ended, or a new leader: register (again) soon
             except (httpx.HTTPError, OSError, ValueError) as exc:
                 log.info("agent %s: master connection failed: %s", self.port, exc)
             self.stream_id = None
             await asyncio.sleep(random.uniform(0, backoff))
             backoff = min(backoff * 2, REGISTRATION_BACKOFF_MAX)
+
+    @staticmethod
+    def _poster_for(master: str) -> FastPoster:
+        host, _, port = master.removeprefix("http://").partition(":")
+        return FastPoster(host or "127.0.0.1", int(port or 5050), connections=16)
 
     async def _connect_once(self) -> None:
         body = self._registration_body()

@@ -21,10 +21,12 @@ from meseta.daemons import (
     MasterOptions,
     build_agent,
     build_master,
+    parse_percentage,
     parse_weights_flag,
     run_agent,
     server,
 )
+from meseta.runtime.zk import parse_zk_url
 
 app = typer.Typer(
     help="Meseta: a datacenter resource manager, wire-compatible with the Apache Mesos v1 APIs.",
@@ -97,16 +99,42 @@ def master(
     role_sorter: str = typer.Option("drf", help="drf or random (must equal --framework-sorter)."),
     framework_sorter: str = typer.Option("drf", help="drf or random (must equal --role-sorter)."),
     offer_timeout: float = typer.Option(None, help="Seconds after which unused offers are rescinded."),
+    zk: str = typer.Option(None, help="zk://host:port,.../path: elect a leader among masters and keep the "
+                           "registry in ZooKeeper (default: standalone, registry in SQLite).",
+                           callback=_checked_by(parse_zk_url)),
+    quorum: int = typer.Option(None, help="Required with --zk: a majority of the masters.", min=1),
+    zk_session_timeout: float = typer.Option(10.0, help="ZooKeeper session timeout (s).", min=0.5),
+    agent_reregister_timeout: float = typer.Option(
+        600.0, help="After a failover, seconds agents have to re-register before they are marked unreachable.",
+        min=0.1),
+    recovery_agent_removal_limit: str = typer.Option(
+        "100%", help="After a failover, the most recovered agents that may be marked unreachable; beyond it "
+        "the master exits.", callback=_checked_by(parse_percentage)),
+    agent_removal_rate_limit: str = typer.Option(
+        None, help='Pace agents marked unreachable, e.g. "1/10mins" (default: no limit).',
+        callback=None),  # RATE-LIMIT-CHECK
 ) -> None:
     """Run a master: the scheduler API, the agent endpoint and the state endpoints."""
     if role_sorter not in ("drf", "random") or role_sorter != framework_sorter:
         raise typer.BadParameter("--role-sorter and --framework-sorter must both be drf or both be random")
+    if zk and quorum is None:
+        raise typer.BadParameter("--quorum is required with --zk")
     options = MasterOptions(ip, port, work_dir, hostname, allocation_interval, agent_ping_timeout,
-                            max_agent_ping_timeouts, weights, role_sorter, framework_sorter, offer_timeout)
+                            max_agent_ping_timeouts, weights, role_sorter, framework_sorter, offer_timeout,
+                            zk=zk, quorum=quorum, zk_session_timeout=zk_session_timeout,
+                            agent_reregister_timeout=agent_reregister_timeout,
+                            recovery_agent_removal_limit=parse_percentage(recovery_agent_removal_limit),
+                            agent_removal_rate_limit=agent_removal_rate_limit)
     _run(_serve_master(options))
 
 
 async def _serve_master(options: MasterOptions) -> None:
+    if options.zk:
+        from meseta.master.election import HaMaster
+
+        console.print(f"meseta master {__version__} on http://{options.ip}:{options.port}, contending in {options.zk}")
+        await HaMaster(options).serve()
+        return
     actor, asgi = build_master(options)
     console.print(f"meseta master {__version__} on http://{options.ip}:{options.port}")
     try:
@@ -117,7 +145,8 @@ async def _serve_master(options: MasterOptions) -> None:
 
 @app.command()
 def agent(
-    master: str = typer.Option(..., help="The master as HOST:PORT."),
+    master: str = typer.Option(..., help="The master as HOST:PORT, or zk://host:port,.../path to follow the "
+                               "leading master."),
     ip: str = typer.Option("127.0.0.1", help="Address to listen on (executors connect here)."),
     port: int = typer.Option(5051, help="Port to listen on."),
     work_dir: Path = typer.Option(Path("/tmp/meseta/agent"), help="Directory for sandboxes."),

@@ -6,6 +6,7 @@ Subscription lifecycle (``run``)::
         events -> callbacks, one at a time, in order; UPDATEs with a uuid acknowledged after
         status_update() returns (implicit acknowledgements)
         307 -> follow Location (//host:port/...)    503 -> retry with backoff
+        zk://... master: subscribe to the leader the znodes name; a new leader -> SUBSCRIBE there
         stream ends or is silent for 5 heartbeats -> disconnected() -> backoff -> SUBSCRIBE
         ERROR "Framework has been removed" -> error() and stop
 """
@@ -33,6 +34,8 @@ from meseta.client.scheduler_protocol import (
     Subscribed,
     Update,
 )
+from meseta.runtime.leader import locate_masters, while_leading
+from meseta.runtime.zk import is_zk_url
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,8 @@ class SchedulerDriver:
     ) -> None:
         self.scheduler = scheduler
         self.protocol = SchedulerProtocol(dict(framework_info))
-        self.base = _base_url(master)
+        self.master = master  # HOST:PORT, a URL, or zk://.../path (the leader is followed)
+        self.base = "" if is_zk_url(master) else _base_url(master)
         self.implicit_acknowledgements = implicit_acknowledgements
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
         self._owns_client = client is None
@@ -121,9 +125,17 @@ class SchedulerDriver:
 
     async def run(self) -> None:
         backoff = BACKOFF_INITIAL
+        masters = await locate_masters(self.master) if is_zk_url(self.master) else None
         while not self._stopping:
             try:
-                if await self._subscribe_once():
+                if masters is None:
+                    refused = await self._subscribe_once()
+                else:  # follow the leader: drop the subscription when another master leads
+                    address = await masters.wait_leader()
+                    self.base = f"http://{address}"
+                    _, ended = await while_leading(masters, address, self._subscribe_once())
+                    refused = bool(ended)
+                if refused:
                     return  # refused for good
                 backoff = BACKOFF_INITIAL
             except (httpx.HTTPError, OSError, TimeoutError) as exc:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from meseta.master.machine import MasterMachine
-from meseta.master.registry.storage import Storage
+from meseta.master.registry.storage import Fenced, Storage
 from meseta.master.state import (
     CancelTimer,
     CloseAgentStream,
@@ -42,8 +42,11 @@ class WallClock:
 
 
 class MasterActor:
-    def __init__(self, machine: MasterMachine, storage: Storage, clock: Clock | None = None) -> None:
+    def __init__(self, machine: MasterMachine, storage: Storage, clock: Clock | None = None,
+                 on_deposed: Callable[[str], None] | None = None) -> None:
         self.machine = machine
+        self.deposed = False  # once set, no effect is executed any more
+        self.on_deposed = on_deposed
         self.storage = storage
         self.clock = clock or WallClock()
         self.framework_streams: dict[str, EventStream] = {}
@@ -66,8 +69,24 @@ class MasterActor:
         one at a time, so each change is prepared against the last one applied."""
         async with self._settings_lock:
             operation = prepare(*args)
-            await asyncio.to_thread(self.storage.apply, operation)
+            try:
+                await asyncio.to_thread(self.storage.apply, operation)
+            except Fenced as exc:
+                self.depose(f"registry write fenced: {exc}")
+                raise
             self.run(self.machine.handle_persisted, operation)
+
+    def depose(self, reason: str) -> None:
+        """Another master leads (or may): stop acting now and tell the owner, once."""
+        if self.deposed:
+            return
+        self.deposed = True
+        log.critical("master deposed: %s", reason)
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self.on_deposed is not None:
+            self.on_deposed(reason)
 
     def open_framework_stream(self, heartbeat: float) -> EventStream:
         return self._open(self.framework_streams, self.machine.handle_framework_disconnected, heartbeat)
@@ -98,6 +117,8 @@ class MasterActor:
 
     # ------------------------------------------------------------- effects
     def execute(self, effects: list[Effect]) -> None:
+        if self.deposed:
+            return
         for effect in effects:
             if isinstance(effect, ToFramework):
                 stream = self.framework_streams.get(effect.framework_id)
@@ -144,6 +165,9 @@ class MasterActor:
     async def _persist(self, effect: Persist) -> None:
         try:
             await asyncio.to_thread(self.storage.apply, effect.operation)
+        except Fenced as exc:
+            self.depose(f"registry write fenced: {exc}")
+            return
         except Exception:
             log.exception("registry write %s failed", effect.operation)
             return
