@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests use beyond the build tools: busybox-static (tests build a tiny
-# container image from it). Installed as root when missing; elsewhere say what is missing.
+# container image from it), zookeeper (real ensembles for the HA tests; pulls a JRE).
+# Installed as root when missing; elsewhere say what is missing.
 set -euo pipefail
 need=()
-for pkg in busybox-static util-linux; do
+for pkg in busybox-static util-linux zookeeper; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
