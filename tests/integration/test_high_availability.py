@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.test_pymesos import Recorder, driver_for, task
 
 from meseta.testing.ha_cluster import HaCluster, active_agents, running_tasks
+from meseta.testing.pymesos_recorder import Recorder, driver_for, task
 from meseta.testing.zookeeper import Ensemble
 
 pytestmark = pytest.mark.timeout(300)
