@@ -34,12 +34,19 @@ from meseta.master.state import (
     MarkAgentGone,
     MarkAgentUnreachable,
     RegistryOperation,
-    RemoveAgent,
     SaveSetting,
 )
 
 
+class Fenced(Exception):
+    """This master may no longer write: another one has claimed the registry since. A master
+    that sees it has been deposed and must stop acting at once."""
+
+
 class Storage(Protocol):
+    """Loads run once, when a master starts leading; ``apply`` runs in a worker thread and raises
+    :class:`Fenced` once another master has taken over."""
+
     def load_agents(self) -> dict[str, dict[str, Any]]: ...
     def load_unreachable(self) -> dict[str, float]: ...
     def load_gone(self) -> dict[str, float]: ...
