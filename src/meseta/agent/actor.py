@@ -159,8 +159,8 @@ class Agent:
             except (httpx.HTTPError, OSError, ValueError) as exc:
                 log.info("agent %s: master connection failed: %s", self.port, exc)
             self.stream_id = None
-            await asyncio.sleep(random.uniform(0, backoff))
-            backoff = min(backoff * 2, REGISTRATION_BACKOFF_MAX)
+            slept, _ = await while_leading(masters, address, asyncio.sleep(random.uniform(0, backoff)))
+            backoff = min(backoff * 2, REGISTRATION_BACKOFF_MAX) if slept else 1.0  # a new leader: try it soon
 
     @staticmethod
     def _poster_for(master: str) -> FastPoster:
