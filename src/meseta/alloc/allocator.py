@@ -293,6 +293,8 @@ class Allocator:
     # ---------------------------------------------------------------- the cycle
     def allocate(self, now: float, rng: random.Random) -> list[Allocation]:
         decisions: list[Allocation] = []
+        if not any(f.active and f.roles - f.suppressed for f in self._frameworks.values()):
+            return decisions  # nobody to offer to (e.g. agents re-registering after a failover)
         agent_ids = [aid for aid, a in self._agents.items() if a.active]
         rng.shuffle(agent_ids)
         if not self._quotas:
