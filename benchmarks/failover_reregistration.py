@@ -85,7 +85,8 @@ async def measure(agents: int, tasks: int) -> dict[str, float]:
         master = subprocess.Popen(
             [sys.executable, "-m", "meseta.cli.main", "master", "--port", str(port), "--work-dir", tmp,
              "--agent-ping-timeout", "600"],
-            stdout=open(Path(tmp) / "master.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=open(Path(tmp) / "master.log", "wb"),  # noqa: SIM115 - closed with the process
+            stderr=subprocess.STDOUT, start_new_session=True)
         try:
             async with httpx.AsyncClient() as client:
                 while True:
@@ -114,7 +115,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--tasks", type=int, default=10)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the master inherits it
     print(f"# M1 failover re-registration, {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"{time.strftime('%Y-%m-%d')}, {args.tasks} tasks per agent")

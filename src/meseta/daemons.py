@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import shutil
 import socket
@@ -35,6 +36,7 @@ from meseta.core.resources import Resources, parse_attributes, validate_role
 from meseta.master.actor import MasterActor
 from meseta.master.http.app import build_master_app
 from meseta.master.machine import MasterMachine
+from meseta.master.maintenance import parse_rate_limit
 from meseta.master.registry.storage import SqliteStorage, Storage
 
 DEFAULT_PORTS = "ports:[31000-32000]"
@@ -95,6 +97,13 @@ class AgentOptions:
     status_update_retry_max: float = 600.0
 
 
+def abort_process(reason: str) -> None:
+    """What a master does when it may no longer lead: say why, and exit at once (as Mesos aborts)."""
+    logging.getLogger("meseta.master").critical("master stops: %s", reason)
+    logging.shutdown()
+    os._exit(1)
+
+
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
     """MasterInfo as Mesos writes it (the ip field is the IPv4 address as a network-order uint32)."""
     packed = struct.unpack("<I", ipaddress.IPv4Address(ip).packed)[0] if ":" not in ip else 0
@@ -126,8 +135,13 @@ def build_master(options: MasterOptions, storage: Storage | None = None, info: d
         role_sorter=options.role_sorter,
         framework_sorter=options.framework_sorter,
         offer_timeout=options.offer_timeout,
+        agent_reregister_timeout=options.agent_reregister_timeout,
+        recovery_agent_removal_limit=options.recovery_agent_removal_limit,
+        agent_removal_rate_limit=parse_rate_limit(options.agent_removal_rate_limit),
+        unreachable_agents=storage.load_unreachable(),
+        gone_agents=storage.load_gone(),
     )
-    actor = MasterActor(machine, storage, on_deposed=on_deposed)
+    actor = MasterActor(machine, storage, on_deposed=on_deposed or abort_process)
     flags = {k: str(v) for k, v in vars(options).items()}
     return actor, build_master_app(actor, flags)
 

@@ -12,8 +12,8 @@ from meseta.master.state import (
     CallRejected,
     CloseAgentStream,
     CloseFrameworkStream,
+    MarkAgentUnreachable,
     Persist,
-    RemoveAgent,
     StartTimer,
     SubscribeRefused,
     ToAgent,
@@ -43,20 +43,26 @@ def cluster() -> tuple[MasterMachine, str, str, dict[str, Any]]:
     return machine, agent_id, fid, offer
 
 
-def test_missed_pings_remove_the_agent_and_tell_everyone(cluster: Any) -> None:
+def test_missed_pings_mark_the_agent_unreachable_once_the_registry_has_it(cluster: Any) -> None:
     machine, agent_id, fid, offer = cluster
     launch(machine, fid, offer, "t1", 1.0)
     (second,) = offers_in(machine.handle_allocate(1.5))[fid]  # leftovers offered again
     assert machine.handle_timer(("ping", agent_id), 2.0)  # first ping: goes out
     machine.handle_timer(("ping", agent_id), 3.0)  # no pong: one miss
-    effects = machine.handle_timer(("ping", agent_id), 4.0)  # second miss: removed
+    effects = machine.handle_timer(("ping", agent_id), 4.0)  # second miss: the registry first
+    assert Persist(MarkAgentUnreachable(agent_id, 4.0)) in effects
+    assert not events(effects, "UPDATE") and agent_id in machine.agents  # nothing acts before the write
+    effects = machine.handle_persisted(MarkAgentUnreachable(agent_id, 4.0), 4.1)
     (lost,) = [e["update"]["status"] for e in events(effects, "UPDATE")]
     assert (lost["state"], lost["reason"], "uuid" in lost) == ("TASK_LOST", "REASON_AGENT_REMOVED", False)
+    assert lost["unreachable_time"] == {"nanoseconds": 4_000_000_000}
     assert events(effects, "FAILURE") == [{"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}}]
     assert [e["rescind"]["offer_id"] for e in events(effects, "RESCIND")] == [second["id"]]
-    assert Persist(RemoveAgent(agent_id)) in effects
-    assert any(isinstance(e, CloseAgentStream) for e in effects)
+    assert CloseAgentStream(agent_id, "agent-stream") in effects
+    assert not [e for e in effects if isinstance(e, ToAgent)]  # no SHUTDOWN: it may come back
     assert agent_id not in machine.agents and not machine.offers
+    assert machine.unreachable_agents == {agent_id: 4.0}
+    assert machine.frameworks[fid].completed_tasks[-1].state == "TASK_LOST"
 
 
 def test_pong_keeps_the_agent(cluster: Any) -> None:

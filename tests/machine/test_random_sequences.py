@@ -1,7 +1,8 @@
 """Random event sequences through the master machine; the conftest checks invariants after each.
 
-Agents register and vanish, frameworks subscribe, accept, decline, kill, disconnect and tear
-down, agents report updates and miss pings, in any order hypothesis finds.
+Agents register and vanish, frameworks (partition-aware or not) subscribe, accept, decline, kill,
+disconnect and tear down, agents report updates, miss pings, are marked gone and re-register, and
+registry writes complete late and in any order, as hypothesis finds.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from hypothesis import strategies as st
 from meseta.core.resources import Resources
 from meseta.master.invariants import validate
 from meseta.master.machine import MasterMachine
-from meseta.master.state import Persist, StartTimer, ToAgent, ToFramework
+from meseta.master.state import TERMINAL_STATES, Persist, RegistryOperation, StartTimer, ToAgent, ToFramework
 
 from .test_drf_golden import MASTER_INFO
 
 # Weighted: launches, updates and timers (pings, failovers, batches) matter most.
 ACTIONS = ["agent", "framework", "allocate", "allocate", "accept", "accept", "accept", "decline", "update",
            "update", "update", "ack", "ack", "kill", "disconnect", "teardown", "timer", "timer", "timer",
-           "timer", "reconcile", "agent_gone"]
+           "timer", "reconcile", "agent_gone", "persist", "persist", "persist", "reregister", "mark_gone"]
 
 
 class World:
@@ -36,6 +37,10 @@ class World:
         self.timers: dict[tuple[str, ...], float] = {}
         self.streams: dict[str, str] = {}
         self.task_counter = 0
+        self.writes: list[RegistryOperation] = []  # registry writes under way, completed in any order
+        self.infos: dict[str, dict[str, Any]] = {}  # agent id -> AgentInfo
+        self.tasks: dict[tuple[str, str], dict[str, Any]] = {}  # (framework, task) -> TaskInfo
+        self.last_state: dict[tuple[str, str], str] = {}
 
     def effects(self, effects: list[Any]) -> list[Any]:
         for effect in effects:
@@ -44,12 +49,25 @@ class World:
             elif isinstance(effect, ToFramework) and effect.event["type"] == "OFFERS":
                 self.offers.setdefault(effect.framework_id, []).extend(effect.event["offers"]["offers"])
             elif isinstance(effect, Persist):
-                self.effects(self.machine.handle_persisted(effect.operation, self.now))
+                self.writes.append(effect.operation)
+                if hasattr(effect.operation, "info"):
+                    self.infos[effect.operation.agent_id] = effect.operation.info  # type: ignore[union-attr]
             elif isinstance(effect, ToAgent) and effect.message["type"] == "RUN_TASK":
                 task = effect.message["task"]
                 fid = effect.message["framework_info"]["id"]["value"]
                 self.running.append((fid, task["agent_id"]["value"], task["task_id"]["value"]))
+                self.tasks[(fid, task["task_id"]["value"])] = task
         return effects
+
+    def reregister(self, agent_id: str, pick: int) -> None:
+        """The agent comes back reporting the tasks it still runs (as far as the world knows)."""
+        m = self.machine
+        reported = [{"framework_id": {"value": fid}, "info": self.tasks[(fid, tid)], "state": "TASK_RUNNING",
+                     "executor_id": "", "resources": self.tasks[(fid, tid)]["resources"]}
+                    for fid, aid, tid in self.running if aid == agent_id
+                    and self.last_state.get((fid, tid), "TASK_STAGING") not in TERMINAL_STATES]
+        frameworks = [f.info for f in m.frameworks.values()]
+        self.effects(m.handle_reregister_agent(self.infos[agent_id], reported, [], frameworks, f"rs-{pick}", self.now))
 
     def step(self, action: str, pick: int) -> None:
         m, now = self.machine, self.now
@@ -60,7 +78,10 @@ class World:
             self.effects(m.handle_register_agent(info, f"as-{pick}", now))
         elif action == "framework":
             stream = f"fs-{len(self.streams)}"
-            effects = self.effects(m.handle_subscribe({"user": "u", "name": f"f{pick}"}, None, stream, [], now))
+            info: dict[str, Any] = {"user": "u", "name": f"f{pick}", "checkpoint": pick % 3 > 0}
+            if pick % 2:
+                info["capabilities"] = [{"type": "PARTITION_AWARE"}]
+            effects = self.effects(m.handle_subscribe(info, None, stream, [], now))
             self.streams[effects[0].framework_id] = stream
         elif action == "allocate":
             self.effects(m.handle_allocate(now))
@@ -86,6 +107,8 @@ class World:
             status = {"task_id": {"value": tid}, "state": state, "uuid": uid, "source": "SOURCE_EXECUTOR"}
             self.effects(m.handle_status_update(aid, {"framework_id": {"value": fid}, "status": status}, now))
             self.unacked.append((fid, aid, tid, uid))
+            if aid in m.agents:
+                self.last_state[(fid, tid)] = state
         elif action == "ack" and self.unacked:
             fid, aid, tid, uid = self.unacked.pop(pick % len(self.unacked))
             if fid in m.frameworks and m.frameworks[fid].connected:
@@ -103,6 +126,15 @@ class World:
             self.effects(m.handle_reconcile(frameworks[pick % len(frameworks)], [], now))
         elif action == "agent_gone" and agents:
             self.effects(m.handle_agent_disconnected(agents[pick % len(agents)], f"as-{pick}", now))
+        elif action == "persist" and self.writes:
+            self.effects(m.handle_persisted(self.writes.pop(pick % len(self.writes)), now))
+        elif action == "reregister" and self.infos:
+            known = sorted(self.infos)
+            self.reregister(known[pick % len(known)], pick)
+        elif action == "mark_gone" and (agents or m.unreachable_agents):
+            candidates = sorted([*agents, *m.unreachable_agents])
+            payload = {"agent_id": {"value": candidates[pick % len(candidates)]}}
+            self.effects(m.handle_operator_call("MARK_AGENT_GONE", payload, now))
         elif action == "timer" and self.timers:
             key = min(self.timers, key=lambda k: self.timers[k])
             self.now = max(self.now, self.timers.pop(key))
@@ -115,7 +147,13 @@ def test_any_event_sequence_keeps_the_master_consistent(steps: list[tuple[str, i
     world = World()
     world.step("agent", 1)
     world.step("framework", 1)
+    world.step("persist", 0)
     for action, pick in steps:
         world.step(action, pick)
+    while world.writes:
+        world.step("persist", 0)
     world.step("allocate", 0)
     assert not validate(world.machine)
+    m = world.machine  # an agent is in at most one of the sets, as in the registry
+    sets = [set(m.agents), set(m.recovered_agents), set(m.unreachable_agents), set(m.gone_agents)]
+    assert sum(len(x) for x in sets) == len(set().union(*sets))

@@ -26,6 +26,7 @@ from meseta.daemons import (
     run_agent,
     server,
 )
+from meseta.master.maintenance import parse_rate_limit
 from meseta.runtime.zk import parse_zk_url
 
 app = typer.Typer(
@@ -112,7 +113,7 @@ def master(
         "the master exits.", callback=_checked_by(parse_percentage)),
     agent_removal_rate_limit: str = typer.Option(
         None, help='Pace agents marked unreachable, e.g. "1/10mins" (default: no limit).',
-        callback=None),  # RATE-LIMIT-CHECK
+        callback=_checked_by(parse_rate_limit)),
 ) -> None:
     """Run a master: the scheduler API, the agent endpoint and the state endpoints."""
     if role_sorter not in ("drf", "random") or role_sorter != framework_sorter:
@@ -136,6 +137,7 @@ async def _serve_master(options: MasterOptions) -> None:
         await HaMaster(options).serve()
         return
     actor, asgi = build_master(options)
+    actor.run(actor.machine.handle_start)
     console.print(f"meseta master {__version__} on http://{options.ip}:{options.port}")
     try:
         await server(asgi, options.ip, options.port).serve()
@@ -248,6 +250,7 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
                        isolation: str = "posix/cpu,posix/mem") -> None:
     actor, master_app = build_master(MasterOptions(ip, port, work_dir / "master"))
+    actor.run(actor.machine.handle_start)
     master_server = server(master_app, ip, port)
     runs = [asyncio.create_task(master_server.serve())]
     taken = {port}

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from meseta.master.machine import MasterMachine
 from meseta.master.registry.storage import Fenced, Storage
 from meseta.master.state import (
+    Abort,
     CancelTimer,
     CloseAgentStream,
     CloseFrameworkStream,
@@ -140,6 +141,9 @@ class MasterActor:
                     handle.cancel()
             elif isinstance(effect, Persist):
                 self._spawn(self._persist(effect))
+            elif isinstance(effect, Abort):
+                self.depose(effect.message)
+                return
 
     def _close_stream(self, streams: dict[str, EventStream], owner: str, stream_id: str) -> None:
         stream = streams.get(owner)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 from kazoo.client import KazooState
 
-from meseta.daemons import MasterOptions, build_master, master_info, server
+from meseta.daemons import MasterOptions, abort_process, build_master, master_info, server
 from meseta.master.http.gate import LeaderGate
 from meseta.master.registry.zk_storage import ZooKeeperStorage
 from meseta.protocol.master_znodes import REGISTRY_CHILD
@@ -33,14 +32,8 @@ from meseta.runtime.zk import make_client, on_loop, parse_zk_url, start_client
 log = logging.getLogger(__name__)
 
 
-def _abort(reason: str) -> None:
-    log.critical("master stops: %s", reason)
-    logging.shutdown()
-    os._exit(1)
-
-
 class HaMaster:
-    def __init__(self, options: MasterOptions, on_exit: Callable[[str], None] = _abort) -> None:
+    def __init__(self, options: MasterOptions, on_exit: Callable[[str], None] = abort_process) -> None:
         assert options.zk is not None
         self.options = options
         self.url = parse_zk_url(options.zk)
@@ -77,9 +70,7 @@ class HaMaster:
         await asyncio.to_thread(storage.claim, self.info["id"])
         self.actor, app = await asyncio.to_thread(build_master, self.options, storage, self.info, self._deposed)
         self.gate.app, self.gate.recovering = app, False
-        start = getattr(self.actor.machine, "handle_start", None)
-        if start is not None:
-            self.actor.run(start)
+        self.actor.run(self.actor.machine.handle_start)
         log.info("master %s leads", self.info["id"])
 
     def _leader_changed(self, child: str | None, info: dict[str, Any] | None) -> None:

@@ -9,11 +9,17 @@ Framework lifecycle::
                        ^                                  |
                        +------- SUBSCRIBE with id --------+          TEARDOWN -> removed
 
-Agent lifecycle::
+Agent lifecycle (registry first, then act; details in master/agents.py and master/partitions.py)::
 
     REGISTER -> (registry admits) -> REGISTERED --stream breaks--> disconnected (no offers)
-       ^                                 |  max_agent_ping_timeouts missed PONGs
-       +---------- REREGISTER -----------+--> removed: tasks LOST, offers rescinded, FAILURE
+       ^                                 |  max_agent_ping_timeouts missed PONGs (rate-limited)
+       |                                 v
+       |      (registry marks) UNREACHABLE: offers rescinded, tasks UNREACHABLE (partition-aware,
+       |                                 |  kept) or LOST, FAILURE
+       +--- (registry admits) <-- REREGISTER: partition-aware tasks adopted, others shut down
+    recovered (admitted before a failover) --REREGISTER--> REREGISTERED
+                                           --agent_reregister_timeout--> UNREACHABLE (or Abort)
+    MARK_AGENT_GONE -> (registry marks) GONE: tasks GONE_BY_OPERATOR or LOST, SHUTDOWN; never back
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from meseta.master.launch import (
 from meseta.master.maintenance import MaintenanceControl
 from meseta.master.maintenance import duration_seconds as validation_duration
 from meseta.master.operator import OperatorSettings
+from meseta.master.partitions import MARK_TIMER, REREGISTER_TIMER, Partitions
 from meseta.master.reservations import OFFER_OPERATIONS, ReservationOperations, checkpoint_message
 from meseta.master.state import (
     HEARTBEAT_INTERVAL_SECONDS,
@@ -83,6 +90,11 @@ class MasterMachine:
         framework_sorter: str = "drf",
         offer_timeout: float | None = None,
         seed: int = 0,
+        agent_reregister_timeout: float = 600.0,
+        recovery_agent_removal_limit: float = 1.0,
+        agent_removal_rate_limit: tuple[int, float] | None = None,
+        unreachable_agents: Mapping[str, float] | None = None,
+        gone_agents: Mapping[str, float] | None = None,
     ) -> None:
         self.master_info = master_info
         self.master_id: str = master_info["id"]
@@ -95,12 +107,20 @@ class MasterMachine:
         self.completed_frameworks: deque[Framework] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
         self.removed_framework_ids: set[str] = set()
         self.agents: dict[str, Agent] = {}
-        self.recovered_agents: dict[str, dict[str, Any]] = dict(admitted_agents or {})
+        self.gone_agents: dict[str, float] = dict(gone_agents or {})  # never admitted again
+        self.unreachable_agents: dict[str, float] = {
+            a: t for a, t in (unreachable_agents or {}).items() if a not in self.gone_agents}
+        # admitted in the registry, not re-registered with this master yet
+        self.recovered_agents: dict[str, dict[str, Any]] = {
+            a: info for a, info in (admitted_agents or {}).items()
+            if a not in self.gone_agents and a not in self.unreachable_agents}
         self.pending_admissions: dict[str, tuple[dict[str, Any], str]] = {}
         self.offers: dict[str, Offer] = {}
         self.metrics: dict[str, int] = {}
         self._rng = random.Random(seed)
         self.agent_lifecycle = AgentLifecycle(self)
+        self.partitions = Partitions(self, agent_reregister_timeout, recovery_agent_removal_limit,
+                                     agent_removal_rate_limit)
         self.reservations = ReservationOperations(self)
         self.maintenance = MaintenanceControl(self)
         self.settings = OperatorSettings(self)
@@ -115,6 +135,11 @@ class MasterMachine:
             if name in stored:
                 self.settings.apply(SaveSetting(name, stored[name]), 0.0)
         self._allocation_pending = self._batching = False  # nothing is scheduled yet at start-up
+
+    def handle_start(self, now: float) -> list[Effect]:
+        """The master starts leading (the actor calls this once): recovered agents now have
+        agent_reregister_timeout to re-register."""
+        return self.partitions.start(now)
 
     # ================================================================ frameworks
 
@@ -601,7 +626,8 @@ class MasterMachine:
         framework = self._connected_framework(framework_id)
         self.count("messages_reconcile_tasks")
         if not tasks:
-            return [reconcile_known(framework.id, t) for t in framework.tasks.values()]
+            known = [*framework.tasks.values(), *framework.unreachable_tasks.values()]
+            return [reconcile_known(framework.id, t) for t in known]
         effects: list[Effect] = []
         for task_id, agent_id in tasks:
             task = framework.tasks.get(task_id)
@@ -612,10 +638,14 @@ class MasterMachine:
         return effects
 
     def _reconcile_unknown(self, framework: Framework, task_id: str, agent_id: str | None) -> list[Effect]:
-        if agent_id is not None and agent_id in self.recovered_agents and agent_id not in self.agents:
-            return []  # the agent may still re-register after a master failover: say nothing yet
-        known_agent = agent_id is not None and agent_id in self.agents
-        return [reconcile_unknown(framework.id, framework.partition_aware, task_id, agent_id, known_agent)]
+        unreachable = framework.unreachable_tasks.get(task_id)
+        if unreachable is not None:
+            return [reconcile_known(framework.id, unreachable)]
+        standing = self.partitions.standing(agent_id)
+        if standing is None:
+            return []  # its agent may still re-register after a master failover: say nothing yet
+        since = self.unreachable_agents.get(agent_id) if agent_id is not None else None
+        return [reconcile_unknown(framework.id, framework.partition_aware, task_id, agent_id, standing, since)]
 
     def handle_framework_message(
         self, framework_id: str, agent_id: str, executor_id: str, data: str, now: float
@@ -748,6 +778,10 @@ class MasterMachine:
             return [*self.handle_allocate(now), StartTimer(ALLOCATE_BATCH, now + self.allocation_interval)]
         if kind == "ping":
             return self.agent_lifecycle.ping(key[1], now)
+        if key == MARK_TIMER:
+            return self.partitions.pump(now)
+        if key == REREGISTER_TIMER:
+            return self.partitions.recovery_timed_out(now)
         if kind == "offer-timeout":
             offer = self.offers.get(key[1])
             return self.rescind_offer(offer, notify=True) if offer is not None else []
@@ -773,7 +807,8 @@ class MasterMachine:
     # master/reservations.py, master/maintenance.py)
 
     def handle_operator_call(self, kind: str, payload: dict[str, Any], now: float) -> list[Effect]:
-        """The operator calls that act on agents at once (no registry write); CallRejected on bad input."""
+        """The operator calls that act on agents and frameworks (MARK_AGENT_GONE acts once its registry
+        write is done); CallRejected on bad input."""
         agent_id = str(((payload.get("agent_id") or {}) if isinstance(payload, dict) else {}).get("value", ""))
         if kind in ("RESERVE_RESOURCES", "UNRESERVE_RESOURCES"):
             return self.reservations.apply_operator_call(kind, agent_id, payload.get("resources"), now)
@@ -790,6 +825,8 @@ class MasterMachine:
             return self.maintenance.deactivate(agent_id)
         if kind == "REACTIVATE_AGENT":
             return self.maintenance.reactivate(agent_id, now)
+        if kind == "MARK_AGENT_GONE":
+            return self.partitions.mark_gone(agent_id, now)
         if kind == "TEARDOWN":
             framework_id = str(((payload.get("framework_id") or {})).get("value", ""))
             framework = self.frameworks.get(framework_id)

@@ -8,6 +8,9 @@ Task lifecycle as the master sees it::
     ACCEPT/LAUNCH -> STAGING --(agent updates)--> STARTING -> RUNNING -> terminal
         terminal update seen:          resources go back to the allocator
         terminal update acknowledged:  task moves to the framework's completed_tasks
+        agent unreachable:             partition-aware: TASK_UNREACHABLE, kept in unreachable_tasks
+                                       (back in tasks if the agent re-registers with it); others:
+                                       TASK_LOST, completed
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ TASK_STATES = (
 )
 MAX_COMPLETED_FRAMEWORKS = 50  # --max_completed_frameworks
 MAX_COMPLETED_TASKS_PER_FRAMEWORK = 1000  # --max_completed_tasks_per_framework
+MAX_UNREACHABLE_TASKS_PER_FRAMEWORK = 1000  # --max_unreachable_tasks_per_framework: the oldest are dropped
 HEARTBEAT_INTERVAL_SECONDS = 15.0  # DEFAULT_HEARTBEAT_INTERVAL, fixed in Mesos
 
 
@@ -65,6 +69,7 @@ class Task:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     latest_status: dict[str, Any] | None = None
     released: bool = False
+    unreachable_time: float | None = None  # when its agent was marked unreachable
 
     @property
     def task_id(self) -> str:
@@ -93,6 +98,7 @@ class Framework:
     unregistered_time: float | None = None
     tasks: dict[str, Task] = field(default_factory=dict)
     completed_tasks: deque[Task] = field(default_factory=lambda: deque(maxlen=MAX_COMPLETED_TASKS_PER_FRAMEWORK))
+    unreachable_tasks: dict[str, Task] = field(default_factory=dict)  # partition-aware only, oldest first
     offers: set[str] = field(default_factory=set)
     executors: dict[str, dict[str, ExecutorRecord]] = field(default_factory=dict)  # agent -> executor id
 
@@ -234,7 +240,17 @@ class Persist:
     operation: RegistryOperation
 
 
-Effect = ToFramework | CloseFrameworkStream | ToAgent | CloseAgentStream | StartTimer | CancelTimer | Persist
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """The master must stop leading at once (the actor exits the process), e.g. when more
+    recovered agents than ``recovery_agent_removal_limit`` allows failed to re-register."""
+
+    message: str
+
+
+Effect = (
+    ToFramework | CloseFrameworkStream | ToAgent | CloseAgentStream | StartTimer | CancelTimer | Persist | Abort
+)
 
 
 class SubscribeRefused(Exception):

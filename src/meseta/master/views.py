@@ -70,7 +70,7 @@ def framework_json(machine: MasterMachine, framework: Framework) -> dict[str, An
         "offered_resources": _framework_offered(machine, framework).summary(),
         "resources": (_framework_used(machine, framework) + _framework_offered(machine, framework)).summary(),
         "tasks": tasks,
-        "unreachable_tasks": [],
+        "unreachable_tasks": [task_json(t) for t in framework.unreachable_tasks.values()],
         "completed_tasks": [task_json(t) for t in framework.completed_tasks],
         "offers": [_offer_json(machine, o) for o in sorted(framework.offers) if o in machine.offers],
         "executors": [
@@ -164,7 +164,7 @@ def state_json(machine: MasterMachine, start_time: float, flags: dict[str, str])
         "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
         "activated_slaves": sum(1 for a in agents if a.active),
         "deactivated_slaves": sum(1 for a in agents if not a.active),
-        "unreachable_slaves": 0,
+        "unreachable_slaves": len(machine.unreachable_agents),
         "leader": pid,
         "leader_info": {k: info[k] for k in ("id", "pid", "port", "hostname") if k in info},
         "flags": flags,
@@ -195,7 +195,7 @@ def metrics_json(machine: MasterMachine, uptime: float) -> dict[str, float]:
     out["master/slaves_inactive"] = sum(1 for a in agents if not a.active)
     out["master/slaves_connected"] = sum(1 for a in agents if a.connected)
     out["master/slaves_disconnected"] = sum(1 for a in agents if not a.connected)
-    out["master/slaves_unreachable"] = 0
+    out["master/slaves_unreachable"] = len(machine.unreachable_agents)
     frameworks = machine.frameworks.values()
     out["master/frameworks_active"] = sum(1 for f in frameworks if f.active)
     out["master/frameworks_inactive"] = sum(1 for f in frameworks if not f.active)
@@ -204,7 +204,7 @@ def metrics_json(machine: MasterMachine, uptime: float) -> dict[str, float]:
     out["master/outstanding_offers"] = len(machine.offers)
     states = {s: 0 for s in TASK_STATES}
     for framework in frameworks:
-        for task in framework.tasks.values():
+        for task in [*framework.tasks.values(), *framework.unreachable_tasks.values()]:
             states[task.state] = states.get(task.state, 0) + 1
     for state in TASK_STATES:
         if state not in TERMINAL_STATES:

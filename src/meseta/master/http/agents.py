@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from meseta.master.actor import MasterActor
-from meseta.master.state import CallRejected, ToAgent
+from meseta.master.state import CallRejected
 from meseta.protocol.agent_wire import STREAM_ID_HEADER
 from meseta.runtime.http import HttpError, accepted, check_json_request, read_body
 
@@ -49,10 +49,6 @@ class AgentStreamEndpoint:
                     info, body.get("tasks") or [], body.get("executor_infos") or [],
                     body.get("frameworks") or [], stream.stream_id, self.actor.now(),
                 )
-                if not any(isinstance(e, ToAgent) for e in effects):
-                    stream.send({"type": "SHUTDOWN", "shutdown": {"message": "Agent is not known to the master"}})
-                    stream.close()
-                    effects = []
             else:
                 raise HttpError(400, f"Unknown agent stream call '{body.get('type')}'")
         except HttpError as exc:

@@ -7,6 +7,7 @@
                      START_MAINTENANCE STOP_MAINTENANCE -> registry write, then 200
     agent actions    RESERVE_RESOURCES UNRESERVE_RESOURCES CREATE_VOLUMES DESTROY_VOLUMES -> 202 (409)
                      DRAIN_AGENT DEACTIVATE_AGENT REACTIVATE_AGENT TEARDOWN -> 200
+                     MARK_AGENT_GONE -> 200 (the registry write is under way; 400 for an unknown agent)
 
 Legacy: /weights (GET, PUT), /quota (GET, POST, DELETE /quota/<role>), /roles, /reserve,
 /unreserve, /create-volumes, /destroy-volumes (form bodies), /maintenance/schedule (GET, POST),
@@ -35,6 +36,7 @@ from meseta.runtime.http import HttpError, check_json_request, read_body
 AGENT_ACTIONS = {
     "RESERVE_RESOURCES": 202, "UNRESERVE_RESOURCES": 202, "CREATE_VOLUMES": 202, "DESTROY_VOLUMES": 202,
     "DRAIN_AGENT": 200, "DEACTIVATE_AGENT": 200, "REACTIVATE_AGENT": 200, "TEARDOWN": 200,
+    "MARK_AGENT_GONE": 200,
 }
 
 
@@ -102,7 +104,7 @@ class OperatorEndpoint:
         if kind in AGENT_ACTIONS:
             actor.execute(machine.handle_operator_call(kind, payload, actor.now()))
             return Response(status_code=AGENT_ACTIONS[kind])
-        if kind == "UNKNOWN" or kind.startswith("GET_") or kind in ("SUBSCRIBE", "MARK_AGENT_GONE"):
+        if kind == "UNKNOWN" or kind.startswith("GET_") or kind == "SUBSCRIBE":
             raise HttpError(501, f"Operator call '{kind}' is not implemented yet")
         raise HttpError(400, f"Failed to validate master::Call: unknown call type '{kind}'")
 
