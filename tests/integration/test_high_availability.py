@@ -6,6 +6,7 @@ stop and partition the pieces and check that no task is lost or launched twice.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -156,3 +157,45 @@ def test_standby_redirects_to_the_leader(tmp_path: Path, zk: Ensemble) -> None:
         assert httpx.get(f"{base}/version").json()["version"]
         leading = httpx.get(f"http://{cluster.leader_address()}/metrics/snapshot").json()
         assert leading["master/elected"] == 1
+
+
+def test_agent_missing_after_failover_is_unreachable_then_back(tmp_path: Path, zk: Ensemble) -> None:
+    with HaCluster(tmp_path, zk.hosts, master_flags=["--agent-reregister-timeout", "10"]) as cluster:
+        cluster.wait(lambda s: active_agents(s) == 3, 60, "3 agents")
+        recorder = Recorder()
+        with driver_for(cluster.zk_url, recorder, checkpoint=True, failover_timeout=3600.0,
+                        capabilities=[{"type": "PARTITION_AWARE"}]) as driver:
+            offer = recorder.take_offers()[0]
+            driver.launchTasks(offer["id"], [task("held", offer, command={"value": "sleep 600"})])
+            recorder.wait(lambda: "TASK_RUNNING" in recorder.states("held"), 30, "held running")
+            agent_id = offer["agent_id"]["value"]
+            pid = _agent_pid(cluster, agent_id)
+            frozen = next(i for i, port in enumerate(cluster.agent_ports) if pid.endswith(f":{port}"))
+            agent = cluster.agents[frozen]
+            assert agent is not None
+            os.killpg(agent.pid, signal.SIGSTOP)
+            try:
+                old = cluster.leader()
+                assert old is not None
+                cluster.kill_master(old)
+                cluster.wait(lambda s: cluster.leader() not in (None, old) and active_agents(s) == 2
+                             and len(s.get("recovered_slaves", [])) == 1, 30, "a leader waiting for one agent")
+                recorder.wait(lambda: len(recorder.reregistrations) >= 1, 8, "the framework re-subscribed")
+                before = len(recorder.states("held"))
+                driver.reconcileTasks([{"task_id": {"value": "held"}}])
+                time.sleep(1.0)
+                assert len(recorder.states("held")) == before, "no answer while the agent may still come back"
+                cluster.wait(lambda s: s.get("unreachable_slaves") == 1, 30, "the agent marked unreachable")
+                driver.reconcileTasks([{"task_id": {"value": "held"}}])
+                # pymesos sends no agent_id, and the new master never heard of the task: UNKNOWN
+                recorder.wait(lambda: recorder.states("held")[-1] == "TASK_UNKNOWN", 10, "TASK_UNKNOWN")
+            finally:
+                os.killpg(agent.pid, signal.SIGCONT)
+            cluster.wait(lambda s: active_agents(s) == 3 and "held" in running_tasks(s), 60, "the agent back")
+            driver.reconcileTasks([{"task_id": {"value": "held"}}])
+            recorder.wait(lambda: recorder.states("held")[-1] == "TASK_RUNNING", 10, "RUNNING again")
+
+
+def _agent_pid(cluster: HaCluster, agent_id: str) -> str:
+    state = cluster.state() or {}
+    return next(a["pid"] for a in state.get("slaves", []) if a["id"] == agent_id)
