@@ -7,6 +7,7 @@ other over loopback HTTP with their real protocols, exactly as separate processe
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
 import os
@@ -241,6 +242,13 @@ def build_agent(options: AgentOptions) -> tuple[Agent, Any]:
     )
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)
+
+
+def tune_gc() -> None:
+    """A daemon holds hundreds of thousands of long-lived records (tasks, resources); CPython's
+    default collector thresholds (700, 10, 10) then re-scan them often. Larger ones cut the time a
+    re-registration storm of 10,000 agents takes by ~40 % (benchmarks/failover_reregistration.py)."""
+    gc.set_threshold(100_000, 50, 100)
 
 
 def free_port(ip: str = "127.0.0.1") -> int:

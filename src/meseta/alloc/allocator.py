@@ -126,7 +126,11 @@ class Allocator:
         agent = _Agent(total)
         self._agents[agent_id] = agent
         self._change_total(agent, total, +1)
+        grouped: dict[tuple[str, str], Resources] = {}  # one bookkeeping pass per (framework, role)
         for framework_id, role, resources in used:
+            key = (framework_id, role)
+            grouped[key] = grouped[key] + resources if key in grouped else resources
+        for (framework_id, role), resources in grouped.items():
             self._track(agent_id, framework_id, role, resources)
 
     def update_agent(self, agent_id: str, total: Resources) -> None:

@@ -25,6 +25,7 @@ from meseta.daemons import (
     parse_weights_flag,
     run_agent,
     server,
+    tune_gc,
 )
 from meseta.master.maintenance import parse_rate_limit
 from meseta.runtime.zk import parse_zk_url
@@ -71,6 +72,7 @@ def _run(main: object) -> None:
         uvloop.install()
     except ImportError:
         pass
+    tune_gc()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):

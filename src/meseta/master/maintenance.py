@@ -277,6 +277,8 @@ class MaintenanceControl:
     # ------------------------------------------------------------- inverse offers
     def send_inverse_offers(self, now: float) -> list[Effect]:
         """One outstanding inverse offer per (framework, draining agent the framework uses)."""
+        if not self.state.windows:
+            return []  # no maintenance scheduled: nothing to walk (this runs after every allocation)
         outstanding = {(i.framework_id, i.agent_id) for i in self.inverse_offers.values()}
         effects: list[Effect] = []
         for agent in self.m.agents.values():

@@ -206,13 +206,15 @@ def metrics_json(machine: MasterMachine, uptime: float) -> dict[str, float]:
     for framework in frameworks:
         for task in [*framework.tasks.values(), *framework.unreachable_tasks.values()]:
             states[task.state] = states.get(task.state, 0) + 1
-    for state in TASK_STATES:
+    gauges = set()
+    for state in TASK_STATES:  # Mesos: non-terminal states are gauges, terminal ones counters
         if state not in TERMINAL_STATES:
-            out[f"master/{state.lower()}"] = states[state]
+            gauges.add(f"master/tasks_{state.removeprefix('TASK_').lower()}")
+            out[f"master/tasks_{state.removeprefix('TASK_').lower()}"] = states[state]
     for name, value in machine.metrics.items():
         if name.startswith(("messages_", "slave_", "valid_", "invalid_")):
             out[f"master/{name}"] = value
-        elif name.startswith("task_"):
+        elif name.startswith("task_") and f"master/{name.replace('task_', 'tasks_', 1)}" not in gauges:
             out[f"master/{name.replace('task_', 'tasks_', 1)}"] = value
     out["allocator/mesos/allocation_runs"] = machine.metrics.get("allocator_runs", 0)
     return out

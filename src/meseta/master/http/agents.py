@@ -6,12 +6,12 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response
 
 from meseta.master.actor import MasterActor
 from meseta.master.state import CallRejected
 from meseta.protocol.agent_wire import STREAM_ID_HEADER
-from meseta.runtime.http import HttpError, accepted, check_json_request, read_body
+from meseta.runtime.http import HttpError, RecordStream, accepted, check_json_request, read_body
 
 _decode = msgspec.json.Decoder(dict[str, Any])
 
@@ -30,7 +30,7 @@ class AgentStreamEndpoint:
     def __init__(self, actor: MasterActor) -> None:
         self.actor = actor
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response | RecordStream:
         try:
             body = await _json_body(request)
             info = body.get("agent_info")
@@ -57,8 +57,7 @@ class AgentStreamEndpoint:
             return PlainTextResponse(exc.message, status_code=exc.status)
         self.actor.attach_agent_stream(agent_id, stream)
         self.actor.execute(effects)
-        return StreamingResponse(stream.body(), media_type="application/json",
-                                 headers={STREAM_ID_HEADER: stream.stream_id})
+        return RecordStream(stream.body(), {STREAM_ID_HEADER: stream.stream_id})
 
 
 class AgentCallEndpoint:
