@@ -2,11 +2,12 @@
 
 The registry is seeded with N admitted agents, as a failed-over master finds it; a `meseta master`
 process then starts on it, and N simulated agents (raw asyncio connections speaking the real agent
-protocol) re-register at once, each reporting one checkpointing framework and 10 RUNNING tasks.
+protocol) re-register at once, each reporting 10 RUNNING tasks of 5 checkpointing frameworks, with
+10 labels per task (spec M1, after Mesos's `master_benchmarks.cpp`).
 Reported: seconds from the first REREGISTER sent to the last REREGISTERED received, and the
 master's own view afterwards (agents and tasks in /metrics/snapshot).
 
-    python benchmarks/failover_reregistration.py [--agents 1000 10000] [--tasks 10]
+    python benchmarks/failover_reregistration.py [--agents 1000 5000 10000] [--tasks 10]
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from meseta.master.state import AdmitAgent
 from meseta.protocol.agent_wire import AGENT_STREAM_PATH
 from meseta.protocol.recordio import RecordIODecoder
 
-FRAMEWORK = {"id": {"value": "m1-framework"}, "name": "m1", "user": "root", "checkpoint": True}
+FRAMEWORKS = [{"id": {"value": f"m1-framework-{k}"}, "name": f"m1-{k}", "user": "root", "checkpoint": True}
+              for k in range(5)]
+LABELS = {"labels": [{"key": f"key{j}", "value": f"value{j}"} for j in range(10)]}
 RESOURCES = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 16}},
              {"name": "mem", "type": "SCALAR", "scalar": {"value": 65536}}]
 TASK_RESOURCES = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
@@ -47,13 +50,13 @@ def agent_info(i: int) -> dict[str, Any]:
 
 
 def reregister_body(i: int, tasks: int) -> bytes:
-    reported = [{"framework_id": FRAMEWORK["id"], "state": "TASK_RUNNING", "executor_id": "",
+    reported = [{"framework_id": FRAMEWORKS[n % 5]["id"], "state": "TASK_RUNNING", "executor_id": "",
                  "resources": TASK_RESOURCES,
                  "info": {"task_id": {"value": f"a{i}-t{n}"}, "name": "sleeper", "agent_id": {"value": f"m1-S{i}"},
-                          "resources": TASK_RESOURCES, "command": {"value": "sleep 1000"}}}
+                          "resources": TASK_RESOURCES, "command": {"value": "sleep 1000"}, "labels": LABELS}}
                 for n in range(tasks)]
     return json.dumps({"type": "REREGISTER", "agent_info": agent_info(i), "version": "1.11.0",
-                       "frameworks": [FRAMEWORK], "executor_infos": [], "tasks": reported}).encode()
+                       "frameworks": FRAMEWORKS, "executor_infos": [], "tasks": reported}).encode()
 
 
 async def reregister(port: int, body: bytes, gate: asyncio.Semaphore, held: list[asyncio.StreamWriter]) -> float:
@@ -112,7 +115,7 @@ async def measure(agents: int, tasks: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--agents", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--agents", type=int, nargs="+", default=[1000, 5000, 10000])
     parser.add_argument("--tasks", type=int, default=10)
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -121,8 +124,9 @@ def main() -> None:
           f"{time.strftime('%Y-%m-%d')}, {args.tasks} tasks per agent")
     for count in args.agents:
         result = asyncio.run(measure(count, args.tasks))
+        rate = count * args.tasks / result["seconds"]
         print(f"{count:6d} agents / {count * args.tasks:7d} tasks: all re-registered in {result['seconds']:6.2f} s "
-              f"({count / result['seconds']:7.0f} agents/s); master sees {result['agents']:.0f} active agents, "
+              f"({rate:7.0f} tasks/s); master sees {result['agents']:.0f} active agents, "
               f"{result['tasks']:.0f} running tasks", flush=True)
 
 

@@ -1,22 +1,23 @@
 """M3: end-to-end recovery after kill -9 of the leading master, with real processes.
 
-A 3-node ZooKeeper ensemble, 3 `meseta master --zk` processes, 3 `meseta agent` processes with
-checkpointed sleeping tasks, and an unmodified pymesos framework, all following the leader through
-ZooKeeper. Each round kills the leader with SIGKILL and measures, from the kill:
+A 3-node ZooKeeper ensemble, 3 `meseta master --zk` processes, 50 `meseta agent` processes and 5
+unmodified pymesos frameworks with 500 checkpointed sleeping tasks, all following the leader through
+ZooKeeper (spec M3). Each round kills the leader with SIGKILL and measures, from the kill:
 
     elected     ZooKeeper names another master (its ephemeral znode outlives us by the session timeout)
     agents      the new leader has every agent re-registered and every task back as RUNNING
-    framework   pymesos has re-subscribed (reregistered() called) and the framework is active
+    framework   every pymesos framework has re-subscribed (reregistered() called) and is active
     recovered   the latest of the three: the cluster is whole again
 
 The killed master is started again as a stand-by before the next round.
 
-    python benchmarks/ha_failover.py [--rounds 20] [--session-timeout 2]
+    python benchmarks/ha_failover.py [--rounds 20] [--session-timeout 2] [--agents 50] [--frameworks 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -30,27 +31,27 @@ from meseta.testing.pymesos_recorder import Recorder, driver_for, task
 from meseta.testing.zookeeper import Ensemble
 
 
-def launch(recorder: Recorder, driver: Any, agents: int, per_agent: int) -> set[str]:
+def launch(recorder: Recorder, driver: Any, prefix: str, count: int) -> set[str]:
+    """``count`` sleeping tasks, as many per offer as fit (0.1 cpus, 32 MB each)."""
     launched: set[str] = set()
-    seen: set[str] = set()
-    while len(seen) < agents:
+    while len(launched) < count:
         for offer in recorder.take_offers(60):
-            if offer["agent_id"]["value"] in seen:
+            cpus = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "cpus")
+            fit = min(count - len(launched), int(cpus / 0.1 + 1e-9), 10)
+            ids = [f"{prefix}-{len(launched) + n}" for n in range(fit)]
+            if not ids:
                 driver.declineOffer(offer["id"])
                 continue
-            seen.add(offer["agent_id"]["value"])
-            ids = [f"t-{len(seen)}-{n}" for n in range(per_agent)]
             driver.launchTasks(offer["id"], [task(i, offer, command={"value": "sleep 3600"}) for i in ids])
             launched.update(ids)
-    for task_id in launched:
-        recorder.wait(lambda t=task_id: "TASK_RUNNING" in recorder.states(t), 60, f"{task_id} running")
+    recorder.wait(lambda: all("TASK_RUNNING" in recorder.states(t) for t in launched), 120, f"{prefix} running")
     return launched
 
 
-def one_round(cluster: HaCluster, recorder: Recorder, framework_id: str, launched: set[str]) -> dict[str, float]:
+def one_round(cluster: HaCluster, frameworks: list[tuple[Recorder, str]], launched: set[str]) -> dict[str, float]:
     old = cluster.leader()
     assert old is not None
-    reregistrations = len(recorder.reregistrations)
+    seen = [len(recorder.reregistrations) for recorder, _ in frameworks]
     start = time.monotonic()
     cluster.kill_master(old)
     marks: dict[str, float] = {}
@@ -65,10 +66,9 @@ def one_round(cluster: HaCluster, recorder: Recorder, framework_id: str, launche
             if "agents" not in marks and active_agents(state) == len(cluster.agents) \
                     and running_tasks(state) == launched:
                 marks["agents"] = time.monotonic() - start
-            active = any(f["id"] == framework_id and f["active"] for f in state.get("frameworks", []))
-            with recorder.lock:
-                back = recorder.reregistrations[reregistrations:]
-            if "framework" not in marks and back and active:
+            active = {f["id"] for f in state.get("frameworks", []) if f["active"]}
+            back = all(len(r.reregistrations) > n for (r, _), n in zip(frameworks, seen, strict=True))
+            if "framework" not in marks and back and all(fid in active for _, fid in frameworks):
                 marks["framework"] = time.monotonic() - start
         time.sleep(0.02)
     marks["recovered"] = max(marks.values())
@@ -81,30 +81,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--session-timeout", type=float, default=2.0)
-    parser.add_argument("--tasks-per-agent", type=int, default=3)
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--frameworks", type=int, default=5)
+    parser.add_argument("--tasks", type=int, default=500)
     args = parser.parse_args()
     print(f"# M3 failover, {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"{time.strftime('%Y-%m-%d')}; ZooKeeper session timeout {args.session_timeout:g} s, "
-          f"3 masters, 3 agents, {3 * args.tasks_per_agent} tasks, pymesos over zk://")
+          f"{time.strftime('%Y-%m-%d')}; ZooKeeper session timeout {args.session_timeout:g} s, 3 masters, "
+          f"{args.agents} agents, {args.frameworks} pymesos frameworks over zk://, {args.tasks} tasks")
     with tempfile.TemporaryDirectory(prefix="m3-") as tmp, Ensemble(Path(tmp) / "zk", size=3) as zk, \
-            HaCluster(Path(tmp), zk.hosts, session_timeout=args.session_timeout) as cluster:
-        cluster.wait(lambda s: active_agents(s) == 3, 60, "3 agents")
-        recorder = Recorder()
-        with driver_for(cluster.zk_url, recorder, checkpoint=True, failover_timeout=3600.0) as driver:
-            launched = launch(recorder, driver, 3, args.tasks_per_agent)
+            HaCluster(Path(tmp), zk.hosts, agents=args.agents, session_timeout=args.session_timeout) as cluster, \
+            contextlib.ExitStack() as drivers:
+        cluster.wait(lambda s: active_agents(s) == args.agents, 180, f"{args.agents} agents")
+        frameworks: list[tuple[Recorder, str]] = []
+        launched: set[str] = set()
+        for k in range(args.frameworks):
+            recorder = Recorder()
+            driver = drivers.enter_context(driver_for(cluster.zk_url, recorder, name=f"m3-{k}", checkpoint=True,
+                                                      failover_timeout=3600.0))
+            launched |= launch(recorder, driver, f"f{k}", args.tasks // args.frameworks)
             assert recorder.framework_id is not None
-            rounds = []
-            for n in range(args.rounds):
-                marks = one_round(cluster, recorder, recorder.framework_id, launched)
-                rounds.append(marks)
-                print(f"round {n + 1:2d}: " + "  ".join(f"{k} {v:5.2f} s" for k, v in marks.items()), flush=True)
-            lost = [t for t in launched if set(recorder.states(t)) - {"TASK_STARTING", "TASK_RUNNING"}]
+            frameworks.append((recorder, recorder.framework_id))
+        rounds = []
+        for n in range(args.rounds):
+            marks = one_round(cluster, frameworks, launched)
+            rounds.append(marks)
+            print(f"round {n + 1:2d}: " + "  ".join(f"{k} {v:5.2f} s" for k, v in marks.items()), flush=True)
+        lost = [t for r, _ in frameworks for t in launched
+                if set(r.states(t)) - {"TASK_STARTING", "TASK_RUNNING"}]
     print(f"tasks lost or relaunched: {len(lost)}")
     for phase in ("elected", "agents", "framework", "recovered"):
         values = sorted(r[phase] for r in rounds)
         p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
         print(f"{phase:10s} p50 {statistics.median(values):5.2f} s   p95 {p95:5.2f} s   max {values[-1]:5.2f} s")
-
 
 if __name__ == "__main__":
     main()

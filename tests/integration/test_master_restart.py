@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from meseta.daemons import free_port
+from meseta.master.registry.storage import SqliteStorage
+from meseta.master.state import AdmitAgent
 
 from .conftest import AGENT_RESOURCES, MESETA, _stop, wait_for_agents
 from .test_pymesos import Recorder, launch_running, start_driver
@@ -58,3 +60,48 @@ def test_update_made_while_the_master_is_down_is_delivered_after_restart(tmp_pat
             driver.stop()
             driver.join()
         _stop(procs)
+
+
+def _seeded_master(tmp_path: Path, agents: int, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A master whose registry already admits ``agents`` agents that will never come back."""
+    storage = SqliteStorage(tmp_path / "master" / "registry.sqlite")
+    for i in range(agents):
+        storage.apply(AdmitAgent(f"old-S{i}", {"hostname": f"gone{i}", "port": 5051, "id": {"value": f"old-S{i}"}}))
+    storage.close()
+    port = free_port()
+    proc = subprocess.Popen([*MESETA, "master", "--port", str(port), "--work-dir", str(tmp_path / "master"), *flags],
+                            stdout=open(tmp_path / "master.log", "ab"),  # noqa: SIM115 - closed with the process
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, f"127.0.0.1:{port}"
+
+
+@pytest.mark.integration
+def test_recovery_removal_limit_stops_a_mass_removal(tmp_path: Path) -> None:
+    proc, _ = _seeded_master(tmp_path, 4, "--agent-reregister-timeout", "1", "--recovery-agent-removal-limit", "50%")
+    try:
+        assert proc.wait(30) == 1, "the master exits rather than mark 100 % of its agents unreachable"
+    finally:
+        _stop([proc])
+    assert "master stops" in (tmp_path / "master.log").read_text()
+    assert SqliteStorage(tmp_path / "master" / "registry.sqlite").load_unreachable() == {}
+
+
+@pytest.mark.integration
+def test_agents_missing_after_restart_are_marked_unreachable_at_the_pace_allowed(tmp_path: Path) -> None:
+    proc, master = _seeded_master(tmp_path, 3, "--agent-reregister-timeout", "1",
+                                  "--agent-removal-rate-limit", "1/1secs")
+    try:
+        counts = []
+        deadline = time.time() + 15
+        while time.time() < deadline and (not counts or counts[-1] < 3):
+            try:
+                counts.append(httpx.get(f"http://{master}/master/state", timeout=2).json()["unreachable_slaves"])
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert counts[-1] == 3
+        assert 1 in counts and 2 in counts, f"one at a time, a second apart: {sorted(set(counts))}"
+    finally:
+        _stop([proc])
+    assert set(SqliteStorage(tmp_path / "master" / "registry.sqlite").load_unreachable()) == {"old-S0", "old-S1",
+                                                                                              "old-S2"}
