@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the tests use beyond the build tools: busybox-static (tests build a tiny
 # container image from it), zookeeper (real ensembles for the HA tests; pulls a JRE).
-# Installed as root when missing; elsewhere say what is missing.
+# iproute2 (network namespaces for the partition tests). Installed as root when missing;
+# elsewhere say what is missing.
 set -euo pipefail
 need=()
-for pkg in busybox-static util-linux zookeeper; do
+for pkg in busybox-static util-linux iproute2 zookeeper; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
