@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Install the real third-party clients the tests drive (pymesos 0.3.15) into a venv.
+# Install the real third-party clients the tests drive (pymesos 0.3.15, marathon 0.13.0) into a venv.
 # pymesos needs http-parser 0.9.0, whose shipped C file does not build on Python 3.11: we
 # regenerate it with Cython 0.29 (in a throwaway venv) and build it without isolation.
 set -euo pipefail
 PY=${1:-.venv/bin/python}
+install_marathon() {
+  # marathon 0.13.0 uses collections.Iterable (moved to collections.abc in 3.10): a .pth shim
+  # aliases the old names at interpreter start, the one change the client needs (spec clients.md).
+  "$PY" -c 'import marathon' 2>/dev/null || "$PY" -m pip install -q marathon==0.13.0
+  site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo 'import collections.abc; (lambda c: [setattr(c, n, getattr(c.abc, n)) for n in ("Iterable", "Mapping", "MutableMapping", "Sequence", "Callable") if not hasattr(c, n)])(__import__("collections"))' \
+    > "$site/meseta-collections-shim.pth"
+}
+install_marathon
 if "$PY" -c 'import pymesos, http_parser.parser' 2>/dev/null; then exit 0; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

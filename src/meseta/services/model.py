@@ -1,0 +1,55 @@
+"""The records the services scheduler (Marathon-compatible) decides over; pure data, no I/O.
+
+An app definition is kept as its *normalised* Marathon JSON (camelCase keys, every default
+filled in, ids absolute), produced by ``services.app_definition.normalise``: that one dict is
+what is stored, diffed, rendered and versioned. Its ``version`` is a Marathon timestamp.
+
+An :class:`Instance` is one task of an app, as the scheduler tracks it::
+
+    queued -> launched (TASK_STAGING) -> TASK_STARTING -> TASK_RUNNING [healthy?, ready?]
+                                            |                 |
+                                            +-> terminal <----+   (killed, failed, finished, lost...)
+       TASK_UNREACHABLE (agent partitioned) -> RUNNING again, or replaced after inactiveAfterSeconds
+
+``agent_fields`` holds the constraint fields of the agent it runs on, formatted as strings
+(``hostname``, ``@hostname``, ``@region``, ``@zone`` and every attribute name), so that
+constraint checks need nothing but instances and an offer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+App = dict[str, Any]  # a normalised app definition (see module docstring)
+
+ACTIVE_STATES = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_UNREACHABLE"})
+TERMINAL_STATES = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST",
+                             "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"})
+
+
+@dataclass(slots=True)
+class Instance:
+    task_id: str
+    app_id: str  # absolute, e.g. "/prod/web"
+    version: str  # the app version it was launched with (a Marathon timestamp)
+    agent_id: str
+    host: str
+    state: str = "TASK_STAGING"
+    staged_at: float = 0.0  # epoch seconds
+    started_at: float | None = None  # first TASK_RUNNING
+    healthy: bool | None = None  # None: the app has no health checks, or no result yet
+    ready: bool | None = None  # readiness (only checked during deployments)
+    host_ports: list[int] = field(default_factory=list)
+    agent_fields: dict[str, str] = field(default_factory=dict)
+    killing: bool = False  # a kill was sent
+    unreachable_since: float | None = None
+    message: str = ""  # the last status message (for lastTaskFailure)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def running(self) -> bool:
+        return self.state == "TASK_RUNNING"
