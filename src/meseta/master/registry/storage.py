@@ -36,11 +36,7 @@ from meseta.master.state import (
     RegistryOperation,
     SaveSetting,
 )
-
-
-class Fenced(Exception):
-    """This master may no longer write: another one has claimed the registry since. A master
-    that sees it has been deposed and must stop acting at once."""
+from meseta.runtime.fencing import Fenced as Fenced  # raised by Storage.apply; re-exported
 
 
 class Storage(Protocol):

@@ -33,7 +33,7 @@ from urllib.parse import quote, unquote
 
 from kazoo.client import KazooClient
 from kazoo.client import TransactionRequest as Transaction
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import NoNodeError
 from kazoo.retry import KazooRetry
 
 from meseta.master.registry.storage import Fenced
@@ -46,6 +46,7 @@ from meseta.master.state import (
     SaveSetting,
 )
 from meseta.runtime import zk_blobs
+from meseta.runtime.fencing import EpochFence
 
 __all__ = ["Fenced", "ZooKeeperStorage"]
 
@@ -79,7 +80,7 @@ class ZooKeeperStorage:
     def __init__(self, client: KazooClient, root: str, store_timeout: float = STORE_TIMEOUT) -> None:
         self.client = client
         self.root = "/" + root.strip("/")
-        self.version: int | None = None  # of the epoch node, after our claim
+        self.fence = EpochFence(client, self.root)  # the epoch node; its version, once claimed
         self._retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0, deadline=store_timeout,
                                  ignore_expire=True)
         self._lock = threading.Lock()
@@ -91,46 +92,30 @@ class ZooKeeperStorage:
         return self._retry.copy()(func, *args)
 
     # ------------------------------------------------------------------ fencing
+    @property
+    def version(self) -> int | None:
+        return self.fence.version
+
     def claim(self, master_id: str) -> int:
         """Take the registry over: every earlier claimant's writes fail from now on."""
         with self._lock:
-            self.version = int(self.retry(self._claim_once, master_id.encode()))
-            return self.version
-
-    def _claim_once(self, data: bytes) -> int:
-        for name in (*AGENT_SETS, "settings"):
-            self.client.ensure_path(self.path(name))
-        try:
-            return int(self.client.set(self.path("epoch"), data).version)
-        except NoNodeError:
-            pass
-        try:
-            self.client.create(self.path("epoch"), data)
-            return 0
-        except NodeExistsError:
-            return int(self.client.set(self.path("epoch"), data).version)
+            for name in (*AGENT_SETS, "settings"):
+                self.retry(self.client.ensure_path, self.path(name))
+            return int(self.retry(self.fence.claim, master_id))
 
     def guard(self, txn: Transaction) -> None:
-        if self.version is None:
-            raise Fenced("this master has not claimed the registry")
-        txn.check(self.path("epoch"), version=self.version)
+        self.fence.guard(txn)
 
     def commit(self, txn: Transaction) -> None:
-        try:
-            zk_blobs.commit(txn)
-        except zk_blobs.TransactionFailed as failure:
-            raise self.fenced_or(failure) from None
+        self.fence.commit(txn)
 
     def fenced_or(self, failure: zk_blobs.TransactionFailed) -> Exception:
-        """The guard is every transaction's first operation: if it failed, we are fenced."""
-        if failure.results and isinstance(failure.results[0], BadVersionError | NoNodeError):
-            return Fenced(f"another master claimed the registry at {self.path('epoch')} (ours: version {self.version})")
-        return failure
+        return self.fence.fenced_or(failure)
 
     # ------------------------------------------------------------------ writes
     def apply(self, operation: RegistryOperation) -> None:
         with self._lock:
-            if self.version is None:
+            if self.fence.version is None:
                 raise Fenced("this master has not claimed the registry")
             if isinstance(operation, SaveSetting):
                 self.retry(self._save_setting_once, operation)
@@ -217,4 +202,4 @@ class ZooKeeperStorage:
     def close(self) -> None:
         """Stop writing (later applies raise Fenced); the client belongs to the caller."""
         with self._lock:
-            self.version = None
+            self.fence.version = None
