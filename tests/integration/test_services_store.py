@@ -1,0 +1,72 @@
+"""The services store on SQLite and on a real ZooKeeper: the same batches give the same state,
+values far above ZooKeeper's 1 MiB node limit store, and a newer claimant fences the older."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meseta.runtime.fencing import Fenced
+from meseta.services.store import KINDS, ServiceStore, SqliteServiceStore, ZooKeeperServiceStore
+from meseta.testing.zookeeper import Ensemble
+
+from .zk_fixtures import connected, single_node_fixture  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(params=["sqlite", "zookeeper"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceStore]:
+    if request.param == "sqlite":
+        sqlite = SqliteServiceStore(tmp_path / "services.sqlite")
+        yield sqlite
+        sqlite.close()
+        return
+    zk: Ensemble = request.getfixturevalue("single_node")
+    with connected(zk) as client:
+        store = ZooKeeperServiceStore(client, f"/services-{uuid.uuid4().hex[:8]}")
+        store.claim("test")
+        yield store
+
+
+def _snapshot(store: ServiceStore) -> dict[str, dict[str, Any]]:
+    return {kind: store.load(kind) for kind in KINDS}
+
+
+def test_batches_round_trip(store: ServiceStore) -> None:
+    app = {"id": "/prod/web", "cmd": "sleep 1", "instances": 2, "labels": {"a/b": "c d"}}
+    store.write([("app", "/prod/web", app), ("app_version", "/prod/web@2026-12-01T00:00:00.000Z", app),
+                 ("meta", "framework_id", {"value": "f-1"})])
+    store.write([("instance", "prod_web.1234", {"task_id": "prod_web.1234"}), ("app", "/prod/web", None)])
+    assert _snapshot(store) == {
+        "app": {}, "app_version": {"/prod/web@2026-12-01T00:00:00.000Z": app}, "group": {}, "deployment": {},
+        "instance": {"prod_web.1234": {"task_id": "prod_web.1234"}}, "meta": {"framework_id": {"value": "f-1"}}}
+
+
+def test_a_2000_app_deployment_plan_stores(store: ServiceStore) -> None:
+    apps = [{"id": f"/bulk/app-{i}", "cmd": "sleep 3600", "cpus": 0.01, "mem": 16, "instances": 1,
+             "env": {f"VAR{j}": "x" * 40 for j in range(20)}} for i in range(2000)]
+    plan = {"id": "plan-1", "original": {"apps": []}, "target": {"apps": apps}}
+    assert len(str(plan)) > 2_000_000
+    store.write([("deployment", "plan-1", plan)])
+    assert store.load("deployment")["plan-1"] == plan
+
+
+def test_a_newer_claim_fences_the_older(single_node: Ensemble) -> None:
+    root = f"/services-{uuid.uuid4().hex[:8]}"
+    with connected(single_node) as first_client, connected(single_node) as second_client:
+        first, second = ZooKeeperServiceStore(first_client, root), ZooKeeperServiceStore(second_client, root)
+        first.claim("a")
+        first.write([("app", "/x", {"id": "/x"})])
+        second.claim("b")
+        with pytest.raises(Fenced):
+            first.write([("app", "/x", None)])
+        with pytest.raises(Fenced):
+            first.write([("app", "/big", {"blob": "y" * 2_000_000})])
+        assert second.load("app") == {"/x": {"id": "/x"}}
+        second.write([("app", "/x", None)])
+        assert second.load("app") == {}
