@@ -53,6 +53,13 @@ log = logging.getLogger(__name__)
 REGISTRATION_BACKOFF_MAX = 60.0
 
 
+RECOVERING_RETRY = 0.25  # seconds (at most) between tries while the leader answers 503
+
+
+class MasterNotReady(Exception):
+    """503 from the master: it is recovering its registry, or knows no leader."""
+
+
 class Agent:
     def __init__(
         self,
@@ -156,6 +163,8 @@ class Agent:
             try:
                 await while_leading(masters, address, self._connect_once())
                 backoff = 1.0  # the stream ended, or a new leader: register (again) soon
+            except MasterNotReady:
+                backoff = RECOVERING_RETRY  # a new leader still loading its registry: it is close
             except (httpx.HTTPError, OSError, ValueError) as exc:
                 log.info("agent %s: master connection failed: %s", self.port, exc)
             self.stream_id = None
@@ -170,6 +179,8 @@ class Agent:
     async def _connect_once(self) -> None:
         body = self._registration_body()
         async with self._client.stream("POST", self.master + AGENT_STREAM_PATH, json=body) as response:
+            if response.status_code == 503:
+                raise MasterNotReady("the master has not finished recovery (or no leader)")
             if response.status_code != 200:
                 raise ValueError(f"master answered {response.status_code}")
             self.stream_id = response.headers.get(STREAM_ID_HEADER)

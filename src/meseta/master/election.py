@@ -38,7 +38,7 @@ class HaMaster:
         self.options = options
         self.url = parse_zk_url(options.zk)
         self.info = master_info(options.ip, options.port, options.hostname)
-        self.gate = LeaderGate()
+        self.gate = LeaderGate(self._lookup_leader)
         self.on_exit = on_exit
         self.client = make_client(self.url, options.zk_session_timeout)
         self.contender = Contender(self.client, self.url.path, self.info)
@@ -73,8 +73,11 @@ class HaMaster:
         self.actor.run(self.actor.machine.handle_start)
         log.info("master %s leads", self.info["id"])
 
+    async def _lookup_leader(self) -> tuple[bool, dict[str, Any] | None]:
+        child, info = await asyncio.to_thread(self.detector.read_leader)
+        return child is not None and child == self.contender.child, info
+
     def _leader_changed(self, child: str | None, info: dict[str, Any] | None) -> None:
-        self.gate.leader = info
         if self.contender.child is None:
             return
         if child == self.contender.child:

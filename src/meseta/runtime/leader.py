@@ -59,6 +59,19 @@ class Detector:
 
         self.client.ChildrenWatch(self.path, children_changed)
 
+    def read_leader(self) -> tuple[str | None, dict[str, Any] | None]:
+        """Who leads right now, read from ZooKeeper (blocking): the watch's view can lag."""
+        for _ in range(3):
+            child = leader_child(self.client.get_children(self.path))
+            if child is None:
+                return None, None
+            try:
+                data, _ = self.client.get(f"{self.path}/{child}")
+            except NoNodeError:
+                continue  # it went away between the two reads
+            return child, parse_master_info(child, data)
+        return None, None
+
     def on_change(self, listener: Callable[[str | None, dict[str, Any] | None], None]) -> None:
         self._listeners.append(listener)
 
