@@ -35,6 +35,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/allocation_cycle.py
 	taskset -c 0 $(PY) benchmarks/allocator_suite.py --runs 5
 	$(PY) benchmarks/agent_launch_kill.py
+	$(PY) benchmarks/agent_recovery.py
+	$(PY) benchmarks/failover_reregistration.py
+	$(PY) benchmarks/ha_failover.py --rounds 20 --session-timeout 2
+	$(PY) benchmarks/ha_failover.py --rounds 20 --session-timeout 1
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache
