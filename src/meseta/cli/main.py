@@ -9,6 +9,7 @@ import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -29,6 +30,9 @@ from meseta.daemons import (
 )
 from meseta.master.maintenance import parse_rate_limit
 from meseta.runtime.zk import parse_zk_url
+
+if TYPE_CHECKING:
+    from meseta.services.daemon import ServicesOptions
 
 app = typer.Typer(
     help="Meseta: a datacenter resource manager, wire-compatible with the Apache Mesos v1 APIs.",
@@ -273,6 +277,38 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         for run in runs:
             run.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
+        await actor.stop()
+
+
+@app.command()
+def services(
+    master: str = typer.Option("127.0.0.1:5050", help="The master as HOST:PORT, or zk://.../path."),
+    ip: str = typer.Option("127.0.0.1", help="Address for the REST API."),
+    port: int = typer.Option(8080, help="Port for the REST API (Marathon's default)."),
+    work_dir: Path = typer.Option(Path("/tmp/meseta/services"), help="Directory for the state (SQLite)."),
+    framework_name: str = typer.Option("marathon", help="The framework's name at the master."),
+    role: str = typer.Option("*", help="The role the framework subscribes with."),
+    deployment_stall_timeout: float = typer.Option(
+        None, help="Report a deployment that makes no progress for this many seconds (and roll it back when "
+        "its app has the label MESETA_ROLLBACK_ON_STALL=true).", min=1),
+) -> None:
+    """Run the Marathon-compatible service scheduler: apps, deployments, health checks, /v2 API."""
+    from meseta.services.daemon import ServicesOptions
+
+    options = ServicesOptions(master, ip, port, work_dir, framework_name, role,
+                              deployment_stall_timeout=deployment_stall_timeout)
+    _run(_serve_services(options))
+
+
+async def _serve_services(options: ServicesOptions) -> None:
+    from meseta.services.daemon import build_services
+
+    actor, asgi = build_services(options)
+    await actor.start()
+    console.print(f"meseta services {__version__} on http://{options.ip}:{options.port} -> master {options.master}")
+    try:
+        await server(asgi, options.ip, options.port).serve()
+    finally:
         await actor.stop()
 
 

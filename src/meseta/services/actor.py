@@ -1,0 +1,154 @@
+"""The services scheduler's asyncio shell: a Mesos framework (``meseta.client``) around the
+pure :class:`~meseta.services.machine.ServicesMachine`.
+
+    driver callbacks (subscribed, offers, updates)  --+
+    HTTP API calls (services.http)                    +--> one lock: machine handler, then its
+    a tick every second                             --+    effects in order (Store awaited
+                                                           before the Launch that follows it)
+
+Driver calls made while the scheduler is not subscribed are dropped (offers come again, kills
+are repeated by the machine's next tick, reconciliation runs on every subscription).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from meseta.client.scheduler import CallError, NotConnected, Scheduler, SchedulerDriver
+from meseta.services.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
+from meseta.services.events import EventBus
+from meseta.services.machine import ServicesMachine
+from meseta.services.store import ServiceStore
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 1.0
+ONE_WEEK = 7 * 24 * 3600.0
+
+
+def framework_info(name: str, role: str, framework_id: str | None, hostname: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"user": "root", "name": name, "role": role, "checkpoint": True,
+                            "failover_timeout": ONE_WEEK, "hostname": hostname,
+                            "capabilities": [{"type": "PARTITION_AWARE"}, {"type": "TASK_KILLING_STATE"}]}
+    if framework_id:
+        info["id"] = {"value": framework_id}
+    return info
+
+
+class ServicesActor(Scheduler):
+    def __init__(self, machine: ServicesMachine, store: ServiceStore, master: str, *, name: str = "marathon",
+                 role: str = "*", hostname: str = "127.0.0.1", clock: Callable[[], float] = time.time) -> None:
+        self.machine = machine
+        self.store = store
+        self.bus = EventBus()
+        self.clock = clock
+        self.lock = asyncio.Lock()
+        self.master = master
+        self.name, self.role, self.hostname = name, role, hostname
+        self.driver: SchedulerDriver | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self.stopped = False
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        stored = {kind: await asyncio.to_thread(self.store.load, kind)
+                  for kind in ("app", "app_version", "group", "deployment", "instance", "meta")}
+        self.machine.restore(stored, self.clock())
+        info = framework_info(self.name, self.role, self.machine.framework_id, self.hostname)
+        self.driver = SchedulerDriver(self, info, self.master)
+        if self.machine.framework_id:
+            self.driver.protocol.framework_id = self.machine.framework_id
+        await self.driver.start()
+        self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def stop(self) -> None:
+        self.stopped = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self.driver is not None:
+            await self.driver.stop(failover=True)  # keep the framework (and its tasks) for the next leader
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self.run(self.machine.tick)
+            except Exception:  # the loop must survive one bad tick
+                log.exception("services tick failed")
+
+    # ------------------------------------------------------------ one step at a time
+    async def run(self, handler: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a machine handler (last positional argument ``now``) and execute its effects.
+        Handlers return effects, or (result, effects)."""
+        async with self.lock:
+            out = handler(*args, self.clock(), **kwargs)
+            result, effects = out if isinstance(out, tuple) else (None, out)
+            await self.execute(effects)
+            return result
+
+    async def execute(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Store):
+                await asyncio.to_thread(self.store.write, effect.changes)
+            elif isinstance(effect, Emit):
+                self.bus.publish(effect.event)
+            else:
+                await self._call(effect)
+
+    async def _call(self, effect: Effect) -> None:
+        driver = self.driver
+        if driver is None or not driver.connected:
+            log.debug("services: not subscribed, %s dropped", type(effect).__name__)
+            return
+        try:
+            if isinstance(effect, Launch):
+                log.info("services: launching %s", ", ".join(t["task_id"]["value"] for t in effect.tasks))
+                await driver.launch([effect.offer_id], list(effect.tasks))
+            elif isinstance(effect, Decline):
+                await driver.decline(list(effect.offer_ids), {"refuse_seconds": effect.refuse_seconds})
+            elif isinstance(effect, Kill):
+                policy = {"grace_period": {"nanoseconds": int(effect.grace_seconds * 1e9)}} \
+                    if effect.grace_seconds else None
+                await driver.kill(effect.task_id, effect.agent_id or None, policy)
+            elif isinstance(effect, Reconcile):
+                await driver.reconcile([{"task_id": {"value": t}, "agent_id": {"value": a}} for t, a in effect.tasks])
+            elif isinstance(effect, Revive):
+                await driver.revive()
+            elif isinstance(effect, Suppress):
+                await driver.suppress()
+        except (CallError, NotConnected, OSError) as exc:
+            log.info("services: %s not sent: %s", type(effect).__name__, exc)
+        except Exception as exc:  # httpx errors: the master is away; the next tick repeats
+            log.info("services: %s failed: %r", type(effect).__name__, exc)
+
+    # ------------------------------------------------------------ driver callbacks
+    async def registered(self, driver: SchedulerDriver, framework_id: str, master_info: dict[str, Any]) -> None:
+        log.info("services: subscribed as framework %s", framework_id)
+        await self.run(self.machine.registered, framework_id)
+
+    async def reregistered(self, driver: SchedulerDriver, master_info: dict[str, Any]) -> None:
+        log.info("services: subscribed again as framework %s", driver.framework_id)
+        await self.run(self.machine.registered, driver.framework_id)
+
+    async def disconnected(self, driver: SchedulerDriver) -> None:
+        log.warning("services: disconnected from the master")
+
+    async def resource_offers(self, driver: SchedulerDriver, offers: list[dict[str, Any]]) -> None:
+        await self.run(self.machine.offers, offers)
+
+    async def status_update(self, driver: SchedulerDriver, status: dict[str, Any]) -> None:
+        await self.run(self.machine.status, status)
+
+    async def error(self, driver: SchedulerDriver, message: str) -> None:
+        log.error("services: the master says: %s", message)
+
+
+def new_uuid() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,439 @@
+"""The Marathon v2 REST API of ``meseta services`` (what marathon-python 0.13.0 calls).
+
+    GET  /ping  /metrics  /v2/info  /v2/leader
+    GET|POST|PUT  /v2/apps                    list (cmd, id, label, embed), create (201), update many
+    GET|PUT|DELETE /v2/apps/<id>              one app (embeds tasks, counts, deployments), update
+                                              (partialUpdate, {"version": v} rolls back), delete
+    POST /v2/apps/<id>/restart   GET /v2/apps/<id>/versions[/<v>]
+    GET|DELETE /v2/apps/<id>/tasks[/<task>]  (scale, wipe, host)
+    GET  /v2/tasks   POST /v2/tasks/delete    (scale)
+    GET  /v2/deployments   DELETE /v2/deployments/<id> (force: stop; else roll back)
+    GET  /v2/queue   DELETE /v2/queue/<id>/delay
+    GET  /v2/events                           Server-Sent Events (services.events)
+    GET  /v2/groups[/<id>]
+
+Repeated slashes collapse (the client sends ``/v2/apps//web``); query booleans are read
+case-insensitively. Deployable calls answer DeploymentResult with ``Marathon-Deployment-Id``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from meseta.runtime.http import RecordStream
+from meseta.services import app_definition, app_ids, groups, wire
+from meseta.services.actor import ServicesActor
+from meseta.services.effects import Emit
+from meseta.services.events import event, sse_frame
+from meseta.services.machine import ApiError, ServicesMachine
+from meseta.services.model import App
+
+MARATHON_VERSION = "1.10.19"
+_SLASHES = re.compile(r"/{2,}")
+
+
+def _flag(request: Request, name: str, default: bool = False) -> bool:
+    value = request.query_params.get(name)
+    return default if value is None else value.strip().lower() in ("true", "1", "yes")
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"message": message, **extra}, status_code=status)
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        detail = [{"path": "/", "errors": ["error.expected.json"]}]
+        raise ApiError(400, {"message": "Invalid JSON", "details": detail}) from None
+
+
+class ServicesApi:
+    def __init__(self, actor: ServicesActor, info: Callable[[], dict[str, Any]]) -> None:
+        self.actor = actor
+        self.machine: ServicesMachine = actor.machine
+        self.describe = info
+
+    # ------------------------------------------------------------ rendering
+    def app_info(self, app: App, embed: set[str]) -> dict[str, Any]:
+        m = self.machine
+        return wire.app_json(app, instances=m.instances_of(app["id"]),
+                             deployments=[r.plan.id for r in m.plans_of(app["id"])],
+                             last_failure=m.last_failure.get(app["id"]), embed=embed, now=self.actor.clock())
+
+    def _app(self, app_id: str) -> App:
+        app = self.machine.root.apps.get(app_id)
+        if app is None:
+            raise ApiError(404, {"message": f"App '{app_id}' does not exist"})
+        return app
+
+    def _deployed(self, plan_id: str, version: str, status: int = 200) -> JSONResponse:
+        return JSONResponse(wire.deployment_result(plan_id, version), status_code=status,
+                            headers={"Marathon-Deployment-Id": plan_id})
+
+    # ------------------------------------------------------------ /v2/apps
+    async def apps(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.create_app(request)
+        if request.method == "PUT":
+            return await self.update_apps(request)
+        embed = wire.embed_names(request.query_params.getlist("embed")) | {"counts", "deployments"}
+        cmd, wanted_id = request.query_params.get("cmd"), request.query_params.get("id")
+        label = request.query_params.get("label")
+        found = []
+        for app in sorted(self.machine.root.apps.values(), key=lambda a: a["id"]):
+            if cmd and cmd.lower() not in str(app.get("cmd") or "").lower():
+                continue
+            if wanted_id and wanted_id.lower() not in app["id"].lower():
+                continue
+            if label and not _labels_match(app, label):
+                continue
+            found.append(self.app_info(app, embed))
+        return JSONResponse({"apps": found})
+
+    async def create_app(self, request: Request) -> Response:
+        raw = await _body(request)
+        now = self.actor.clock()
+
+        def create(_now: float) -> Any:
+            app = self.machine.new_app(raw, now)
+            if app["id"] in self.machine.root.apps:
+                raise ApiError(409, {"message": f"An app with id [{app['id']}] already exists."})
+            plan, effects = self.machine.deploy(self.machine.with_app(app, app["version"]), now,
+                                                force=_flag(request, "force"))
+            effects.append(_api_event(request, app, now))
+            return (app, plan), effects
+
+        app, plan = await self.actor.run(create)
+        body = self.app_info(self.machine.root.apps[app["id"]], set())
+        body["deployments"] = [{"id": plan.id}]
+        return JSONResponse(body, status_code=201, headers={"Location": app["id"], "Marathon-Deployment-Id": plan.id})
+
+    async def update_apps(self, request: Request) -> Response:
+        raws = await _body(request)
+        if not isinstance(raws, list):
+            raise ApiError(422, wire.invalid_body([("/", "expected a JSON array of apps")]))
+        partial = _flag(request, "partialUpdate", True)
+
+        def update(now: float) -> Any:
+            version = self.machine.version(now)
+            target = self.machine.root
+            for raw in raws:
+                app = self._merged(raw, partial, now, (raw or {}).get("id") if isinstance(raw, dict) else None)
+                target = groups.put_app(target, app, version=version)
+            return self.machine.deploy(target, now, force=_flag(request, "force"))
+
+        plan = await self.actor.run(update)
+        return self._deployed(plan.id, plan.version)
+
+    def _merged(self, raw: Any, partial: bool, now: float, app_id: str | None) -> App:
+        old = self.machine.root.apps.get(app_ids.canonical(app_id)) if app_id else None
+        if partial and old is not None and isinstance(raw, dict):
+            raw = app_definition.apply_partial_update(old, raw)
+        app = self.machine.new_app(raw, now)
+        return app_definition.carry_version_info(old, app)
+
+    async def app(self, request: Request) -> Response:
+        path = "/" + request.path_params["rest"].strip("/")
+        for suffix, handler in (("/restart", self.restart), ("/versions", self.versions), ("/tasks", self.app_tasks)):
+            head, sep, tail = path.partition(suffix)
+            if sep and (not tail or tail.startswith("/")):
+                return await handler(request, head or "/", tail.strip("/"))
+        if request.method == "PUT":
+            return await self.put_app(request, path)
+        if request.method == "DELETE":
+            return await self.delete_app(request, path)
+        if path.endswith("/*"):
+            group = path[:-2] or "/"
+            apps = [a for a in self.machine.root.apps.values() if app_ids.is_child_of(a["id"], group)]
+            return JSONResponse({"*": [self.app_info(a, {"tasks", "lastTaskFailure"}) for a in apps]})
+        embed = wire.embed_names(request.query_params.getlist("embed")) | {"tasks", "lastTaskFailure"}
+        return JSONResponse({"app": self.app_info(self._app(path), embed)})
+
+    async def put_app(self, request: Request, app_id: str) -> Response:
+        raw = await _body(request)
+        force, partial = _flag(request, "force"), _flag(request, "partialUpdate", True)
+        rollback_to, problems = app_definition.rollback_target(raw)
+        if problems:
+            raise ApiError(422, wire.invalid_body(problems))
+
+        def update(now: float) -> Any:
+            m = self.machine
+            created = app_id not in m.root.apps
+            version = m.version(now)
+            if rollback_to is not None:
+                stored = self.machine.versions.get(app_id, {}).get(rollback_to)
+                if stored is None:
+                    raise ApiError(404, {"message": f"App '{app_id}' does not exist in version {rollback_to}"})
+                app = {**stored, "version": version}
+            else:
+                body = {**raw, "id": app_id} if isinstance(raw, dict) else raw
+                app = self._merged(body, partial, now, app_id)
+            plan, effects = m.deploy(groups.put_app(m.root, app, version=version), now, force=force)
+            return (plan, created), effects
+
+        plan, created = await self.actor.run(update)
+        return self._deployed(plan.id, plan.version, 201 if created else 200)
+
+    async def delete_app(self, request: Request, app_id: str) -> Response:
+        self._app(app_id)
+
+        def delete(now: float) -> Any:
+            m = self.machine
+            version = m.version(now)
+            plan, effects = m.deploy(groups.remove_app(m.root, app_id, version=version), now,
+                                     force=_flag(request, "force", True))
+            effects.append(Emit(event("app_terminated_event", wire.timestamp(now), appId=app_id)))
+            return plan, effects
+
+        plan = await self.actor.run(delete)
+        return self._deployed(plan.id, plan.version)
+
+    async def restart(self, request: Request, app_id: str, rest: str) -> Response:
+        if request.method != "POST" or rest:
+            return _error(405, "Method not allowed")
+        self._app(app_id)
+        plan = await self.actor.run(lambda now: self.machine.restart(app_id, now, force=_flag(request, "force")))
+        return self._deployed(plan.id, plan.version)
+
+    async def versions(self, request: Request, app_id: str, rest: str) -> Response:
+        self._app(app_id)
+        stored = self.machine.versions.get(app_id, {})
+        if not rest:
+            return JSONResponse({"versions": sorted(stored, reverse=True)})
+        if rest not in stored:
+            raise ApiError(404, {"message": f"App '{app_id}' does not exist in version {rest}"})
+        return JSONResponse(wire.app_definition_json(stored[rest]))
+
+    # ------------------------------------------------------------ tasks
+    async def app_tasks(self, request: Request, app_id: str, rest: str) -> Response:
+        app = self._app(app_id)
+        if request.method == "GET":
+            live = [i for i in self.machine.instances_of(app_id) if i.active]
+            return JSONResponse({"tasks": [wire.task_json(i, app) for i in live]})
+        if request.method != "DELETE":
+            return _error(405, "Method not allowed")
+        scale, wipe = _flag(request, "scale"), _flag(request, "wipe")
+        if scale and wipe:
+            raise ApiError(400, {"message": "You cannot use scale and wipe at the same time."})
+        host = request.query_params.get("host")
+        targets = [i for i in self.machine.instances_of(app_id) if i.active
+                   and (not rest or i.task_id == rest) and host in (None, "*", i.host)]
+        if rest and not targets:
+            raise ApiError(404, {"message": f"Task '{rest}' does not exist"})
+        if scale:
+            plan = await self.actor.run(lambda now: self._kill_and_scale({app_id: [i.task_id for i in targets]},
+                                                                         now, _flag(request, "force")))
+            return self._deployed(plan.id, plan.version)
+        await self.actor.run(lambda now: ((), self.machine.kill_tasks(app, [i.task_id for i in targets])))
+        rendered = [wire.task_json(i, app) for i in targets]
+        return JSONResponse({"task": rendered[0]} if rest else {"tasks": rendered})
+
+    def _kill_and_scale(self, kills: dict[str, list[str]], now: float, force: bool) -> Any:
+        m = self.machine
+        version = m.version(now)
+        target = m.root
+        for app_id, task_ids in kills.items():
+            app = m.root.apps[app_id]
+            scaled = {**app, "instances": max(0, int(app["instances"]) - len(task_ids))}
+            target = groups.put_app(target, scaled, version=version)
+        return m.deploy(target, now, force=force, kill=kills)
+
+    async def tasks(self, request: Request) -> Response:
+        params = request.query_params
+        wanted = {s.lower() for s in [*params.getlist("status"), *params.getlist("status[]")]}
+        out = []
+        for instance in self.machine.instances.values():
+            app = self.machine.root.apps.get(instance.app_id)
+            if app is None or not instance.active:
+                continue
+            if wanted and instance.state.removeprefix("TASK_").lower() not in wanted:
+                continue
+            out.append(wire.task_json(instance, app))
+        return JSONResponse({"tasks": out})
+
+    async def delete_tasks(self, request: Request) -> Response:
+        body = await _body(request)
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ApiError(400, {"message": "'ids' must be a list of task ids"})
+        by_app: dict[str, list[str]] = {}
+        for task_id in ids:
+            app_id = app_ids.app_of_task(task_id)
+            if app_id is None:
+                raise ApiError(400, {"message": f"Invalid task id '{task_id}'"})
+            if task_id in self.machine.instances and app_id in self.machine.root.apps:
+                by_app.setdefault(app_id, []).append(task_id)
+        if _flag(request, "scale"):
+            plan = await self.actor.run(lambda now: self._kill_and_scale(by_app, now, _flag(request, "force")))
+            return self._deployed(plan.id, plan.version)
+        killed = [self.machine.instances[t] for ts in by_app.values() for t in ts]
+        await self.actor.run(lambda now: ((), [e for a, ts in by_app.items()
+                                                for e in self.machine.kill_tasks(self.machine.root.apps[a], ts)]))
+        return JSONResponse({"tasks": [wire.task_json(i, self.machine.root.apps[i.app_id]) for i in killed]})
+
+    # ------------------------------------------------------------ deployments, queue
+    async def deployments(self, request: Request) -> Response:
+        out = []
+        for running in self.machine.running.values():
+            steps = [[(a.kind.value, a.app_id) for a in step] for step in running.plan.steps]
+            out.append(wire.deployment_json(running.plan.id, running.plan.version, steps,
+                                            current_step=min(running.step + 1, len(steps))))
+        return JSONResponse(out)
+
+    async def deployment(self, request: Request) -> Response:
+        plan_id = request.path_params["plan_id"]
+        force = _flag(request, "force")
+        plan = await self.actor.run(lambda now: self.machine.cancel_deployment(plan_id, now, force=force))
+        if plan is None:
+            return Response(status_code=202)
+        return self._deployed(plan.id, plan.version)
+
+    async def queue(self, request: Request) -> Response:
+        m, now = self.machine, self.actor.clock()
+        items = []
+        for app_id, count in sorted(m.queue.items()):
+            app = m.root.apps.get(app_id)
+            if app is None or count <= 0:
+                continue
+            stats = m.stats.get(app_id)
+            item = wire.queue_item_json(app, count=count, time_left_seconds=m.delays.delay_left(app_id, now),
+                                        overdue=m.delays.overdue(app_id, now), since=stats.since if stats else now)
+            if stats is not None:
+                item["processedOffersSummary"] = stats.summary_json()
+                if "lastUnusedOffers" in request.query_params.getlist("embed"):
+                    item["lastUnusedOffers"] = stats.last_unused_offers_json()
+            items.append(item)
+        return JSONResponse({"queue": items})
+
+    async def queue_delay(self, request: Request) -> Response:
+        app_id = app_ids.canonical(request.path_params["rest"])
+        if request.method != "DELETE" or not self.machine.queue.get(app_id):
+            raise ApiError(404, {"message": f"Application {app_id} not found in tasks queue."})
+        self.machine.delays.reset(app_id)
+        return Response(status_code=204)
+
+    # ------------------------------------------------------------ groups, info, events
+    async def groups(self, request: Request) -> Response:
+        group_id = "/" + request.path_params.get("rest", "").strip("/")
+        tree = wire.tree_json(self.machine.root, group_id if group_id != "/" else app_ids.ROOT,
+                              render_app=lambda a: self.app_info(a, set()))
+        if tree is None:
+            raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
+        return JSONResponse(tree)
+
+    async def info(self, request: Request) -> Response:
+        return JSONResponse(self.describe())
+
+    async def leader(self, request: Request) -> Response:
+        leader = self.describe().get("leader")
+        if leader is None:
+            return _error(404, "There is no leader")
+        return JSONResponse({"leader": leader})
+
+    async def ping(self, request: Request) -> Response:
+        accept = request.headers.get("accept", "*/*")
+        if "application/json" in accept and "text" not in accept and "*/*" not in accept:
+            return JSONResponse("pong")
+        return Response("pong", media_type="text/plain")
+
+    async def metrics(self, request: Request) -> Response:
+        m = self.machine
+        gauges = {"marathon.apps.active.gauge": {"value": len(m.root.apps)},
+                  "marathon.deployments.active.gauge": {"value": len(m.running)},
+                  "marathon.instances.running.gauge": {"value": sum(i.running for i in m.instances.values())},
+                  "marathon.instances.launch-queue.gauge": {"value": sum(m.queue.values())}}
+        return JSONResponse({"version": "4.0.0", "counters": {}, "gauges": gauges, "histograms": {}, "meters": {},
+                             "timers": {}})
+
+    async def events(self, request: Request) -> Response | RecordStream:
+        subscriber = self.actor.bus.subscribe(request.query_params.getlist("event_type"))
+        client = request.client.host if request.client else ""
+        attached = event("event_stream_attached", wire.timestamp(self.actor.clock()), remoteAddress=client)
+        subscriber.queue.put_nowait(sse_frame(attached))
+
+        async def frames() -> Any:
+            try:
+                async for frame in subscriber.frames():
+                    yield frame
+            finally:
+                self.actor.bus.unsubscribe(subscriber)
+
+        return RecordStream(frames(), {"Cache-Control": "no-cache"}, media_type="text/event-stream")
+
+
+def _labels_match(app: App, selector: str) -> bool:
+    labels = app.get("labels") or {}
+    for term in (t.strip() for t in selector.split(",") if t.strip()):
+        if "!=" in term:
+            key, value = (s.strip() for s in term.split("!=", 1))
+            if labels.get(key) == value:
+                return False
+        elif "==" in term:
+            key, value = (s.strip() for s in term.split("==", 1))
+            if labels.get(key) != value:
+                return False
+        elif " notin " in term or " in " in term:
+            negate = " notin " in term
+            key, values = term.split(" notin " if negate else " in ", 1)
+            choices = {v.strip() for v in values.strip().strip("()").split(",")}
+            if (labels.get(key.strip()) in choices) == negate:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _api_event(request: Request, app: App, now: float) -> Emit:
+    client = request.client.host if request.client else ""
+    return Emit(event("api_post_event", wire.timestamp(now), clientIp=client, uri=str(request.url.path),
+                       appDefinition=wire.app_definition_json(app)))
+
+
+def build_services_app(actor: ServicesActor, info: Callable[[], dict[str, Any]]) -> Any:
+    api = ServicesApi(actor, info)
+
+    def guarded(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Any]]:
+        async def endpoint(request: Request) -> Any:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return JSONResponse(exc.body, status_code=exc.status)
+        return endpoint
+
+    routes = [
+        Route("/ping", guarded(api.ping), methods=["GET"]),
+        Route("/metrics", guarded(api.metrics), methods=["GET"]),
+        Route("/v2/info", guarded(api.info), methods=["GET"]),
+        Route("/v2/leader", guarded(api.leader), methods=["GET"]),
+        Route("/v2/apps", guarded(api.apps), methods=["GET", "POST", "PUT"]),
+        Route("/v2/apps/{rest:path}", guarded(api.app), methods=["GET", "PUT", "DELETE", "POST"]),
+        Route("/v2/tasks", guarded(api.tasks), methods=["GET"]),
+        Route("/v2/tasks/delete", guarded(api.delete_tasks), methods=["POST"]),
+        Route("/v2/deployments", guarded(api.deployments), methods=["GET"]),
+        Route("/v2/deployments/{plan_id}", guarded(api.deployment), methods=["DELETE"]),
+        Route("/v2/queue", guarded(api.queue), methods=["GET"]),
+        Route("/v2/queue/{rest:path}/delay", guarded(api.queue_delay), methods=["DELETE"]),
+        Route("/v2/groups", guarded(api.groups), methods=["GET"]),
+        Route("/v2/groups/{rest:path}", guarded(api.groups), methods=["GET"]),
+        Route("/v2/events", guarded(api.events), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+
+    async def collapse_slashes(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and "//" in scope.get("path", ""):
+            scope = {**scope, "path": _SLASHES.sub("/", scope["path"]), "raw_path": None}
+        await app(scope, receive, send)
+
+    return collapse_slashes
+

@@ -1,0 +1,59 @@
+"""Stored JSON forms of the services records (pure): what ``services.store`` keeps.
+
+    instance     {"task_id", "app_id", "version", "agent_id", "host", "state", ...}  (Instance fields)
+    deployment   {"id", "version", "original": root, "target": root, "steps": [[action, ...]],
+                  "step": i, "step_started": t}
+    root         {"apps": {id: app}, "groups": {id: {"dependencies": [...], "version"}}, "version"}
+    action       {"kind": "ScaleApplication", "app_id", "scale_to", "sentenced": [...]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any
+
+from meseta.services.app_step import Action, ActionKind
+from meseta.services.deployments import DeploymentPlan
+from meseta.services.groups import Group, RootGroup
+from meseta.services.model import Instance
+
+_INSTANCE_FIELDS = {f.name for f in fields(Instance)}
+
+
+def instance_json(instance: Instance) -> dict[str, Any]:
+    return asdict(instance)
+
+
+def instance_from_json(data: dict[str, Any]) -> Instance:
+    return Instance(**{k: v for k, v in data.items() if k in _INSTANCE_FIELDS})
+
+
+def root_json(root: RootGroup) -> dict[str, Any]:
+    return {"apps": dict(root.apps), "version": root.version,
+            "groups": {gid: {"dependencies": list(g.dependencies), "version": g.version}
+                       for gid, g in root.groups.items()}}
+
+
+def root_from_json(data: dict[str, Any]) -> RootGroup:
+    groups = {gid: Group(gid, tuple(g.get("dependencies") or ()), str(g.get("version", "")))
+              for gid, g in (data.get("groups") or {}).items()}
+    return RootGroup(dict(data.get("apps") or {}), groups, str(data.get("version", "")))
+
+
+def action_json(action: Action) -> dict[str, Any]:
+    return {"kind": action.kind.value, "app_id": action.app_id, "scale_to": action.scale_to,
+            "sentenced": list(action.sentenced)}
+
+
+def action_from_json(data: dict[str, Any]) -> Action:
+    return Action(ActionKind(data["kind"]), data["app_id"], data.get("scale_to"), tuple(data.get("sentenced") or ()))
+
+
+def plan_json(plan: DeploymentPlan) -> dict[str, Any]:
+    return {"id": plan.id, "version": plan.version, "original": root_json(plan.original),
+            "target": root_json(plan.target), "steps": [[action_json(a) for a in step] for step in plan.steps]}
+
+
+def plan_from_json(data: dict[str, Any]) -> DeploymentPlan:
+    return DeploymentPlan(data["id"], data["version"], root_from_json(data["original"]), root_from_json(data["target"]),
+                          tuple(tuple(action_from_json(a) for a in step) for step in data["steps"]))

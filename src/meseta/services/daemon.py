@@ -1,0 +1,54 @@
+"""Assembly of ``meseta services``: store, machine, framework shell and REST API on one loop.
+
+    ServicesOptions --build_services--> (ServicesActor, ASGI app)
+      store:   SQLite at <work-dir>/services.sqlite, or ZooKeeper under --zk's path (fenced)
+      master:  HOST:PORT or zk://.../path (the framework follows the leading master)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meseta.services import wire
+from meseta.services.actor import ONE_WEEK, ServicesActor, new_uuid
+from meseta.services.api import MARATHON_VERSION, build_services_app
+from meseta.services.machine import ServicesMachine
+from meseta.services.store import ServiceStore, SqliteServiceStore
+
+
+@dataclass
+class ServicesOptions:
+    master: str = "127.0.0.1:5050"
+    ip: str = "127.0.0.1"
+    port: int = 8080
+    work_dir: Path = Path("/tmp/meseta/services")
+    framework_name: str = "marathon"
+    role: str = "*"
+    zk: str | None = None  # zk://.../services: HA, state in ZooKeeper
+    deployment_stall_timeout: float | None = None
+    max_instances_per_offer: int = 5
+
+
+def build_services(options: ServicesOptions, store: ServiceStore | None = None) -> tuple[ServicesActor, Any]:
+    store = store or SqliteServiceStore(options.work_dir / "services.sqlite")
+    machine = ServicesMachine(new_uuid=new_uuid, framework_roles=(options.role,),
+                              max_per_offer=options.max_instances_per_offer,
+                              stall_timeout=options.deployment_stall_timeout)
+    actor = ServicesActor(machine, store, options.master, name=options.framework_name, role=options.role,
+                          hostname=options.ip)
+    leader = f"{options.ip}:{options.port}"
+
+    def info() -> dict[str, Any]:
+        return wire.info_json(
+            version=MARATHON_VERSION, leader=leader, elected=True, framework_id=machine.framework_id,
+            marathon_config={"master": options.master, "framework_name": options.framework_name,
+                             "hostname": options.ip, "mesos_role": options.role, "checkpoint": True,
+                             "failover_timeout": int(ONE_WEEK), "ha": options.zk is not None,
+                             "max_instances_per_offer": options.max_instances_per_offer,
+                             "local_port_min": 10000, "local_port_max": 20000},
+            zookeeper_config={"zk": options.zk} if options.zk else {},
+            http_config={"http_port": options.port})
+
+    return actor, build_services_app(actor, info)

@@ -1,0 +1,64 @@
+"""What the services machine asks its shell to do (frozen data; executed in order).
+
+    Store      write these (kind, key, value|None) changes durably, before what follows
+    Launch     ACCEPT one offer with these TaskInfos
+    Decline    DECLINE offers, refusing them for ``refuse_seconds``
+    Kill       KILL a task (with its kill policy grace)
+    Reconcile  RECONCILE these tasks (empty: implicit, every task)
+    Revive / Suppress   offers wanted again / not wanted
+    Emit       publish an event on /v2/events
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from meseta.services.store import Change
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    offer_id: str
+    tasks: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    offer_ids: tuple[str, ...]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    task_id: str
+    agent_id: str
+    grace_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    tasks: tuple[tuple[str, str], ...]  # (task id, agent id)
+
+
+@dataclass(frozen=True, slots=True)
+class Revive:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Suppress:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    event: dict[str, Any]
+
+
+Effect = Store | Launch | Decline | Kill | Reconcile | Revive | Suppress | Emit

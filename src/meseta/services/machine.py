@@ -1,0 +1,413 @@
+"""The services scheduler's decisions (pure): ``handler(..., now) -> effects``, no I/O.
+
+    API change (POST/PUT/DELETE apps, restart, kill-and-scale, rollback)
+        -> target root group -> DeploymentPlan (409 if it touches an app a running plan holds,
+           unless force: those plans are cancelled) -> Store(app, versions, plan) -> Emit
+    tick (every second, and after every change)
+        -> each running plan's current step: step_app per action -> launches queued, kills
+        -> step done -> next step -> plan done: Store(delete plan), deployment_success
+        -> apps in no plan: instances kept at the target (replacements queued, surplus killed)
+        -> no progress for stall_timeout: reported; rolled back if the app asks for it
+    offers -> per queued app (not backed off): offer_matching.match -> Launch | Decline
+    status update -> the instance moves; terminal ones are forgotten (and feed the backoff)
+
+The launch queue is a count per app; an instance exists from its launch (Store before Launch,
+so a new leader knows every task it may find running).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from meseta.services import app_definition, app_ids, app_ports, codec, deployments, groups, wire
+from meseta.services.app_step import ActionKind, AppStep, kill_order, step_app
+from meseta.services.backoff import LaunchDelays
+from meseta.services.deployments import DeploymentPlan, StepProgress
+from meseta.services.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
+from meseta.services.events import event
+from meseta.services.groups import RootGroup
+from meseta.services.launch_stats import LaunchStats
+from meseta.services.model import TERMINAL_STATES, App, Instance
+from meseta.services.offer_matching import match
+from meseta.services.task_builder import task_info
+
+DECLINE_SECONDS = 5.0  # while something waits to launch, offers come back soon
+IDLE_DECLINE_SECONDS = 120.0  # --decline_offer_duration, when nothing is queued
+
+
+class ApiError(Exception):
+    """A rejected API request: the HTTP status and Marathon's JSON body."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("message", ""))
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class Running:
+    """A deployment in progress."""
+
+    plan: DeploymentPlan
+    step: int = 0
+    step_started: float = 0.0
+    progress: StepProgress | None = None
+    stalled: str | None = None
+    current: tuple[Any, ...] = ()  # the current step's actions
+
+    def json(self) -> dict[str, Any]:
+        return {**codec.plan_json(self.plan), "step": self.step, "step_started": self.step_started}
+
+
+@dataclass
+class ServicesMachine:
+    new_uuid: Callable[[], str]
+    framework_roles: tuple[str, ...] = ("*",)
+    max_per_offer: int = 5
+    stall_timeout: float | None = None
+    root: RootGroup = field(default_factory=RootGroup)
+    instances: dict[str, Instance] = field(default_factory=dict)
+    running: dict[str, Running] = field(default_factory=dict)
+    queue: dict[str, int] = field(default_factory=dict)  # app id -> launches still to make
+    delays: LaunchDelays = field(default_factory=LaunchDelays)
+    stats: dict[str, LaunchStats] = field(default_factory=dict)
+    last_failure: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[str, dict[str, App]] = field(default_factory=dict)  # app id -> version -> definition
+    framework_id: str | None = None
+    suppressed: bool = False  # we asked the master for no offers
+    declined_idle: bool = False  # offers were declined for IDLE_DECLINE_SECONDS since the last REVIVE
+    _last_version: str = ""
+
+    # ================================================================ state
+    def restore(self, stored: dict[str, dict[str, Any]], now: float) -> None:
+        """Rebuild from the store (a new leader, or a restart)."""
+        self.root = codec.root_from_json({"apps": stored.get("app", {}), "groups": stored.get("group", {})})
+        for key, app in stored.get("app_version", {}).items():
+            app_id, _, version = key.rpartition("@")
+            self.versions.setdefault(app_id, {})[version] = app
+        self.instances = {k: codec.instance_from_json(v) for k, v in stored.get("instance", {}).items()}
+        for plan_id, data in stored.get("deployment", {}).items():
+            self.running[plan_id] = Running(codec.plan_from_json(data), int(data.get("step", 0)),
+                                            float(data.get("step_started", now)))
+        self.framework_id = (stored.get("meta", {}).get("framework_id") or {}).get("value")
+
+    def instances_of(self, app_id: str) -> list[Instance]:
+        return [i for i in self.instances.values() if i.app_id == app_id]
+
+    def plans_of(self, app_id: str) -> list[Running]:
+        return [r for r in self.running.values() if app_id in deployments.affected_apps(r.plan)]
+
+    def version(self, now: float) -> str:
+        """A new Marathon version timestamp, later than every one handed out before."""
+        candidate = wire.timestamp(now)
+        while candidate <= self._last_version:
+            now += 0.001
+            candidate = wire.timestamp(now)
+        self._last_version = candidate
+        return candidate
+
+    # ================================================================ deployable changes
+    def deploy(self, target: RootGroup, now: float, *, force: bool, restarted: Iterable[str] = (),
+               kill: dict[str, list[str]] | None = None) -> tuple[DeploymentPlan, list[Effect]]:
+        problem = groups.validate_root(target)
+        if problem is not None:
+            raise ApiError(problem.status, wire.error_body(problem.message, list(problem.details)))
+        problems = app_ports.validate_service_ports(target.apps.values())
+        if problems:
+            raise ApiError(422, wire.error_body("Object is not valid", problems))
+        plan = deployments.plan(self.root, target, plan_id=self.new_uuid(), version=target.version,
+                                restarted=tuple(restarted), kill=kill or {})
+        blocking = deployments.conflicts(plan, [r.plan for r in self.running.values()])
+        effects: list[Effect] = []
+        if blocking and not force:
+            raise ApiError(409, {
+                "message": "App is locked by one or more deployments. Override with the option '?force=true'. "
+                           f"View details at '/v2/deployments/{blocking[0]}'.",
+                "deployments": [{"id": b} for b in blocking]})
+        for plan_id in blocking:
+            effects += self._cancel(plan_id)
+        changes: list[tuple[str, str, Any]] = []
+        for app_id, app in target.apps.items():
+            if self.root.apps.get(app_id) != app:
+                changes += [("app", app_id, app), ("app_version", f"{app_id}@{app['version']}", app)]
+                self.versions.setdefault(app_id, {})[app["version"]] = app
+                self.delays.on_app_version(app)
+        changes += [("app", app_id, None) for app_id in set(self.root.apps) - set(target.apps)]
+        for group_id, group in target.groups.items():
+            if self.root.groups.get(group_id) != group:
+                stored = {"dependencies": list(group.dependencies), "version": group.version}
+                changes.append(("group", group_id, stored))
+        changes += [("group", gid, None) for gid in set(self.root.groups) - set(target.groups)]
+        self.root = target
+        running = Running(plan, 0, now)
+        self.running[plan.id] = running
+        changes.append(("deployment", plan.id, running.json()))
+        effects.insert(0, Store(tuple(changes)))
+        effects.append(Emit(self._plan_event("deployment_info", running, now)))
+        effects += self.tick(now)
+        return plan, effects
+
+    def _cancel(self, plan_id: str) -> list[Effect]:
+        running = self.running.pop(plan_id, None)
+        if running is None:
+            return []
+        return [Store((("deployment", plan_id, None),))]
+
+    def cancel_deployment(self, plan_id: str, now: float, *, force: bool) -> tuple[DeploymentPlan | None, list[Effect]]:
+        """DELETE /v2/deployments/{id}: force stops it where it is; otherwise its revert runs."""
+        running = self.running.get(plan_id)
+        if running is None:
+            raise ApiError(404, {"message": f"DeploymentPlan {plan_id} does not exist"})
+        effects = self._cancel(plan_id)
+        if force:
+            return None, effects
+        version = self.version(now)
+        revert = deployments.rollback(running.plan, self.root, plan_id=self.new_uuid(), version=version)
+        plan, more = self.deploy(revert.target, now, force=True,
+                                 restarted=[a.app_id for s in revert.steps for a in s if a.kind is ActionKind.RESTART])
+        return plan, effects + more
+
+    # ================================================================ the loop
+    def tick(self, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        held: set[str] = set()
+        for running in list(self.running.values()):
+            effects += self._advance(running, now)
+            held |= set(deployments.affected_apps(running.plan))
+        for app_id, app in self.root.apps.items():
+            if app_id not in held:
+                effects += self._keep(app, now)
+        for app_id in list(self.queue):
+            if app_id not in self.root.apps and app_id not in held:
+                del self.queue[app_id]
+        wanted = any(count > 0 for count in self.queue.values())
+        if wanted and (self.suppressed or self.declined_idle):  # REVIVE also clears decline filters
+            self.suppressed = self.declined_idle = False
+            effects.append(Revive())
+        elif not wanted and not self.suppressed:
+            self.suppressed = True
+            effects.append(Suppress())
+        return effects
+
+    def _advance(self, running: Running, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        while running.step < len(running.plan.steps):
+            outcomes: list[AppStep] = []
+            for action in running.plan.steps[running.step]:
+                app = running.plan.target.apps.get(action.app_id) or running.plan.original.apps.get(action.app_id)
+                if app is None:
+                    continue
+                outcome = step_app(action, app, self._live(action.app_id), now,
+                                   queued=self.queue.get(action.app_id, 0), since=running.step_started)
+                outcomes.append(outcome)
+                effects += self._apply(app, outcome, now)
+            running.progress = deployments.note_progress(running.progress, running.step, outcomes, now)
+            if not all(o.done for o in outcomes):
+                effects += self._check_stall(running, now)
+                return effects
+            running.step += 1
+            running.step_started = now
+            effects.append(Store((("deployment", running.plan.id, running.json()),)))
+            effects.append(Emit(self._plan_event("deployment_step_success", running, now)))
+        del self.running[running.plan.id]
+        effects.append(Store((("deployment", running.plan.id, None),)))
+        effects.append(Emit(event("deployment_success", wire.timestamp(now), id=running.plan.id,
+                                  plan=self._plan_payload(running.plan))))
+        return effects
+
+    def _check_stall(self, running: Running, now: float) -> list[Effect]:
+        if self.stall_timeout is None or running.progress is None or running.stalled:
+            return []
+        reason = deployments.stalled(running.progress, now, self.stall_timeout)
+        if reason is None:
+            return []
+        running.stalled = reason
+        effects: list[Effect] = [Emit(event("deployment_failed", wire.timestamp(now), id=running.plan.id,
+                                            plan=self._plan_payload(running.plan), reason=reason))]
+        if deployments.rolls_back_on_stall(running.plan):
+            effects += self.cancel_deployment(running.plan.id, now, force=False)[1]
+        return effects
+
+    def _keep(self, app: App, now: float) -> list[Effect]:
+        """An app no deployment holds: replace what died, kill what is too many."""
+        live = [i for i in self._live(app["id"]) if i.state != "TASK_UNREACHABLE"]
+        target = int(app["instances"])
+        queued = self.queue.get(app["id"], 0)
+        if len(live) + queued < target:
+            self.queue[app["id"]] = target - len(live)
+            self.stats.setdefault(app["id"], LaunchStats(now))
+        elif len(live) + queued > target:
+            surplus = len(live) + queued - target
+            drop = min(queued, surplus)
+            self.queue[app["id"]] = queued - drop
+            victims = kill_order(live, str(app.get("killSelection", "YOUNGEST_FIRST")))[:surplus - drop]
+            return self.kill_tasks(app, [v.task_id for v in victims])
+        return []
+
+    def _live(self, app_id: str) -> list[Instance]:
+        return [i for i in self.instances.values() if i.app_id == app_id and i.active and not i.killing]
+
+    def _apply(self, app: App, outcome: AppStep, now: float) -> list[Effect]:
+        if outcome.launch or outcome.cancel_queued:
+            self.queue[app["id"]] = max(0, self.queue.get(app["id"], 0) + outcome.launch - outcome.cancel_queued)
+            if outcome.launch:
+                self.stats.setdefault(app["id"], LaunchStats(now))
+        return self.kill_tasks(app, list(outcome.kill))
+
+    def kill_tasks(self, app: App, task_ids: list[str]) -> list[Effect]:
+        grace = app.get("taskKillGracePeriodSeconds")
+        effects: list[Effect] = []
+        for task_id in task_ids:
+            instance = self.instances.get(task_id)
+            if instance is None or instance.killing:
+                continue
+            instance.killing = True
+            effects.append(Kill(task_id, instance.agent_id, float(grace) if grace else None))
+        return effects
+
+    # ================================================================ offers and updates
+    def offers(self, offers: list[dict[str, Any]], now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        unused: list[str] = []
+        for offer in offers:
+            launched = self._use(offer, now)
+            if launched is None:
+                unused.append(offer["id"]["value"])
+                if not any(c > 0 for c in self.queue.values()):
+                    self.declined_idle = True  # refused for long: the next wanted launch must REVIVE
+            else:
+                effects += launched
+        if unused:
+            wanted = any(c > 0 for c in self.queue.values())
+            effects.append(Decline(tuple(unused), DECLINE_SECONDS if wanted else IDLE_DECLINE_SECONDS))
+        return effects
+
+    def _use(self, offer: dict[str, Any], now: float) -> list[Effect] | None:
+        for app_id, count in sorted(self.queue.items(), key=lambda item: item[0]):
+            app = self.root.apps.get(app_id) or self._target_of(app_id)
+            if count <= 0 or app is None or self.delays.launch_at(app_id, now) > now:
+                continue
+            result = match(app, offer, self._live(app_id), count=count, max_per_offer=self.max_per_offer,
+                           framework_roles=self.framework_roles, now=now)
+            stats = self.stats.setdefault(app_id, LaunchStats(now))
+            stats.record(offer, [] if result.used else list(result.reasons), now)
+            if not result.used:
+                continue
+            tasks = []
+            changes: list[tuple[str, str, Any]] = []
+            for placement in result.placements:
+                info = task_info(app, placement, agent_id=result.agent_id, host=result.hostname, uuid=self.new_uuid())
+                task_id = info["task_id"]["value"]
+                instance = Instance(task_id, app_id, app["version"], result.agent_id, result.hostname,
+                                    staged_at=now, host_ports=list(placement.host_ports),
+                                    agent_fields=dict(result.agent_fields))
+                self.instances[task_id] = instance
+                changes.append(("instance", task_id, codec.instance_json(instance)))
+                tasks.append(info)
+            self.queue[app_id] = count - len(tasks)
+            return [Store(tuple(changes)), Launch(offer["id"]["value"], tuple(tasks))]
+        return None
+
+    def _target_of(self, app_id: str) -> App | None:
+        for running in self.running.values():
+            if app_id in running.plan.target.apps:
+                return running.plan.target.apps[app_id]
+        return None
+
+    def status(self, status: dict[str, Any], now: float) -> list[Effect]:
+        task_id = status["task_id"]["value"]
+        state = str(status.get("state", ""))
+        instance = self.instances.get(task_id)
+        if instance is None:
+            if state not in TERMINAL_STATES:  # a task we do not know (no longer): it must go
+                return [Kill(task_id, str((status.get("agent_id") or {}).get("value", "")))]
+            return []
+        app = self.root.apps.get(instance.app_id) or self._target_of(instance.app_id)
+        effects: list[Effect] = []
+        was_healthy = instance.healthy
+        instance.state = state
+        instance.message = str(status.get("message", ""))
+        if state == "TASK_RUNNING" and instance.started_at is None:
+            instance.started_at = now
+        if "healthy" in status:
+            instance.healthy = bool(status["healthy"])
+        instance.unreachable_since = now if state == "TASK_UNREACHABLE" else None
+        ts = wire.timestamp(now)
+        effects.append(Emit(event("status_update_event", ts, slaveId=instance.agent_id, taskId=task_id,
+                                  taskStatus=state, message=instance.message, appId=instance.app_id,
+                                  host=instance.host, ipAddresses=[], ports=instance.host_ports,
+                                  version=instance.version)))
+        if instance.healthy is not None and instance.healthy != was_healthy:
+            effects.append(Emit(event("health_status_changed_event", ts, appId=instance.app_id, instanceId=task_id,
+                                      version=instance.version, alive=instance.healthy)))
+        if state in TERMINAL_STATES:
+            del self.instances[task_id]
+            effects.append(Store((("instance", task_id, None),)))
+            if app is not None:
+                self.delays.on_task_status(app, state, now, health_check_kill=instance.healthy is False)
+                if state in ("TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_FINISHED"):
+                    self.last_failure[instance.app_id] = {
+                        "appId": instance.app_id, "host": instance.host, "message": instance.message,
+                        "taskId": task_id, "slaveId": instance.agent_id, "state": state,
+                        "timestamp": ts, "version": instance.version}
+        else:
+            effects.append(Store((("instance", task_id, codec.instance_json(instance)),)))
+        return effects + self.tick(now)
+
+    def registered(self, framework_id: str, now: float) -> list[Effect]:
+        """(Re)subscribed: keep the id, and ask Mesos where every known task stands."""
+        self.framework_id = framework_id
+        self.suppressed = True  # the tick that follows revives if anything waits, suppresses otherwise
+        tasks = tuple((i.task_id, i.agent_id) for i in self.instances.values())
+        return [Store((("meta", "framework_id", {"value": framework_id}),)), Reconcile(tasks), Reconcile(()),
+                *self.tick(now)]
+
+    # ================================================================ events
+    def _plan_payload(self, plan: DeploymentPlan) -> dict[str, Any]:
+        return wire.plan_json(plan.id, plan.version, steps_of(plan), original=wire.plan_group_json(plan.original),
+                              target=wire.plan_group_json(plan.target))
+
+    def _plan_event(self, kind: str, running: Running, now: float) -> dict[str, Any]:
+        step = running.plan.steps[min(running.step, len(running.plan.steps) - 1)] if running.plan.steps else ()
+        return event(kind, wire.timestamp(now), plan=self._plan_payload(running.plan),
+                     currentStep={"actions": [{"action": a.kind.value, "app": a.app_id} for a in step]})
+
+    # ================================================================ app helpers for the API
+    def new_app(self, raw: Any, now: float, base: str = app_ids.ROOT) -> App:
+        version = self.version(now)
+        app, problems = app_definition.normalise(raw, now_version=version, base=base)
+        if app is None or problems:
+            raise ApiError(422, wire.error_body("Object is not valid", problems))
+        taken = {p for other in self.root.apps.values() if other["id"] != app["id"]
+                 for p in app_ports.service_ports(other)}
+        return app_ports.assign_service_ports(app, taken)
+
+    def with_app(self, app: App, version: str) -> RootGroup:
+        return groups.put_app(self.root, app, version=version)
+
+    def restart(self, app_id: str, now: float, *, force: bool) -> tuple[DeploymentPlan, list[Effect]]:
+        app = self.root.apps.get(app_id)
+        if app is None:
+            raise ApiError(404, {"message": f"App '{app_id}' does not exist"})
+        version = self.version(now)
+        restarted = replace_version(app, version)
+        target = RootGroup({**self.root.apps, app_id: restarted}, self.root.groups, version)
+        return self.deploy(target, now, force=force, restarted=[app_id])
+
+
+def steps_of(plan: DeploymentPlan) -> list[list[tuple[str, str]]]:
+    """The plan's steps as (action name, app id) pairs, as the wire module renders them."""
+    return [[(a.kind.value, a.app_id) for a in step] for step in plan.steps]
+
+
+def replace_version(app: App, version: str) -> App:
+    """The app given a new version for a restart: the config is unchanged, but every instance
+    launched before now is old (so versionInfo.lastConfigChangeAt moves with lastScalingAt)."""
+    out = {**app, "version": version}
+    info = app.get("versionInfo")
+    if isinstance(info, dict):
+        out["versionInfo"] = {**info, "lastScalingAt": version, "lastConfigChangeAt": version}
+    return out
+

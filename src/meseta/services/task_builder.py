@@ -1,0 +1,137 @@
+"""An app instance as a Mesos ``TaskInfo`` (pure): what Marathon's TaskBuilder puts in it.
+
+    TaskInfo
+      name          app id segments reversed, joined by dots (/prod/web -> web.prod)
+      task_id       <safeAppId>.<uuid> (app_ids.new_task_id)
+      resources     the placement's share of the offer (offer_matching.Placement)
+      command       cmd under /bin/sh -c, or args without a shell; fetch -> uris; user
+        environment app env + MARATHON_APP_ID/VERSION/RESOURCE_*/LABELS, HOST, PORT, PORTS,
+                    PORT0..n, PORT_<port>, PORT_<NAME>, MARATHON_APP_LABEL_<NAME>
+      container     MESOS with an image, when the app has container.type MESOS + docker.image
+      health_check  the app's first health check, run by the agent (Mesos-native): HTTP, TCP,
+                    COMMAND and their MESOS_* spellings all become agent-side checks
+      kill_policy   taskKillGracePeriodSeconds
+      labels        the app's labels
+      discovery     name and ports (for service discovery)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from meseta.services.app_ids import new_task_id, task_name
+from meseta.services.offer_matching import Placement
+
+_ENV_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def env_name(text: str) -> str:
+    return _ENV_NAME.sub("_", text).upper()
+
+
+def environment(app: dict[str, Any], task_id: str, host: str, ports: Sequence[int]) -> dict[str, str]:
+    env: dict[str, str] = {k: v for k, v in (app.get("env") or {}).items() if isinstance(v, str)}
+    env.update({
+        "MESOS_TASK_ID": task_id,
+        "MARATHON_APP_ID": app["id"],
+        "MARATHON_APP_VERSION": str(app.get("version", "")),
+        "MARATHON_APP_RESOURCE_CPUS": str(app.get("cpus", 1.0)),
+        "MARATHON_APP_RESOURCE_MEM": str(app.get("mem", 128.0)),
+        "MARATHON_APP_RESOURCE_DISK": str(app.get("disk", 0.0)),
+        "MARATHON_APP_RESOURCE_GPUS": str(app.get("gpus", 0)),
+        "HOST": host,
+    })
+    labels = app.get("labels") or {}
+    env["MARATHON_APP_LABELS"] = " ".join(env_name(k) for k in sorted(labels))
+    for key, value in labels.items():
+        env[f"MARATHON_APP_LABEL_{env_name(key)}"] = str(value)
+    if ports:
+        env["PORT"] = str(ports[0])
+        env["PORTS"] = ",".join(str(p) for p in ports)
+    names = _port_names(app)
+    for index, port in enumerate(ports):
+        env[f"PORT{index}"] = str(port)
+        env[f"PORT_{port}"] = str(port)
+        if index < len(names) and names[index]:
+            env[f"PORT_{env_name(names[index])}"] = str(port)
+    return env
+
+
+def _port_names(app: dict[str, Any]) -> list[str]:
+    mappings = (app.get("container") or {}).get("portMappings")
+    definitions = mappings if mappings else app.get("portDefinitions") or []
+    return [str(d.get("name") or "") for d in definitions]
+
+
+def health_check(app: dict[str, Any], ports: Sequence[int]) -> dict[str, Any] | None:
+    """The app's first health check as a Mesos HealthCheck, run by the agent."""
+    checks = app.get("healthChecks") or []
+    if not checks:
+        return None
+    check = checks[0]
+    protocol = str(check.get("protocol", "HTTP")).removeprefix("MESOS_")
+    out: dict[str, Any] = {
+        "delay_seconds": float(check.get("delaySeconds", 0) if "delaySeconds" in check else 0),
+        "interval_seconds": float(check.get("intervalSeconds", 60)),
+        "timeout_seconds": float(check.get("timeoutSeconds", 20)),
+        "consecutive_failures": int(check.get("maxConsecutiveFailures", 3)) or 1_000_000,
+        "grace_period_seconds": float(check.get("gracePeriodSeconds", 300)),
+    }
+    if protocol == "COMMAND":
+        command = check.get("command") or {}
+        out.update(type="COMMAND", command={"shell": True, "value": str(command.get("value", ""))})
+        return out
+    port = check.get("port")
+    if port is None:
+        index = int(check.get("portIndex", 0) or 0)
+        port = ports[index] if index < len(ports) else None
+    if port is None:
+        return None
+    if protocol == "TCP":
+        out.update(type="TCP", tcp={"port": int(port)})
+    else:
+        out.update(type="HTTP", http={"port": int(port), "path": str(check.get("path", "/")),
+                                      "scheme": "https" if protocol == "HTTPS" else "http"})
+    return out
+
+
+def task_info(app: dict[str, Any], placement: Placement, *, agent_id: str, host: str, uuid: str) -> dict[str, Any]:
+    task_id = new_task_id(app["id"], uuid)
+    ports = list(placement.host_ports)
+    variables = [{"name": k, "value": v} for k, v in sorted(environment(app, task_id, host, ports).items())]
+    command: dict[str, Any] = {"environment": {"variables": variables}}
+    if app.get("cmd"):
+        command.update(shell=True, value=app["cmd"])
+    elif app.get("args"):
+        command.update(shell=False, value=app["args"][0], arguments=list(app["args"]))
+    else:
+        command.update(shell=False)
+    uris = [{"value": f["uri"], "extract": bool(f.get("extract", True)), "executable": bool(f.get("executable", False)),
+             "cache": bool(f.get("cache", False)), **({"output_file": f["destPath"]} if f.get("destPath") else {})}
+            for f in app.get("fetch") or []]
+    if uris:
+        command["uris"] = uris
+    if app.get("user"):
+        command["user"] = app["user"]
+    info: dict[str, Any] = {
+        "name": task_name(app["id"]),
+        "task_id": {"value": task_id},
+        "agent_id": {"value": agent_id},
+        "resources": placement.resources,
+        "command": command,
+        "labels": {"labels": [{"key": k, "value": str(v)} for k, v in sorted((app.get("labels") or {}).items())]},
+        "discovery": {"visibility": "FRAMEWORK", "name": task_name(app["id"]),
+                      "ports": {"ports": [{"number": p, "protocol": "tcp"} for p in ports]}},
+    }
+    image = ((app.get("container") or {}).get("docker") or {}).get("image")
+    if (app.get("container") or {}).get("type") == "MESOS" and image:
+        info["container"] = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": image}}}}
+    check = health_check(app, ports)
+    if check is not None:
+        info["health_check"] = check
+    grace = app.get("taskKillGracePeriodSeconds")
+    if grace:
+        info["kill_policy"] = {"grace_period": {"nanoseconds": int(float(grace) * 1e9)}}
+    return info

@@ -1,0 +1,205 @@
+"""`meseta services` driven by the unmodified marathon 0.13.0 client, over a real master, agent
+and processes: the calls marathon-python makes, and the answers it parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from meseta.daemons import free_port
+
+from .conftest import MESETA, _stop, wait_for_agents
+
+marathon = pytest.importorskip("marathon")
+from marathon import MarathonClient  # noqa: E402
+from marathon.exceptions import MarathonHttpError, NotFoundError  # noqa: E402
+from marathon.models import MarathonApp  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+RESOURCES = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]"
+
+
+def _proc(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*MESETA, *args], stdout=open(log, "ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A master, two agents and `meseta services`; yields the services URL."""
+    base = tmp_path_factory.mktemp("services")
+    master = f"127.0.0.1:{free_port()}"
+    port = free_port()
+    procs = [_proc(["master", "--port", master.split(":")[1], "--work-dir", str(base / "m"),
+                    "--allocation-interval", "0.2"], base / "master.log")]
+    for i in range(2):
+        procs.append(_proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(base / f"a{i}"),
+                            "--no-switch-user", "--resources", RESOURCES, "--attributes", f"rack:r{i}"],
+                           base / f"agent{i}.log"))
+    procs.append(_proc(["services", "--master", master, "--port", str(port), "--work-dir", str(base / "s")],
+                       base / "services.log"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_agents(master, 2)
+        _until(lambda: _pings(url), 30, "services to answer /ping")
+        yield url
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        _stop(procs)
+
+
+def _pings(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ping", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _deployed(client: MarathonClient, app_id: str, running: int, timeout: float = 60) -> Any:
+    seen: list[Any] = []
+
+    def done() -> Any:
+        app = client.get_app(app_id, embed_tasks=True)
+        seen[:] = [(app.tasks_running, len(app.tasks), app.deployments, app.instances)]
+        return app if app.tasks_running == running and not app.deployments and len(app.tasks) == running else None
+    try:
+        return _until(done, timeout, f"{app_id} with {running} running and no deployment")
+    except AssertionError as exc:
+        queue = httpx.get(f"{client.servers[0]}/v2/queue").json()
+        raise AssertionError(f"{exc}; last (running, tasks, deployments, instances): {seen}; queue {queue}") from None
+
+
+@pytest.fixture
+def client(services: str) -> Iterator[MarathonClient]:
+    c = MarathonClient(services)
+    yield c
+    for app in c.list_apps():  # as marathon-python's own itests clean up
+        c.delete_app(app.id, force=True)
+    _until(lambda: not c.list_apps() and not c.list_deployments(), 60, "apps and deployments gone")
+
+
+def test_info_leader_ping_and_metrics(client: MarathonClient, services: str) -> None:
+    info = client.get_info()
+    assert info.name == "marathon" and info.elected and info.leader == services.removeprefix("http://")
+    assert client.get_leader()["leader"] == info.leader
+    assert client.ping() in (b"pong", "pong", b'"pong"')
+    assert "gauges" in client.get_metrics()
+
+
+def test_create_scale_update_restart_rollback_delete(client: MarathonClient) -> None:
+    created = client.create_app("web", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=16, instances=3,
+                                                    labels={"team": "a"}))
+    assert created.id == "/web" and len(created.deployments) == 1
+    assert len(client.list_deployments()) == 1, "the deployment is visible right after the POST"
+    app = _deployed(client, "web", 3)
+    first_version = app.version
+    assert {t.host for t in app.tasks} and all(t.started_at for t in app.tasks)
+
+    client.scale_app("web", instances=1)
+    app = _deployed(client, "web", 1)
+    assert len(client.list_tasks("web")) == 1
+
+    client.update_app("web", MarathonApp(cmd="sleep 3601", instances=2))
+    app = _deployed(client, "web", 2)
+    assert app.cmd == "sleep 3601" and all(t.version == app.version for t in app.tasks)
+    assert len(client.list_versions("web")) >= 3
+
+    before = {t.id for t in app.tasks}
+    client.restart_app("web")
+    app = _deployed(client, "web", 2)
+    assert not before & {t.id for t in app.tasks}, "a restart replaces every instance"
+
+    client.rollback_app("web", first_version)
+    app = _deployed(client, "web", 3)
+    assert app.cmd == "sleep 3600" and client.get_version("web", first_version).cmd == "sleep 3600"
+
+    client.delete_app("web")
+    _until(lambda: not client.list_apps(), 30, "the app gone")
+    with pytest.raises(NotFoundError):
+        client.get_app("web")
+
+
+def test_kill_tasks_with_and_without_scale(client: MarathonClient) -> None:
+    client.create_app("killme", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=16, instances=4))
+    app = _deployed(client, "killme", 4)
+    victim = app.tasks[0].id
+    client.kill_task("killme", victim, scale=True)
+    app = _deployed(client, "killme", 3)
+    assert victim not in {t.id for t in app.tasks} and app.instances == 3
+    ids = [t.id for t in app.tasks[:2]]
+    assert client.kill_given_tasks(ids)
+    app = _until(lambda: (a := client.get_app("killme", embed_tasks=True)).tasks_running == 3
+                 and not set(ids) & {t.id for t in a.tasks} and a, 60, "replacements for the killed tasks")
+    assert app.instances == 3
+    assert {t.id for t in client.list_tasks()} >= {t.id for t in app.tasks}
+
+
+def test_invalid_apps_are_422_with_details_and_nothing_changes(client: MarathonClient, services: str) -> None:
+    answer = httpx.post(f"{services}/v2/apps", json={"id": "/Bad_Id", "cpus": -1, "instances": "x"})
+    assert answer.status_code == 422
+    paths = {d["path"] for d in answer.json()["details"]}
+    assert {"/id", "/cpus", "/instances"} <= paths
+    assert client.list_apps() == []
+    client.create_app("ok", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=16, instances=0))
+    with pytest.raises(MarathonHttpError):
+        client.create_app("ok", MarathonApp(cmd="sleep 1", cpus=0.1, mem=16))
+    assert client.get_app("ok").cmd == "sleep 3600"
+
+
+def test_queue_says_why_an_app_does_not_launch(client: MarathonClient, services: str) -> None:
+    client.create_app("huge", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=100_000, instances=1))
+    item = _until(lambda: next((q for q in httpx.get(f"{services}/v2/queue").json()["queue"]
+                                if q["processedOffersSummary"]["unusedOffersCount"] > 0), None), 30, "offers declined")
+    reasons = {r["reason"]: r["declined"] for r in item["processedOffersSummary"]["rejectSummaryLastOffers"]}
+    assert reasons["InsufficientMemory"] >= 1 and item["count"] == 1
+    queue = client.list_queue()
+    assert queue and queue[0].app.id == "/huge"
+
+
+def test_event_stream(client: MarathonClient, services: str) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{services}/v2/events", headers={"Accept": "text/event-stream"},
+                          timeout=httpx.Timeout(5, read=30)) as response:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    seen.append(json.loads(line[5:]))
+                    if any(e["eventType"] == "deployment_success" for e in seen):
+                        return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    _until(lambda: seen, 10, "event_stream_attached")
+    client.create_app("evented", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=16, instances=1))
+    thread.join(60)
+    kinds = [e["eventType"] for e in seen]
+    assert kinds[0] == "event_stream_attached"
+    assert {"api_post_event", "deployment_info", "status_update_event", "deployment_success"} <= set(kinds)
+    update = next(e for e in seen if e["eventType"] == "status_update_event")
+    assert update["appId"] == "/evented" and update["taskStatus"] in ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING")
+    events = marathon.models.events.EventFactory()
+    for item in seen:
+        events.process(item)  # every event parses with the client's own models
