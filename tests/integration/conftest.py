@@ -91,7 +91,7 @@ def local_cluster(tmp_path: Path) -> Iterator[str]:
     """`meseta local` with two agents."""
     port = free_port()
     proc = _start(["local", "--port", str(port), "--agents", "2", "--work-dir", str(tmp_path),
-                   "--agent-resources", AGENT_RESOURCES], tmp_path / "local.log")
+                   "--agent-resources", AGENT_RESOURCES, "--services-port", str(free_port())], tmp_path / "local.log")
     try:
         wait_for_agents(f"127.0.0.1:{port}", 2)
         yield f"127.0.0.1:{port}"

@@ -203,3 +203,19 @@ def test_event_stream(client: MarathonClient, services: str) -> None:
     events = marathon.models.events.EventFactory()
     for item in seen:
         events.process(item)  # every event parses with the client's own models
+
+
+def test_meseta_local_runs_the_services_scheduler(tmp_path: Path) -> None:
+    port, services_port = free_port(), free_port()
+    proc = _proc(["local", "--port", str(port), "--agents", "1", "--work-dir", str(tmp_path),
+                  "--agent-resources", RESOURCES, "--services-port", str(services_port)], tmp_path / "local.log")
+    try:
+        url = f"http://127.0.0.1:{services_port}"
+        _until(lambda: _pings(url), 30, "the services API")
+        local = MarathonClient(url)
+        local.create_app("hello", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=16, instances=2))
+        _deployed(local, "hello", 2)
+        state = httpx.get(f"http://127.0.0.1:{port}/master/state").json()
+        assert [f["name"] for f in state["frameworks"]] == ["marathon"]
+    finally:
+        _stop([proc])

@@ -235,9 +235,10 @@ def local(
     switch_user: bool = typer.Option(False, help="Run tasks as the framework's user."),
     isolation: str = typer.Option("posix/cpu,posix/mem", help="The agents' isolators (see `meseta agent --help`).",
                                   callback=_check_isolation),
+    services_port: int = typer.Option(8080, help="Port of the Marathon-compatible services API (0: none)."),
 ) -> None:
-    """Run a master and AGENTS agents on one event loop: a whole cluster on this machine."""
-    _run(_serve_local(work_dir.resolve(), ip, port, agents, agent_resources, switch_user, isolation))
+    """Run a master, AGENTS agents and the services scheduler on one event loop: a whole cluster here."""
+    _run(_serve_local(work_dir.resolve(), ip, port, agents, agent_resources, switch_user, isolation, services_port))
 
 
 def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
@@ -254,7 +255,7 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 
 
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
-                       isolation: str = "posix/cpu,posix/mem") -> None:
+                       isolation: str = "posix/cpu,posix/mem", services_port: int = 0) -> None:
     actor, master_app = build_master(MasterOptions(ip, port, work_dir / "master"))
     actor.run(actor.machine.handle_start)
     master_server = server(master_app, ip, port)
@@ -270,6 +271,16 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         node, agent_app = build_agent(options)
         runs.append(asyncio.create_task(run_agent(node, agent_app, ip, agent_port)))
         console.print(f"  agent {index}   http://{ip}:{agent_port}")
+    services_actor = None
+    if services_port:
+        from meseta.services.daemon import ServicesOptions, build_services
+
+        services_port = _next_free_port(ip, services_port, taken)
+        services_actor, services_app = build_services(ServicesOptions(f"{ip}:{port}", ip, services_port,
+                                                                      work_dir / "services"))
+        await services_actor.start()
+        runs.append(asyncio.create_task(server(services_app, ip, services_port).serve()))
+        console.print(f"  services  http://{ip}:{services_port}   (Marathon API: /v2/apps, /v2/deployments, ...)")
     console.print(f"  frameworks: point pymesos (or any Mesos v1 client) at {ip}:{port}")
     try:
         await asyncio.gather(*runs)
@@ -277,6 +288,8 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         for run in runs:
             run.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
+        if services_actor is not None:
+            await services_actor.stop()
         await actor.stop()
 
 
