@@ -219,3 +219,26 @@ def test_meseta_local_runs_the_services_scheduler(tmp_path: Path) -> None:
         assert [f["name"] for f in state["frameworks"]] == ["marathon"]
     finally:
         _stop([proc])
+
+
+def test_groups_with_dependencies_deploy_in_order(client: MarathonClient, services: str) -> None:
+    from marathon.models import MarathonGroup
+
+    group = MarathonGroup(id="/shop", apps=[
+        MarathonApp(id="/shop/db", cmd="sleep 3600", cpus=0.1, mem=16, instances=1),
+        MarathonApp(id="/shop/web", cmd="sleep 3600", cpus=0.1, mem=16, instances=2, dependencies=["/shop/db"]),
+    ])
+    answer = client.create_group(group)
+    plan = next(d for d in httpx.get(f"{services}/v2/deployments").json() if d["id"] == answer["deploymentId"])
+    order = [[a["app"] for a in step["actions"] if a["action"] == "ScaleApplication"] for step in plan["steps"]]
+    assert [s for s in order if s] == [["/shop/db"], ["/shop/web"]], "db is deployed before web"
+    _deployed(client, "/shop/db", 1)
+    web = _deployed(client, "/shop/web", 2)
+    db_started = min(t.started_at for t in client.get_app("/shop/db", embed_tasks=True).tasks)
+    assert all(t.started_at >= db_started for t in web.tasks)
+    assert [g.id for g in client.list_groups()] == ["/shop"]
+    assert {a.id for a in client.get_group("/shop").apps} == {"/shop/db", "/shop/web"}
+    client.scale_group("/shop", 2)
+    _deployed(client, "/shop/web", 4)
+    client.delete_group("/shop", force=True)
+    _until(lambda: not client.list_apps(), 30, "the group's apps gone")

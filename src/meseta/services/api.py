@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from meseta.runtime.http import RecordStream
-from meseta.services import app_definition, app_ids, groups, wire
+from meseta.services import app_definition, app_ids, app_ports, group_definitions, groups, wire
 from meseta.services.actor import ServicesActor
 from meseta.services.effects import Emit
 from meseta.services.events import event, sse_frame
@@ -326,11 +326,61 @@ class ServicesApi:
     # ------------------------------------------------------------ groups, info, events
     async def groups(self, request: Request) -> Response:
         group_id = "/" + request.path_params.get("rest", "").strip("/")
-        tree = wire.tree_json(self.machine.root, group_id if group_id != "/" else app_ids.ROOT,
-                              render_app=lambda a: self.app_info(a, set()))
+        if request.method in ("POST", "PUT"):
+            return await self.change_group(request, group_id)
+        if request.method == "DELETE":
+            return await self.delete_group(request, group_id)
+        tree = wire.tree_json(self.machine.root, group_id, render_app=lambda a: self.app_info(a, set()))
         if tree is None:
             raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
         return JSONResponse(tree)
+
+    async def change_group(self, request: Request, group_id: str) -> Response:
+        body = await _body(request)
+        force, creating = _flag(request, "force"), request.method == "POST"
+
+        def change(now: float) -> Any:
+            m = self.machine
+            version = m.version(now)
+            if isinstance(body, dict) and "scaleBy" in body and "apps" not in body and "groups" not in body:
+                factor = body["scaleBy"]
+                if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0:
+                    raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a non-negative number")]))
+                if wire.tree_json(m.root, group_id) is None:
+                    raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
+                return m.deploy(groups.scale_by(m.root, group_id, float(factor), version=version), now, force=force)
+
+            def normalise(raw: dict[str, Any], base: str) -> Any:
+                app, problems = app_definition.normalise(raw, now_version=version, base=base)
+                return app, problems
+
+            spec = group_definitions.parse_group(body, group_id, normalise_app=normalise)
+            if isinstance(spec, groups.GroupError):
+                raise ApiError(spec.status, wire.error_body(spec.message, list(spec.details)))
+            change_of = groups.create_group if creating else groups.update_group
+            target = change_of(m.root, spec, version=version)
+            if isinstance(target, groups.GroupError):
+                raise ApiError(target.status, wire.error_body(target.message, list(target.details)))
+            taken: set[int] = set()
+            apps = dict(target.apps)
+            for app_id, app in sorted(apps.items()):
+                apps[app_id] = app_ports.assign_service_ports(app, taken, previous=m.root.apps.get(app_id))
+            return m.deploy(groups.RootGroup(apps, target.groups, target.version), now, force=force)
+
+        plan = await self.actor.run(change)
+        return self._deployed(plan.id, plan.version, 201 if creating else 200)
+
+    async def delete_group(self, request: Request, group_id: str) -> Response:
+        if wire.tree_json(self.machine.root, group_id) is None:
+            raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
+
+        def delete(now: float) -> Any:
+            m = self.machine
+            return m.deploy(groups.remove_group(m.root, group_id, version=m.version(now)), now,
+                            force=_flag(request, "force"))
+
+        plan = await self.actor.run(delete)
+        return self._deployed(plan.id, plan.version)
 
     async def info(self, request: Request) -> Response:
         return JSONResponse(self.describe())
@@ -424,8 +474,8 @@ def build_services_app(actor: ServicesActor, info: Callable[[], dict[str, Any]])
         Route("/v2/deployments/{plan_id}", guarded(api.deployment), methods=["DELETE"]),
         Route("/v2/queue", guarded(api.queue), methods=["GET"]),
         Route("/v2/queue/{rest:path}/delay", guarded(api.queue_delay), methods=["DELETE"]),
-        Route("/v2/groups", guarded(api.groups), methods=["GET"]),
-        Route("/v2/groups/{rest:path}", guarded(api.groups), methods=["GET"]),
+        Route("/v2/groups", guarded(api.groups), methods=["GET", "POST", "PUT", "DELETE"]),
+        Route("/v2/groups/{rest:path}", guarded(api.groups), methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/v2/events", guarded(api.events), methods=["GET"]),
     ]
     app = Starlette(routes=routes)
