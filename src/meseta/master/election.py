@@ -20,14 +20,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kazoo.client import KazooState
-
 from meseta.daemons import MasterOptions, abort_process, build_master, master_info, server
 from meseta.master.http.gate import LeaderGate
 from meseta.master.registry.zk_storage import ZooKeeperStorage
 from meseta.protocol.master_znodes import REGISTRY_CHILD
-from meseta.runtime.leader import Contender, Detector
-from meseta.runtime.zk import make_client, on_loop, parse_zk_url, start_client
+from meseta.runtime.leadership import Leadership
+from meseta.runtime.zk import make_client, parse_zk_url, start_client
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +36,21 @@ class HaMaster:
         self.options = options
         self.url = parse_zk_url(options.zk)
         self.info = master_info(options.ip, options.port, options.hostname)
-        self.gate = LeaderGate(self._lookup_leader)
         self.on_exit = on_exit
         self.client = make_client(self.url, options.zk_session_timeout)
-        self.contender = Contender(self.client, self.url.path, self.info)
-        self.detector = Detector(self.client, self.url.path)
+        self.leadership = Leadership(self.client, self.url.path, self.info, options.zk_session_timeout,
+                                     self._deposed)
+        self.gate = LeaderGate(self.leadership.lookup)
         self.actor: Any = None
-        self._elected = asyncio.Event()
-        self._suspended: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
         await start_client(self.client)
-        self.client.add_listener(on_loop(asyncio.get_running_loop(), self._session_changed))
-        srv = server(self.gate, self.options.ip, self.options.port)
-        serving = asyncio.create_task(srv.serve())
-        self.detector.on_change(self._leader_changed)
-        await asyncio.to_thread(self.client.ensure_path, self.url.path)
-        self.detector.start()
-        await asyncio.to_thread(self.contender.join)
-        log.info("master %s contending as %s", self.info["id"], self.contender.child)
-        self._leader_changed(self.detector.leader_child, self.detector.leader)
-        await asyncio.wait([serving, asyncio.create_task(self._elected.wait())],
+        serving = asyncio.create_task(server(self.gate, self.options.ip, self.options.port).serve())
+        await self.leadership.join()
+        log.info("master %s contending as %s", self.info["id"], self.leadership.contender.child)
+        await asyncio.wait([serving, asyncio.create_task(self.leadership.elected.wait())],
                            return_when=asyncio.FIRST_COMPLETED)
-        if self._elected.is_set():
+        if self.leadership.elected.is_set():
             await self._lead()
         await serving
 
@@ -72,30 +62,6 @@ class HaMaster:
         self.gate.app, self.gate.recovering = app, False
         self.actor.run(self.actor.machine.handle_start)
         log.info("master %s leads", self.info["id"])
-
-    async def _lookup_leader(self) -> tuple[bool, dict[str, Any] | None]:
-        child, info = await asyncio.to_thread(self.detector.read_leader)
-        return child is not None and child == self.contender.child, info
-
-    def _leader_changed(self, child: str | None, info: dict[str, Any] | None) -> None:
-        if self.contender.child is None:
-            return
-        if child == self.contender.child:
-            self._elected.set()
-        elif self._elected.is_set():
-            self._deposed(f"another master leads ({child})")
-
-    def _session_changed(self, state: str) -> None:
-        if state == KazooState.LOST:
-            self._deposed("ZooKeeper session expired")
-        elif state == KazooState.SUSPENDED:
-            if self._suspended is None:
-                delay = self.options.zk_session_timeout / 2
-                self._suspended = asyncio.get_running_loop().call_later(
-                    delay, self._deposed, f"ZooKeeper unreachable for {delay:.1f} s")
-        elif self._suspended is not None:
-            self._suspended.cancel()
-            self._suspended = None
 
     def _deposed(self, reason: str) -> None:
         if self.actor is not None:
