@@ -304,11 +304,16 @@ def services(
     deployment_stall_timeout: float = typer.Option(
         None, help="Report a deployment that makes no progress for this many seconds (and roll it back when "
         "its app has the label MESETA_ROLLBACK_ON_STALL=true).", min=1),
+    zk: str = typer.Option(None, help="zk://host:port,.../path: elect a leader among services instances and "
+                           "keep the state in ZooKeeper (default: one instance, state in SQLite).",
+                           callback=_checked_by(parse_zk_url)),
+    zk_session_timeout: float = typer.Option(10.0, help="ZooKeeper session timeout (s).", min=0.5),
 ) -> None:
     """Run the Marathon-compatible service scheduler: apps, deployments, health checks, /v2 API."""
     from meseta.services.daemon import ServicesOptions
 
-    options = ServicesOptions(master, ip, port, work_dir, framework_name, role,
+    options = ServicesOptions(master, ip, port, work_dir, framework_name, role, zk=zk,
+                              zk_session_timeout=zk_session_timeout,
                               deployment_stall_timeout=deployment_stall_timeout)
     _run(_serve_services(options))
 
@@ -316,6 +321,13 @@ def services(
 async def _serve_services(options: ServicesOptions) -> None:
     from meseta.services.daemon import build_services
 
+    if options.zk:
+        from meseta.services.election import HaServices
+
+        console.print(f"meseta services {__version__} on http://{options.ip}:{options.port}, "
+                      f"contending in {options.zk}")
+        await HaServices(options, options.zk_session_timeout).serve()
+        return
     actor, asgi = build_services(options)
     await actor.start()
     console.print(f"meseta services {__version__} on http://{options.ip}:{options.port} -> master {options.master}")

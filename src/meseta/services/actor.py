@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from meseta.client.scheduler import CallError, NotConnected, Scheduler, SchedulerDriver
+from meseta.runtime.fencing import Fenced
 from meseta.services.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
 from meseta.services.events import EventBus
 from meseta.services.machine import ServicesMachine
@@ -52,7 +53,8 @@ class ServicesActor(Scheduler):
         self.name, self.role, self.hostname = name, role, hostname
         self.driver: SchedulerDriver | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self.stopped = False
+        self.stopped = False  # once set (deposed, or stopping), no effect is executed any more
+        self.on_fenced: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -95,8 +97,16 @@ class ServicesActor(Scheduler):
 
     async def execute(self, effects: list[Effect]) -> None:
         for effect in effects:
+            if self.stopped:
+                return
             if isinstance(effect, Store):
-                await asyncio.to_thread(self.store.write, effect.changes)
+                try:
+                    await asyncio.to_thread(self.store.write, effect.changes)
+                except Fenced as exc:
+                    self.stopped = True
+                    if self.on_fenced is not None:
+                        self.on_fenced(str(exc))
+                    return
             elif isinstance(effect, Emit):
                 self.bus.publish(effect.event)
             else:

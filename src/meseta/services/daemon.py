@@ -27,6 +27,7 @@ class ServicesOptions:
     framework_name: str = "marathon"
     role: str = "*"
     zk: str | None = None  # zk://.../services: HA, state in ZooKeeper
+    zk_session_timeout: float = 10.0
     deployment_stall_timeout: float | None = None
     max_instances_per_offer: int = 5
 

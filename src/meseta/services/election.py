@@ -1,0 +1,126 @@
+"""Several ``meseta services --zk zk://.../services`` instances: one leads, the others proxy.
+
+    <path>/leader/json.info_<seq>   contenders (runtime.leadership); the lowest leads
+    <path>/state/...                the leader's store (services.store, fenced by its epoch)
+
+    start -> contending: API calls are proxied to the leader (events: 307 to it), /ping answered
+      | elected
+      v
+    leading: claim the store, restore apps, deployments and instances, subscribe with the stored
+             framework id (the master keeps its tasks for failover_timeout), reconcile, resume
+      | session lost / another leads / a store write fenced
+      v
+    exit(1): stop acting at once; a supervisor restarts us as a contender
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import httpx
+
+from meseta.daemons import abort_process, server
+from meseta.protocol.master_znodes import master_address
+from meseta.runtime.leadership import Leadership
+from meseta.runtime.zk import make_client, parse_zk_url, start_client
+from meseta.services.daemon import ServicesOptions, build_services
+from meseta.services.store import ZooKeeperServiceStore
+
+log = logging.getLogger(__name__)
+HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
+
+
+class ServicesGate:
+    """The API of a services instance: its own once leading, the leader's (proxied) before."""
+
+    def __init__(self, leadership: Leadership) -> None:
+        self.leadership = leadership
+        self.app: Any = None
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.app is not None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope.get("path", "")
+        if path == "/ping":
+            await _respond(send, 200, b"pong", [(b"content-type", b"text/plain")])
+            return
+        ours, leader = await self.leadership.lookup()
+        if ours or leader is None:
+            await _respond(send, 503, b'{"message": "Could not determine the current leader"}',
+                           [(b"content-type", b"application/json")])
+            return
+        target = f"http://{master_address(leader)}{path}"
+        query = scope.get("query_string", b"").decode("latin-1")
+        if query:
+            target += f"?{query}"
+        if path == "/v2/events":  # Marathon redirects the event stream instead of proxying it
+            await _respond(send, 307, b"", [(b"location", target.encode("latin-1"))])
+            return
+        await self._proxy(scope, receive, send, target)
+
+    async def _proxy(self, scope: dict[str, Any], receive: Any, send: Any, target: str) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])
+                   if k.decode("latin-1").lower() not in HOP_HEADERS]
+        try:
+            answer = await self._client.request(scope["method"], target, headers=headers, content=body)
+        except httpx.HTTPError as exc:
+            await _respond(send, 503, f'{{"message": "leader unreachable: {exc!r}"}}'.encode(),
+                           [(b"content-type", b"application/json")])
+            return
+        out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()
+               if k.lower() not in HOP_HEADERS and k.lower() != "content-encoding"]
+        await _respond(send, answer.status_code, answer.content, out)
+
+
+async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HaServices:
+    def __init__(self, options: ServicesOptions, session_timeout: float = 10.0) -> None:
+        assert options.zk is not None
+        self.options = options
+        self.url = parse_zk_url(options.zk)
+        self.id = str(uuid.uuid4())
+        self.info: dict[str, Any] = {"id": self.id, "hostname": options.ip, "port": options.port,
+                     "address": {"hostname": options.ip, "ip": options.ip, "port": options.port}}
+        self.client = make_client(self.url, session_timeout)
+        self.leadership = Leadership(self.client, self.url.child("leader"), self.info, session_timeout, self._lost)
+        self.gate = ServicesGate(self.leadership)
+        self.actor: Any = None
+
+    async def serve(self) -> None:
+        await start_client(self.client)
+        serving = asyncio.create_task(server(self.gate, self.options.ip, self.options.port).serve())
+        await self.leadership.join()
+        await asyncio.wait([serving, asyncio.create_task(self.leadership.elected.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        if self.leadership.elected.is_set():
+            store = ZooKeeperServiceStore(self.client, self.url.child("state"))
+            await asyncio.to_thread(store.claim, self.id)
+            self.actor, app = build_services(self.options, store)
+            self.actor.on_fenced = self._lost
+            await self.actor.start()
+            self.gate.app = app
+            log.info("services %s leads", self.id)
+        await serving
+
+    def _lost(self, reason: str) -> None:
+        if self.actor is not None:
+            self.actor.stopped = True
+        abort_process(f"services leadership lost: {reason}")

@@ -1,0 +1,95 @@
+"""Two `meseta services --zk` instances over a real ZooKeeper: the stand-by proxies to the
+leader; kill -9 the leader in the middle of a deployment and the other finishes it, with the
+same framework id, without losing or duplicating a task."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from meseta.daemons import free_port
+from meseta.testing.zookeeper import Ensemble
+
+from .conftest import _stop, wait_for_agents
+from .test_services_marathon import RESOURCES, _deployed, _pings, _proc, _until
+from .zk_fixtures import single_node_fixture  # noqa: F401 - fixture
+
+marathon = pytest.importorskip("marathon")
+from marathon import MarathonClient  # noqa: E402
+from marathon.models import MarathonApp, MarathonHealthCheck  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, single_node: Ensemble) -> Iterator[tuple[str, list[int], list[subprocess.Popen[bytes]]]]:
+    master = f"127.0.0.1:{free_port()}"
+    procs = [_proc(["master", "--port", master.split(":")[1], "--work-dir", str(tmp_path / "m"),
+                    "--allocation-interval", "0.2"], tmp_path / "master.log")]
+    for i in range(2):
+        procs.append(_proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir",
+                            str(tmp_path / f"a{i}"), "--no-switch-user", "--resources", RESOURCES],
+                           tmp_path / f"agent{i}.log"))
+    ports = [free_port(), free_port()]
+    services = [_proc(["services", "--master", master, "--port", str(p), "--work-dir", str(tmp_path / f"s{i}"),
+                       "--zk", single_node.url("services"), "--zk-session-timeout", "2"], tmp_path / f"services{i}.log")
+                for i, p in enumerate(ports)]
+    try:
+        wait_for_agents(master, 2)
+        yield master, ports, services
+    finally:
+        for proc in [*procs, *services]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        _stop([*procs, *services])
+
+
+def _leader(ports: list[int]) -> int:
+    def ask() -> int | None:
+        for port in ports:
+            try:
+                leader = httpx.get(f"http://127.0.0.1:{port}/v2/leader", timeout=2).json()["leader"]
+                return ports.index(int(leader.rsplit(":", 1)[1]))
+            except (httpx.HTTPError, ValueError, KeyError):
+                continue
+        return None
+    found: list[int] = []
+    _until(lambda: (index := ask()) is not None and not found.append(index), 30, "a services leader")
+    return found[0]
+
+
+def test_leader_killed_mid_deployment_the_other_finishes_it(
+        tmp_path: Path, cluster: tuple[str, list[int], list[subprocess.Popen[bytes]]]) -> None:
+    master, ports, services = cluster
+    leading = _leader(ports)
+    standby = 1 - leading
+    via_standby = MarathonClient(f"http://127.0.0.1:{ports[standby]}")
+    assert via_standby.get_info().leader == f"127.0.0.1:{ports[leading]}", "the stand-by proxies to the leader"
+    launches = tmp_path / "launches"
+    # each instance turns healthy only ~3 s after it starts: the deployment is still running when we kill
+    cmd = (f"echo $MESOS_TASK_ID >> {launches}; mkdir -p www; sleep 3; echo ok > www/health; "
+           "exec busybox httpd -f -p $PORT0 -h www")
+    check = MarathonHealthCheck(protocol="HTTP", path="/health", port_index=0, grace_period_seconds=30,
+                                interval_seconds=1, timeout_seconds=1, max_consecutive_failures=3)
+    via_standby.create_app("ha", MarathonApp(cmd=cmd, cpus=0.1, mem=16, instances=6, health_checks=[check]))
+    _until(lambda: launches.exists() and len(launches.read_text().split()) >= 3, 30, "some instances started")
+    framework = httpx.get(f"http://{master}/master/state").json()["frameworks"][0]["id"]
+    os.killpg(services[leading].pid, signal.SIGKILL)
+    services[leading].wait()
+
+    survivor = MarathonClient(f"http://127.0.0.1:{ports[standby]}")
+    _until(lambda: _pings(f"http://127.0.0.1:{ports[standby]}") and _leader([ports[standby]]) == 0, 30,
+           "the stand-by to lead")
+    app = _deployed(survivor, "ha", 6, timeout=90)
+    assert app.tasks_healthy == 6 and not survivor.list_deployments()
+    started = launches.read_text().split()
+    assert sorted(started) == sorted(t.id for t in app.tasks), "every task launched once, none lost"
+    state = httpx.get(f"http://{master}/master/state").json()
+    assert [f["id"] for f in state["frameworks"]] == [framework], "the same framework, failed over"
+    assert sum(t["state"] == "TASK_RUNNING" for t in state["frameworks"][0]["tasks"]) == 6
