@@ -231,20 +231,31 @@ class ServicesMachine:
         return effects
 
     def _keep(self, app: App, now: float) -> list[Effect]:
-        """An app no deployment holds: replace what died, kill what is too many."""
+        """An app no deployment holds: replace what died or turned unhealthy, kill what is too many.
+
+        An unhealthy instance gets its replacement first, while the app stays within
+        maximumOverCapacity; it is killed once the replacement serves (the agent may kill it
+        sooner, after maxConsecutiveFailures)."""
         live = [i for i in self._live(app["id"]) if i.state != "TASK_UNREACHABLE"]
+        good = [i for i in live if i.healthy is not False]
+        bad = [i for i in live if i.healthy is False]
         target = int(app["instances"])
+        over = float((app.get("upgradeStrategy") or {}).get("maximumOverCapacity", 1.0))
+        ceiling = max(target, int(target * (1 + over) + 1e-9), target + (1 if bad else 0))
         queued = self.queue.get(app["id"], 0)
-        if len(live) + queued < target:
-            self.queue[app["id"]] = target - len(live)
+        effects: list[Effect] = []
+        if len(good) + queued < target:
+            self.queue[app["id"]] = max(queued, min(target - len(good), ceiling - len(live)))
             self.stats.setdefault(app["id"], LaunchStats(now))
-        elif len(live) + queued > target:
-            surplus = len(live) + queued - target
+        elif len(good) + queued > target:
+            surplus = len(good) + queued - target
             drop = min(queued, surplus)
             self.queue[app["id"]] = queued - drop
-            victims = kill_order(live, str(app.get("killSelection", "YOUNGEST_FIRST")))[:surplus - drop]
-            return self.kill_tasks(app, [v.task_id for v in victims])
-        return []
+            victims = kill_order(good, str(app.get("killSelection", "YOUNGEST_FIRST")))[:surplus - drop]
+            effects += self.kill_tasks(app, [v.task_id for v in victims])
+        if bad and len(good) >= target:
+            effects += self.kill_tasks(app, [i.task_id for i in bad])
+        return effects
 
     def _live(self, app_id: str) -> list[Instance]:
         return [i for i in self.instances.values() if i.app_id == app_id and i.active and not i.killing]
