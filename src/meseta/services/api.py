@@ -284,11 +284,18 @@ class ServicesApi:
 
     # ------------------------------------------------------------ deployments, queue
     async def deployments(self, request: Request) -> Response:
+        """``?embed=stall`` adds ``stallReason`` to deployments that stopped making progress
+        (marathon 0.13.0 refuses unknown keys, so it is opt-in; the reason is also in the
+        deployment_failed event)."""
+        with_stall = "stall" in request.query_params.getlist("embed")
         out = []
         for running in self.machine.running.values():
             steps = [[(a.kind.value, a.app_id) for a in step] for step in running.plan.steps]
-            out.append(wire.deployment_json(running.plan.id, running.plan.version, steps,
-                                            current_step=min(running.step + 1, len(steps))))
+            item = wire.deployment_json(running.plan.id, running.plan.version, steps,
+                                        current_step=min(running.step + 1, len(steps)))
+            if with_stall and running.stalled:
+                item["stallReason"] = running.stalled
+            out.append(item)
         return JSONResponse(out)
 
     async def deployment(self, request: Request) -> Response:

@@ -220,7 +220,7 @@ class ServicesMachine:
     def _check_stall(self, running: Running, now: float) -> list[Effect]:
         if self.stall_timeout is None or running.progress is None or running.stalled:
             return []
-        reason = deployments.stalled(running.progress, now, self.stall_timeout)
+        reason = deployments.stalled(running.progress, now, self.stall_timeout, self._launch_reason(running))
         if reason is None:
             return []
         running.stalled = reason
@@ -229,6 +229,21 @@ class ServicesMachine:
         if deployments.rolls_back_on_stall(running.plan):
             effects += self.cancel_deployment(running.plan.id, now, force=False)[1]
         return effects
+
+    def _launch_reason(self, running: Running) -> str | None:
+        """Why the plan's queued launches do not happen, from the offers they were refused."""
+        parts = []
+        for app_id in deployments.affected_apps(running.plan):
+            stats = self.stats.get(app_id)
+            if self.queue.get(app_id, 0) <= 0 or stats is None:
+                continue
+            counts = stats.reason_counts()
+            if counts:
+                reasons = ", ".join(f"{reason} ({n} offers)" for reason, n in counts.items())
+                parts.append(f"{app_id}: offers declined for {reasons}")
+            else:
+                parts.append(f"{app_id}: no offers since {wire.timestamp(stats.since)}")
+        return "; ".join(parts) or None
 
     def _keep(self, app: App, now: float) -> list[Effect]:
         """An app no deployment holds: replace what died or turned unhealthy, kill what is too many.
