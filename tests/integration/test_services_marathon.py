@@ -243,3 +243,34 @@ def test_groups_with_dependencies_deploy_in_order(client: MarathonClient, servic
     _deployed(client, "/shop/web", 4)
     client.delete_group("/shop", force=True)
     _until(lambda: not client.list_apps(), 30, "the group's apps gone")
+
+
+def test_crash_loop_backs_off_and_the_delay_can_be_reset(client: MarathonClient, services: str) -> None:
+    client.create_app("crashy", MarathonApp(cmd="sleep 0.2; exit 1", cpus=0.1, mem=16, instances=1,
+                                            backoff_seconds=5, backoff_factor=2, max_launch_delay_seconds=60))
+
+    def delayed() -> Any:
+        queue = httpx.get(f"{services}/v2/queue").json()["queue"]
+        item = next((q for q in queue if q["app"]["id"] == "/crashy"), None)
+        return item if item and item["delay"]["timeLeftSeconds"] > 0 and not item["delay"]["overdue"] else None
+
+    item = _until(delayed, 30, "the crash loop to be backed off")
+    assert item["count"] == 1
+    failure = client.get_app("crashy").last_task_failure
+    assert failure is not None and failure.state == "TASK_FAILED"
+    answer = httpx.delete(f"{services}/v2/queue//crashy/delay")
+    assert answer.status_code == 204
+    item = httpx.get(f"{services}/v2/queue").json()["queue"]
+    assert all(q["delay"]["timeLeftSeconds"] == 0 for q in item if q["app"]["id"] == "/crashy")
+    assert httpx.delete(f"{services}/v2/queue//nothing/delay").status_code == 404
+
+
+def test_service_port_collisions_are_rejected(client: MarathonClient, services: str) -> None:
+    first = {"id": "/ports-a", "cmd": "sleep 3600", "cpus": 0.1, "mem": 16, "instances": 0,
+             "portDefinitions": [{"port": 10555, "protocol": "tcp"}]}
+    assert httpx.post(f"{services}/v2/apps", json=first).status_code == 201
+    second = {**first, "id": "/ports-b"}
+    answer = httpx.post(f"{services}/v2/apps", json=second)
+    assert answer.status_code == 422, answer.text
+    assert any("10555" in e for d in answer.json()["details"] for e in d["errors"])
+    assert {a.id for a in client.list_apps()} == {"/ports-a"}
