@@ -93,3 +93,35 @@ def test_leader_killed_mid_deployment_the_other_finishes_it(
     state = httpx.get(f"http://{master}/master/state").json()
     assert [f["id"] for f in state["frameworks"]] == [framework], "the same framework, failed over"
     assert sum(t["state"] == "TASK_RUNNING" for t in state["frameworks"][0]["tasks"]) == 6
+
+
+def test_restarted_services_finds_its_apps_and_tasks(tmp_path: Path) -> None:
+    master = f"127.0.0.1:{free_port()}"
+    port = free_port()
+    procs = [_proc(["master", "--port", master.split(":")[1], "--work-dir", str(tmp_path / "m"),
+                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
+             _proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "a"),
+                    "--no-switch-user", "--resources", RESOURCES], tmp_path / "agent.log")]
+    args = ["services", "--master", master, "--port", str(port), "--work-dir", str(tmp_path / "s")]
+    services = _proc(args, tmp_path / "services.log")
+    launches = tmp_path / "launches"
+    try:
+        wait_for_agents(master, 1)
+        url = f"http://127.0.0.1:{port}"
+        _until(lambda: _pings(url), 30, "services")
+        client = MarathonClient(url)
+        client.create_app("keep", MarathonApp(cmd=f"echo $MESOS_TASK_ID >> {launches}; exec sleep 3600",
+                                              cpus=0.1, mem=16, instances=3))
+        before = {t.id for t in _deployed(client, "keep", 3).tasks}
+        os.killpg(services.pid, signal.SIGKILL)
+        services.wait()
+        services = _proc(args, tmp_path / "services.log")
+        _until(lambda: _pings(url), 30, "services again")
+        app = _deployed(client, "keep", 3)
+        assert {t.id for t in app.tasks} == before and sorted(launches.read_text().split()) == sorted(before)
+        assert len(httpx.get(f"http://{master}/master/state").json()["frameworks"]) == 1
+    finally:
+        for proc in [*procs, services]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        _stop([*procs, services])
