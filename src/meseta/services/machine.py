@@ -33,7 +33,7 @@ from meseta.services.model import TERMINAL_STATES, App, Instance
 from meseta.services.offer_matching import match
 from meseta.services.task_builder import task_info
 
-DECLINE_SECONDS = 5.0  # while something waits to launch, offers come back soon
+DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
 IDLE_DECLINE_SECONDS = 120.0  # --decline_offer_duration, when nothing is queued
 
 
@@ -199,7 +199,7 @@ class ServicesMachine:
                 app = running.plan.target.apps.get(action.app_id) or running.plan.original.apps.get(action.app_id)
                 if app is None:
                     continue
-                outcome = step_app(action, app, self._live(action.app_id), now,
+                outcome = step_app(action, app, [i for i in self.instances_of(action.app_id) if i.active], now,
                                    queued=self.queue.get(action.app_id, 0), since=running.step_started)
                 outcomes.append(outcome)
                 effects += self._apply(app, outcome, now)

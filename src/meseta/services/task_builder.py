@@ -9,7 +9,9 @@
                     PORT0..n, PORT_<port>, PORT_<NAME>, MARATHON_APP_LABEL_<NAME>
       container     MESOS with an image, when the app has container.type MESOS + docker.image
       health_check  the app's first health check, run by the agent (Mesos-native): HTTP, TCP,
-                    COMMAND and their MESOS_* spellings all become agent-side checks
+                    COMMAND and their MESOS_* spellings all become agent-side checks; only
+                    MESOS_* and COMMAND wait delaySeconds (HTTP/HTTPS/TCP probe at once, as
+                    Marathon-level checks do)
       kill_policy   taskKillGracePeriodSeconds
       labels        the app's labels
       discovery     name and ports (for service discovery)
@@ -71,9 +73,12 @@ def health_check(app: dict[str, Any], ports: Sequence[int]) -> dict[str, Any] | 
     if not checks:
         return None
     check = checks[0]
-    protocol = str(check.get("protocol", "HTTP")).removeprefix("MESOS_")
+    spelled = str(check.get("protocol", "HTTP"))
+    protocol = spelled.removeprefix("MESOS_")
+    # delaySeconds is Mesos-level only (MESOS_*, COMMAND); Marathon probes HTTP(S)/TCP from the start
+    delayed = spelled.startswith("MESOS_") or protocol == "COMMAND"
     out: dict[str, Any] = {
-        "delay_seconds": float(check.get("delaySeconds", 0) if "delaySeconds" in check else 0),
+        "delay_seconds": float(check.get("delaySeconds", 15)) if delayed else 0.0,
         "interval_seconds": float(check.get("intervalSeconds", 60)),
         "timeout_seconds": float(check.get("timeoutSeconds", 20)),
         "consecutive_failures": int(check.get("maxConsecutiveFailures", 3)) or 1_000_000,
