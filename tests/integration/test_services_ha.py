@@ -44,9 +44,6 @@ def cluster(tmp_path: Path, single_node: Ensemble) -> Iterator[tuple[str, list[i
         wait_for_agents(master, 2)
         yield master, ports, services
     finally:
-        for proc in [*procs, *services]:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
         _stop([*procs, *services])
 
 
@@ -121,7 +118,4 @@ def test_restarted_services_finds_its_apps_and_tasks(tmp_path: Path) -> None:
         assert {t.id for t in app.tasks} == before and sorted(launches.read_text().split()) == sorted(before)
         assert len(httpx.get(f"http://{master}/master/state").json()["frameworks"]) == 1
     finally:
-        for proc in [*procs, services]:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
         _stop([*procs, services])

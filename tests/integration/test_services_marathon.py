@@ -4,12 +4,11 @@ and processes: the calls marathon-python makes, and the answers it parses."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,30 +33,33 @@ def _proc(args: list[str], log: Path) -> subprocess.Popen[bytes]:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A master, two agents and `meseta services`; yields the services URL."""
-    base = tmp_path_factory.mktemp("services")
+@contextmanager
+def services_cluster(base: Path, agents: int = 2, *services_flags: str) -> Iterator[tuple[str, str]]:
+    """A master, ``agents`` agents and `meseta services` (given ``services_flags``), every
+    process stopped afterwards; yields (master, services URL)."""
     master = f"127.0.0.1:{free_port()}"
     port = free_port()
     procs = [_proc(["master", "--port", master.split(":")[1], "--work-dir", str(base / "m"),
                     "--allocation-interval", "0.2"], base / "master.log")]
-    for i in range(2):
+    for i in range(agents):
         procs.append(_proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(base / f"a{i}"),
                             "--no-switch-user", "--resources", RESOURCES, "--attributes", f"rack:r{i}"],
                            base / f"agent{i}.log"))
-    procs.append(_proc(["services", "--master", master, "--port", str(port), "--work-dir", str(base / "s")],
-                       base / "services.log"))
+    procs.append(_proc(["services", "--master", master, "--port", str(port), "--work-dir", str(base / "s"),
+                        *services_flags], base / "services.log"))
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_agents(master, 2)
+        wait_for_agents(master, agents)
         _until(lambda: _pings(url), 30, "services to answer /ping")
-        yield url
+        yield master, url
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
         _stop(procs)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with services_cluster(tmp_path_factory.mktemp("services")) as (_, url):
+        yield url
 
 
 def _pings(url: str) -> bool:

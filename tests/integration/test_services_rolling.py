@@ -8,8 +8,6 @@ still on the good version alone."""
 from __future__ import annotations
 
 import math
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -19,10 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meseta.daemons import free_port
-
-from .conftest import _stop, wait_for_agents
-from .test_services_marathon import RESOURCES, _pings, _proc, _until
+from .test_services_marathon import _until, services_cluster
 
 marathon = pytest.importorskip("marathon")
 from marathon import MarathonClient  # noqa: E402
@@ -48,27 +43,8 @@ def _cmd(content: str | None) -> str:
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A master, two agents and `meseta services`; yields the services URL."""
-    base = tmp_path_factory.mktemp("rolling")
-    master = f"127.0.0.1:{free_port()}"
-    port = free_port()
-    procs = [_proc(["master", "--port", master.split(":")[1], "--work-dir", str(base / "m"),
-                    "--allocation-interval", "0.2"], base / "master.log")]
-    for i in range(2):
-        procs.append(_proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(base / f"a{i}"),
-                            "--no-switch-user", "--resources", RESOURCES], base / f"agent{i}.log"))
-    procs.append(_proc(["services", "--master", master, "--port", str(port), "--work-dir", str(base / "s")],
-                       base / "services.log"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_agents(master, 2)
-        _until(lambda: _pings(url), 30, "services to answer /ping")
+    with services_cluster(tmp_path_factory.mktemp("rolling")) as (_, url):
         yield url
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        _stop(procs)
 
 
 @dataclass

@@ -4,18 +4,13 @@ MESETA_ROLLBACK_ON_STALL=true; the rollback leaves instances already on the old 
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from meseta.daemons import free_port
-
-from .conftest import _stop, wait_for_agents
-from .test_services_marathon import RESOURCES, _deployed, _pings, _proc, _until
+from .test_services_marathon import _deployed, _until, services_cluster
 
 marathon = pytest.importorskip("marathon")
 from marathon import MarathonClient  # noqa: E402
@@ -26,23 +21,8 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[MarathonClient]:
-    master = f"127.0.0.1:{free_port()}"
-    port = free_port()
-    procs = [_proc(["master", "--port", master.split(":")[1], "--work-dir", str(tmp_path / "m"),
-                    "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "a"),
-                    "--no-switch-user", "--resources", RESOURCES], tmp_path / "agent.log"),
-             _proc(["services", "--master", master, "--port", str(port), "--work-dir", str(tmp_path / "s"),
-                    "--deployment-stall-timeout", "3"], tmp_path / "services.log")]
-    try:
-        wait_for_agents(master, 1)
-        _until(lambda: _pings(f"http://127.0.0.1:{port}"), 30, "services")
-        yield MarathonClient(f"http://127.0.0.1:{port}")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        _stop(procs)
+    with services_cluster(tmp_path, 1, "--deployment-stall-timeout", "3") as (_, url):
+        yield MarathonClient(url)
 
 
 def _stalls(client: MarathonClient) -> dict[str, str]:
