@@ -20,7 +20,6 @@ transaction; ZooKeeper applies each value in its own fenced transaction, in orde
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,6 +32,7 @@ from kazoo.retry import KazooRetry
 
 from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import EpochFence
+from meseta.runtime.sqlite import Database
 
 KINDS = ("app", "app_version", "group", "deployment", "instance", "meta")
 Change = tuple[str, str, Any]  # (kind, key, value or None to delete)
@@ -47,40 +47,27 @@ class ServiceStore(Protocol):
 
 class SqliteServiceStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS kv (kind TEXT, key TEXT, value TEXT NOT NULL, "
-                         "PRIMARY KEY (kind, key))")
+        self._db = Database(path, "CREATE TABLE IF NOT EXISTS kv (kind TEXT, key TEXT, value TEXT NOT NULL, "
+                                  "PRIMARY KEY (kind, key))")
 
     def claim(self, owner: str) -> None:
         return None  # one process owns the file
 
     def load(self, kind: str) -> dict[str, Any]:
-        with self._lock:
-            rows = self._db.execute("SELECT key, value FROM kv WHERE kind = ?", (kind,)).fetchall()
+        rows = self._db.rows("SELECT key, value FROM kv WHERE kind = ?", kind)
         return {key: json.loads(value) for key, value in rows}
 
     def write(self, changes: Iterable[Change]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                for kind, key, value in changes:
-                    if value is None:
-                        self._db.execute("DELETE FROM kv WHERE kind = ? AND key = ?", (kind, key))
-                    else:
-                        self._db.execute("INSERT OR REPLACE INTO kv (kind, key, value) VALUES (?, ?, ?)",
-                                         (kind, key, json.dumps(value, separators=(",", ":"))))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._db.transaction() as db:
+            for kind, key, value in changes:
+                if value is None:
+                    db.execute("DELETE FROM kv WHERE kind = ? AND key = ?", (kind, key))
+                else:
+                    db.execute("INSERT OR REPLACE INTO kv (kind, key, value) VALUES (?, ?, ?)",
+                               (kind, key, json.dumps(value, separators=(",", ":"))))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 class ZooKeeperServiceStore:

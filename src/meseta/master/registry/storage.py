@@ -24,8 +24,6 @@ The ZooKeeper backend (``zk_storage``) keeps the same sets, fenced by the leader
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +35,7 @@ from meseta.master.state import (
     SaveSetting,
 )
 from meseta.runtime.fencing import Fenced as Fenced  # raised by Storage.apply; re-exported
+from meseta.runtime.sqlite import Database
 
 
 class Storage(Protocol):
@@ -100,58 +99,41 @@ class FailingStorage(MemoryStorage):
 
 class SqliteStorage:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, info TEXT NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS unreachable (id TEXT PRIMARY KEY, time REAL NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS gone (id TEXT PRIMARY KEY, time REAL NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-
-    def _rows(self, query: str) -> list[tuple[Any, Any]]:
-        with self._lock:
-            return self._db.execute(query).fetchall()
+        self._db = Database(
+            path,
+            "CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, info TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS unreachable (id TEXT PRIMARY KEY, time REAL NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS gone (id TEXT PRIMARY KEY, time REAL NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        )
 
     def load_agents(self) -> dict[str, dict[str, Any]]:
-        return {agent_id: json.loads(info) for agent_id, info in self._rows("SELECT id, info FROM agents")}
+        return {agent_id: json.loads(info) for agent_id, info in self._db.rows("SELECT id, info FROM agents")}
 
     def load_unreachable(self) -> dict[str, float]:
-        return dict(self._rows("SELECT id, time FROM unreachable"))
+        return dict(self._db.rows("SELECT id, time FROM unreachable"))
 
     def load_gone(self) -> dict[str, float]:
-        return dict(self._rows("SELECT id, time FROM gone"))
+        return dict(self._db.rows("SELECT id, time FROM gone"))
 
     def load_settings(self) -> dict[str, Any]:
-        return {name: json.loads(value) for name, value in self._rows("SELECT name, value FROM settings")}
+        return {name: json.loads(value) for name, value in self._db.rows("SELECT name, value FROM settings")}
 
     def apply(self, operation: RegistryOperation) -> None:
-        with self._lock:
+        with self._db.transaction() as db:
             if isinstance(operation, SaveSetting):
-                self._db.execute(
-                    "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)",
-                    (operation.name, json.dumps(operation.value)),
-                )
+                db.execute("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)",
+                           (operation.name, json.dumps(operation.value)))
                 return
-            self._db.execute("BEGIN")
-            try:
-                self._db.execute("DELETE FROM agents WHERE id = ?", (operation.agent_id,))
-                self._db.execute("DELETE FROM unreachable WHERE id = ?", (operation.agent_id,))
-                if isinstance(operation, AdmitAgent):
-                    self._db.execute("INSERT INTO agents (id, info) VALUES (?, ?)",
-                                     (operation.agent_id, json.dumps(operation.info)))
-                elif isinstance(operation, MarkAgentUnreachable):
-                    self._db.execute("INSERT INTO unreachable (id, time) VALUES (?, ?)",
-                                     (operation.agent_id, operation.time))
-                elif isinstance(operation, MarkAgentGone):
-                    self._db.execute("INSERT OR REPLACE INTO gone (id, time) VALUES (?, ?)",
-                                     (operation.agent_id, operation.time))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            db.execute("DELETE FROM agents WHERE id = ?", (operation.agent_id,))
+            db.execute("DELETE FROM unreachable WHERE id = ?", (operation.agent_id,))
+            if isinstance(operation, AdmitAgent):
+                db.execute("INSERT INTO agents (id, info) VALUES (?, ?)",
+                           (operation.agent_id, json.dumps(operation.info)))
+            elif isinstance(operation, MarkAgentUnreachable):
+                db.execute("INSERT INTO unreachable (id, time) VALUES (?, ?)", (operation.agent_id, operation.time))
+            elif isinstance(operation, MarkAgentGone):
+                db.execute("INSERT OR REPLACE INTO gone (id, time) VALUES (?, ?)", (operation.agent_id, operation.time))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
