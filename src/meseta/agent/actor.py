@@ -208,9 +208,18 @@ class Agent:
             "tasks": [
                 {"framework_id": {"value": run.framework_id}, "info": t.info, "state": t.state,
                  "executor_id": run.executor_id if run.kind == "CUSTOM" else "", "resources": t.info.get("resources")}
-                for run in self.executors.values() for t in run.tasks.values()
+                for run, t in self._reported_tasks()
             ],
         }
+
+    def _reported_tasks(self) -> list[tuple[ExecutorRun, Any]]:
+        """What a re-registration reports: every live task, and the ended ones whose last
+        updates are not acknowledged yet (as Mesos does), so the master does not take a task
+        that finished while the agent was away for lost."""
+        live = [(run, t) for run in self.executors.values() for t in run.tasks.values()]
+        ended = [(run, run.tasks[task_id]) for (fid, task_id), run in self._finished.items()
+                 if task_id in run.tasks and self.updates.has_pending(fid, task_id)]
+        return live + ended
 
     async def _ping_watchdog(self, response: httpx.Response) -> None:
         self._last_ping = time.monotonic()
