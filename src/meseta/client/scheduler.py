@@ -4,7 +4,7 @@ Subscription lifecycle (``run``)::
 
     SUBSCRIBE --200 stream--> SUBSCRIBED: registered() | reregistered()
         events -> callbacks, one at a time, in order; UPDATEs with a uuid acknowledged after
-        status_update() returns (implicit acknowledgements)
+        status_update() returns (implicit acknowledgements, sent in the background)
         307 -> follow Location (//host:port/...)    503 -> retry with backoff
         zk://... master: subscribe to the leader the znodes name; a new leader -> SUBSCRIBE there
         stream ends or is silent for 5 heartbeats -> disconnected() -> backoff -> SUBSCRIBE
@@ -34,6 +34,7 @@ from meseta.client.scheduler_protocol import (
     Subscribed,
     Update,
 )
+from meseta.runtime.fast_http import FastHttpError, FastPoster
 from meseta.runtime.leader import locate_masters, while_leading
 from meseta.runtime.zk import is_zk_url
 
@@ -97,6 +98,9 @@ class SchedulerDriver:
         self.master_info: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._poster: FastPoster | None = None  # for calls, on the current base
+        self._acks: set[asyncio.Task[None]] = set()
+        self._poster_base = ""
 
     @property
     def framework_id(self) -> str | None:
@@ -122,6 +126,8 @@ class SchedulerDriver:
                 await self._task
         if self._owns_client:
             await self._client.aclose()
+        if self._poster is not None:
+            await self._poster.close()
 
     async def run(self) -> None:
         backoff = BACKOFF_INITIAL
@@ -194,8 +200,11 @@ class SchedulerDriver:
         elif isinstance(intent, Update):
             await sched.status_update(self, intent.status)
             if self.implicit_acknowledgements and intent.ack_needed:
-                status = intent.status
-                await self.acknowledge(status["agent_id"]["value"], status["task_id"]["value"], status["uuid"])
+                status = intent.status  # acknowledged in the background: the stream reads on
+                ack = asyncio.get_running_loop().create_task(
+                    self._acknowledge_quietly(status["agent_id"]["value"], status["task_id"]["value"], status["uuid"]))
+                self._acks.add(ack)
+                ack.add_done_callback(self._acks.discard)
         elif isinstance(intent, Message):
             await sched.framework_message(self, intent.executor_id, intent.agent_id, intent.data)
         elif isinstance(intent, Failure):
@@ -211,14 +220,31 @@ class SchedulerDriver:
         return False
 
     # ------------------------------------------------------------ calls
-    async def _send(self, body: dict[str, Any]) -> httpx.Response:
+    async def _send(self, body: dict[str, Any]) -> bytes:
+        """One call on a keep-alive connection to the current master (runtime.fast_http: httpx
+        costs about a millisecond of CPU per request, which a busy scheduler feels)."""
         if not self.connected:
             raise NotConnected(f"{body['type']}: not subscribed")
-        response = await self._client.post(self.base + "/api/v1/scheduler", json=body,
-                                           headers=self.protocol.headers())
-        if not 200 <= response.status_code < 300:
-            raise CallError(response.status_code, response.text)
-        return response
+        poster = self._poster_of_base()
+        headers = self.protocol.headers()
+        del headers["Content-Type"]  # FastPoster sends it
+        try:
+            status, data = await poster.post("/api/v1/scheduler", body, headers)
+        except FastHttpError as exc:
+            raise CallError(0, str(exc)) from None
+        if not 200 <= status < 300:
+            raise CallError(status, data.decode(errors="replace"))
+        return data
+
+    def _poster_of_base(self) -> FastPoster:
+        if self._poster is None or self._poster_base != self.base:
+            if self._poster is not None:
+                old = self._poster
+                asyncio.get_running_loop().create_task(old.close())
+            netloc = urlsplit(self.base).netloc
+            host, _, port = netloc.rpartition(":")
+            self._poster, self._poster_base = FastPoster(host, int(port), connections=8), self.base
+        return self._poster
 
     async def launch(self, offer_ids: list[str], tasks: list[dict[str, Any]],
                      filters: dict[str, Any] | None = None) -> None:
@@ -237,6 +263,13 @@ class SchedulerDriver:
 
     async def reconcile(self, tasks: list[dict[str, Any]] | None = None) -> None:
         await self._send(self.protocol.reconcile(list(tasks or [])))
+
+    async def _acknowledge_quietly(self, agent_id: str, task_id: str, uuid: str) -> None:
+        """An implicit acknowledgement; a lost one is harmless (the agent resends the update)."""
+        try:
+            await self.acknowledge(agent_id, task_id, uuid)
+        except (CallError, NotConnected) as exc:
+            log.info("acknowledgement of %s not sent: %s", task_id, exc)
 
     async def acknowledge(self, agent_id: str, task_id: str, uuid: str) -> None:
         await self._send(self.protocol.acknowledge(agent_id, task_id, uuid))

@@ -29,6 +29,7 @@ from meseta.services.store import ServiceStore
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
+SOON_SECONDS = 0.1
 ONE_WEEK = 7 * 24 * 3600.0
 
 
@@ -55,6 +56,8 @@ class ServicesActor(Scheduler):
         self._ticker: asyncio.Task[None] | None = None
         self.stopped = False  # once set (deposed, or stopping), no effect is executed any more
         self.on_fenced: Callable[[str], None] | None = None
+        self._soon: asyncio.TimerHandle | None = None
+        self._pending: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -96,10 +99,14 @@ class ServicesActor(Scheduler):
             return result
 
     async def execute(self, effects: list[Effect]) -> None:
+        """In order; the master calls between two Stores go out together (they are independent:
+        one offer each, or one task each), each Store waits for the calls before it."""
+        calls: list[Effect] = []
         for effect in effects:
             if self.stopped:
                 return
             if isinstance(effect, Store):
+                await self._flush(calls)
                 try:
                     await asyncio.to_thread(self.store.write, effect.changes)
                 except Fenced as exc:
@@ -110,7 +117,13 @@ class ServicesActor(Scheduler):
             elif isinstance(effect, Emit):
                 self.bus.publish(effect.event)
             else:
-                await self._call(effect)
+                calls.append(effect)
+        await self._flush(calls)
+
+    async def _flush(self, calls: list[Effect]) -> None:
+        if calls and not self.stopped:
+            await asyncio.gather(*(self._call(c) for c in calls))
+        calls.clear()
 
     async def _call(self, effect: Effect) -> None:
         driver = self.driver
@@ -155,6 +168,19 @@ class ServicesActor(Scheduler):
 
     async def status_update(self, driver: SchedulerDriver, status: dict[str, Any]) -> None:
         await self.run(self.machine.status, status)
+        self.tick_soon()
+
+    def tick_soon(self) -> None:
+        """One tick shortly after a burst of updates, rather than one per update (a tick walks
+        every instance of the apps in deployments)."""
+        if self._soon is None and not self.stopped:
+            self._soon = asyncio.get_running_loop().call_later(SOON_SECONDS, self._tick_now)
+
+    def _tick_now(self) -> None:
+        self._soon = None
+        task = asyncio.get_running_loop().create_task(self.run(self.machine.tick))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def error(self, driver: SchedulerDriver, message: str) -> None:
         log.error("services: the master says: %s", message)

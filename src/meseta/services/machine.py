@@ -24,6 +24,7 @@ from typing import Any
 from meseta.services import app_definition, app_ids, app_ports, codec, deployments, groups, wire
 from meseta.services.app_step import ActionKind, AppStep, kill_order, step_app
 from meseta.services.backoff import LaunchDelays
+from meseta.services.constraints import Placed
 from meseta.services.deployments import DeploymentPlan, StepProgress
 from meseta.services.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
 from meseta.services.events import event
@@ -69,6 +70,7 @@ class ServicesMachine:
     stall_timeout: float | None = None
     root: RootGroup = field(default_factory=RootGroup)
     instances: dict[str, Instance] = field(default_factory=dict)
+    by_app: dict[str, dict[str, Instance]] = field(default_factory=dict)  # app id -> its instances
     running: dict[str, Running] = field(default_factory=dict)
     queue: dict[str, int] = field(default_factory=dict)  # app id -> launches still to make
     delays: LaunchDelays = field(default_factory=LaunchDelays)
@@ -88,13 +90,15 @@ class ServicesMachine:
             app_id, _, version = key.rpartition("@")
             self.versions.setdefault(app_id, {})[version] = app
         self.instances = {k: codec.instance_from_json(v) for k, v in stored.get("instance", {}).items()}
+        for instance in self.instances.values():
+            self.by_app.setdefault(instance.app_id, {})[instance.task_id] = instance
         for plan_id, data in stored.get("deployment", {}).items():
             self.running[plan_id] = Running(codec.plan_from_json(data), int(data.get("step", 0)),
                                             float(data.get("step_started", now)))
         self.framework_id = (stored.get("meta", {}).get("framework_id") or {}).get("value")
 
     def instances_of(self, app_id: str) -> list[Instance]:
-        return [i for i in self.instances.values() if i.app_id == app_id]
+        return list(self.by_app.get(app_id, {}).values())
 
     def plans_of(self, app_id: str) -> list[Running]:
         return [r for r in self.running.values() if app_id in deployments.affected_apps(r.plan)]
@@ -273,7 +277,7 @@ class ServicesMachine:
         return effects
 
     def _live(self, app_id: str) -> list[Instance]:
-        return [i for i in self.instances.values() if i.app_id == app_id and i.active and not i.killing]
+        return [i for i in self.by_app.get(app_id, {}).values() if i.active and not i.killing]
 
     def _apply(self, app: App, outcome: AppStep, now: float) -> list[Effect]:
         if outcome.launch or outcome.cancel_queued:
@@ -297,25 +301,34 @@ class ServicesMachine:
     def offers(self, offers: list[dict[str, Any]], now: float) -> list[Effect]:
         effects: list[Effect] = []
         unused: list[str] = []
+        placed: dict[str, Placed] = {}  # per app, counted once per batch of offers
+        changes: list[tuple[str, str, Any]] = []
         for offer in offers:
-            launched = self._use(offer, now)
+            launched = self._use(offer, now, placed)
             if launched is None:
                 unused.append(offer["id"]["value"])
                 if not any(c > 0 for c in self.queue.values()):
                     self.declined_idle = True  # refused for long: the next wanted launch must REVIVE
             else:
-                effects += launched
+                store, launch = launched
+                changes += store.changes
+                effects.append(launch)
+        if changes:  # one write for the whole batch, before any of its launches goes out
+            effects.insert(0, Store(tuple(changes)))
         if unused:
             wanted = any(c > 0 for c in self.queue.values())
             effects.append(Decline(tuple(unused), DECLINE_SECONDS if wanted else IDLE_DECLINE_SECONDS))
         return effects
 
-    def _use(self, offer: dict[str, Any], now: float) -> list[Effect] | None:
+    def _use(self, offer: dict[str, Any], now: float, cache: dict[str, Placed]) -> tuple[Store, Launch] | None:
         for app_id, count in sorted(self.queue.items(), key=lambda item: item[0]):
             app = self.root.apps.get(app_id) or self._target_of(app_id)
             if count <= 0 or app is None or self.delays.launch_at(app_id, now) > now:
                 continue
-            result = match(app, offer, self._live(app_id), count=count, max_per_offer=self.max_per_offer,
+            if app_id not in cache:
+                cache[app_id] = Placed.of(app.get("constraints") or [], self._live(app_id))
+            placed = cache[app_id]
+            result = match(app, offer, placed, count=count, max_per_offer=self.max_per_offer,
                            framework_roles=self.framework_roles, now=now)
             stats = self.stats.setdefault(app_id, LaunchStats(now))
             stats.record(offer, [] if result.used else list(result.reasons), now)
@@ -330,10 +343,12 @@ class ServicesMachine:
                                     staged_at=now, host_ports=list(placement.host_ports),
                                     agent_fields=dict(result.agent_fields))
                 self.instances[task_id] = instance
+                self.by_app.setdefault(app_id, {})[task_id] = instance
+                placed.add(result.agent_fields)
                 changes.append(("instance", task_id, codec.instance_json(instance)))
                 tasks.append(info)
             self.queue[app_id] = count - len(tasks)
-            return [Store(tuple(changes)), Launch(offer["id"]["value"], tuple(tasks))]
+            return Store(tuple(changes)), Launch(offer["id"]["value"], tuple(tasks))
         return None
 
     def _target_of(self, app_id: str) -> App | None:
@@ -370,6 +385,7 @@ class ServicesMachine:
                                       version=instance.version, alive=instance.healthy)))
         if state in TERMINAL_STATES:
             del self.instances[task_id]
+            self.by_app.get(instance.app_id, {}).pop(task_id, None)
             effects.append(Store((("instance", task_id, None),)))
             if app is not None:
                 self.delays.on_task_status(app, state, now, health_check_kill=instance.healthy is False)
@@ -380,7 +396,7 @@ class ServicesMachine:
                         "timestamp": ts, "version": instance.version}
         else:
             effects.append(Store((("instance", task_id, codec.instance_json(instance)),)))
-        return effects + self.tick(now)
+        return effects  # the shell ticks soon after (coalescing a burst of updates into one tick)
 
     def registered(self, framework_id: str, now: float) -> list[Effect]:
         """(Re)subscribed: keep the id, and ask Mesos where every known task stands."""
