@@ -107,6 +107,8 @@ def plan(original: RootGroup, target: RootGroup, *, plan_id: str, version: str,
     actions: dict[str, Action] = {}
     for app_id, new in target.apps.items():
         old = original.apps.get(app_id)
+        if old is new and app_id not in restarted and not kill.get(app_id):
+            continue  # the very same definition: untouched (the common case in a large root)
         count = int(new["instances"])
         if old is None:
             actions[app_id] = Action(ActionKind.SCALE, app_id, count)
@@ -117,6 +119,17 @@ def plan(original: RootGroup, target: RootGroup, *, plan_id: str, version: str,
     layers = [[actions[a] for a in layer] for layer in dependency_layers(target, actions)]
     steps = tuple(tuple(step) for step in [stops, starts, *layers] if step)
     return DeploymentPlan(plan_id, version, original, target, steps)
+
+
+def narrowed(plan: DeploymentPlan) -> DeploymentPlan:
+    """The plan with only the apps it touches in its original and target roots: what is stored
+    and sent in events (a root of thousands of apps need not be copied into every plan)."""
+    touched = set(affected_apps(plan))
+
+    def keep(root: RootGroup) -> RootGroup:
+        return RootGroup({a: app for a, app in root.apps.items() if a in touched}, root.groups, root.version)
+
+    return DeploymentPlan(plan.id, plan.version, keep(plan.original), keep(plan.target), plan.steps)
 
 
 def conflicts(new: DeploymentPlan, running: Sequence[DeploymentPlan]) -> list[str]:

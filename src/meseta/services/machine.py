@@ -121,8 +121,9 @@ class ServicesMachine:
         problems = app_ports.validate_service_ports(target.apps.values())
         if problems:
             raise ApiError(422, wire.error_body("Object is not valid", problems))
-        plan = deployments.plan(self.root, target, plan_id=self.new_uuid(), version=target.version,
-                                restarted=tuple(restarted), kill=kill or {})
+        plan = deployments.narrowed(deployments.plan(self.root, target, plan_id=self.new_uuid(),
+                                                     version=target.version, restarted=tuple(restarted),
+                                                     kill=kill or {}))
         blocking = deployments.conflicts(plan, [r.plan for r in self.running.values()])
         effects: list[Effect] = []
         if blocking and not force:
@@ -134,7 +135,8 @@ class ServicesMachine:
             effects += self._cancel(plan_id)
         changes: list[tuple[str, str, Any]] = []
         for app_id, app in target.apps.items():
-            if self.root.apps.get(app_id) != app:
+            old = self.root.apps.get(app_id)
+            if old is not app and old != app:
                 changes += [("app", app_id, app), ("app_version", f"{app_id}@{app['version']}", app)]
                 self.versions.setdefault(app_id, {})[app["version"]] = app
                 self.delays.on_app_version(app)
@@ -303,8 +305,9 @@ class ServicesMachine:
         unused: list[str] = []
         placed: dict[str, Placed] = {}  # per app, counted once per batch of offers
         changes: list[tuple[str, str, Any]] = []
+        waiting = sorted(app_id for app_id, count in self.queue.items() if count > 0)
         for offer in offers:
-            launched = self._use(offer, now, placed)
+            launched = self._use(offer, now, placed, waiting)
             if launched is None:
                 unused.append(offer["id"]["value"])
                 if not any(c > 0 for c in self.queue.values()):
@@ -320,8 +323,10 @@ class ServicesMachine:
             effects.append(Decline(tuple(unused), DECLINE_SECONDS if wanted else IDLE_DECLINE_SECONDS))
         return effects
 
-    def _use(self, offer: dict[str, Any], now: float, cache: dict[str, Placed]) -> tuple[Store, Launch] | None:
-        for app_id, count in sorted(self.queue.items(), key=lambda item: item[0]):
+    def _use(self, offer: dict[str, Any], now: float, cache: dict[str, Placed],
+             waiting: list[str]) -> tuple[Store, Launch] | None:
+        for app_id in waiting:
+            count = self.queue.get(app_id, 0)
             app = self.root.apps.get(app_id) or self._target_of(app_id)
             if count <= 0 or app is None or self.delays.launch_at(app_id, now) > now:
                 continue
