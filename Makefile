@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/failover_reregistration.py
 	$(PY) benchmarks/ha_failover.py --rounds 20 --session-timeout 2
 	$(PY) benchmarks/ha_failover.py --rounds 20 --session-timeout 1
+	$(PY) benchmarks/services_scale.py
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache
