@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ import httpx
 import pytest
 
 from meseta.daemons import free_port
+from meseta.testing.processes import stop_processes
 
 MESETA = [sys.executable, "-m", "meseta.cli.main"]
 AGENT_RESOURCES = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]"
@@ -26,16 +25,7 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.time() + 10
-    for proc in procs:
-        try:
-            proc.wait(max(0.1, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_processes(procs)
 
 
 def wait_for_agents(master: str, count: int, timeout: float = 20.0) -> None:

@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,27 +67,34 @@ def _no_task_lost_or_twice(recorder: Recorder, launched: set[str], launches: Pat
         assert set(recorder.states(task_id)) <= {"TASK_STARTING", "TASK_RUNNING"}, recorder.states(task_id)
 
 
-def test_leader_killed_five_times_loses_no_task(tmp_path: Path, zk: Ensemble) -> None:
+@contextmanager
+def _framework_running(tmp_path: Path, zk: Ensemble) -> Iterator[tuple[HaCluster, Recorder, set[str], str]]:
+    """3 masters and 3 agents following ZooKeeper, a checkpointing pymesos framework over zk://
+    with TASKS_PER_AGENT tasks on each agent; yields (cluster, recorder, task ids, framework id)."""
     with HaCluster(tmp_path, zk.hosts) as cluster:
         cluster.wait(lambda s: active_agents(s) == 3, 60, "3 agents")
         recorder = Recorder()
-        launches = tmp_path / "launches"
         with driver_for(cluster.zk_url, recorder, checkpoint=True, failover_timeout=3600.0) as driver:
-            launched = _launch_everywhere(recorder, driver, 3, launches)
-            framework_id = recorder.framework_id
-            assert framework_id is not None
-            for round_ in range(5):
-                old = cluster.leader()
-                assert old is not None
-                cluster.kill_master(old)
-                state = cluster.wait(
-                    lambda s, old=old: cluster.leader() not in (None, old) and active_agents(s) == 3
-                    and _framework_active(s, framework_id) and running_tasks(s) == launched,
-                    60, f"round {round_}: a new leader with every agent, the framework and the tasks")
-                assert state["leader"] != f"master@127.0.0.1:{cluster.master_ports[old]}"
-                cluster.start_master(old)  # back as a standby, so that three always contend
-            _no_task_lost_or_twice(recorder, launched, launches)
-            assert not recorder.errors
+            launched = _launch_everywhere(recorder, driver, 3, tmp_path / "launches")
+            assert recorder.framework_id is not None
+            yield cluster, recorder, launched, recorder.framework_id
+
+
+def test_leader_killed_five_times_loses_no_task(tmp_path: Path, zk: Ensemble) -> None:
+    with _framework_running(tmp_path, zk) as (cluster, recorder, launched, framework_id):
+        launches = tmp_path / "launches"
+        for round_ in range(5):
+            old = cluster.leader()
+            assert old is not None
+            cluster.kill_master(old)
+            state = cluster.wait(
+                lambda s, old=old: cluster.leader() not in (None, old) and active_agents(s) == 3
+                and _framework_active(s, framework_id) and running_tasks(s) == launched,
+                60, f"round {round_}: a new leader with every agent, the framework and the tasks")
+            assert state["leader"] != f"master@127.0.0.1:{cluster.master_ports[old]}"
+            cluster.start_master(old)  # back as a standby, so that three always contend
+        _no_task_lost_or_twice(recorder, launched, launches)
+        assert not recorder.errors
 
 
 def test_stopped_leader_writes_nothing_and_steps_down(tmp_path: Path, zk: Ensemble) -> None:
@@ -122,23 +130,17 @@ def _registry_snapshot(cluster: HaCluster) -> dict[str, tuple[bytes, int]]:
 
 
 def test_zookeeper_leader_killed_keeps_the_cluster(tmp_path: Path, zk: Ensemble) -> None:
-    with HaCluster(tmp_path, zk.hosts) as cluster:
-        cluster.wait(lambda s: active_agents(s) == 3, 60, "3 agents")
-        recorder = Recorder()
+    with _framework_running(tmp_path, zk) as (cluster, recorder, launched, framework_id):
         launches = tmp_path / "launches"
-        with driver_for(cluster.zk_url, recorder, checkpoint=True, failover_timeout=3600.0) as driver:
-            launched = _launch_everywhere(recorder, driver, 3, launches)
-            framework_id = recorder.framework_id
-            assert framework_id is not None
-            zk_leader = zk.leader_index()
-            assert zk_leader is not None
-            zk.kill(zk_leader)
-            time.sleep(3 * cluster.session_timeout)  # what the masters and clients ride out
-            cluster.wait(lambda s: cluster.leader() is not None and active_agents(s) == 3
-                         and _framework_active(s, framework_id) and running_tasks(s) == launched,
-                         60, "a leader with every agent, the framework and the tasks")
-            zk.start_node(zk_leader)
-            _no_task_lost_or_twice(recorder, launched, launches)
+        zk_leader = zk.leader_index()
+        assert zk_leader is not None
+        zk.kill(zk_leader)
+        time.sleep(3 * cluster.session_timeout)  # what the masters and clients ride out
+        cluster.wait(lambda s: cluster.leader() is not None and active_agents(s) == 3
+                     and _framework_active(s, framework_id) and running_tasks(s) == launched,
+                     60, "a leader with every agent, the framework and the tasks")
+        zk.start_node(zk_leader)
+        _no_task_lost_or_twice(recorder, launched, launches)
 
 
 def test_standby_redirects_to_the_leader(tmp_path: Path, zk: Ensemble) -> None:

@@ -31,6 +31,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 
 from meseta.protocol.master_znodes import leader_child, master_address, parse_master_info
+from meseta.testing.processes import stop_processes
 from meseta.testing.zookeeper import free_ports
 
 MESETA = [sys.executable, "-m", "meseta.cli.main"]
@@ -86,19 +87,7 @@ class HaCluster:
             self.masters[i] = None
 
     def stop(self) -> None:
-        procs = [p for p in [*self.agents, *self.masters] if p is not None]
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGCONT)
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.time() + 10
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_processes(p for p in [*self.agents, *self.masters] if p is not None)
         with contextlib.suppress(KazooException):
             self.zk.stop()
             self.zk.close()
