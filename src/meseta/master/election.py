@@ -7,7 +7,7 @@
       |
       v
     leading: the full master; agents and frameworks find it through the same znodes
-      | ZooKeeper session lost, or suspended for half the session timeout,
+      | ZooKeeper session lost, or suspended for a whole session timeout,
       | or a registry write fenced (another master claimed), or another znode leads
       v
     exit(1): a supervisor starts us again, as a contender (Mesos aborts the same way)

@@ -3,7 +3,9 @@
     join()    watch the path (runtime.leader.Detector) and create our contender znode
     elected   set once our znode is the lowest; from then on, any of
                 - the ZooKeeper session LOST,
-                - SUSPENDED (disconnected) for half the session timeout,
+                - SUSPENDED (disconnected) for a whole session timeout (by then the
+                  ensemble has expired the session; a shorter wait would make every
+                  process connected to a ZooKeeper node that dies give up at once),
                 - another znode leading,
               calls ``on_lost(reason)`` once: the owner stops acting at once (and exits)
     lookup()  who leads right now, read from ZooKeeper (for redirects and proxies)
@@ -57,7 +59,7 @@ class Leadership:
             self._lose("ZooKeeper session expired")
         elif state == KazooState.SUSPENDED:
             if self._suspended is None:
-                delay = self.session_timeout / 2
+                delay = self.session_timeout
                 self._suspended = asyncio.get_running_loop().call_later(
                     delay, self._lose, f"ZooKeeper unreachable for {delay:.1f} s")
         elif self._suspended is not None:
