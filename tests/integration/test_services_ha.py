@@ -66,6 +66,7 @@ def test_leader_killed_mid_deployment_the_other_finishes_it(
     master, ports, services = cluster
     leading = _leader(ports)
     standby = 1 - leading
+    _until(lambda: _pings(f"http://127.0.0.1:{ports[standby]}"), 30, "the stand-by to answer")
     via_standby = MarathonClient(f"http://127.0.0.1:{ports[standby]}")
     assert via_standby.get_info().leader == f"127.0.0.1:{ports[leading]}", "the stand-by proxies to the leader"
     launches = tmp_path / "launches"

@@ -547,6 +547,7 @@ class Agent:
             await self.prune_sandboxes()
 
     async def prune_sandboxes(self) -> list[str]:
+        await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)  # (before the first task)
         disk = await asyncio.to_thread(shutil.disk_usage, self.work_dir)
         limit = gc_rules.max_age(self.gc_delay, self.gc_disk_headroom, disk.used / disk.total)
         doomed = gc_rules.due(self.gc_scheduled, time.time(), limit)
