@@ -179,6 +179,16 @@ class Cluster:
         assert self.api is not None
         return bool((await self.api.get(self.services + "/v2/info")).json().get("frameworkId"))
 
+    async def master_calls(self) -> str:
+        """The framework's calls as the master counted them, and its allocation runs."""
+        if self.standalone or self.api is None:
+            return ""
+        metrics = (await self.api.get(f"http://{self.master}/metrics/snapshot")).json()
+        names = ("accept_offers", "decline_offers", "revive_offers", "suppress_offers",
+                 "status_update_acknowledgement")
+        calls = ", ".join(f"{n} {metrics.get('master/messages_' + n, 0):,}" for n in names)
+        return f"{calls}; allocation runs {metrics.get('allocator/mesos/allocation_runs', 0):,}"
+
     def cpu(self) -> dict[str, float]:
         out = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items()}
         out["bench"] = self_cpu()
@@ -323,6 +333,7 @@ async def s1(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         t_end = time.perf_counter()
         cpu1 = cluster.cpu()
         app = (await cluster.api.get(cluster.services + "/v2/apps/s1")).json()["app"]
+        calls = await cluster.master_calls()
         follow.cancel()
         times = list(events.running.values())
         last = max(times) if times else t_end
@@ -334,7 +345,7 @@ async def s1(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
             "deployed_s": (events.deployed[plan] - t0) if plan in events.deployed else float("nan"),
             "tasksRunning": app.get("tasksRunning"), "tasksStaged": app.get("tasksStaged"),
             "milestones": milestones(times, t0, total), "other_states": dict(events.other_states),
-            "cpu": cpu_delta(cpu0, cpu1, t_end - t0),
+            "cpu": cpu_delta(cpu0, cpu1, t_end - t0), "calls": calls,
         }
     return result
 
@@ -423,6 +434,7 @@ async def s2(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         result = await deploy_many(cluster, events, args.s2_apps, args.s2_instances, args.s2_put, "s2",
                                    args.timeout, args.s2_concurrency)
         result["cpu"] = cpu_delta(cpu0, cluster.cpu(), time.perf_counter() - t0)
+        result["calls"] = await cluster.master_calls()
         follow.cancel()
     return result
 
@@ -468,6 +480,7 @@ async def s3(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         if not seeded:
             events, follow = await with_events(cluster)
             setup = await deploy_many(cluster, events, args.s3_apps, args.s3_instances, True, "s3", args.timeout, 1)
+            setup["calls"] = await cluster.master_calls()
             follow.cancel()
         await asyncio.sleep(2.0)  # let the last acknowledgements and ticks settle
         url = cluster.services + "/v2/apps?embed=apps.tasks"
@@ -491,7 +504,9 @@ async def s3(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         one = time.perf_counter() - started
     return {"setup": setup, "apps": len(apps), "tasks": tasks, "requests": len(latencies),
             "p50_ms": statistics.median(latencies) * 1000, "p99_ms": pct(latencies, 0.99) * 1000,
-            "max_ms": max(latencies) * 1000, "bytes": statistics.median(sizes), "plain_ms": plain * 1000,
+            "max_ms": max(latencies) * 1000, "first_ms": latencies[0] * 1000,
+            "slowest": sorted(range(len(latencies)), key=lambda k: -latencies[k])[:3],
+            "bytes": statistics.median(sizes), "plain_ms": plain * 1000,
             "one_app_ms": one * 1000, "cpu": cpu}
 
 
@@ -501,8 +516,10 @@ async def s3(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
 def verdict(value: float, must: float, aim: float, higher: bool = True) -> str:
     if value != value:  # nan
         return "no figure"
-    ok = (lambda v, t: v >= t) if higher else (lambda v, t: v <= t)
-    return "aim met" if ok(value, aim) else "must met, aim missed" if ok(value, must) else "must missed"
+    def ok(target: float) -> bool:
+        return value >= target if higher else value <= target
+
+    return "aim met" if ok(aim) else "must met, aim missed" if ok(must) else "must missed"
 
 
 def report_s1(r: dict[str, Any]) -> None:
@@ -514,6 +531,7 @@ def report_s1(r: dict[str, Any]) -> None:
           f"{r['tasksRunning']}, tasksStaged {r['tasksStaged']}")
     print(f"    running at: {r['milestones']}")
     print(f"    CPU during the run: {r['cpu']}")
+    print(f"    master counted: {r['calls']}")
     if r["other_states"]:
         print(f"    other states seen: {r['other_states']}")
 
@@ -531,6 +549,8 @@ def report_deploy(name: str, r: dict[str, Any]) -> None:
         print(f"    {len(r['errors'])} requests failed, e.g. {r['errors'][:3]}")
     if "cpu" in r:
         print(f"    CPU during the run: {r['cpu']}")
+    if r.get("calls"):
+        print(f"    master counted: {r['calls']}")
 
 
 def main() -> None:
@@ -551,6 +571,8 @@ def main() -> None:
                         "process started on it alone (no master); deploy: one PUT /v2/apps on the live cluster")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a scenario may take to deploy")
     parser.add_argument("--profile", type=Path, default=None, help="run the services process under cProfile")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="keep the daemons' work directories and logs here (default: a temporary directory)")
     args = parser.parse_args()
     if args.profile:
         args.profile = args.profile.resolve()
@@ -561,7 +583,8 @@ def main() -> None:
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}; {args.agents} FakeAgents ({AGENT_RESOURCES}), "
           f"master --allocation-interval {args.allocation_interval}, unpinned"
           + (f"; services under cProfile -> {args.profile}" if args.profile else ""), flush=True)
-    with tempfile.TemporaryDirectory(prefix="services-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="services-scale-") as scratch:
+        tmp = str(args.work_dir.resolve()) if args.work_dir else scratch
         if "S1" in args.scenarios:
             report_s1(asyncio.run(s1(Path(tmp), args)))
         if "S2" in args.scenarios:
@@ -579,6 +602,7 @@ def main() -> None:
             print(f"S3: GET /v2/apps?embed=apps.tasks with {r['apps']} apps / {r['tasks']} tasks, {r['requests']} "
                   f"requests: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms, "
                   f"{r['bytes'] / 1e6:.1f} MB each (aim <= 200 ms: {'met' if r['p99_ms'] <= 200 else 'missed'})")
+            print(f"    first request {r['first_ms']:.0f} ms; slowest requests (0-based): {r['slowest']}")
             print(f"    without embed: {r['plain_ms']:.0f} ms; one app with its tasks: {r['one_app_ms']:.0f} ms; "
                   f"CPU during the requests: {r['cpu']}", flush=True)
 
