@@ -71,6 +71,8 @@ class EventBus:
         self.subscribers.discard(subscriber)
 
     def publish(self, item: dict[str, Any]) -> None:
+        if not self.subscribers:
+            return  # nobody listens: no need to serialise (this runs for every status update)
         frame = sse_frame(item)
         for subscriber in list(self.subscribers):
             subscriber.offer(item, frame)

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from meseta.services.offer_matching import REASONS
+from meseta.services.wire import timestamp
 
 WINDOW = 50  # agents whose last unused offer is kept: enough to see a pattern, small in the queue JSON
 
@@ -89,15 +89,15 @@ class LaunchStats:
             "rejectSummaryLaunchAttempt": funnel(self.first_reasons, self.processed),
         }
         if self.last_unused_at is not None:
-            out["lastUnusedOfferAt"] = marathon_timestamp(self.last_unused_at)
+            out["lastUnusedOfferAt"] = timestamp(self.last_unused_at)
         if self.last_used_at is not None:
-            out["lastUsedOfferAt"] = marathon_timestamp(self.last_used_at)
+            out["lastUsedOfferAt"] = timestamp(self.last_used_at)
         return out
 
     def last_unused_offers_json(self) -> list[dict[str, Any]]:
         """Marathon's ``lastUnusedOffers`` (the ``embed=lastUnusedOffers`` view), newest first."""
         return [
-            {"offer": offer_json(u.offer), "timestamp": marathon_timestamp(u.at), "reason": list(u.reasons)}
+            {"offer": offer_json(u.offer), "timestamp": timestamp(u.at), "reason": list(u.reasons)}
             for u in reversed(self.last_unused.values())
         ]
 
@@ -119,12 +119,6 @@ def funnel(declined: Mapping[str, int], processed: int) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------- rendering
-
-
-def marathon_timestamp(epoch: float) -> str:
-    """UTC with milliseconds and a literal Z, the only form marathon-python parses."""
-    moment = datetime.fromtimestamp(epoch, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def offer_json(offer: Mapping[str, Any]) -> dict[str, Any]:

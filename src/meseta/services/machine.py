@@ -56,7 +56,6 @@ class Running:
     step_started: float = 0.0
     progress: StepProgress | None = None
     stalled: str | None = None
-    current: tuple[Any, ...] = ()  # the current step's actions
 
     def json(self) -> dict[str, Any]:
         return {**codec.plan_json(self.plan), "step": self.step, "step_started": self.step_started}
@@ -310,8 +309,6 @@ class ServicesMachine:
             launched = self._use(offer, now, placed, waiting)
             if launched is None:
                 unused.append(offer["id"]["value"])
-                if not any(c > 0 for c in self.queue.values()):
-                    self.declined_idle = True  # refused for long: the next wanted launch must REVIVE
             else:
                 store, launch = launched
                 changes += store.changes
@@ -320,6 +317,7 @@ class ServicesMachine:
             effects.insert(0, Store(tuple(changes)))
         if unused:
             wanted = any(c > 0 for c in self.queue.values())
+            self.declined_idle |= not wanted  # refused for long: the next wanted launch must REVIVE
             effects.append(Decline(tuple(unused), DECLINE_SECONDS if wanted else IDLE_DECLINE_SECONDS))
         return effects
 

@@ -8,8 +8,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meseta.services.launch_stats import LaunchStats, first_reason, funnel, marathon_timestamp, offer_json
+from meseta.services.launch_stats import LaunchStats, first_reason, funnel, offer_json
 from meseta.services.offer_matching import REASONS
+from meseta.services.wire import timestamp
 
 
 def offer(agent: str = "S1", oid: str = "O1") -> dict[str, Any]:
@@ -107,7 +108,7 @@ def test_unused_offer_rendering() -> None:
 def test_helpers() -> None:
     assert first_reason(["InsufficientPorts", "UnfulfilledRole"]) == "UnfulfilledRole"
     assert first_reason(["SomethingNew"]) == "SomethingNew"
-    assert marathon_timestamp(0.0) == "1970-01-01T00:00:00.000Z"
+    assert timestamp(0.0) == "1970-01-01T00:00:00.000Z"
 
 
 @given(st.lists(st.lists(st.sampled_from(REASONS), max_size=3, unique=True), max_size=40))
