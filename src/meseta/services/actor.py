@@ -84,7 +84,7 @@ class ServicesActor(Scheduler):
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                await self.run(self.machine.tick)
+                await self.run(self.machine.tick)  # full: every app is looked at once a second
             except Exception:  # the loop must survive one bad tick
                 log.exception("services tick failed")
 
@@ -133,7 +133,7 @@ class ServicesActor(Scheduler):
         try:
             if isinstance(effect, Launch):
                 log.info("services: launching %s", ", ".join(t["task_id"]["value"] for t in effect.tasks))
-                await driver.launch([effect.offer_id], list(effect.tasks))
+                await driver.launch([effect.offer_id], list(effect.tasks), {"refuse_seconds": effect.refuse_seconds})
             elif isinstance(effect, Decline):
                 await driver.decline(list(effect.offer_ids), {"refuse_seconds": effect.refuse_seconds})
             elif isinstance(effect, Kill):
@@ -178,7 +178,7 @@ class ServicesActor(Scheduler):
 
     def _tick_now(self) -> None:
         self._soon = None
-        task = asyncio.get_running_loop().create_task(self.run(self.machine.tick))
+        task = asyncio.get_running_loop().create_task(self.run(self.machine.tick, full=False))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from meseta.runtime.http import RecordStream
-from meseta.services import app_definition, app_ids, app_ports, group_definitions, groups, wire
+from meseta.services import app_definition, app_ids, group_definitions, groups, wire
 from meseta.services.actor import ServicesActor
 from meseta.services.effects import Emit
 from meseta.services.events import event, sse_frame
@@ -129,18 +129,19 @@ class ServicesApi:
             version = self.machine.version(now)
             target = self.machine.root
             for raw in raws:
-                app = self._merged(raw, partial, now, (raw or {}).get("id") if isinstance(raw, dict) else None)
+                app = self._merged(raw, partial, now, (raw or {}).get("id") if isinstance(raw, dict) else None,
+                                   version=version)
                 target = groups.put_app(target, app, version=version)
             return self.machine.deploy(target, now, force=_flag(request, "force"))
 
         plan = await self.actor.run(update)
         return self._deployed(plan.id, plan.version)
 
-    def _merged(self, raw: Any, partial: bool, now: float, app_id: str | None) -> App:
+    def _merged(self, raw: Any, partial: bool, now: float, app_id: str | None, *, version: str | None = None) -> App:
         old = self.machine.root.apps.get(app_ids.canonical(app_id)) if app_id else None
         if partial and old is not None and isinstance(raw, dict):
             raw = app_definition.apply_partial_update(old, raw)
-        app = self.machine.new_app(raw, now)
+        app = self.machine.new_app(raw, now, version=version)
         return app_definition.carry_version_info(old, app)
 
     async def app(self, request: Request) -> Response:
@@ -368,11 +369,7 @@ class ServicesApi:
             target = change_of(m.root, spec, version=version)
             if isinstance(target, groups.GroupError):
                 raise ApiError(target.status, wire.error_body(target.message, list(target.details)))
-            taken: set[int] = set()
-            apps = dict(target.apps)
-            for app_id, app in sorted(apps.items()):
-                apps[app_id] = app_ports.assign_service_ports(app, taken, previous=m.root.apps.get(app_id))
-            return m.deploy(groups.RootGroup(apps, target.groups, target.version), now, force=force)
+            return m.deploy(m.with_service_ports(target), now, force=force)
 
         plan = await self.actor.run(change)
         return self._deployed(plan.id, plan.version, 201 if creating else 200)

@@ -49,18 +49,20 @@ from meseta.services.app_ports import (
     LEGACY_DOCKER_NETWORKS,
     ServicePortsExhausted,
     assign_service_ports,
+    changed_service_ports,
     network_mode,
     port_entries,
     port_names,
     read_networking,
+    service_port_owners,
     service_ports,
-    validate_service_ports,
 )
 from meseta.services.model import App
 
 __all__ = [
     "Problem", "ServicePortsExhausted", "apply_partial_update", "assign_service_ports", "carry_version_info",
-    "is_scale_only", "network_of", "normalise", "rollback_target", "service_ports", "validate_service_ports",
+    "changed_service_ports", "is_scale_only", "network_of", "normalise", "rollback_target", "service_port_owners",
+    "service_ports",
 ]
 
 CMD_ARGS_CONTAINER = "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."

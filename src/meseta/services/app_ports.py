@@ -12,7 +12,7 @@ Where an app's ports live depends on its network mode (the first network decides
 
 A port or servicePort of 0 asks for a service port: :func:`assign_service_ports` picks the
 lowest free one in ``local_port_min..local_port_max``; explicit ones must be cluster-unique
-(:func:`validate_service_ports`). Legacy ``docker.portMappings`` move to the container.
+(:func:`changed_service_ports`). Legacy ``docker.portMappings`` move to the container.
 """
 
 from __future__ import annotations
@@ -322,18 +322,38 @@ def _port_path(app: App, index: int) -> str:
     return f"/portDefinitions({index})/port" if key == "port" else f"/container/portMappings({index})/servicePort"
 
 
-def validate_service_ports(apps: Iterable[App]) -> list[Problem]:
-    """Explicit service ports must be unique across apps: the first app to hold one keeps it."""
+def service_port_owners(apps: Iterable[App]) -> dict[int, str]:
+    """Service port -> the app holding it (the first app to hold one keeps it)."""
     owners: dict[int, str] = {}
-    problems = []
     for app in apps:
+        for port in service_ports(app):
+            if port:
+                owners.setdefault(port, app["id"])
+    return owners
+
+
+def changed_service_ports(owners: Mapping[int, str], current: Mapping[str, App], changed: Mapping[str, App],
+                          removed: Iterable[str]) -> tuple[dict[int, str], list[Problem]]:
+    """``owners`` (of the apps in ``current``) after the ``changed`` apps replace theirs and the
+    ``removed`` apps free theirs, and the problems: a changed app asking for a port another app
+    holds (apps left as they are keep theirs). Costs the change, not the whole root."""
+    out = dict(owners)
+    for app_id in [*changed, *removed]:
+        if app_id in current:
+            for port in service_ports(current[app_id]):
+                if out.get(port) == app_id:
+                    del out[port]
+    problems = []
+    for app_id, app in changed.items():
         for index, port in enumerate(service_ports(app)):
-            owner = owners.setdefault(port, app["id"]) if port else app["id"]
-            if owner != app["id"]:
+            if not port:
+                continue
+            owner = out.setdefault(port, app_id)
+            if owner != app_id:
                 problems.append(Problem(_port_path(app, index),
                                         f"Requested service port {port} conflicts with a service port in use by "
                                         f"app {owner}"))
-    return problems
+    return out, problems
 
 
 def assign_service_ports(app: App, taken: set[int], low: int = 10000, high: int = 20000, *,

@@ -80,19 +80,20 @@ def dependency_layers(root: RootGroup, app_ids: Collection[str]) -> list[list[st
     if cycle:
         raise ValueError(f"dependency cycle: {' -> '.join(cycle)}")
     depth: dict[str, int] = {}
-    for start in graph:
+    for start in app_ids:
         stack = [start]
         while stack:  # iterative: dependency chains may be longer than the recursion limit
             node = stack[-1]
-            pending = [d for d in graph[node] if d not in depth]
+            deps = graph.get(node, ())
+            pending = [d for d in deps if d not in depth]
             if pending:
                 stack.extend(pending)
                 continue
             stack.pop()
-            depth[node] = 1 + max((depth[d] for d in graph[node]), default=-1)
+            depth[node] = 1 + max((depth[d] for d in deps), default=-1)
     layers: dict[int, list[str]] = {}
     for app_id in sorted(app_ids):
-        layers.setdefault(depth.get(app_id, 0), []).append(app_id)
+        layers.setdefault(depth[app_id], []).append(app_id)
     return [layers[k] for k in sorted(layers)]
 
 

@@ -1,7 +1,8 @@
 """What the services machine asks its shell to do (frozen data; executed in order).
 
     Store      write these (kind, key, value|None) changes durably, before what follows
-    Launch     ACCEPT one offer with these TaskInfos
+    Launch     ACCEPT one offer with these TaskInfos, refusing what is left of it for
+               ``refuse_seconds`` (0: offered again at the next allocation, as Marathon asks)
     Decline    DECLINE offers, refusing them for ``refuse_seconds``
     Kill       KILL a task (with its kill policy grace)
     Reconcile  RECONCILE these tasks (empty: implicit, every task)
@@ -26,6 +27,7 @@ class Store:
 class Launch:
     offer_id: str
     tasks: tuple[dict[str, Any], ...]
+    refuse_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

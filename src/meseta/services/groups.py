@@ -143,8 +143,14 @@ def _apps_by_group(root: RootGroup) -> dict[str, set[str]]:
 
 
 def dependency_graph(root: RootGroup) -> dict[str, set[str]]:
-    """app id -> the app ids it directly depends on (own and inherited group dependencies)."""
-    below = _apps_by_group(root)
+    """app id -> the app ids it directly depends on (own and inherited group dependencies);
+    apps that depend on nothing are left out (most of a large root)."""
+    apps_with_deps = {app_id: app["dependencies"] for app_id, app in root.apps.items() if app.get("dependencies")}
+    groups_with_deps = [g for g in root.groups.values() if g.dependencies]
+    if not apps_with_deps and not groups_with_deps:
+        return {}
+    named = {d for deps in apps_with_deps.values() for d in deps}
+    below = _apps_by_group(root) if groups_with_deps or named - root.apps.keys() else {}
 
     def resolve(ids: Iterable[str]) -> set[str]:
         out: set[str] = set()
@@ -152,13 +158,12 @@ def dependency_graph(root: RootGroup) -> dict[str, set[str]]:
             out |= {dep} if dep in root.apps else below.get(dep, set())
         return out
 
-    graph = {app_id: resolve(app.get("dependencies", ())) for app_id, app in root.apps.items()}
-    for group in root.groups.values():
-        if group.dependencies:
-            targets = resolve(group.dependencies)
-            for app_id in below.get(group.id, ()):
-                graph[app_id] |= targets
-    return graph
+    graph = {app_id: resolve(deps) for app_id, deps in apps_with_deps.items()}
+    for group in groups_with_deps:
+        targets = resolve(group.dependencies)
+        for app_id in below.get(group.id, ()):
+            graph.setdefault(app_id, set()).update(targets)
+    return {app_id: deps for app_id, deps in graph.items() if deps}
 
 
 def transitive_dependencies(root: RootGroup, app_id: str) -> set[str]:
@@ -190,7 +195,7 @@ def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
                 stack.pop()
             elif state.get(nxt) == 1:
                 return [*path[path.index(nxt):], nxt]
-            elif nxt not in state and nxt in graph:
+            elif nxt not in state and nxt in graph:  # an app outside the graph depends on nothing
                 state[nxt] = 1
                 path.append(nxt)
                 stack.append(iter(sorted(graph[nxt])))

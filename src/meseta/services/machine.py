@@ -3,12 +3,13 @@
     API change (POST/PUT/DELETE apps, restart, kill-and-scale, rollback)
         -> target root group -> DeploymentPlan (409 if it touches an app a running plan holds,
            unless force: those plans are cancelled) -> Store(app, versions, plan) -> Emit
-    tick (every second, and after every change)
+    tick (every second: full; soon after updates and changes: only the apps that moved)
         -> each running plan's current step: step_app per action -> launches queued, kills
         -> step done -> next step -> plan done: Store(delete plan), deployment_success
         -> apps in no plan: instances kept at the target (replacements queued, surplus killed)
         -> no progress for stall_timeout: reported; rolled back if the app asks for it
-    offers -> per queued app (not backed off): offer_matching.match -> Launch | Decline
+    offers -> each filled from the queued apps in turn (not backed off), up to max_per_offer
+              instances: offer_matching.match on what is left -> one Launch | Decline
     status update -> the instance moves; terminal ones are forgotten (and feed the backoff)
 
 The launch queue is a count per app; an instance exists from its launch (Store before Launch,
@@ -31,7 +32,7 @@ from meseta.services.events import event
 from meseta.services.groups import RootGroup
 from meseta.services.launch_stats import LaunchStats
 from meseta.services.model import TERMINAL_STATES, App, Instance
-from meseta.services.offer_matching import match
+from meseta.services.offer_matching import match, rest_of_offer
 from meseta.services.task_builder import task_info
 
 DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
@@ -71,7 +72,9 @@ class ServicesMachine:
     instances: dict[str, Instance] = field(default_factory=dict)
     by_app: dict[str, dict[str, Instance]] = field(default_factory=dict)  # app id -> its instances
     running: dict[str, Running] = field(default_factory=dict)
-    queue: dict[str, int] = field(default_factory=dict)  # app id -> launches still to make
+    queue: dict[str, int] = field(default_factory=dict)  # app id -> launches still to make (> 0)
+    service_ports: dict[int, str] = field(default_factory=dict)  # service port -> the app holding it
+    dirty: set[str] = field(default_factory=set)  # apps whose instances or definition moved since a tick
     delays: LaunchDelays = field(default_factory=LaunchDelays)
     stats: dict[str, LaunchStats] = field(default_factory=dict)
     last_failure: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -95,6 +98,7 @@ class ServicesMachine:
             self.running[plan_id] = Running(codec.plan_from_json(data), int(data.get("step", 0)),
                                             float(data.get("step_started", now)))
         self.framework_id = (stored.get("meta", {}).get("framework_id") or {}).get("value")
+        self.service_ports = app_ports.service_port_owners(self.root.apps.values())
 
     def instances_of(self, app_id: str) -> list[Instance]:
         return list(self.by_app.get(app_id, {}).values())
@@ -117,7 +121,9 @@ class ServicesMachine:
         problem = groups.validate_root(target)
         if problem is not None:
             raise ApiError(problem.status, wire.error_body(problem.message, list(problem.details)))
-        problems = app_ports.validate_service_ports(target.apps.values())
+        changed = {app_id: app for app_id, app in target.apps.items() if self.root.apps.get(app_id) is not app}
+        removed = [app_id for app_id in self.root.apps if app_id not in target.apps]
+        ports, problems = app_ports.changed_service_ports(self.service_ports, self.root.apps, changed, removed)
         if problems:
             raise ApiError(422, wire.error_body("Object is not valid", problems))
         plan = deployments.narrowed(deployments.plan(self.root, target, plan_id=self.new_uuid(),
@@ -133,13 +139,14 @@ class ServicesMachine:
         for plan_id in blocking:
             effects += self._cancel(plan_id)
         changes: list[tuple[str, str, Any]] = []
-        for app_id, app in target.apps.items():
-            old = self.root.apps.get(app_id)
-            if old is not app and old != app:
+        for app_id, app in changed.items():
+            if self.root.apps.get(app_id) != app:
                 changes += [("app", app_id, app), ("app_version", f"{app_id}@{app['version']}", app)]
                 self.versions.setdefault(app_id, {})[app["version"]] = app
                 self.delays.on_app_version(app)
-        changes += [("app", app_id, None) for app_id in set(self.root.apps) - set(target.apps)]
+        changes += [("app", app_id, None) for app_id in removed]
+        self.dirty.update(changed, removed)
+        self.service_ports = ports
         for group_id, group in target.groups.items():
             if self.root.groups.get(group_id) != group:
                 stored = {"dependencies": list(group.dependencies), "version": group.version}
@@ -151,13 +158,14 @@ class ServicesMachine:
         changes.append(("deployment", plan.id, running.json()))
         effects.insert(0, Store(tuple(changes)))
         effects.append(Emit(self._plan_event("deployment_info", running, now)))
-        effects += self.tick(now)
+        effects += self.tick(now, full=False)
         return plan, effects
 
     def _cancel(self, plan_id: str) -> list[Effect]:
         running = self.running.pop(plan_id, None)
         if running is None:
             return []
+        self.dirty.update(deployments.affected_apps(running.plan))
         return [Store((("deployment", plan_id, None),))]
 
     def cancel_deployment(self, plan_id: str, now: float, *, force: bool) -> tuple[DeploymentPlan | None, list[Effect]]:
@@ -175,19 +183,23 @@ class ServicesMachine:
         return plan, effects + more
 
     # ================================================================ the loop
-    def tick(self, now: float) -> list[Effect]:
+    def tick(self, now: float, *, full: bool = True) -> list[Effect]:
+        """Advance the deployments, and keep the apps no deployment holds at their target: every
+        app (``full``, the periodic tick), or only those whose instances or definition moved."""
         effects: list[Effect] = []
         held: set[str] = set()
         for running in list(self.running.values()):
             effects += self._advance(running, now)
             held |= set(deployments.affected_apps(running.plan))
-        for app_id, app in self.root.apps.items():
+        kept = self.root.apps.keys() if full else [a for a in self.dirty if a in self.root.apps]
+        self.dirty.clear()
+        for app_id in kept:
             if app_id not in held:
-                effects += self._keep(app, now)
+                effects += self._keep(self.root.apps[app_id], now)
         for app_id in list(self.queue):
             if app_id not in self.root.apps and app_id not in held:
                 del self.queue[app_id]
-        wanted = any(count > 0 for count in self.queue.values())
+        wanted = bool(self.queue)
         if wanted and (self.suppressed or self.declined_idle):  # REVIVE also clears decline filters
             self.suppressed = self.declined_idle = False
             effects.append(Revive())
@@ -217,6 +229,7 @@ class ServicesMachine:
             effects.append(Store((("deployment", running.plan.id, running.json()),)))
             effects.append(Emit(self._plan_event("deployment_step_success", running, now)))
         del self.running[running.plan.id]
+        self.dirty.update(deployments.affected_apps(running.plan))
         effects.append(Store((("deployment", running.plan.id, None),)))
         effects.append(Emit(event("deployment_success", wire.timestamp(now), id=running.plan.id,
                                   plan=self._plan_payload(running.plan))))
@@ -240,7 +253,7 @@ class ServicesMachine:
         parts = []
         for app_id in deployments.affected_apps(running.plan):
             stats = self.stats.get(app_id)
-            if self.queue.get(app_id, 0) <= 0 or stats is None:
+            if app_id not in self.queue or stats is None:
                 continue
             counts = stats.reason_counts()
             if counts:
@@ -265,24 +278,31 @@ class ServicesMachine:
         queued = self.queue.get(app["id"], 0)
         effects: list[Effect] = []
         if len(good) + queued < target:
-            self.queue[app["id"]] = max(queued, min(target - len(good), ceiling - len(live)))
+            self._set_queued(app["id"], max(queued, min(target - len(good), ceiling - len(live))))
             self.stats.setdefault(app["id"], LaunchStats(now))
         elif len(good) + queued > target:
             surplus = len(good) + queued - target
             drop = min(queued, surplus)
-            self.queue[app["id"]] = queued - drop
+            self._set_queued(app["id"], queued - drop)
             victims = kill_order(good, str(app.get("killSelection", "YOUNGEST_FIRST")))[:surplus - drop]
             effects += self.kill_tasks(app, [v.task_id for v in victims])
         if bad and len(good) >= target:
             effects += self.kill_tasks(app, [i.task_id for i in bad])
         return effects
 
+    def _set_queued(self, app_id: str, count: int) -> None:
+        """The queue holds only apps with launches to make (so "is anything wanted" is cheap)."""
+        if count > 0:
+            self.queue[app_id] = count
+        else:
+            self.queue.pop(app_id, None)
+
     def _live(self, app_id: str) -> list[Instance]:
         return [i for i in self.by_app.get(app_id, {}).values() if i.active and not i.killing]
 
     def _apply(self, app: App, outcome: AppStep, now: float) -> list[Effect]:
         if outcome.launch or outcome.cancel_queued:
-            self.queue[app["id"]] = max(0, self.queue.get(app["id"], 0) + outcome.launch - outcome.cancel_queued)
+            self._set_queued(app["id"], self.queue.get(app["id"], 0) + outcome.launch - outcome.cancel_queued)
             if outcome.launch:
                 self.stats.setdefault(app["id"], LaunchStats(now))
         return self.kill_tasks(app, list(outcome.kill))
@@ -304,7 +324,7 @@ class ServicesMachine:
         unused: list[str] = []
         placed: dict[str, Placed] = {}  # per app, counted once per batch of offers
         changes: list[tuple[str, str, Any]] = []
-        waiting = sorted(app_id for app_id, count in self.queue.items() if count > 0)
+        waiting = dict.fromkeys(sorted(self.queue))  # apps leave it as their launches are all made
         for offer in offers:
             launched = self._use(offer, now, placed, waiting)
             if launched is None:
@@ -316,29 +336,39 @@ class ServicesMachine:
         if changes:  # one write for the whole batch, before any of its launches goes out
             effects.insert(0, Store(tuple(changes)))
         if unused:
-            wanted = any(c > 0 for c in self.queue.values())
+            wanted = bool(self.queue)
             self.declined_idle |= not wanted  # refused for long: the next wanted launch must REVIVE
             effects.append(Decline(tuple(unused), DECLINE_SECONDS if wanted else IDLE_DECLINE_SECONDS))
         return effects
 
     def _use(self, offer: dict[str, Any], now: float, cache: dict[str, Placed],
-             waiting: list[str]) -> tuple[Store, Launch] | None:
+             waiting: dict[str, None]) -> tuple[Store, Launch] | None:
+        """Fill one offer: the waiting apps in turn, each from what the ones before left, up to
+        ``max_per_offer`` instances in all."""
+        budget = self.max_per_offer
+        tasks: list[dict[str, Any]] = []
+        changes: list[tuple[str, str, Any]] = []
+        rest = offer
+        done: list[str] = []
         for app_id in waiting:
+            if budget <= 0 or not rest["resources"]:
+                break
             count = self.queue.get(app_id, 0)
             app = self.root.apps.get(app_id) or self._target_of(app_id)
-            if count <= 0 or app is None or self.delays.launch_at(app_id, now) > now:
+            if count <= 0:
+                done.append(app_id)
+                continue
+            if app is None or self.delays.launch_at(app_id, now) > now:
                 continue
             if app_id not in cache:
                 cache[app_id] = Placed.of(app.get("constraints") or [], self._live(app_id))
             placed = cache[app_id]
-            result = match(app, offer, placed, count=count, max_per_offer=self.max_per_offer,
+            result = match(app, rest, placed, count=count, max_per_offer=budget,
                            framework_roles=self.framework_roles, now=now)
             stats = self.stats.setdefault(app_id, LaunchStats(now))
             stats.record(offer, [] if result.used else list(result.reasons), now)
             if not result.used:
                 continue
-            tasks = []
-            changes: list[tuple[str, str, Any]] = []
             for placement in result.placements:
                 info = task_info(app, placement, agent_id=result.agent_id, host=result.hostname, uuid=self.new_uuid())
                 task_id = info["task_id"]["value"]
@@ -350,9 +380,16 @@ class ServicesMachine:
                 placed.add(result.agent_fields)
                 changes.append(("instance", task_id, codec.instance_json(instance)))
                 tasks.append(info)
-            self.queue[app_id] = count - len(tasks)
-            return Store(tuple(changes)), Launch(offer["id"]["value"], tuple(tasks))
-        return None
+            self._set_queued(app_id, count - len(result.placements))
+            budget -= len(result.placements)
+            rest = rest_of_offer(rest, result.placements)
+            if count == len(result.placements):
+                done.append(app_id)
+        for app_id in done:
+            del waiting[app_id]
+        if not tasks:
+            return None
+        return Store(tuple(changes)), Launch(offer["id"]["value"], tuple(tasks))
 
     def _target_of(self, app_id: str) -> App | None:
         for running in self.running.values():
@@ -370,6 +407,7 @@ class ServicesMachine:
             return []
         app = self.root.apps.get(instance.app_id) or self._target_of(instance.app_id)
         effects: list[Effect] = []
+        self.dirty.add(instance.app_id)
         was_healthy = instance.healthy
         instance.state = state
         instance.message = str(status.get("message", ""))
@@ -420,14 +458,26 @@ class ServicesMachine:
                      currentStep={"actions": [{"action": a.kind.value, "app": a.app_id} for a in step]})
 
     # ================================================================ app helpers for the API
-    def new_app(self, raw: Any, now: float, base: str = app_ids.ROOT) -> App:
-        version = self.version(now)
-        app, problems = app_definition.normalise(raw, now_version=version, base=base)
+    def new_app(self, raw: Any, now: float, base: str = app_ids.ROOT, *, version: str | None = None) -> App:
+        """An app definition from the wire, with its service ports of 0 assigned. ``version``:
+        the request's, when one request defines several apps."""
+        app, problems = app_definition.normalise(raw, now_version=version or self.version(now), base=base)
         if app is None or problems:
             raise ApiError(422, wire.error_body("Object is not valid", problems))
-        taken = {p for other in self.root.apps.values() if other["id"] != app["id"]
-                 for p in app_ports.service_ports(other)}
+        taken = {port for port, owner in self.service_ports.items() if owner != app["id"]}
         return app_ports.assign_service_ports(app, taken)
+
+    def with_service_ports(self, target: RootGroup) -> RootGroup:
+        """``target`` with service ports of 0 assigned in the apps it adds or changes (a group
+        change): they keep their previous ports where they had them."""
+        changed = {a for a, app in target.apps.items() if self.root.apps.get(a) is not app}
+        if not changed:
+            return target
+        taken = {port for port, owner in self.service_ports.items() if owner in target.apps and owner not in changed}
+        apps = dict(target.apps)
+        for app_id in sorted(changed):
+            apps[app_id] = app_ports.assign_service_ports(apps[app_id], taken, previous=self.root.apps.get(app_id))
+        return RootGroup(apps, target.groups, target.version)
 
     def with_app(self, app: App, version: str) -> RootGroup:
         return groups.put_app(self.root, app, version=version)

@@ -14,9 +14,11 @@
 
 Every slice is a copy of the offer's resource object (role, reservations, allocation_info and
 the rest preserved) with only its quantity replaced, which is what the TaskInfo must carry.
-Reserved items are used before unreserved ones. Dynamic ports start at an offset derived from
-the offer id (deterministic, yet spread out, so a port just freed on the agent is not the first
-one reused: Marathon picks them at random for the same reason).
+Reserved items are used before unreserved ones. :func:`rest_of_offer` is what an offer still
+holds after some placements (one offer serves several apps, up to ``max_per_offer`` in all).
+Dynamic ports start at an offset derived from the offer id (deterministic, yet spread out, so
+a port just freed on the agent is not the first one reused: Marathon picks them at random for
+the same reason).
 
 ``reasons`` lists every reason that applies, in Marathon's funnel order (:data:`REASONS`).
 """
@@ -414,3 +416,32 @@ def _finish(result: Match, reasons: list[str], refused: list[Constraint],
             placements: list[Placement] | None = None) -> Match:
     return Match(result.offer_id, result.agent_id, result.hostname, result.agent_fields,
                  tuple(placements or ()), _ordered(reasons), tuple(refused))
+
+
+def _quantity_free(resource: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if k not in ("scalar", "ranges")}
+
+
+def rest_of_offer(offer: Mapping[str, Any], placements: Iterable[Placement]) -> dict[str, Any]:
+    """``offer`` without what ``placements`` took from it (each slice names its source resource by
+    every field but the quantity); resources left empty are dropped."""
+    resources = [dict(r) for r in offer.get("resources") or ()]
+    keys = [_quantity_free(r) for r in resources]
+    for placement in placements:
+        for used in placement.resources:
+            key = _quantity_free(used)
+            index = next(i for i, k in enumerate(keys) if k == key)
+            left = resources[index]
+            if "ranges" in used:
+                mine = _item(left, str(left["name"]))
+                gone = _item(used, str(used["name"]))
+                rest = subtract_ranges(mine.ranges if mine else (), gone.ranges if gone else ())
+                left["ranges"] = {"range": [{"begin": b, "end": e} for b, e in rest]}
+            else:
+                value = to_milli(float(left["scalar"]["value"])) - to_milli(float(used["scalar"]["value"]))
+                left["scalar"] = {"value": from_milli(value)}
+    kept = [r for r in resources
+            if (r.get("ranges") or {}).get("range") or ("scalar" in r and r["scalar"].get("value"))
+            or ("scalar" not in r and "ranges" not in r)]
+    return {**offer, "resources": kept}
+

@@ -13,11 +13,12 @@ from meseta.services.app_definition import (
     apply_partial_update,
     assign_service_ports,
     carry_version_info,
+    changed_service_ports,
     is_scale_only,
     normalise,
     rollback_target,
+    service_port_owners,
     service_ports,
-    validate_service_ports,
 )
 from meseta.services.model import App
 
@@ -455,14 +456,22 @@ def test_assign_service_ports_keeps_the_previous_ones() -> None:
     assert service_ports(assign_service_ports(update, {10000, 10001}, previous=previous)) == [10000, 10001, 10002]
 
 
-def test_validate_service_ports_across_apps() -> None:
+def test_changed_service_ports_across_apps() -> None:
     a = assign_service_ports(ok({"id": "/a", "cmd": "x", "ports": [10005]}), set())
     b = ok({"id": "/b", "cmd": "x", "ports": [0, 10005]})
     c = ok({"id": "/c", "container": {"docker": {"image": "x", "network": "BRIDGE", "portMappings": [
         {"containerPort": 80, "servicePort": 10005}]}}})
-    assert validate_service_ports([a, b, c]) == [
+    owners = service_port_owners([a])
+    assert owners == {10005: "/a"}
+    _, problems = changed_service_ports(owners, {"/a": a}, {"/b": b, "/c": c}, ())
+    assert problems == [
         ("/portDefinitions(1)/port", "Requested service port 10005 conflicts with a service port in use by app /a"),
         ("/container/portMappings(0)/servicePort",
          "Requested service port 10005 conflicts with a service port in use by app /a"),
     ]
-    assert validate_service_ports([a, copy.deepcopy(a)]) == [], "an app does not conflict with itself"
+    assert changed_service_ports(owners, {"/a": a}, {"/a": copy.deepcopy(a)}, ())[1] == [], \
+        "an app does not conflict with itself"
+    freed, problems = changed_service_ports(owners, {"/a": a}, {"/c": c}, ["/a"])
+    assert problems == [] and freed == {10005: "/c"}, "a removed app frees its ports"
+    moved, problems = changed_service_ports(owners, {"/a": a}, {"/a": {**a, "portDefinitions": []}, "/c": c}, ())
+    assert problems == [] and moved == {10005: "/c"}, "an app changed to other ports frees the old ones"

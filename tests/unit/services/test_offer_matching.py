@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from meseta.core.resources import to_milli
 from meseta.services.constraints import Placed
 from meseta.services.model import Instance
-from meseta.services.offer_matching import REASONS, Match, accepted_roles, match, port_requests
+from meseta.services.offer_matching import REASONS, Match, accepted_roles, match, port_requests, rest_of_offer
 
 
 def scalar(name: str, value: float, role: str = "*", **extra: Any) -> dict[str, Any]:
@@ -333,3 +333,17 @@ def test_max_per_holds_over_a_sequence_of_offers(hosts: list[str], limit: int) -
     for i in instances:
         per_host[i.host] += 1
     assert all(n == limit for n in per_host.values())
+
+
+def test_rest_of_offer_is_what_the_placements_left() -> None:
+    whole = offer(scalar("cpus", 2), scalar("mem", 256), ports((31000, 31001)))
+    first = match(app(), whole, [], count=1)
+    rest = rest_of_offer(whole, first.placements)
+    left = {r["name"]: r for r in rest["resources"]}
+    assert left["cpus"]["scalar"] == {"value": 1.0} and left["mem"]["scalar"] == {"value": 128.0}
+    port = first.placements[0].host_ports[0]
+    assert left["ports"]["ranges"]["range"] == [{"begin": 31001 - (port - 31000), "end": 31001 - (port - 31000)}]
+    second = match(app(), rest, [], count=5)
+    assert len(second.placements) == 1 and second.placements[0].host_ports != [port]
+    assert rest_of_offer(rest, second.placements)["resources"] == [], "nothing left: no resource is kept"
+    assert whole["resources"][0]["scalar"] == {"value": 2}, "the offer itself is not changed"

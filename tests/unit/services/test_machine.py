@@ -1,0 +1,135 @@
+"""The services machine as a whole (pure): deploy, tick, offers, status updates -> effects."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from meseta.services.effects import Decline, Effect, Launch, Revive, Store, Suppress
+from meseta.services.groups import RootGroup
+from meseta.services.machine import ApiError, ServicesMachine
+from meseta.services.model import App
+
+NOW = 1_800_000_000.0
+
+
+def machine(**fields: Any) -> ServicesMachine:
+    counter = itertools.count()
+    return ServicesMachine(new_uuid=lambda: f"u{next(counter)}", **fields)
+
+
+def offer(oid: str, host: str = "h1", cpus: float = 4.0, mem: float = 4096.0) -> dict[str, Any]:
+    def scalar(name: str, value: float) -> dict[str, Any]:
+        return {"name": name, "type": "SCALAR", "scalar": {"value": value}, "role": "*"}
+
+    return {"id": {"value": oid}, "agent_id": {"value": "S-" + host}, "hostname": host,
+            "allocation_info": {"role": "*"},
+            "resources": [scalar("cpus", cpus), scalar("mem", mem),
+                          {"name": "ports", "type": "RANGES", "role": "*",
+                           "ranges": {"range": [{"begin": 31000, "end": 31099}]}}]}
+
+
+def post(m: ServicesMachine, now: float = NOW, **fields: Any) -> tuple[App, list[Effect]]:
+    raw = {"cmd": "sleep 100", "cpus": 0.1, "mem": 16, "instances": 1, "portDefinitions": [], **fields}
+    app = m.new_app(raw, now)
+    _, effects = m.deploy(m.with_app(app, app["version"]), now, force=False)
+    return app, effects
+
+
+def launches(effects: list[Effect]) -> list[Launch]:
+    return [e for e in effects if isinstance(e, Launch)]
+
+
+def running(m: ServicesMachine, task_id: str, now: float = NOW) -> list[Effect]:
+    instance = m.instances[task_id]
+    return m.status({"task_id": {"value": task_id}, "agent_id": {"value": instance.agent_id},
+                     "state": "TASK_RUNNING"}, now)
+
+
+def test_one_offer_serves_several_apps_up_to_max_per_offer() -> None:
+    m = machine(max_per_offer=5)
+    for name in ("a", "b", "c"):
+        post(m, id=f"/{name}", instances=2)
+    assert m.queue == {"/a": 2, "/b": 2, "/c": 2}
+    effects = m.offers([offer("O1")], NOW)
+    (launch,) = launches(effects)
+    apps = [t["task_id"]["value"].split(".")[0] for t in launch.tasks]
+    assert apps == ["a", "a", "b", "b", "c"], "filled in queue order, five in all"
+    assert launch.refuse_seconds == 0, "what is left of the offer comes back at the next allocation"
+    assert isinstance(effects[0], Store) and len(effects[0].changes) == 5, "stored before the launch"
+    assert m.queue == {"/c": 1}, "the queue keeps no empty entries"
+
+
+def test_an_offer_is_shared_only_as_far_as_its_resources_go() -> None:
+    m = machine(max_per_offer=10)
+    post(m, id="/big", cpus=1.5)
+    post(m, id="/small", cpus=1.0, instances=3)
+    (launch,) = launches(m.offers([offer("O1", cpus=4.0)], NOW))
+    cpus = [next(r["scalar"]["value"] for r in t["resources"] if r["name"] == "cpus") for t in launch.tasks]
+    assert cpus == [1.5, 1.0, 1.0], "the third small one does not fit in the 0.5 cpus left"
+    assert m.queue == {"/small": 1}
+    assert m.stats["/small"].reason_counts() == {}, "the offer was used by it: no decline to count"
+
+
+def test_nothing_queued_declines_for_long_and_suppresses() -> None:
+    m = machine()
+    post(m, id="/web")
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    assert not m.queue
+    effects = m.offers([offer("O2")], NOW)
+    assert effects == [Decline(("O2",), 120.0)]
+    assert Suppress() in m.tick(NOW)
+    task_id = launch.tasks[0]["task_id"]["value"]
+    running(m, task_id)
+    m.status({"task_id": {"value": task_id}, "state": "TASK_FAILED"}, NOW + 1)
+    assert Revive() in m.tick(NOW + 1, full=False), "a replacement is wanted: offers again"
+    assert m.queue == {"/web": 1}
+
+
+def test_a_partial_tick_keeps_only_the_apps_that_moved() -> None:
+    m = machine()
+    post(m, id="/a")
+    post(m, id="/b")
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    ids = {t["task_id"]["value"].split(".")[0]: t["task_id"]["value"] for t in launch.tasks}
+    for task_id in ids.values():
+        running(m, task_id)
+    m.tick(NOW)
+    assert not m.running and not m.queue and not m.dirty
+    m.status({"task_id": {"value": ids["a"]}, "state": "TASK_FAILED"}, NOW + 1)
+    assert m.dirty == {"/a"}
+    m.tick(NOW + 1, full=False)
+    assert m.queue == {"/a": 1} and not m.dirty
+    m.by_app["/b"].clear()  # lost without an update reaching the machine: only a full tick sees it
+    m.tick(NOW + 2, full=False)
+    assert m.queue == {"/a": 1}
+    m.tick(NOW + 3)
+    assert m.queue == {"/a": 1, "/b": 1}
+
+
+def test_service_ports_are_assigned_and_checked_against_the_other_apps() -> None:
+    m = machine()
+    post(m, id="/a", portDefinitions=[{"port": 0}, {"port": 0}])
+    assert [p["port"] for p in m.root.apps["/a"]["portDefinitions"]] == [10000, 10001]
+    post(m, id="/b", portDefinitions=[{"port": 0}])
+    assert m.root.apps["/b"]["portDefinitions"][0]["port"] == 10002
+    with pytest.raises(ApiError) as refused:
+        post(m, id="/c", portDefinitions=[{"port": 10001}])
+    assert refused.value.status == 422
+    assert "conflicts with a service port in use by app /a" in str(refused.value.body)
+    assert "/c" not in m.root.apps and m.service_ports == {10000: "/a", 10001: "/a", 10002: "/b"}
+    gone = {k: v for k, v in m.root.apps.items() if k != "/a"}
+    m.deploy(RootGroup(gone, m.root.groups, m.version(NOW)), NOW, force=True)
+    assert m.service_ports == {10002: "/b"}, "a removed app frees its ports"
+    post(m, id="/c", portDefinitions=[{"port": 10001}])
+    assert m.service_ports[10001] == "/c"
+
+
+def test_many_apps_in_one_request_share_one_version() -> None:
+    m = machine()
+    version = m.version(NOW)
+    apps = [m.new_app({"id": f"/a{i}", "cmd": "x"}, NOW, version=version) for i in range(3)]
+    assert {a["version"] for a in apps} == {version}
+    assert m.version(NOW) > version, "the next request still gets a later one"
