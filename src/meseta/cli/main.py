@@ -308,13 +308,17 @@ def services(
                            "keep the state in ZooKeeper (default: one instance, state in SQLite).",
                            callback=_checked_by(parse_zk_url)),
     zk_session_timeout: float = typer.Option(10.0, help="ZooKeeper session timeout (s).", min=0.5),
+    min_revive_offers_interval: float = typer.Option(
+        1.0, help="At most one REVIVE per this many seconds: new launches wanted meanwhile wait for it "
+        "(Marathon's --min_revive_offers_interval, 5 s there, in seconds here).", min=0),
 ) -> None:
     """Run the Marathon-compatible service scheduler: apps, deployments, health checks, /v2 API."""
     from meseta.services.daemon import ServicesOptions
 
     options = ServicesOptions(master, ip, port, work_dir, framework_name, role, zk=zk,
                               zk_session_timeout=zk_session_timeout,
-                              deployment_stall_timeout=deployment_stall_timeout)
+                              deployment_stall_timeout=deployment_stall_timeout,
+                              min_revive_offers_interval=min_revive_offers_interval)
     _run(_serve_services(options))
 
 

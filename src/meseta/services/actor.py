@@ -3,8 +3,11 @@ pure :class:`~meseta.services.machine.ServicesMachine`.
 
     driver callbacks (subscribed, offers, updates)  --+
     HTTP API calls (services.http)                    +--> one lock: machine handler, then its
-    a tick every second                             --+    effects in order (Store awaited
-                                                           before the Launch that follows it)
+    a tick every second                             --+    effects in order: each Store written
+                                                           before what follows it is done
+Launch, Decline and Kill calls go out without holding the lock (the next batch of offers is
+handled while the master answers the last ACCEPT); Revive, Suppress and Reconcile are awaited
+in order (a SUPPRESS overtaking a later REVIVE would leave the framework without offers).
 
 Driver calls made while the scheduler is not subscribed are dropped (offers come again, kills
 are repeated by the machine's next tick, reconciliation runs on every subscription).
@@ -17,7 +20,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from meseta.client.scheduler import CallError, NotConnected, Scheduler, SchedulerDriver
@@ -77,6 +80,8 @@ class ServicesActor(Scheduler):
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        if self._pending:  # calls already on their way may finish
+            await asyncio.wait(set(self._pending), timeout=2.0)
         if self.driver is not None:
             await self.driver.stop(failover=True)  # keep the framework (and its tasks) for the next leader
 
@@ -99,14 +104,12 @@ class ServicesActor(Scheduler):
             return result
 
     async def execute(self, effects: list[Effect]) -> None:
-        """In order; the master calls between two Stores go out together (they are independent:
-        one offer each, or one task each), each Store waits for the calls before it."""
-        calls: list[Effect] = []
+        """In order. A Store is written before anything after it happens; Launch, Decline and
+        Kill (one offer or one task each, independent) are sent in the background."""
         for effect in effects:
             if self.stopped:
                 return
             if isinstance(effect, Store):
-                await self._flush(calls)
                 try:
                     await asyncio.to_thread(self.store.write, effect.changes)
                 except Fenced as exc:
@@ -116,14 +119,15 @@ class ServicesActor(Scheduler):
                     return
             elif isinstance(effect, Emit):
                 self.bus.publish(effect.event)
+            elif isinstance(effect, (Launch, Decline, Kill)):
+                self._in_background(self._call(effect))
             else:
-                calls.append(effect)
-        await self._flush(calls)
+                await self._call(effect)
 
-    async def _flush(self, calls: list[Effect]) -> None:
-        if calls and not self.stopped:
-            await asyncio.gather(*(self._call(c) for c in calls))
-        calls.clear()
+    def _in_background(self, call: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(call)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _call(self, effect: Effect) -> None:
         driver = self.driver
@@ -178,9 +182,7 @@ class ServicesActor(Scheduler):
 
     def _tick_now(self) -> None:
         self._soon = None
-        task = asyncio.get_running_loop().create_task(self.run(self.machine.tick, full=False))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._in_background(self.run(self.machine.tick, full=False))
 
     async def error(self, driver: SchedulerDriver, message: str) -> None:
         log.error("services: the master says: %s", message)

@@ -35,12 +35,13 @@ instances all serve and none is dying. Stop: kill everything, done when nothing 
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from meseta.services.model import App, Instance
+from meseta.services.model import ACTIVE_STATES, App, Instance
 
 ROLLING_EPSILON = 1e-9  # 25 x 0.28 is 7.000000000000001 in floats: it must not ceil to 8
 
@@ -95,9 +96,10 @@ def rolling_bounds(app: App, target: int) -> tuple[int, int]:
 
 
 def kill_order(instances: Iterable[Instance], kill_selection: str = "YOUNGEST_FIRST",
-               sentenced: Sequence[str] = ()) -> list[Instance]:
+               sentenced: Sequence[str] = (), count: int | None = None) -> list[Instance]:
     """Scale-down victims, first to die first: sentenced, unreachable, staging (newest staged
-    first), starting, then running by killSelection; task id breaks ties."""
+    first), starting, then running by killSelection; task id breaks ties. ``count``: only the
+    first so many (without sorting the rest)."""
     named = {task_id: i for i, task_id in enumerate(sentenced)}
     youngest = kill_selection != "OLDEST_FIRST"
 
@@ -111,7 +113,9 @@ def kill_order(instances: Iterable[Instance], kill_selection: str = "YOUNGEST_FI
         age = inst.started_at if inst.started_at is not None else inst.staged_at
         return 4, -age if youngest else age, inst.task_id
 
-    return sorted(instances, key=rank)
+    if count is None:
+        return sorted(instances, key=rank)
+    return heapq.nsmallest(count, instances, key=rank) if count > 0 else []
 
 
 def step_app(action: Action, app: App, instances: Sequence[Instance], now: float, *,
@@ -149,9 +153,13 @@ class _View:
         self.app, self.since = app, since
         self.health_checked = bool(app.get("healthChecks"))
         self.readiness_checked = bool(app.get("readinessChecks"))
-        counted = [i for i in instances if i.active and not self._inactive(i, now)]
-        self.dying = [i for i in counted if i.killing or i.state == "TASK_KILLING"]
-        self.live = [i for i in counted if not (i.killing or i.state == "TASK_KILLING")]
+        self.dying: list[Instance] = []
+        self.live: list[Instance] = []
+        for inst in instances:  # one pass: apps in deployments may have tens of thousands
+            state = inst.state
+            if state not in ACTIVE_STATES or (state == "TASK_UNREACHABLE" and self._inactive(inst, now)):
+                continue
+            (self.dying if inst.killing or state == "TASK_KILLING" else self.live).append(inst)
 
     def _inactive(self, inst: Instance, now: float) -> bool:
         strategy = self.app.get("unreachableStrategy", {})
@@ -168,8 +176,14 @@ class _View:
         ready = not self.readiness_checked or exempt or inst.ready is True
         return self.healthy(inst) and ready
 
-    def order(self, instances: Iterable[Instance], sentenced: Sequence[str] = ()) -> list[Instance]:
-        return kill_order(instances, str(self.app.get("killSelection", "YOUNGEST_FIRST")), sentenced)
+    def unserving(self, instances: Iterable[Instance]) -> int:
+        if not self.health_checked and not self.readiness_checked:
+            return sum(1 for i in instances if i.state != "TASK_RUNNING")
+        return sum(1 for i in instances if not self.serving(i))
+
+    def order(self, instances: Iterable[Instance], sentenced: Sequence[str] = (),
+              count: int | None = None) -> list[Instance]:
+        return kill_order(instances, str(self.app.get("killSelection", "YOUNGEST_FIRST")), sentenced, count)
 
     def waiting_to_serve(self, count: int) -> str:
         what = ("become healthy" if self.health_checked else
@@ -196,15 +210,16 @@ def _stop(view: _View, queued: int) -> AppStep:
 
 def _scale(view: _View, target: int, queued: int, sentenced: Sequence[str]) -> AppStep:
     named = set(sentenced)
-    doomed = [i for i in view.live if i.task_id in named]
-    keep = [i for i in view.live if i.task_id not in named]
+    doomed = [i for i in view.live if i.task_id in named] if named else []
+    keep = [i for i in view.live if i.task_id not in named] if named else view.live
     cancel = min(queued, max(0, len(keep) + queued - target))
     queued -= cancel
-    surplus = view.order(keep)[:max(0, len(keep) + queued - target)]
+    surplus = view.order(keep, count=max(0, len(keep) + queued - target))
     kill = tuple(i.task_id for i in [*view.order(doomed, sentenced), *surplus])
-    staying = [i for i in keep if i not in surplus]
+    gone = {i.task_id for i in surplus}
+    staying = [i for i in keep if i.task_id not in gone] if gone else keep
     launch = max(0, target - len(staying) - queued)
-    unserving = sum(1 for i in staying if not view.serving(i))
+    unserving = view.unserving(staying)
     remaining = launch + queued + unserving + len(kill) + len(view.dying)
     return AppStep(launch=launch, cancel_queued=cancel, kill=kill, done=remaining == 0, remaining=remaining,
                    waiting=_waiting(view, launch + queued, unserving, len(kill) + len(view.dying)))
@@ -217,21 +232,22 @@ def _restart(view: _View, target: int, queued: int) -> AppStep:
     # Too many new ones (the target shrank): drop queued launches, then kill the surplus.
     cancel = min(queued, max(0, len(new) + queued - target))
     queued -= cancel
-    extra_new = view.order(new)[:max(0, len(new) + queued - target)]
-    new = [i for i in new if i not in extra_new]
-    serving_new = sum(1 for i in new if view.serving(i))
-    serving_old = view.order(i for i in old if view.healthy(i))
-    idle_old = view.order(i for i in old if not view.healthy(i))
+    extra_new = view.order(new, count=max(0, len(new) + queued - target))
+    extra = {i.task_id for i in extra_new}
+    new = [i for i in new if i.task_id not in extra]
+    serving_new = len(new) - view.unserving(new)
+    serving_old = [i for i in old if view.healthy(i)]
+    idle_old = [i for i in old if not view.healthy(i)]
     total = len(view.live) + len(view.dying) + queued
     want = max(0, target - len(new) - queued)
     launch = min(want, max(0, max_capacity - total))
     # Non-serving old ones: when a serving new one stands in, or when they block a launch.
     stood_in = max(0, serving_new + len(old) - target)
     blocking = max(0, want - launch - len(view.dying))
-    idle_kills = idle_old[:max(stood_in, blocking)]
+    idle_kills = view.order(idle_old, count=max(stood_in, blocking))
     # Serving old ones: as many as keeps the serving count at minHealthy (spec 3.3).
     budget = max(0, serving_new + len(serving_old) - min_healthy)
-    kill = tuple(i.task_id for i in [*extra_new, *idle_kills, *serving_old[:budget]])
+    kill = tuple(i.task_id for i in [*extra_new, *idle_kills, *view.order(serving_old, count=budget)])
     unserving = len(new) - serving_new
     doomed = len(old) + len(extra_new) + len(view.dying)
     remaining = want + queued + unserving + doomed

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from meseta.services.app_step import Action, ActionKind
@@ -17,11 +17,15 @@ from meseta.services.deployments import DeploymentPlan
 from meseta.services.groups import Group, RootGroup
 from meseta.services.model import Instance
 
-_INSTANCE_FIELDS = {f.name for f in fields(Instance)}
+_INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
 
 
 def instance_json(instance: Instance) -> dict[str, Any]:
-    return asdict(instance)
+    """Every field (``dataclasses.asdict`` without its deep copy walk: written per status update)."""
+    out = {name: getattr(instance, name) for name in _INSTANCE_FIELDS}
+    out["host_ports"] = list(instance.host_ports)
+    out["agent_fields"] = dict(instance.agent_fields)
+    return out
 
 
 def instance_from_json(data: dict[str, Any]) -> Instance:

@@ -14,7 +14,7 @@ from typing import Any
 from meseta.services import wire
 from meseta.services.actor import ONE_WEEK, ServicesActor, new_uuid
 from meseta.services.api import MARATHON_VERSION, build_services_app
-from meseta.services.machine import ServicesMachine
+from meseta.services.machine import IDLE_DECLINE_SECONDS, MIN_REVIVE_SECONDS, ServicesMachine
 from meseta.services.store import ServiceStore, SqliteServiceStore
 
 
@@ -30,13 +30,15 @@ class ServicesOptions:
     zk_session_timeout: float = 10.0
     deployment_stall_timeout: float | None = None
     max_instances_per_offer: int = 5
+    min_revive_offers_interval: float = MIN_REVIVE_SECONDS  # seconds (Marathon's flag is in ms)
 
 
 def build_services(options: ServicesOptions, store: ServiceStore | None = None) -> tuple[ServicesActor, Any]:
     store = store or SqliteServiceStore(options.work_dir / "services.sqlite")
     machine = ServicesMachine(new_uuid=new_uuid, framework_roles=(options.role,),
                               max_per_offer=options.max_instances_per_offer,
-                              stall_timeout=options.deployment_stall_timeout)
+                              stall_timeout=options.deployment_stall_timeout,
+                              min_revive_interval=options.min_revive_offers_interval)
     actor = ServicesActor(machine, store, options.master, name=options.framework_name, role=options.role,
                           hostname=options.ip)
     leader = f"{options.ip}:{options.port}"
@@ -48,6 +50,8 @@ def build_services(options: ServicesOptions, store: ServiceStore | None = None) 
                              "hostname": options.ip, "mesos_role": options.role, "checkpoint": True,
                              "failover_timeout": int(ONE_WEEK), "ha": options.zk is not None,
                              "max_instances_per_offer": options.max_instances_per_offer,
+                             "min_revive_offers_interval": int(options.min_revive_offers_interval * 1000),
+                             "decline_offer_duration": int(IDLE_DECLINE_SECONDS * 1000),
                              "local_port_min": 10000, "local_port_max": 20000},
             zookeeper_config={"zk": options.zk} if options.zk else {},
             http_config={"http_port": options.port})

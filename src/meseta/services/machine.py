@@ -37,6 +37,7 @@ from meseta.services.task_builder import task_info
 
 DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
 IDLE_DECLINE_SECONDS = 120.0  # --decline_offer_duration, when nothing is queued
+MIN_REVIVE_SECONDS = 1.0  # --min_revive_offers_interval (Marathon: 5 s): a REVIVE has every agent offered
 
 
 class ApiError(Exception):
@@ -68,6 +69,7 @@ class ServicesMachine:
     framework_roles: tuple[str, ...] = ("*",)
     max_per_offer: int = 5
     stall_timeout: float | None = None
+    min_revive_interval: float = MIN_REVIVE_SECONDS
     root: RootGroup = field(default_factory=RootGroup)
     instances: dict[str, Instance] = field(default_factory=dict)
     by_app: dict[str, dict[str, Instance]] = field(default_factory=dict)  # app id -> its instances
@@ -82,6 +84,7 @@ class ServicesMachine:
     framework_id: str | None = None
     suppressed: bool = False  # we asked the master for no offers
     declined_idle: bool = False  # offers were declined for IDLE_DECLINE_SECONDS since the last REVIVE
+    revived_at: float | None = None  # the last REVIVE (None: none since subscribing)
     _last_version: str = ""
 
     # ================================================================ state
@@ -200,13 +203,19 @@ class ServicesMachine:
             if app_id not in self.root.apps and app_id not in held:
                 del self.queue[app_id]
         wanted = bool(self.queue)
-        if wanted and (self.suppressed or self.declined_idle):  # REVIVE also clears decline filters
-            self.suppressed = self.declined_idle = False
+        if wanted and (self.suppressed or self.declined_idle) and self._may_revive(now):
+            self.suppressed = self.declined_idle = False  # REVIVE also clears decline filters
+            self.revived_at = now
             effects.append(Revive())
         elif not wanted and not self.suppressed:
             self.suppressed = True
             effects.append(Suppress())
         return effects
+
+    def _may_revive(self, now: float) -> bool:
+        """At most one REVIVE per ``min_revive_interval`` (a burst of new apps shares one round of
+        offers; the periodic tick sends the one held back)."""
+        return self.revived_at is None or now - self.revived_at >= self.min_revive_interval
 
     def _advance(self, running: Running, now: float) -> list[Effect]:
         effects: list[Effect] = []
@@ -216,7 +225,7 @@ class ServicesMachine:
                 app = running.plan.target.apps.get(action.app_id) or running.plan.original.apps.get(action.app_id)
                 if app is None:
                     continue
-                outcome = step_app(action, app, [i for i in self.instances_of(action.app_id) if i.active], now,
+                outcome = step_app(action, app, list(self.by_app.get(action.app_id, {}).values()), now,
                                    queued=self.queue.get(action.app_id, 0), since=running.step_started)
                 outcomes.append(outcome)
                 effects += self._apply(app, outcome, now)
@@ -284,7 +293,7 @@ class ServicesMachine:
             surplus = len(good) + queued - target
             drop = min(queued, surplus)
             self._set_queued(app["id"], queued - drop)
-            victims = kill_order(good, str(app.get("killSelection", "YOUNGEST_FIRST")))[:surplus - drop]
+            victims = kill_order(good, str(app.get("killSelection", "YOUNGEST_FIRST")), count=surplus - drop)
             effects += self.kill_tasks(app, [v.task_id for v in victims])
         if bad and len(good) >= target:
             effects += self.kill_tasks(app, [i.task_id for i in bad])
@@ -361,7 +370,8 @@ class ServicesMachine:
             if app is None or self.delays.launch_at(app_id, now) > now:
                 continue
             if app_id not in cache:
-                cache[app_id] = Placed.of(app.get("constraints") or [], self._live(app_id))
+                live = (i for i in self.by_app.get(app_id, {}).values() if not i.killing)  # walked only if constrained
+                cache[app_id] = Placed.of(app.get("constraints") or [], live)
             placed = cache[app_id]
             result = match(app, rest, placed, count=count, max_per_offer=budget,
                            framework_roles=self.framework_roles, now=now)
@@ -443,6 +453,7 @@ class ServicesMachine:
         """(Re)subscribed: keep the id, and ask Mesos where every known task stands."""
         self.framework_id = framework_id
         self.suppressed = True  # the tick that follows revives if anything waits, suppresses otherwise
+        self.revived_at = None
         tasks = tuple((i.task_id, i.agent_id) for i in self.instances.values())
         return [Store((("meta", "framework_id", {"value": framework_id}),)), Reconcile(tasks), Reconcile(()),
                 *self.tick(now)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
 import pytest
 
+from meseta.services import codec
 from meseta.services.effects import Decline, Effect, Launch, Revive, Store, Suppress
 from meseta.services.groups import RootGroup
 from meseta.services.machine import ApiError, ServicesMachine
@@ -133,3 +135,33 @@ def test_many_apps_in_one_request_share_one_version() -> None:
     apps = [m.new_app({"id": f"/a{i}", "cmd": "x"}, NOW, version=version) for i in range(3)]
     assert {a["version"] for a in apps} == {version}
     assert m.version(NOW) > version, "the next request still gets a later one"
+
+
+def test_instance_records_round_trip_and_match_every_field() -> None:
+    m = machine()
+    post(m, id="/web", portDefinitions=[{"port": 0}])
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    instance = m.instances[launch.tasks[0]["task_id"]["value"]]
+    stored = codec.instance_json(instance)
+    assert stored == dataclasses.asdict(instance)
+    assert stored["host_ports"] is not instance.host_ports, "the record is a copy"
+    assert codec.instance_from_json(stored) == instance
+
+
+def test_revives_are_rate_limited_and_the_held_one_goes_out_later() -> None:
+    m = machine(min_revive_interval=5.0)
+    m.registered("F1", NOW)
+    _, effects = post(m, id="/a")
+    assert Revive() in effects, "the first launch wanted revives at once"
+    launches(m.offers([offer("O1"), offer("O2", host="h2")], NOW + 0.1))
+    assert Suppress() in m.tick(NOW + 0.2), "nothing more wanted"
+    _, effects = post(m, NOW + 1, id="/b")
+    _, more = post(m, NOW + 2, id="/c")
+    assert Revive() not in effects + more, "held back: within 5 s of the last REVIVE"
+    assert Revive() not in m.tick(NOW + 4.9)
+    assert m.tick(NOW + 5.1).count(Revive()) == 1, "one REVIVE for both"
+    (launch,) = launches(m.offers([offer("O3")], NOW + 5.2))
+    assert len(launch.tasks) == 2
+    m.registered("F1", NOW + 5.3)
+    _, effects = post(m, NOW + 5.4, id="/d")
+    assert Revive() in effects, "a new subscription starts afresh"
