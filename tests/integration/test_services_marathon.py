@@ -276,3 +276,31 @@ def test_service_port_collisions_are_rejected(client: MarathonClient, services: 
     assert answer.status_code == 422, answer.text
     assert any("10555" in e for d in answer.json()["details"] for e in d["errors"])
     assert {a.id for a in client.list_apps()} == {"/ports-a"}
+
+
+def test_readiness_check_holds_the_deployment_until_the_task_is_ready(
+        client: MarathonClient, services: str, tmp_path: Path) -> None:
+    """busybox httpd serves a directory of the test's: /ready 404s until the test writes it."""
+    www = tmp_path / "www"
+    www.mkdir()
+    app = {"id": "/warming", "instances": 1, "cpus": 0.1, "mem": 16,
+           "cmd": f"exec busybox httpd -f -p $PORT0 -h {www}",
+           "portDefinitions": [{"port": 0, "name": "http-api"}],
+           "readinessChecks": [{"path": "/ready", "intervalSeconds": 2, "timeoutSeconds": 1,
+                                "preserveLastResponse": True}]}
+    assert httpx.post(f"{services}/v2/apps", json=app).status_code == 201
+
+    def waiting() -> Any:
+        deployments = [d for d in client.list_deployments() if "/warming" in d.affected_apps]
+        results = [r for d in deployments for a in d.current_actions for r in a.readiness_check_results or []]
+        return results or None
+
+    (result,) = _until(waiting, 30, "a readiness result in /v2/deployments")
+    assert result["ready"] is False and result["lastResponse"]["status"] == 404, result
+    answer = httpx.get(f"{services}/v2/apps/warming?embed=app.readiness").json()["app"]
+    assert answer["readinessCheckResults"][0]["taskId"] == result["taskId"]
+    assert answer["tasksRunning"] == 1 and answer["deployments"], "running, but not ready: still deploying"
+
+    (www / "ready").write_text("ok\n")
+    _deployed(client, "warming", 1, timeout=20)
+    client.delete_app("warming", force=True)

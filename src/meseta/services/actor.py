@@ -28,6 +28,8 @@ from meseta.runtime.fencing import Fenced
 from meseta.services.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
 from meseta.services.events import EventBus
 from meseta.services.machine import ServicesMachine
+from meseta.services.readiness import Answer, Probe
+from meseta.services.readiness_prober import ReadinessProber
 from meseta.services.store import ServiceStore
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class ServicesActor(Scheduler):
         self.on_fenced: Callable[[str], None] | None = None
         self._soon: asyncio.TimerHandle | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self.prober = ReadinessProber(self._readiness_answer)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -80,6 +83,7 @@ class ServicesActor(Scheduler):
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        await self.prober.close()
         if self._pending:  # calls already on their way may finish
             await asyncio.wait(set(self._pending), timeout=2.0)
         if self.driver is not None:
@@ -89,7 +93,7 @@ class ServicesActor(Scheduler):
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                await self.run(self.machine.tick)  # full: every app is looked at once a second
+                await self._tick(full=True)  # every app is looked at once a second
             except Exception:  # the loop must survive one bad tick
                 log.exception("services tick failed")
 
@@ -182,7 +186,20 @@ class ServicesActor(Scheduler):
 
     def _tick_now(self) -> None:
         self._soon = None
-        self._in_background(self.run(self.machine.tick, full=False))
+        self._in_background(self._tick(full=False))
+
+    async def _tick(self, *, full: bool) -> None:
+        await self.run(self.machine.tick, full=full)
+        if not self.stopped:
+            self.prober.sync(self.machine.readiness_probes())
+
+    async def _readiness_answer(self, probe: Probe, answer: Answer) -> bool:
+        await self.run(self.machine.readiness_answer, probe, answer)
+        instance = self.machine.instances.get(probe.task_id)
+        ready = instance is not None and instance.ready is True
+        if ready:
+            self.tick_soon()
+        return ready
 
     async def error(self, driver: SchedulerDriver, message: str) -> None:
         log.error("services: the master says: %s", message)

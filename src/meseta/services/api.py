@@ -69,7 +69,8 @@ class ServicesApi:
         m = self.machine
         return wire.app_json(app, instances=m.instances_of(app["id"]),
                              deployments=[r.plan.id for r in m.plans_of(app["id"])],
-                             last_failure=m.last_failure.get(app["id"]), embed=embed, now=self.actor.clock())
+                             last_failure=m.last_failure.get(app["id"]), embed=embed, now=self.actor.clock(),
+                             readiness=m.readiness_of(app["id"]) if "readiness" in embed else ())
 
     def _app(self, app_id: str) -> App:
         app = self.machine.root.apps.get(app_id)
@@ -292,8 +293,10 @@ class ServicesApi:
         out = []
         for running in self.machine.running.values():
             steps = [[(a.kind.value, a.app_id) for a in step] for step in running.plan.steps]
+            current = running.plan.steps[running.step] if running.step < len(running.plan.steps) else ()
             item = wire.deployment_json(running.plan.id, running.plan.version, steps,
-                                        current_step=min(running.step + 1, len(steps)))
+                                        current_step=min(running.step + 1, len(steps)),
+                                        readiness={a.app_id: self.machine.readiness_of(a.app_id) for a in current})
             if with_stall and running.stalled:
                 item["stallReason"] = running.stalled
             out.append(item)

@@ -33,6 +33,7 @@ from meseta.services.groups import RootGroup
 from meseta.services.launch_stats import LaunchStats
 from meseta.services.model import TERMINAL_STATES, App, Instance
 from meseta.services.offer_matching import match, rest_of_offer
+from meseta.services.readiness import Answer, Probe, probes_for, result_of
 from meseta.services.task_builder import task_info
 
 DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
@@ -81,6 +82,7 @@ class ServicesMachine:
     stats: dict[str, LaunchStats] = field(default_factory=dict)
     last_failure: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[str, dict[str, App]] = field(default_factory=dict)  # app id -> version -> definition
+    readiness_results: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> last result
     framework_id: str | None = None
     suppressed: bool = False  # we asked the master for no offers
     declined_idle: bool = False  # offers were declined for IDLE_DECLINE_SECONDS since the last REVIVE
@@ -169,6 +171,7 @@ class ServicesMachine:
         if running is None:
             return []
         self.dirty.update(deployments.affected_apps(running.plan))
+        self._forget_readiness(running.plan)
         return [Store((("deployment", plan_id, None),))]
 
     def cancel_deployment(self, plan_id: str, now: float, *, force: bool) -> tuple[DeploymentPlan | None, list[Effect]]:
@@ -238,6 +241,7 @@ class ServicesMachine:
             effects.append(Store((("deployment", running.plan.id, running.json()),)))
             effects.append(Emit(self._plan_event("deployment_step_success", running, now)))
         del self.running[running.plan.id]
+        self._forget_readiness(running.plan)
         self.dirty.update(deployments.affected_apps(running.plan))
         effects.append(Store((("deployment", running.plan.id, None),)))
         effects.append(Emit(event("deployment_success", wire.timestamp(now), id=running.plan.id,
@@ -435,6 +439,7 @@ class ServicesMachine:
             effects.append(Emit(event("health_status_changed_event", ts, appId=instance.app_id, instanceId=task_id,
                                       version=instance.version, alive=instance.healthy)))
         if state in TERMINAL_STATES:
+            self.readiness_results.pop(task_id, None)
             del self.instances[task_id]
             self.by_app.get(instance.app_id, {}).pop(task_id, None)
             effects.append(Store((("instance", task_id, None),)))
@@ -448,6 +453,40 @@ class ServicesMachine:
         else:
             effects.append(Store((("instance", task_id, codec.instance_json(instance)),)))
         return effects  # the shell ticks soon after (coalescing a burst of updates into one tick)
+
+    # ================================================================ readiness checks
+    def readiness_probes(self) -> list[Probe]:
+        """The instances the running steps wait on to become ready, and how to check them."""
+        probes: list[Probe] = []
+        for running in self.running.values():
+            if running.step >= len(running.plan.steps):
+                continue
+            for action in running.plan.steps[running.step]:
+                app = running.plan.target.apps.get(action.app_id)
+                if app is not None and action.kind is not ActionKind.STOP:
+                    probes += probes_for(app, self.instances_of(action.app_id), running.step_started)
+        return probes
+
+    def readiness_answer(self, probe: Probe, answer: Answer, now: float) -> list[Effect]:
+        """A probe's answer: the result is kept for the API; a ready instance is stored as such
+        (the step counts it at the next tick)."""
+        instance = self.instances.get(probe.task_id)
+        if instance is None:
+            return []
+        ready, self.readiness_results[probe.task_id] = result_of(probe, answer)
+        if not ready or instance.ready is True:
+            return []
+        instance.ready = True
+        self.dirty.add(instance.app_id)
+        return [Store((("instance", instance.task_id, codec.instance_json(instance)),))]
+
+    def readiness_of(self, app_id: str) -> list[dict[str, Any]]:
+        return [self.readiness_results[t] for t in self.by_app.get(app_id, {}) if t in self.readiness_results]
+
+    def _forget_readiness(self, plan: DeploymentPlan) -> None:
+        for app_id in deployments.affected_apps(plan):
+            for task_id in self.by_app.get(app_id, {}):
+                self.readiness_results.pop(task_id, None)
 
     def registered(self, framework_id: str, now: float) -> list[Effect]:
         """(Re)subscribed: keep the id, and ask Mesos where every known task stands."""

@@ -13,6 +13,7 @@ from meseta.services.effects import Decline, Effect, Launch, Revive, Store, Supp
 from meseta.services.groups import RootGroup
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
+from meseta.services.readiness import Answer
 
 NOW = 1_800_000_000.0
 
@@ -165,3 +166,53 @@ def test_revives_are_rate_limited_and_the_held_one_goes_out_later() -> None:
     m.registered("F1", NOW + 5.3)
     _, effects = post(m, NOW + 5.4, id="/d")
     assert Revive() in effects, "a new subscription starts afresh"
+
+
+READY_APP: dict[str, Any] = {
+    "id": "/ready", "instances": 2,
+    "portDefinitions": [{"port": 0, "name": "admin"}, {"port": 0, "name": "http-api"}],
+    "readinessChecks": [{"path": "/ready", "intervalSeconds": 2, "timeoutSeconds": 1,
+                         "httpStatusCodesForReady": [200, 204], "preserveLastResponse": True}]}
+
+
+def test_a_step_waits_for_the_readiness_of_the_instances_it_started() -> None:
+    m = machine()
+    post(m, **READY_APP)
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    task_ids = [t["task_id"]["value"] for t in launch.tasks]
+    assert m.readiness_probes() == [], "not running yet: nothing to probe"
+    for task_id in task_ids:
+        running(m, task_id)
+    probes = {p.task_id: p for p in m.readiness_probes()}
+    assert set(probes) == set(task_ids)
+    probe = probes[task_ids[0]]
+    port = m.instances[task_ids[0]].host_ports[1]
+    assert probe.url == f"http://h1:{port}/ready", "the host port of the port named http-api"
+    assert (probe.interval, probe.timeout, probe.ready_codes) == (2.0, 1.0, frozenset({200, 204}))
+
+    assert m.readiness_answer(probe, Answer(503, "text/plain", "warming up"), NOW + 1) == []
+    assert m.readiness_of("/ready") == [{"name": "readinessCheck", "taskId": task_ids[0], "ready": False,
+                                         "lastResponse": {"status": 503, "contentType": "text/plain",
+                                                          "body": "warming up"}}]
+    m.tick(NOW + 1)
+    assert m.running, "the deployment waits for readiness"
+    for task_id in task_ids:
+        effects = m.readiness_answer(probes[task_id], Answer(204), NOW + 2)
+        assert isinstance(effects[0], Store) and effects[0].changes[0][2]["ready"] is True, "stored ready"
+    assert m.readiness_probes() == [], "ready instances are not probed again"
+    m.tick(NOW + 2)
+    assert not m.running, "all ready: the deployment is done"
+    assert m.readiness_of("/ready") == [], "results go with the deployment"
+
+
+def test_readiness_reaches_bridge_instances_by_their_mapped_host_port() -> None:
+    m = machine()
+    post(m, id="/bridged", networks=[{"mode": "container/bridge"}], portDefinitions=None,
+         container={"type": "MESOS", "docker": {"image": "busybox"},
+                    "portMappings": [{"containerPort": 80, "hostPort": 0, "name": "http-api"}]},
+         readinessChecks=[{"protocol": "HTTPS"}])
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    task_id = launch.tasks[0]["task_id"]["value"]
+    running(m, task_id)
+    (probe,) = m.readiness_probes()
+    assert probe.url == f"https://h1:{m.instances[task_id].host_ports[0]}/"
