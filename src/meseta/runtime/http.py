@@ -7,11 +7,23 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 # Request bodies above this are refused with 413: no scheduler call is legitimately this big.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSONResponse encoded by msgspec (several times faster than ``json.dumps`` on the
+    multi-megabyte listings of large clusters); the same compact UTF-8 JSON."""
+
+    def render(self, content: Any) -> bytes:
+        return _encode(content)
 
 
 class HttpError(Exception):

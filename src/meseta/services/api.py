@@ -25,9 +25,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from meseta.runtime.http import FastJSONResponse as JSONResponse
 from meseta.runtime.http import RecordStream
 from meseta.services import app_definition, app_ids, group_definitions, groups, wire
 from meseta.services.actor import ServicesActor
