@@ -70,3 +70,48 @@ def test_a_newer_claim_fences_the_older(single_node: Ensemble) -> None:
         assert second.load("app") == {"/x": {"id": "/x"}}
         second.write([("app", "/x", None)])
         assert second.load("app") == {}
+
+
+def test_small_values_of_a_batch_share_one_transaction(single_node: Ensemble) -> None:
+    """The fast path: one fenced transaction for a batch of small values (counted through the
+    client's transactions), also after a restart from what load() saw; big values and nodes
+    changed behind the store's back still come out right."""
+    root = f"/services-{uuid.uuid4().hex[:8]}"
+    with connected(single_node) as client:
+        store = ZooKeeperServiceStore(client, root)
+        store.claim("a")
+        for kind in KINDS:
+            store.load(kind)
+        commits: list[int] = []
+        real = client.transaction
+
+        def counting() -> Any:
+            txn = real()
+            original = txn.commit
+            txn.commit = lambda: (commits.append(len(txn.operations)), original())[1]  # type: ignore[method-assign]
+            return txn
+
+        client.transaction = counting  # type: ignore[method-assign]
+        store.write([("instance", f"t{i}", {"task_id": f"t{i}", "state": "TASK_STAGING"}) for i in range(5)])
+        assert commits == [6], "the guard and five creates"
+        commits.clear()
+        store.write([("instance", "t0", {"task_id": "t0", "state": "TASK_RUNNING"}), ("instance", "t1", None),
+                     ("instance", "t0", {"task_id": "t0", "state": "TASK_KILLING"})])
+        assert commits == [3], "the guard, one set (the last change to t0 wins), one delete"
+        client.transaction = real  # type: ignore[method-assign]
+        client.delete(f"{root}/instance/t2")  # behind the store's back: its transaction fails, the slow path mends
+        store.write([("instance", "t2", {"task_id": "t2", "state": "TASK_RUNNING"}), ("instance", "t3", None),
+                     ("app", "/big", {"blob": "z" * 1_500_000})])
+        assert store.load("instance") == {"t0": {"task_id": "t0", "state": "TASK_KILLING"},
+                                          "t2": {"task_id": "t2", "state": "TASK_RUNNING"},
+                                          "t4": {"task_id": "t4", "state": "TASK_STAGING"}}
+        store.write([("app", "/big", {"blob": "small now"})])
+        assert store.load("app") == {"/big": {"blob": "small now"}}
+        assert client.get_children(f"{root}/app/%2Fbig") == [], "the old chunks were swept"
+        restarted = ZooKeeperServiceStore(client, root)
+        restarted.claim("b")
+        assert restarted.load("instance")["t0"]["state"] == "TASK_KILLING"
+        restarted.write([("instance", "t0", None), ("instance", "t9", {"task_id": "t9"})])
+        assert set(restarted.load("instance")) == {"t2", "t4", "t9"}
+        with pytest.raises(Fenced):
+            store.write([("instance", "t4", None)])

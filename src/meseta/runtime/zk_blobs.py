@@ -90,11 +90,17 @@ def encode_header(size: int, chunks: int, generation: str, inline: bytes = b"") 
     return json.dumps(header, separators=(",", ":")).encode() + b"\n" + inline
 
 
+def inline_header(data: bytes) -> bytes:
+    """The node data of a value small enough to live in its header (``len(data) <= INLINE_LIMIT``):
+    what a caller's own transaction writes to store it in one operation."""
+    return encode_header(len(data), 0, "", data)
+
+
 def stage_blob(client: KazooClient, path: str, data: bytes, guard: Guard | None = None) -> StagedBlob:
     """Write ``data``'s chunks (if it needs any) under ``path``; the value does not change yet."""
     exists = client.exists(path) is not None
     if len(data) <= INLINE_LIMIT:
-        return StagedBlob(path, encode_header(len(data), 0, "", data), "", 0, exists)
+        return StagedBlob(path, inline_header(data), "", 0, exists)
     generation = uuid.uuid4().hex
     pieces = [data[start:start + CHUNK_SIZE] for start in range(0, len(data), CHUNK_SIZE)]
     staged = StagedBlob(path, encode_header(len(data), len(pieces), generation), generation, len(pieces), True)
@@ -154,6 +160,27 @@ def delete_blob(client: KazooClient, path: str, guard: Guard | None = None) -> N
     txn = transaction(client, guard)
     txn.delete(path)
     commit(txn)
+
+
+def read_blobs(client: KazooClient, paths: list[str], window: int = 1000) -> list[bytes | None]:
+    """The values at ``paths`` (None where there is none): the headers are asked for together,
+    ``window`` at a time (thousands of small values load in a few round trips), and only the
+    chunked values are read one by one."""
+    out: list[bytes | None] = []
+    for start in range(0, len(paths), window):
+        part = paths[start:start + window]
+        for path, pending in zip(part, [client.get_async(p) for p in part], strict=True):
+            try:
+                data, _stat = pending.get()
+            except NoNodeError:
+                out.append(None)
+                continue
+            line, _newline, inline = data.partition(b"\n")
+            if data and json.loads(line)["chunks"] == 0:
+                out.append(bytes(inline))
+            else:
+                out.append(read_blob(client, path))  # chunked (or empty: being written): read it whole
+    return out
 
 
 def read_blob(client: KazooClient, path: str) -> bytes | None:

@@ -421,15 +421,21 @@ class ServicesMachine:
             return []
         app = self.root.apps.get(instance.app_id) or self._target_of(instance.app_id)
         effects: list[Effect] = []
-        self.dirty.add(instance.app_id)
-        was_healthy = instance.healthy
-        instance.state = state
+        was = (instance.state, instance.healthy)
         instance.message = str(status.get("message", ""))
-        if state == "TASK_RUNNING" and instance.started_at is None:
-            instance.started_at = now
         if "healthy" in status:
             instance.healthy = bool(status["healthy"])
-        instance.unreachable_since = now if state == "TASK_UNREACHABLE" else None
+        if state not in TERMINAL_STATES and (state, instance.healthy) == was:
+            return []  # nothing new (a reconciliation answer, a repeated update): nothing to store or tell
+        self.dirty.add(instance.app_id)
+        was_healthy = was[1]
+        if state == "TASK_UNREACHABLE" and instance.state != state:
+            instance.unreachable_since = now
+        elif state != "TASK_UNREACHABLE":
+            instance.unreachable_since = None
+        instance.state = state
+        if state == "TASK_RUNNING" and instance.started_at is None:
+            instance.started_at = now
         ts = wire.timestamp(now)
         effects.append(Emit(event("status_update_event", ts, slaveId=instance.agent_id, taskId=task_id,
                                   taskStatus=state, message=instance.message, appId=instance.app_id,

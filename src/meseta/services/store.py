@@ -14,7 +14,10 @@ Backends: SQLite (``meseta local``, one table ``kv(kind, key, value)``) and ZooK
     <root>/<kind>/<quoted key>     one blob per value (runtime.zk_blobs): no per-node size limit
 
 ``write`` applies a batch of changes (value None = delete). SQLite applies a batch in one
-transaction; ZooKeeper applies each value in its own fenced transaction, in order.
+transaction. ZooKeeper writes the small values of a batch (inline blobs whose node is known to
+exist or not: every node of a kind is known once the kind is loaded, and after each write) in
+one fenced transaction per ~half MiB; large values, and any a transaction refused for a reason
+other than fencing, get a fenced blob write of their own.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ class ZooKeeperServiceStore:
         self.fence = EpochFence(client, self.root)
         self._retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0, deadline=store_timeout, ignore_expire=True)
         self._lock = threading.Lock()
+        self._sizes: dict[str, int] = {}  # path -> bytes of its value, for the paths known to exist
+        self._loaded: set[str] = set()  # kinds whose every node is in _sizes
 
     def _path(self, kind: str, key: str = "") -> str:
         return f"{self.root}/{kind}" + (f"/{quote(key, safe='')}" if key else "")
@@ -96,24 +101,81 @@ class ZooKeeperServiceStore:
         except NoNodeError:
             return {}
         out: dict[str, Any] = {}
-        for child in children:
-            data = zk_blobs.read_blob(self.client, f"{self._path(kind)}/{child}")
+        sizes: dict[str, int] = {}
+        paths = [f"{self._path(kind)}/{child}" for child in children]
+        for child, path, data in zip(children, paths, zk_blobs.read_blobs(self.client, paths), strict=True):
+            sizes[path] = len(data) if data is not None else zk_blobs.INLINE_LIMIT + 1  # half-written: slow path
             if data is not None:
                 out[unquote(child)] = json.loads(data)
+        with self._lock:
+            self._sizes.update(sizes)
+            self._loaded.add(kind)
         return out
 
     def write(self, changes: Iterable[Change]) -> None:
+        latest: dict[str, tuple[str, bytes | None]] = {}  # path -> (kind, data): the last change wins
+        for kind, key, value in changes:
+            data = None if value is None else json.dumps(value, separators=(",", ":")).encode()
+            latest[self._path(kind, key)] = (kind, data)
         with self._lock:
-            for kind, key, value in changes:
-                self._retry.copy()(self._write_once, self._path(kind, key), value)
+            small = {path: data for path, (kind, data) in latest.items() if self._small(kind, path, data)}
+            refused = self._write_small(small)
+            for path, (_kind, data) in latest.items():
+                if path not in small or path in refused:
+                    self._retry.copy()(self._write_once, path, data)
+                self._note(path, data)
 
-    def _write_once(self, path: str, value: Any) -> None:
+    def _small(self, kind: str, path: str, data: bytes | None) -> bool:
+        known = path in self._sizes or kind in self._loaded
+        size = self._sizes.get(path, 0)
+        return known and size <= zk_blobs.INLINE_LIMIT and (data is None or len(data) <= zk_blobs.INLINE_LIMIT)
+
+    def _note(self, path: str, data: bytes | None) -> None:
+        if data is None:
+            self._sizes.pop(path, None)
+        else:
+            self._sizes[path] = len(data)
+
+    def _write_small(self, items: dict[str, bytes | None]) -> set[str]:
+        """Inline values in few fenced transactions; the paths of a transaction that failed for
+        another reason than fencing (a node not as we knew it) are returned for the slow path."""
+        refused: set[str] = set()
+        batch: list[tuple[str, bytes | None]] = []
+        size = 0
+        for path, data in [*items.items(), ("", None)]:
+            if batch and (not path or size + len(data or b"") > zk_blobs.CHUNK_SIZE):
+                try:
+                    self._retry.copy()(self._commit_small, batch)
+                except zk_blobs.TransactionFailed:
+                    refused.update(p for p, _ in batch)
+                batch, size = [], 0
+            if path:
+                batch.append((path, data))
+                size += len(data or b"") + len(path)
+        return refused
+
+    def _commit_small(self, batch: list[tuple[str, bytes | None]]) -> None:
+        txn = zk_blobs.transaction(self.client, self.fence.guard)
+        for path, data in batch:
+            exists = path in self._sizes
+            if data is None:
+                if exists:
+                    txn.delete(path)
+            elif exists:
+                txn.set_data(path, zk_blobs.inline_header(data))
+            else:
+                txn.create(path, zk_blobs.inline_header(data))
         try:
-            if value is None:
+            zk_blobs.commit(txn)
+        except zk_blobs.TransactionFailed as failure:
+            raise self.fence.fenced_or(failure) from None
+
+    def _write_once(self, path: str, data: bytes | None) -> None:
+        try:
+            if data is None:
                 zk_blobs.delete_blob(self.client, path, self.fence.guard)
             else:
-                zk_blobs.write_blob(self.client, path, json.dumps(value, separators=(",", ":")).encode(),
-                                    self.fence.guard)
+                zk_blobs.write_blob(self.client, path, data, self.fence.guard)
         except zk_blobs.TransactionFailed as failure:
             raise self.fence.fenced_or(failure) from None
 

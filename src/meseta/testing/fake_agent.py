@@ -1,8 +1,10 @@
 """A simulated agent speaking the real master <-> agent protocol, without running anything.
 
-It registers over HTTP, answers PINGs, and answers every RUN_TASK with a TASK_RUNNING update
-(uuid, agent_id, source SOURCE_EXECUTOR) as a real agent's executor would. Thousands fit in one
-process, so benchmarks and simulations load a real master through its real endpoints.
+It registers over HTTP, answers PINGs, answers every RUN_TASK with a TASK_RUNNING update
+(uuid, agent_id, source SOURCE_EXECUTOR) as a real agent's executor would, and every KILL_TASK
+of a task it runs with TASK_KILLED. It remembers the task ids it was asked to run and to kill
+(benchmarks count launches and kills from them). Thousands fit in one process, so benchmarks
+and simulations load a real master through its real endpoints.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class FakeAgent:
         self.agent_id: str | None = None
         self.stream_id = ""
         self.tasks_run = 0
+        self.launched: list[str] = []  # task ids, in RUN_TASK order
+        self.killed: list[str] = []
 
     async def run(self) -> None:
         info = {"hostname": self.hostname, "port": 5051, "resources": self.resources.to_json()}
@@ -53,17 +57,25 @@ class FakeAgent:
             await self._call({"type": "PONG"})
         elif kind == "RUN_TASK":
             self.tasks_run += 1
-            status = {
-                "task_id": message["task"]["task_id"],
-                "state": "TASK_RUNNING",
-                "source": "SOURCE_EXECUTOR",
-                "agent_id": {"value": self.agent_id},
-                "timestamp": time.time(),
-                "uuid": base64.b64encode(uuid.uuid4().bytes).decode(),
-            }
-            framework_id = message["framework_info"]["id"]
-            update = {"framework_id": framework_id, "status": status, "latest_state": "TASK_RUNNING"}
-            await self._call({"type": "STATUS_UPDATE", "update": update})
+            self.launched.append(message["task"]["task_id"]["value"])
+            await self._update(message["framework_info"]["id"], message["task"]["task_id"], "TASK_RUNNING")
+        elif kind == "KILL_TASK":
+            task_id = message["task_id"]["value"]
+            if task_id in self.launched and task_id not in self.killed:
+                self.killed.append(task_id)
+                await self._update(message["framework_id"], message["task_id"], "TASK_KILLED")
+
+    async def _update(self, framework_id: dict[str, str], task_id: dict[str, str], state: str) -> None:
+        status = {
+            "task_id": task_id,
+            "state": state,
+            "source": "SOURCE_EXECUTOR",
+            "agent_id": {"value": self.agent_id},
+            "timestamp": time.time(),
+            "uuid": base64.b64encode(uuid.uuid4().bytes).decode(),
+        }
+        update = {"framework_id": framework_id, "status": status, "latest_state": state}
+        await self._call({"type": "STATUS_UPDATE", "update": update})
 
     async def _call(self, body: dict[str, Any]) -> None:
         body = {**body, "agent_id": {"value": self.agent_id}}

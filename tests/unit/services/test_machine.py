@@ -216,3 +216,17 @@ def test_readiness_reaches_bridge_instances_by_their_mapped_host_port() -> None:
     running(m, task_id)
     (probe,) = m.readiness_probes()
     assert probe.url == f"https://h1:{m.instances[task_id].host_ports[0]}/"
+
+
+def test_an_update_that_changes_nothing_is_neither_stored_nor_told() -> None:
+    m = machine()
+    post(m, id="/web")
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    task_id = launch.tasks[0]["task_id"]["value"]
+    assert any(isinstance(e, Store) for e in running(m, task_id, NOW + 1))
+    assert running(m, task_id, NOW + 2) == [], "a reconciliation answer: TASK_RUNNING again"
+    assert m.instances[task_id].started_at == NOW + 1
+    lost = {"task_id": {"value": task_id}, "state": "TASK_UNREACHABLE"}
+    assert m.status(lost, NOW + 3)
+    assert m.status(lost, NOW + 9) == []
+    assert m.instances[task_id].unreachable_since == NOW + 3, "repeated: the instance is unreachable since the first"
