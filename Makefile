@@ -40,6 +40,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/ha_failover.py --rounds 20 --session-timeout 2
 	$(PY) benchmarks/ha_failover.py --rounds 20 --session-timeout 1
 	$(PY) benchmarks/services_scale.py
+	$(PY) benchmarks/services_failover.py --session-timeout 10 --rounds 3
+	$(PY) benchmarks/services_failover.py --session-timeout 2 --rounds 3
+	$(PY) benchmarks/services_rolling.py
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache
