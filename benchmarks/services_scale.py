@@ -123,6 +123,7 @@ class Cluster:
     agents: int
     allocation_interval: float
     profile: Path | None = None
+    profile_master: bool = False  # the master under cProfile instead (its file next to the services' one)
     standalone: bool = False  # no master and no agents: the services process alone, on its stored state
     master: str = ""
     services: str = ""
@@ -149,9 +150,11 @@ class Cluster:
                  "--work-dir", str(self.tmp / "services")], self.tmp / "services.log", self.profile)
             await wait_for(lambda: self._apps(), "the services API", timeout=120)
             return self
+        master_profile = self.profile.with_name(self.profile.name.replace("services", "master")) \
+            if self.profile and self.profile_master else None
         self.procs["master"] = start(["master", "--port", str(master_port), "--work-dir", str(self.tmp / "master"),
                                       "--allocation-interval", str(self.allocation_interval),
-                                      "--agent-ping-timeout", "60"], self.tmp / "master.log")
+                                      "--agent-ping-timeout", "60"], self.tmp / "master.log", master_profile)
         await wait_for(lambda: self._slaves(0), "the master")
         # Agent streams are long-lived: one connection each; their calls share a few connections.
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None),
@@ -162,7 +165,8 @@ class Cluster:
         await wait_for(lambda: self._slaves(self.agents), f"{self.agents} agents", timeout=120, every=0.25)
         self.procs["services"] = start(
             ["services", "--master", self.master, "--port", str(services_port),
-             "--work-dir", str(self.tmp / "services")], self.tmp / "services.log", self.profile)
+             "--work-dir", str(self.tmp / "services")], self.tmp / "services.log",
+            None if self.profile_master else self.profile)
         await wait_for(self._subscribed, "the services framework to subscribe", timeout=60)
         return self
 
@@ -202,7 +206,8 @@ class Cluster:
             run.cancel()
         await asyncio.gather(*self.runs, return_exceptions=True)
         if "master" in self.procs:
-            stop(self.procs["master"])
+            stop(self.procs["master"], signal.SIGINT if self.profile_master else signal.SIGTERM,
+                 wait=120 if self.profile_master else 20)
         for client in (self.client, self.api):
             if client is not None:
                 await client.aclose()
@@ -317,7 +322,8 @@ def milestones(times: list[float], t0: float, total: int) -> str:
 async def s1(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     total = args.s1_instances
     profile = args.profile / "services-S1.prof" if args.profile else None
-    async with Cluster(tmp / "s1", args.agents, args.allocation_interval, profile) as cluster:
+    async with Cluster(tmp / "s1", args.agents, args.allocation_interval, profile,
+                       profile_master=args.profile_master) as cluster:
         assert cluster.api is not None
         events, follow = await with_events(cluster)
         cpu0 = cluster.cpu()
@@ -571,6 +577,7 @@ def main() -> None:
                         "process started on it alone (no master); deploy: one PUT /v2/apps on the live cluster")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a scenario may take to deploy")
     parser.add_argument("--profile", type=Path, default=None, help="run the services process under cProfile")
+    parser.add_argument("--profile-master", action="store_true", help="with --profile: the master instead (S1)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="keep the daemons' work directories and logs here (default: a temporary directory)")
     args = parser.parse_args()

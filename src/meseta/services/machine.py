@@ -425,6 +425,8 @@ class ServicesMachine:
         instance.message = str(status.get("message", ""))
         if "healthy" in status:
             instance.healthy = bool(status["healthy"])
+            if instance.healthy != was[1]:
+                _note_health(instance, instance.healthy, now)
         if state not in TERMINAL_STATES and (state, instance.healthy) == was:
             return []  # nothing new (a reconciliation answer, a repeated update): nothing to store or tell
         self.dirty.add(instance.app_id)
@@ -546,6 +548,18 @@ class ServicesMachine:
         restarted = replace_version(app, version)
         target = RootGroup({**self.root.apps, app_id: restarted}, self.root.groups, version)
         return self.deploy(target, now, force=force, restarted=[app_id])
+
+
+def _note_health(instance: Instance, healthy: bool, now: float) -> None:
+    """A change of health, for the task's healthCheckResults (the agent reports changes only)."""
+    if healthy:
+        instance.health_first_success = instance.health_first_success or now
+        instance.health_last_success = now
+        instance.health_failures = 0
+    else:
+        instance.health_last_failure = now
+        instance.health_failures += 1
+        instance.health_failure_cause = instance.message or None
 
 
 def steps_of(plan: DeploymentPlan) -> list[list[tuple[str, str]]]:

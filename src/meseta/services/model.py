@@ -44,6 +44,11 @@ class Instance:
     agent_fields: dict[str, str] = field(default_factory=dict)
     killing: bool = False  # a kill was sent
     unreachable_since: float | None = None
+    health_first_success: float | None = None  # health as the agent's checks reported it (epoch s)
+    health_last_success: float | None = None
+    health_last_failure: float | None = None
+    health_failures: int = 0  # unhealthy reports since the last healthy one
+    health_failure_cause: str | None = None
     message: str = ""  # the last status message (for lastTaskFailure)
 
     @property

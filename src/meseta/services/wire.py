@@ -222,7 +222,10 @@ def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | 
         result["startedAt"] = timestamp(instance.started_at)
     if app.get("healthChecks"):
         if health is None:
-            health = [] if instance.healthy is None else [HealthResult(alive=instance.healthy)]
+            health = [] if instance.healthy is None else [HealthResult(
+                alive=instance.healthy, consecutive_failures=instance.health_failures,
+                first_success=instance.health_first_success, last_success=instance.health_last_success,
+                last_failure=instance.health_last_failure, last_failure_cause=instance.health_failure_cause)]
         result["healthCheckResults"] = [health_result_json(r, instance.task_id) for r in health]
     for key, agent_field in (("region", "@region"), ("zone", "@zone")):
         if agent_field in instance.agent_fields:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from meseta.services import codec
+from meseta.services import codec, wire
 from meseta.services.effects import Decline, Effect, Launch, Revive, Store, Suppress
 from meseta.services.groups import RootGroup
 from meseta.services.machine import ApiError, ServicesMachine
@@ -230,3 +230,25 @@ def test_an_update_that_changes_nothing_is_neither_stored_nor_told() -> None:
     assert m.status(lost, NOW + 3)
     assert m.status(lost, NOW + 9) == []
     assert m.instances[task_id].unreachable_since == NOW + 3, "repeated: the instance is unreachable since the first"
+
+
+def test_health_changes_are_dated_in_the_tasks_health_check_results() -> None:
+    m = machine()
+    app, _ = post(m, id="/web", healthChecks=[{"protocol": "MESOS_HTTP", "path": "/", "portIndex": 0}],
+                  portDefinitions=[{"port": 0}])
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    task_id = launch.tasks[0]["task_id"]["value"]
+
+    def report(healthy: bool, at: float, message: str = "") -> None:
+        m.status({"task_id": {"value": task_id}, "state": "TASK_RUNNING", "healthy": healthy, "message": message}, at)
+
+    report(True, NOW + 1)
+    report(False, NOW + 5, "HTTP health check failed: 500")
+    (result,) = wire.task_json(m.instances[task_id], m.root.apps["/web"])["healthCheckResults"]
+    assert result == {"alive": False, "consecutiveFailures": 1, "firstSuccess": wire.timestamp(NOW + 1),
+                      "lastSuccess": wire.timestamp(NOW + 1), "lastFailure": wire.timestamp(NOW + 5),
+                      "lastFailureCause": "HTTP health check failed: 500", "taskId": task_id, "instanceId": task_id}
+    report(True, NOW + 7)
+    (result,) = wire.task_json(m.instances[task_id], app)["healthCheckResults"]
+    assert (result["alive"], result["consecutiveFailures"], result["lastSuccess"]) == (True, 0, wire.timestamp(NOW + 7))
+    assert result["firstSuccess"] == wire.timestamp(NOW + 1)

@@ -100,6 +100,9 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
         routes.append(Route(path, endpoint, methods=methods))
         routes.append(Route("/master" + path, endpoint, methods=methods))
 
+    # The hot paths first: Starlette tries the routes in order (agents' status updates, pings and
+    # frameworks' calls are most of the requests of a busy master).
+    routes.append(Route(AGENT_CALL_PATH, AgentCallEndpoint(actor).handle, methods=["POST"]))
     scheduler = SchedulerEndpoint(actor)
     both("/api/v1/scheduler", scheduler.handle, ["POST", "GET", "PUT", "DELETE"])
     operator = OperatorEndpoint(actor, flags)
@@ -109,7 +112,6 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
         both(path, endpoint, methods)
     both("/roles.json", legacy_routes(actor, _json)["/roles"][0], ["GET"])
     routes.append(Route(AGENT_STREAM_PATH, AgentStreamEndpoint(actor).handle, methods=["POST"]))
-    routes.append(Route(AGENT_CALL_PATH, AgentCallEndpoint(actor).handle, methods=["POST"]))
     for name, endpoint in (("state", state), ("frameworks", frameworks), ("slaves", slaves), ("tasks", tasks)):
         both(f"/{name}", endpoint, ["GET"])
         both(f"/{name}.json", endpoint, ["GET"])
