@@ -82,6 +82,24 @@ def is_current(app: App, instance: Instance) -> bool:
     return isinstance(last_config, str) and last_config <= instance.version <= app["version"]
 
 
+def _unreachable_for(app: App, inst: Instance, now: float, key: str) -> bool:
+    strategy = app.get("unreachableStrategy", {})
+    if inst.state != "TASK_UNREACHABLE" or not isinstance(strategy, dict):
+        return False  # "disabled" never gives up on an unreachable instance
+    since = inst.unreachable_since if inst.unreachable_since is not None else now
+    return now - since >= float(strategy.get(key, 0))
+
+
+def is_inactive(app: App, inst: Instance, now: float) -> bool:
+    """Unreachable for inactiveAfterSeconds: no longer counted (a replacement is launched)."""
+    return _unreachable_for(app, inst, now, "inactiveAfterSeconds")
+
+
+def is_expunged(app: App, inst: Instance, now: float) -> bool:
+    """Unreachable for expungeAfterSeconds: forgotten (killed if it ever reports again)."""
+    return _unreachable_for(app, inst, now, "expungeAfterSeconds")
+
+
 def rolling_bounds(app: App, target: int) -> tuple[int, int]:
     """(minHealthy, maxCapacity) of a restart to ``target`` instances, the extra rule applied."""
     strategy = app.get("upgradeStrategy") or {}
@@ -157,16 +175,9 @@ class _View:
         self.live: list[Instance] = []
         for inst in instances:  # one pass: apps in deployments may have tens of thousands
             state = inst.state
-            if state not in ACTIVE_STATES or (state == "TASK_UNREACHABLE" and self._inactive(inst, now)):
+            if state not in ACTIVE_STATES or (state == "TASK_UNREACHABLE" and is_inactive(app, inst, now)):
                 continue
             (self.dying if inst.killing or state == "TASK_KILLING" else self.live).append(inst)
-
-    def _inactive(self, inst: Instance, now: float) -> bool:
-        strategy = self.app.get("unreachableStrategy", {})
-        if inst.state != "TASK_UNREACHABLE" or not isinstance(strategy, dict):
-            return False  # "disabled" never gives up on an unreachable instance
-        since = inst.unreachable_since if inst.unreachable_since is not None else now
-        return now - since >= float(strategy.get("inactiveAfterSeconds", 0))
 
     def healthy(self, inst: Instance) -> bool:
         return inst.running and (not self.health_checked or inst.healthy is True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meseta.services import app_definition, app_ids, app_ports, codec, deployments, groups, wire
-from meseta.services.app_step import ActionKind, AppStep, kill_order, step_app
+from meseta.services.app_step import ActionKind, AppStep, is_expunged, is_inactive, kill_order, step_app
 from meseta.services.backoff import LaunchDelays
 from meseta.services.constraints import Placed
 from meseta.services.deployments import DeploymentPlan, StepProgress
@@ -197,6 +197,8 @@ class ServicesMachine:
         for running in list(self.running.values()):
             effects += self._advance(running, now)
             held |= set(deployments.affected_apps(running.plan))
+        if full:
+            effects += self._expunge(now)
         kept = self.root.apps.keys() if full else [a for a in self.dirty if a in self.root.apps]
         self.dirty.clear()
         for app_id in kept:
@@ -282,7 +284,7 @@ class ServicesMachine:
         An unhealthy instance gets its replacement first, while the app stays within
         maximumOverCapacity; it is killed once the replacement serves (the agent may kill it
         sooner, after maxConsecutiveFailures)."""
-        live = [i for i in self._live(app["id"]) if i.state != "TASK_UNREACHABLE"]
+        live = [i for i in self._live(app["id"]) if not is_inactive(app, i, now)]
         good = [i for i in live if i.healthy is not False]
         bad = [i for i in live if i.healthy is False]
         target = int(app["instances"])
@@ -302,6 +304,19 @@ class ServicesMachine:
         if bad and len(good) >= target:
             effects += self.kill_tasks(app, [i.task_id for i in bad])
         return effects
+
+    def _expunge(self, now: float) -> list[Effect]:
+        """Forget the instances unreachable for their app's expungeAfterSeconds (the periodic tick)."""
+        gone = []
+        for task_id in [t for t, i in self.instances.items() if i.state == "TASK_UNREACHABLE"]:
+            instance = self.instances[task_id]
+            app = self.root.apps.get(instance.app_id) or self._target_of(instance.app_id)
+            if app is None or is_expunged(app, instance, now):
+                del self.instances[task_id]
+                self.by_app.get(instance.app_id, {}).pop(task_id, None)
+                self.dirty.add(instance.app_id)
+                gone.append(("instance", task_id, None))
+        return [Store(tuple(gone))] if gone else []
 
     def _set_queued(self, app_id: str, count: int) -> None:
         """The queue holds only apps with launches to make (so "is anything wanted" is cheap)."""

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from meseta.services import codec, wire
-from meseta.services.effects import Decline, Effect, Launch, Revive, Store, Suppress
+from meseta.services.effects import Decline, Effect, Kill, Launch, Revive, Store, Suppress
 from meseta.services.groups import RootGroup
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
@@ -252,3 +252,34 @@ def test_health_changes_are_dated_in_the_tasks_health_check_results() -> None:
     (result,) = wire.task_json(m.instances[task_id], app)["healthCheckResults"]
     assert (result["alive"], result["consecutiveFailures"], result["lastSuccess"]) == (True, 0, wire.timestamp(NOW + 7))
     assert result["firstSuccess"] == wire.timestamp(NOW + 1)
+
+
+def test_unreachable_instances_are_replaced_after_inactive_and_forgotten_after_expunge() -> None:
+    m = machine()
+    post(m, id="/web", unreachableStrategy={"inactiveAfterSeconds": 60, "expungeAfterSeconds": 120})
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    task_id = launch.tasks[0]["task_id"]["value"]
+    running(m, task_id)
+    m.tick(NOW)
+    assert not m.running and not m.queue
+    m.status({"task_id": {"value": task_id}, "state": "TASK_UNREACHABLE"}, NOW + 10)
+    m.tick(NOW + 30)
+    assert not m.queue, "unreachable for 20 s of 60: still counted"
+    m.tick(NOW + 71)
+    assert m.queue == {"/web": 1}, "inactive: a replacement is queued"
+    assert task_id in m.instances
+    effects = m.tick(NOW + 131)
+    assert task_id not in m.instances and Store((("instance", task_id, None),)) in effects, "expunged"
+    back = m.status({"task_id": {"value": task_id}, "agent_id": {"value": "S-h1"}, "state": "TASK_RUNNING"}, NOW + 140)
+    assert back == [Kill(task_id, "S-h1")], "an expunged instance that reports again is killed"
+
+
+def test_a_disabled_unreachable_strategy_waits_for_the_instance() -> None:
+    m = machine()
+    post(m, id="/db", unreachableStrategy="disabled")
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    task_id = launch.tasks[0]["task_id"]["value"]
+    running(m, task_id)
+    m.status({"task_id": {"value": task_id}, "state": "TASK_UNREACHABLE"}, NOW + 1)
+    m.tick(NOW + 100_000)
+    assert not m.queue and task_id in m.instances
