@@ -178,6 +178,10 @@ def test_queue_says_why_an_app_does_not_launch(client: MarathonClient, services:
     assert reasons["InsufficientMemory"] >= 1 and item["count"] == 1
     queue = client.list_queue()
     assert queue and queue[0].app.id == "/huge"
+    view = httpx.get(f"{services}/v2/apps/huge?embed=app.queue").json()["app"]
+    summary = view["queue"]["processedOffersSummary"]
+    assert summary["unusedOffersCount"] > 0 and summary["lastUnusedOfferAt"], "the app's view says it too"
+    assert "queue" not in httpx.get(f"{services}/v2/apps/huge").json()["app"], "only when asked for"
 
 
 def test_event_stream(client: MarathonClient, services: str) -> None:

@@ -67,11 +67,17 @@ class ServicesApi:
 
     # ------------------------------------------------------------ rendering
     def app_info(self, app: App, embed: set[str]) -> dict[str, Any]:
+        """AppInfo; ``embed=app.queue`` (Meseta's, opt-in: marathon 0.13.0 refuses unknown keys)
+        adds ``queue``: the app's /v2/queue entry without its definition, or null."""
         m = self.machine
-        return wire.app_json(app, instances=m.instances_of(app["id"]),
+        info = wire.app_json(app, instances=m.instances_of(app["id"]),
                              deployments=[r.plan.id for r in m.plans_of(app["id"])],
                              last_failure=m.last_failure.get(app["id"]), embed=embed, now=self.actor.clock(),
                              readiness=m.readiness_of(app["id"]) if "readiness" in embed else ())
+        if "queue" in embed:
+            item = self.queue_item(app)
+            info["queue"] = {k: v for k, v in item.items() if k != "app"} if item else None
+        return info
 
     def _app(self, app_id: str) -> App:
         app = self.machine.root.apps.get(app_id)
@@ -311,22 +317,24 @@ class ServicesApi:
             return Response(status_code=202)
         return self._deployed(plan.id, plan.version)
 
-    async def queue(self, request: Request) -> Response:
+    def queue_item(self, app: App, *, with_offers: bool = False) -> dict[str, Any] | None:
+        """The app's launch queue entry (None when nothing of it waits to launch)."""
         m, now = self.machine, self.actor.clock()
-        items = []
-        for app_id, count in sorted(m.queue.items()):
-            app = m.root.apps.get(app_id)
-            if app is None or count <= 0:
-                continue
-            stats = m.stats.get(app_id)
-            item = wire.queue_item_json(app, count=count, time_left_seconds=m.delays.delay_left(app_id, now),
-                                        overdue=m.delays.overdue(app_id, now), since=stats.since if stats else now)
-            if stats is not None:
-                item["processedOffersSummary"] = stats.summary_json()
-                if "lastUnusedOffers" in request.query_params.getlist("embed"):
-                    item["lastUnusedOffers"] = stats.last_unused_offers_json()
-            items.append(item)
-        return JSONResponse({"queue": items})
+        count = m.queue.get(app["id"], 0)
+        if count <= 0:
+            return None
+        stats = m.stats.get(app["id"])
+        return wire.queue_item_json(
+            app, count=count, time_left_seconds=m.delays.delay_left(app["id"], now),
+            overdue=m.delays.overdue(app["id"], now), since=stats.since if stats else now,
+            summary=stats.summary_json() if stats else None,
+            last_unused_offers=stats.last_unused_offers_json() if stats and with_offers else None)
+
+    async def queue(self, request: Request) -> Response:
+        with_offers = "lastUnusedOffers" in request.query_params.getlist("embed")
+        items = [self.queue_item(app, with_offers=with_offers)
+                 for app_id in sorted(self.machine.queue) if (app := self.machine.root.apps.get(app_id))]
+        return JSONResponse({"queue": [item for item in items if item is not None]})
 
     async def queue_delay(self, request: Request) -> Response:
         app_id = app_ids.canonical(request.path_params["rest"])

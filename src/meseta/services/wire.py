@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import statistics
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -360,62 +360,17 @@ def deployment_result(plan_id: str, version: str) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- queue
 
-REJECT_REASONS = (
-    "UnfulfilledRole", "UnfulfilledConstraint", "NoCorrespondingReservationFound", "AgentMaintenance",
-    "InsufficientCpus", "InsufficientMemory", "InsufficientDisk", "InsufficientGpus", "InsufficientPorts",
-    "DeclinedScarceResources",
-)  # Marathon's order: each check sees only the offers the earlier ones passed
-
-
-@dataclass(frozen=True, slots=True)
-class RejectSummary:
-    processed: int = 0  # offers considered
-    declined: Mapping[str, int] = field(default_factory=dict)  # reason -> offers declined for it
-
-
-@dataclass(frozen=True, slots=True)
-class OffersSummary:
-    processed: int = 0
-    unused: int = 0
-    last_unused_at: float | None = None
-    last_used_at: float | None = None
-    last_offers: RejectSummary = RejectSummary()
-    launch_attempt: RejectSummary = RejectSummary()
-
-
-def reject_summary_json(summary: RejectSummary) -> list[dict[str, Any]]:
-    """Every reason in check order with how many offers reached it and how many it declined."""
-    reasons = list(REJECT_REASONS) + sorted(set(summary.declined) - set(REJECT_REASONS))
-    result, remaining = [], summary.processed
-    for reason in reasons:
-        declined = summary.declined.get(reason, 0)
-        result.append({"reason": reason, "declined": declined, "processed": max(remaining, 0)})
-        remaining -= declined
-    return result
-
-
-def unused_offer_json(*, offer_id: str, agent_id: str, hostname: str, at: float, reasons: Sequence[str],
-                      resources: Sequence[Mapping[str, Any]] = (),
-                      attributes: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    return {"offer": {"id": offer_id, "agentId": agent_id, "hostname": hostname, "resources": list(resources),
-                      "attributes": list(attributes)},
-            "timestamp": timestamp(at), "reason": list(reasons)}
-
-
 def queue_item_json(app: App, *, count: int, time_left_seconds: float, overdue: bool, since: float,
-                    offers: OffersSummary = OffersSummary(),
+                    summary: Mapping[str, Any] | None = None,
                     last_unused_offers: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """One /v2/queue entry; ``overdue`` true means waiting for offers, false means backed off."""
-    summary = _without_none({
-        "processedOffersCount": offers.processed, "unusedOffersCount": offers.unused,
-        "lastUnusedOfferAt": _maybe_timestamp(offers.last_unused_at),
-        "lastUsedOfferAt": _maybe_timestamp(offers.last_used_at),
-        "rejectSummaryLastOffers": reject_summary_json(offers.last_offers),
-        "rejectSummaryLaunchAttempt": reject_summary_json(offers.launch_attempt),
-    })
+    """One /v2/queue entry; ``overdue`` true means waiting for offers, false means backed off.
+    ``summary``: the processedOffersSummary (``launch_stats``), empty counts when none."""
     result = {"app": app_definition_json(app), "count": count,
               "delay": {"timeLeftSeconds": max(0, int(-(-time_left_seconds // 1))), "overdue": overdue},
-              "since": timestamp(since), "processedOffersSummary": summary}
+              "since": timestamp(since),
+              "processedOffersSummary": dict(summary) if summary is not None else {
+                  "processedOffersCount": 0, "unusedOffersCount": 0,
+                  "rejectSummaryLastOffers": [], "rejectSummaryLaunchAttempt": []}}
     if last_unused_offers is not None:
         result["lastUnusedOffers"] = list(last_unused_offers)
     return result

@@ -159,25 +159,16 @@ def test_deployment_json() -> None:
     assert wire.deployment_result("d1", V1) == {"deploymentId": "d1", "version": V1}
 
 
-def test_reject_summary_is_a_funnel() -> None:
-    summary = wire.reject_summary_json(wire.RejectSummary(10, {"UnfulfilledConstraint": 4, "InsufficientCpus": 5,
-                                                                "SomethingNew": 1}))
-    by_reason = {entry["reason"]: (entry["processed"], entry["declined"]) for entry in summary}
-    assert by_reason["UnfulfilledRole"] == (10, 0)
-    assert by_reason["UnfulfilledConstraint"] == (10, 4)
-    assert by_reason["InsufficientCpus"] == (6, 5)
-    assert by_reason["InsufficientMemory"] == (1, 0)
-    assert summary[-1] == {"reason": "SomethingNew", "declined": 1, "processed": 1}
-
-
 def test_queue_item() -> None:
     app = app_of({"id": "/web", "cmd": "x"})
-    item = wire.queue_item_json(app, count=3, time_left_seconds=2.2, overdue=False, since=T0,
-                                offers=wire.OffersSummary(processed=5, unused=5, last_unused_at=T0 + 1))
+    summary = {"processedOffersCount": 5, "unusedOffersCount": 5, "lastUnusedOfferAt": "2026-01-01T00:00:01.000Z",
+               "rejectSummaryLastOffers": [], "rejectSummaryLaunchAttempt": []}
+    item = wire.queue_item_json(app, count=3, time_left_seconds=2.2, overdue=False, since=T0, summary=summary)
     assert item["delay"] == {"timeLeftSeconds": 3, "overdue": False} and item["since"] == V1
-    assert item["processedOffersSummary"]["lastUnusedOfferAt"] == "2026-01-01T00:00:01.000Z"
-    assert "lastUsedOfferAt" not in item["processedOffersSummary"] and "lastUnusedOffers" not in item
+    assert item["processedOffersSummary"] == summary and "lastUnusedOffers" not in item
     assert "role" not in item and "tasksRunning" not in item["app"]
+    empty = wire.queue_item_json(app, count=1, time_left_seconds=0, overdue=True, since=T0)
+    assert empty["processedOffersSummary"]["processedOffersCount"] == 0
 
 
 def test_info_json_whitelists_config_keys() -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from meseta.services import wire
 from meseta.services.app_definition import assign_service_ports, normalise
+from meseta.services.launch_stats import LaunchStats
 from meseta.services.model import App, Instance
 
 marathon = pytest.importorskip("marathon")
@@ -191,13 +192,13 @@ def test_deployments_and_plans_parse() -> None:
 
 def test_queue_items_parse() -> None:
     app = normalised("docker-bridge")
-    offers = wire.OffersSummary(processed=12, unused=12, last_unused_at=T0 + 5, last_used_at=T0,
-                                last_offers=wire.RejectSummary(12, {"InsufficientMemory": 12}),
-                                launch_attempt=wire.RejectSummary(40, {"UnfulfilledConstraint": 40}))
-    unused = wire.unused_offer_json(offer_id="o1", agent_id="a1", hostname="h1", at=T0 + 5,
-                                    reasons=["InsufficientMemory"], resources=[{"name": "mem", "scalar": 64}])
-    body = wire.queue_item_json(app, count=3, time_left_seconds=0, overdue=True, since=T0, offers=offers,
-                                last_unused_offers=[unused])
+    stats = LaunchStats(T0)
+    for n in range(12):
+        offer = {"id": {"value": f"o{n}"}, "agent_id": {"value": f"a{n}"}, "hostname": f"h{n}",
+                 "resources": [{"name": "mem", "type": "SCALAR", "scalar": {"value": 64}}]}
+        stats.record(offer, ["InsufficientMemory"], T0 + 5)
+    body = wire.queue_item_json(app, count=3, time_left_seconds=0, overdue=True, since=T0,
+                                summary=stats.summary_json(), last_unused_offers=stats.last_unused_offers_json())
     item = MarathonQueueItem.from_json(json.loads(json.dumps(body)))
     assert item.count == 3 and item.delay.overdue is True and item.app.id == "/prod/web"
     assert item.processed_offers_summary["rejectSummaryLastOffers"][5] == {
