@@ -38,6 +38,7 @@ from meseta.services.task_builder import task_info
 
 DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
 IDLE_DECLINE_SECONDS = 120.0  # --decline_offer_duration, when nothing is queued
+MAX_VERSIONS = 50  # --zk_max_versions: stored versions per app (the oldest go first)
 MIN_REVIVE_SECONDS = 1.0  # --min_revive_offers_interval (Marathon: 5 s): a REVIVE has every agent offered
 
 
@@ -147,7 +148,11 @@ class ServicesMachine:
         for app_id, app in changed.items():
             if self.root.apps.get(app_id) != app:
                 changes += [("app", app_id, app), ("app_version", f"{app_id}@{app['version']}", app)]
-                self.versions.setdefault(app_id, {})[app["version"]] = app
+                versions = self.versions.setdefault(app_id, {})
+                versions[app["version"]] = app
+                for old in sorted(versions)[:max(0, len(versions) - MAX_VERSIONS)]:
+                    del versions[old]
+                    changes.append(("app_version", f"{app_id}@{old}", None))
                 self.delays.on_app_version(app)
         changes += [("app", app_id, None) for app_id in removed]
         self.dirty.update(changed, removed)

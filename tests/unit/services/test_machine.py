@@ -283,3 +283,17 @@ def test_a_disabled_unreachable_strategy_waits_for_the_instance() -> None:
     m.status({"task_id": {"value": task_id}, "state": "TASK_UNREACHABLE"}, NOW + 1)
     m.tick(NOW + 100_000)
     assert not m.queue and task_id in m.instances
+
+
+def test_an_app_keeps_its_newest_fifty_versions() -> None:
+    m = machine()
+    app, _ = post(m, id="/web")
+    first = app["version"]
+    for n in range(2, 56):
+        scaled = m.new_app({**m.root.apps["/web"], "instances": n}, NOW + n)
+        _, effects = m.deploy(m.with_app(scaled, scaled["version"]), NOW + n, force=True)
+    versions = m.versions["/web"]
+    assert len(versions) == 50 and first not in versions and m.root.apps["/web"]["version"] in versions
+    (store,) = [e for e in effects if isinstance(e, Store) and any(c[0] == "app_version" for c in e.changes)][:1]
+    assert ("app_version", f"/web@{min(versions)}", None) not in store.changes
+    assert any(kind == "app_version" and value is None for kind, _, value in store.changes), "the oldest deleted"
