@@ -140,16 +140,18 @@ class ServicesApi:
                 app = self._merged(raw, partial, now, (raw or {}).get("id") if isinstance(raw, dict) else None,
                                    version=version)
                 target = groups.put_app(target, app, version=version)
-            return self.machine.deploy(target, now, force=_flag(request, "force"))
+            return self.machine.deploy(self.machine.with_service_ports(target), now, force=_flag(request, "force"))
 
         plan = await self.actor.run(update)
         return self._deployed(plan.id, plan.version)
 
     def _merged(self, raw: Any, partial: bool, now: float, app_id: str | None, *, version: str | None = None) -> App:
+        """The app a PUT makes; with ``version`` (a multi-app PUT) its ports are assigned later,
+        together with the others'."""
         old = self.machine.root.apps.get(app_ids.canonical(app_id)) if app_id else None
         if partial and old is not None and isinstance(raw, dict):
             raw = app_definition.apply_partial_update(old, raw)
-        app = self.machine.new_app(raw, now, version=version)
+        app = self.machine.new_app(raw, now, version=version, assign_ports=version is None)
         return app_definition.carry_version_info(old, app)
 
     async def app(self, request: Request) -> Response:

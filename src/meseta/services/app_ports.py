@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -358,29 +358,43 @@ def changed_service_ports(owners: Mapping[int, str], current: Mapping[str, App],
 
 def assign_service_ports(app: App, taken: set[int], low: int = 10000, high: int = 20000, *,
                          previous: App | None = None) -> App:
-    """A copy of ``app`` whose service ports of 0 got cluster-unique ones; adds them to ``taken``.
+    """A copy of ``app`` whose service ports of 0 got cluster-unique ones; ``taken`` (the ports
+    other apps hold) gets them added. See :func:`assign_service_ports_of`."""
+    return assign_service_ports_of([(app, previous)], taken, low, high)[0]
 
-    A port of 0 at index i reuses ``previous``'s service port at index i when it had one (so an
-    update does not move ports); otherwise the lowest free port in ``low..high`` is taken.
-    Raises :class:`ServicePortsExhausted` when none is free.
-    """
-    result = copy.deepcopy(app)
-    key, _ = port_entries(result)
-    entries = result["container"]["portMappings"] if key == "servicePort" else result.get("portDefinitions", [])
-    old = service_ports(previous) if previous else []
-    taken.update(int(e[key]) for e in entries if e.get(key))
+
+def _port_entries_of(app: App) -> tuple[str, list[dict[str, Any]]]:
+    key, _ = port_entries(app)
+    return key, app["container"]["portMappings"] if key == "servicePort" else app.get("portDefinitions", [])
+
+
+def assign_service_ports_of(apps: Sequence[tuple[App, App | None]], taken: set[int], low: int = 10000,
+                            high: int = 20000) -> list[App]:
+    """Copies of the ``(app, previous definition)`` pairs of one request with their service ports of
+    0 assigned, none clashing with ``taken`` (other apps' ports, which get these added) or with
+    each other: first every explicit port is reserved, then a port of 0 at index i gets the
+    previous definition's port at i when that is still free (an update does not move ports),
+    then the rest get the lowest free ports in ``low..high``. Raises
+    :class:`ServicePortsExhausted` when none is free."""
+    copies = [copy.deepcopy(app) for app, _ in apps]
+    entries = [_port_entries_of(app) for app in copies]
+    for key, items in entries:
+        taken.update(int(e[key]) for e in items if e.get(key))
+    for (key, items), (_, previous) in zip(entries, apps, strict=True):
+        old = service_ports(previous) if previous else []
+        for index, entry in enumerate(items):
+            if not entry.get(key, 0) and index < len(old) and old[index] and old[index] not in taken:
+                entry[key] = old[index]
+                taken.add(old[index])
     candidate = low
-    for index, entry in enumerate(entries):
-        if entry.get(key, 0):
-            continue
-        if index < len(old) and old[index] and old[index] not in (int(e.get(key, 0)) for e in entries):
-            entry[key] = old[index]
-            taken.add(old[index])
-            continue
-        while candidate in taken:
-            candidate += 1
-        if candidate > high:
-            raise ServicePortsExhausted(f"no free service port left in {low}..{high} for {app['id']}")
-        entry[key] = candidate
-        taken.add(candidate)
-    return result
+    for app, (key, items) in zip(copies, entries, strict=True):
+        for entry in items:
+            if entry.get(key, 0):
+                continue
+            while candidate in taken:
+                candidate += 1
+            if candidate > high:
+                raise ServicePortsExhausted(f"no free service port left in {low}..{high} for {app['id']}")
+            entry[key] = candidate
+            taken.add(candidate)
+    return copies

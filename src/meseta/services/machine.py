@@ -536,14 +536,18 @@ class ServicesMachine:
                      currentStep={"actions": [{"action": a.kind.value, "app": a.app_id} for a in step]})
 
     # ================================================================ app helpers for the API
-    def new_app(self, raw: Any, now: float, base: str = app_ids.ROOT, *, version: str | None = None) -> App:
-        """An app definition from the wire, with its service ports of 0 assigned. ``version``:
+    def new_app(self, raw: Any, now: float, base: str = app_ids.ROOT, *, version: str | None = None,
+                assign_ports: bool = True) -> App:
+        """An app definition from the wire, with its service ports of 0 assigned (unless the
+        caller assigns those of several apps together: :meth:`with_service_ports`). ``version``:
         the request's, when one request defines several apps."""
         app, problems = app_definition.normalise(raw, now_version=version or self.version(now), base=base)
         if app is None or problems:
             raise ApiError(422, wire.error_body("Object is not valid", problems))
+        if not assign_ports:
+            return app
         taken = {port for port, owner in self.service_ports.items() if owner != app["id"]}
-        return app_ports.assign_service_ports(app, taken)
+        return app_ports.assign_service_ports(app, taken, previous=self.root.apps.get(app["id"]))
 
     def with_service_ports(self, target: RootGroup) -> RootGroup:
         """``target`` with service ports of 0 assigned in the apps it adds or changes (a group
@@ -552,10 +556,9 @@ class ServicesMachine:
         if not changed:
             return target
         taken = {port for port, owner in self.service_ports.items() if owner in target.apps and owner not in changed}
-        apps = dict(target.apps)
-        for app_id in sorted(changed):
-            apps[app_id] = app_ports.assign_service_ports(apps[app_id], taken, previous=self.root.apps.get(app_id))
-        return RootGroup(apps, target.groups, target.version)
+        ids = sorted(changed)
+        assigned = app_ports.assign_service_ports_of([(target.apps[a], self.root.apps.get(a)) for a in ids], taken)
+        return RootGroup({**target.apps, **dict(zip(ids, assigned, strict=True))}, target.groups, target.version)
 
     def with_app(self, app: App, version: str) -> RootGroup:
         return groups.put_app(self.root, app, version=version)

@@ -453,7 +453,9 @@ def test_assign_service_ports_lowest_free_first() -> None:
 def test_assign_service_ports_keeps_the_previous_ones() -> None:
     previous = assign_service_ports(ok(cmd_app(ports=[0, 0])), set())
     update = ok(cmd_app(ports=[0, 0, 0]))
-    assert service_ports(assign_service_ports(update, {10000, 10001}, previous=previous)) == [10000, 10001, 10002]
+    assert service_ports(assign_service_ports(update, set(), previous=previous)) == [10000, 10001, 10002]
+    assert service_ports(assign_service_ports(update, {10001}, previous=previous)) == [10000, 10002, 10003], \
+        "a previous port another app holds now is not reused"
 
 
 def test_changed_service_ports_across_apps() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from meseta.services import codec, wire
+from meseta.services import app_ports, codec, wire
 from meseta.services.effects import Decline, Effect, Kill, Launch, Revive, Store, Suppress
 from meseta.services.groups import RootGroup
 from meseta.services.machine import ApiError, ServicesMachine
@@ -297,3 +297,23 @@ def test_an_app_keeps_its_newest_fifty_versions() -> None:
     (store,) = [e for e in effects if isinstance(e, Store) and any(c[0] == "app_version" for c in e.changes)][:1]
     assert ("app_version", f"/web@{min(versions)}", None) not in store.changes
     assert any(kind == "app_version" and value is None for kind, _, value in store.changes), "the oldest deleted"
+
+
+def test_ports_assigned_together_never_clash_within_one_request() -> None:
+    m = machine()
+    post(m, id="/h/y", portDefinitions=[{"port": 0}])
+    post(m, id="/g/x", portDefinitions=[{"port": 0}])
+    assert m.service_ports == {10000: "/h/y", 10001: "/g/x"}
+    # a group change adding /g/a (port 0) and resending /g/x with port 0: /g/x keeps 10001
+    new_a = m.new_app({"id": "/g/a", "cmd": "x", "portDefinitions": [{"port": 0}]}, NOW, assign_ports=False)
+    resent = m.new_app({"id": "/g/x", "cmd": "y", "portDefinitions": [{"port": 0}]}, NOW, assign_ports=False)
+    target = m.with_service_ports(RootGroup({**m.root.apps, "/g/a": new_a, "/g/x": resent}, m.root.groups, "v"))
+    assert app_ports.service_ports(target.apps["/g/x"]) == [10001], "an update keeps its port"
+    assert app_ports.service_ports(target.apps["/g/a"]) == [10002]
+    # an automatic port never takes one another app of the same request asks for explicitly
+    auto = m.new_app({"id": "/g/b", "cmd": "x", "portDefinitions": [{"port": 0}]}, NOW, assign_ports=False)
+    fixed = m.new_app({"id": "/g/c", "cmd": "x", "portDefinitions": [{"port": 10002}]}, NOW, assign_ports=False)
+    both = m.with_service_ports(RootGroup({**m.root.apps, "/g/b": auto, "/g/c": fixed}, m.root.groups, "v"))
+    assert app_ports.service_ports(both.apps["/g/b"]) == [10002 + 1]
+    m.deploy(both, NOW, force=False)  # and the deployment accepts it: no conflict
+    assert m.service_ports[10003] == "/g/b" and m.service_ports[10002] == "/g/c"
