@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import Fenced
 from meseta.services.store import KINDS, ServiceStore, SqliteServiceStore, ZooKeeperServiceStore
 from meseta.testing.zookeeper import Ensemble
@@ -98,6 +99,13 @@ def test_small_values_of_a_batch_share_one_transaction(single_node: Ensemble) ->
         store.write([("instance", "t0", {"task_id": "t0", "state": "TASK_RUNNING"}), ("instance", "t1", None),
                      ("instance", "t0", {"task_id": "t0", "state": "TASK_KILLING"})])
         assert commits == [3], "the guard, one set (the last change to t0 wins), one delete"
+        for i in range(100):  # nodes the store does not know of (as after a retried commit that applied)
+            client.create(f"{root}/instance/x{i}", zk_blobs.inline_header(b'{"old": true}'))
+        commits.clear()
+        store.write([("instance", f"x{i}", {"task_id": f"x{i}"}) for i in range(100)])
+        assert commits == [101, 101], "refused once, looked at again, committed as sets: not 100 slow writes"
+        assert store.load("instance")["x7"] == {"task_id": "x7"}
+        store.write([("instance", f"x{i}", None) for i in range(100)])
         client.transaction = real  # type: ignore[method-assign]
         client.delete(f"{root}/instance/t2")  # behind the store's back: its transaction fails, the slow path mends
         store.write([("instance", "t2", {"task_id": "t2", "state": "TASK_RUNNING"}), ("instance", "t3", None),
@@ -115,3 +123,14 @@ def test_small_values_of_a_batch_share_one_transaction(single_node: Ensemble) ->
         assert set(restarted.load("instance")) == {"t2", "t4", "t9"}
         with pytest.raises(Fenced):
             store.write([("instance", "t4", None)])
+
+
+def test_batches_stay_well_below_zookeepers_request_limit() -> None:
+    from meseta.services.store import BATCH_BYTES, OPERATION_OVERHEAD, _batches
+
+    items = [(f"/s/instance/t{i}", None) for i in range(20_000)]  # deletes: nearly all framing
+    batches = _batches(items)
+    assert sum(len(b) for b in batches) == 20_000
+    assert all(sum(len(p) + OPERATION_OVERHEAD for p, _ in b) <= BATCH_BYTES for b in batches)
+    assert BATCH_BYTES <= 1024 * 1024 // 2
+    assert _batches([]) == []

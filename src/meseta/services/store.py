@@ -39,6 +39,7 @@ from meseta.runtime.sqlite import Database
 
 KINDS = ("app", "app_version", "group", "deployment", "instance", "meta")
 Change = tuple[str, str, Any]  # (kind, key, value or None to delete)
+Item = tuple[str, bytes | None]  # (ZooKeeper path, encoded value or None to delete)
 
 
 class ServiceStore(Protocol):
@@ -118,17 +119,20 @@ class ZooKeeperServiceStore:
             data = None if value is None else json.dumps(value, separators=(",", ":")).encode()
             latest[self._path(kind, key)] = (kind, data)
         with self._lock:
-            small = {path: data for path, (kind, data) in latest.items() if self._small(kind, path, data)}
-            refused = self._write_small(small)
-            for path, (_kind, data) in latest.items():
-                if path not in small or path in refused:
-                    self._retry.copy()(self._write_once, path, data)
+            slow = [(path, data) for path, (kind, data) in latest.items() if not self._small(kind, path, data)]
+            small = [(path, data) for path, (kind, data) in latest.items() if self._small(kind, path, data)]
+            for batch in _batches(small):
+                slow += self._write_small(batch, {path: latest[path][0] for path, _ in batch})
+            for path, data in slow:
+                self._retry.copy()(self._write_once, path, data)
                 self._note(path, data)
 
     def _small(self, kind: str, path: str, data: bytes | None) -> bool:
-        known = path in self._sizes or kind in self._loaded
-        size = self._sizes.get(path, 0)
-        return known and size <= zk_blobs.INLINE_LIMIT and (data is None or len(data) <= zk_blobs.INLINE_LIMIT)
+        """Whether ``path``'s change fits one operation of a batch: its node is known to hold an
+        inline value or (a create) known to be absent, and the new value is inline too."""
+        if path in self._sizes:
+            return self._sizes[path] <= zk_blobs.INLINE_LIMIT and (data is None or len(data) <= zk_blobs.INLINE_LIMIT)
+        return kind in self._loaded and data is not None and len(data) <= zk_blobs.INLINE_LIMIT
 
     def _note(self, path: str, data: bytes | None) -> None:
         if data is None:
@@ -136,32 +140,44 @@ class ZooKeeperServiceStore:
         else:
             self._sizes[path] = len(data)
 
-    def _write_small(self, items: dict[str, bytes | None]) -> set[str]:
-        """Inline values in few fenced transactions; the paths of a transaction that failed for
-        another reason than fencing (a node not as we knew it) are returned for the slow path."""
-        refused: set[str] = set()
-        batch: list[tuple[str, bytes | None]] = []
-        size = 0
-        for path, data in [*items.items(), ("", None)]:
-            if batch and (not path or size + len(data or b"") > zk_blobs.CHUNK_SIZE):
-                try:
-                    self._retry.copy()(self._commit_small, batch)
-                except zk_blobs.TransactionFailed:
-                    refused.update(p for p, _ in batch)
-                batch, size = [], 0
-            if path:
-                batch.append((path, data))
-                size += len(data or b"") + len(path)
-        return refused
+    def _write_small(self, batch: list[Item], kinds: dict[str, str]) -> list[Item]:
+        """One fenced transaction for ``batch``; if it fails for another reason than fencing (a
+        node not as we knew it, or a retried commit that had applied), the nodes are looked at
+        again and what is still small is tried once more. Returns what is left for the slow path."""
+        left: list[Item] = []
+        for attempt in (1, 2):
+            try:
+                self._retry.copy()(self._commit_small, batch)
+            except zk_blobs.TransactionFailed:
+                if attempt == 2:
+                    break
+                self._retry.copy()(self._refresh, [path for path, _ in batch])
+                left += [(p, d) for p, d in batch if not self._small(kinds[p], p, d)]
+                batch = [(p, d) for p, d in batch if self._small(kinds[p], p, d)]
+                if not batch:
+                    return left
+                continue
+            for path, data in batch:
+                self._note(path, data)
+            return left
+        return left + batch
 
-    def _commit_small(self, batch: list[tuple[str, bytes | None]]) -> None:
+    def _refresh(self, paths: list[str]) -> None:
+        """What the nodes at ``paths`` hold now: absent, inline (their size) or chunked."""
+        for path, pending in zip(paths, [self.client.exists_async(p) for p in paths], strict=True):
+            stat = pending.get()
+            if stat is None:
+                self._sizes.pop(path, None)
+            else:
+                chunked = stat.numChildren > 0 or stat.dataLength == 0
+                self._sizes[path] = zk_blobs.INLINE_LIMIT + 1 if chunked else int(stat.dataLength)
+
+    def _commit_small(self, batch: list[Item]) -> None:
         txn = zk_blobs.transaction(self.client, self.fence.guard)
         for path, data in batch:
-            exists = path in self._sizes
             if data is None:
-                if exists:
-                    txn.delete(path)
-            elif exists:
+                txn.delete(path)
+            elif path in self._sizes:
                 txn.set_data(path, zk_blobs.inline_header(data))
             else:
                 txn.create(path, zk_blobs.inline_header(data))
@@ -182,3 +198,22 @@ class ZooKeeperServiceStore:
     def close(self) -> None:
         with self._lock:
             self.fence.version = None
+
+
+BATCH_BYTES = zk_blobs.CHUNK_SIZE  # half of jute.maxbuffer per transaction, framing included
+OPERATION_OVERHEAD = 128  # bytes of a multi-op request per operation besides path and value (generous)
+
+
+def _batches(items: list[Item]) -> list[list[Item]]:
+    """``items`` cut into transactions that stay well below ZooKeeper's request limit."""
+    out: list[list[Item]] = []
+    size = BATCH_BYTES
+    for path, data in items:
+        cost = len(path) + len(data or b"") + OPERATION_OVERHEAD
+        if size + cost > BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append((path, data))
+        size += cost
+    return out
+
