@@ -6,8 +6,10 @@ pure :class:`~meseta.services.machine.ServicesMachine`.
     a tick every second                             --+    effects in order: each Store written
                                                            before what follows it is done
 Launch, Decline and Kill calls go out without holding the lock (the next batch of offers is
-handled while the master answers the last ACCEPT); Revive, Suppress and Reconcile are awaited
-in order (a SUPPRESS overtaking a later REVIVE would leave the framework without offers).
+handled while the master answers the last ACCEPT), with two orderings kept: a Kill waits for the
+Launch of its task, and Revive and Suppress wait for the Declines before them (a DECLINE for
+120 s overtaking the REVIVE after it would leave the framework without offers); Revive,
+Suppress and Reconcile are awaited in order.
 
 Driver calls made while the scheduler is not subscribed are dropped (offers come again, kills
 are repeated by the machine's next tick, reconciliation runs on every subscription).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -63,6 +66,8 @@ class ServicesActor(Scheduler):
         self.on_fenced: Callable[[str], None] | None = None
         self._soon: asyncio.TimerHandle | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self._launching: dict[str, asyncio.Task[Any]] = {}  # task id -> its Launch call in flight
+        self._declining: set[asyncio.Task[Any]] = set()
         self.prober = ReadinessProber(self._readiness_answer)
 
     # ------------------------------------------------------------ lifecycle
@@ -79,6 +84,9 @@ class ServicesActor(Scheduler):
 
     async def stop(self) -> None:
         self.stopped = True
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -123,17 +131,45 @@ class ServicesActor(Scheduler):
                     return
             elif isinstance(effect, Emit):
                 self.bus.publish(effect.event)
-            elif isinstance(effect, (Launch, Decline, Kill)):
-                self._in_background(self._call(effect))
+            elif isinstance(effect, Launch):
+                task = self._in_background(self._call(effect))
+                ids = [t["task_id"]["value"] for t in effect.tasks]
+                self._launching.update(dict.fromkeys(ids, task))
+                task.add_done_callback(functools.partial(self._launched, ids))
+            elif isinstance(effect, Decline):
+                task = self._in_background(self._call(effect))
+                self._declining.add(task)
+                task.add_done_callback(self._declining.discard)
+            elif isinstance(effect, Kill):
+                self._in_background(self._kill(effect, self._launching.get(effect.task_id)))
             else:
+                if self._declining and isinstance(effect, (Revive, Suppress)):
+                    await asyncio.wait(set(self._declining))
                 await self._call(effect)
 
-    def _in_background(self, call: Coroutine[Any, Any, None]) -> None:
+    def _in_background(self, call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(call)
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(self._ended)
+        return task
+
+    def _launched(self, task_ids: list[str], _task: asyncio.Task[Any]) -> None:
+        for task_id in task_ids:
+            self._launching.pop(task_id, None)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("services: background work failed", exc_info=task.exception())
+
+    async def _kill(self, kill: Kill, launch: asyncio.Task[Any] | None) -> None:
+        if launch is not None:  # a KILL overtaking its task's ACCEPT would find nothing to kill
+            await asyncio.wait({launch})
+        await self._call(kill)
 
     async def _call(self, effect: Effect) -> None:
+        if self.stopped:
+            return
         driver = self.driver
         if driver is None or not driver.connected:
             log.debug("services: not subscribed, %s dropped", type(effect).__name__)

@@ -246,7 +246,7 @@ class ServicesApi:
             plan = await self.actor.run(lambda now: self._kill_and_scale({app_id: [i.task_id for i in targets]},
                                                                          now, _flag(request, "force")))
             return self._deployed(plan.id, plan.version)
-        await self.actor.run(lambda now: ((), self.machine.kill_tasks(app, [i.task_id for i in targets])))
+        await self.actor.run(lambda now: ((), self.machine.kill_tasks(app, [i.task_id for i in targets], now)))
         rendered = [wire.task_json(i, app) for i in targets]
         return JSONResponse({"task": rendered[0]} if rest else {"tasks": rendered})
 
@@ -290,7 +290,7 @@ class ServicesApi:
             return self._deployed(plan.id, plan.version)
         killed = [self.machine.instances[t] for ts in by_app.values() for t in ts]
         await self.actor.run(lambda now: ((), [e for a, ts in by_app.items()
-                                                for e in self.machine.kill_tasks(self.machine.root.apps[a], ts)]))
+                                                for e in self.machine.kill_tasks(self.machine.root.apps[a], ts, now)]))
         return JSONResponse({"tasks": [wire.task_json(i, self.machine.root.apps[i.app_id]) for i in killed]})
 
     # ------------------------------------------------------------ deployments, queue

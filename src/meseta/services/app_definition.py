@@ -58,6 +58,7 @@ from meseta.services.app_ports import (
     service_ports,
 )
 from meseta.services.model import App
+from meseta.services.offer_matching import port_requests
 
 __all__ = [
     "Problem", "ServicePortsExhausted", "apply_partial_update", "assign_service_ports", "carry_version_info",
@@ -112,6 +113,7 @@ def normalise(raw: Any, *, now_version: str, base: str = app_ids.ROOT) -> tuple[
         version=now_version,
         versionInfo={"lastScalingAt": now_version, "lastConfigChangeAt": now_version},
     )
+    _check_readiness_reachable(app, result)
     residency = read_residency(app, resident=net.resident)
     if residency is not None:
         result["residency"] = residency
@@ -121,6 +123,21 @@ def normalise(raw: Any, *, now_version: str, base: str = app_ids.ROOT) -> tuple[
     if app.has("ipAddress"):
         app.problem("ipAddress", "ipAddress is not supported; use networks")
     return (None, list(dict.fromkeys(problems))) if problems else (result, [])  # a shared sub-object may repeat one
+
+
+def _check_readiness_reachable(app: Reader, result: App) -> None:
+    """Readiness is probed on the agent's host: the port a check names must have a host port
+    (container networking without ``hostPort`` is reachable only at the container's own IP,
+    which Meseta does not probe)."""
+    checks = result["readinessChecks"]
+    if not checks:
+        return
+    _, entries = port_entries(result)
+    index = next((i for i, e in enumerate(entries) if e.get("name") == checks[0]["portName"]), None)
+    if index is not None and index not in {request.index for request in port_requests(result)}:
+        app.problems.append(Problem(f"{app.at('readinessChecks')}(0)/portName",
+                                    f"port {checks[0]['portName']} has no hostPort: readiness checks "
+                                    "are made on the agent's host port"))
 
 
 def _read_id(app: Reader, base: str) -> str:

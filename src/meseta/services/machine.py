@@ -38,6 +38,7 @@ from meseta.services.task_builder import task_info
 
 DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
 IDLE_DECLINE_SECONDS = 120.0  # --decline_offer_duration, when nothing is queued
+KILL_RETRY_SECONDS = 10.0  # --kill_retry_timeout: a kill not answered by then is sent again
 MAX_VERSIONS = 50  # --zk_max_versions: stored versions per app (the oldest go first)
 MIN_REVIVE_SECONDS = 1.0  # --min_revive_offers_interval (Marathon: 5 s): a REVIVE has every agent offered
 
@@ -198,13 +199,12 @@ class ServicesMachine:
         """Advance the deployments, and keep the apps no deployment holds at their target: every
         app (``full``, the periodic tick), or only those whose instances or definition moved."""
         effects: list[Effect] = []
-        held: set[str] = set()
         for running in list(self.running.values()):
             effects += self._advance(running, now)
-            held |= set(deployments.affected_apps(running.plan))
+        held = {a for running in self.running.values() for a in deployments.affected_apps(running.plan)}
         if full:
-            effects += self._expunge(now)
-        kept = self.root.apps.keys() if full else [a for a in self.dirty if a in self.root.apps]
+            effects += self._expunge_and_rekill(now)
+        kept = self.root.apps.keys() if full else sorted(a for a in self.dirty if a in self.root.apps)
         self.dirty.clear()
         for app_id in kept:
             if app_id not in held:
@@ -305,23 +305,29 @@ class ServicesMachine:
             drop = min(queued, surplus)
             self._set_queued(app["id"], queued - drop)
             victims = kill_order(good, str(app.get("killSelection", "YOUNGEST_FIRST")), count=surplus - drop)
-            effects += self.kill_tasks(app, [v.task_id for v in victims])
+            effects += self.kill_tasks(app, [v.task_id for v in victims], now)
         if bad and len(good) >= target:
-            effects += self.kill_tasks(app, [i.task_id for i in bad])
+            effects += self.kill_tasks(app, [i.task_id for i in bad], now)
         return effects
 
-    def _expunge(self, now: float) -> list[Effect]:
-        """Forget the instances unreachable for their app's expungeAfterSeconds (the periodic tick)."""
-        gone = []
-        for task_id in [t for t, i in self.instances.items() if i.state == "TASK_UNREACHABLE"]:
+    def _expunge_and_rekill(self, now: float) -> list[Effect]:
+        """The periodic tick's walk: forget the instances unreachable for their app's
+        expungeAfterSeconds; send again the kills of instances still there KILL_RETRY_SECONDS
+        after their kill (a KILL lost on the way, or sent while not subscribed)."""
+        gone: list[tuple[str, str, Any]] = []
+        effects: list[Effect] = []
+        for task_id in [t for t, i in self.instances.items() if i.state == "TASK_UNREACHABLE" or i.killing]:
             instance = self.instances[task_id]
             app = self.root.apps.get(instance.app_id) or self._target_of(instance.app_id)
-            if app is None or is_expunged(app, instance, now):
+            if instance.state == "TASK_UNREACHABLE" and (app is None or is_expunged(app, instance, now)):
+                self.readiness_results.pop(task_id, None)
                 del self.instances[task_id]
                 self.by_app.get(instance.app_id, {}).pop(task_id, None)
                 self.dirty.add(instance.app_id)
                 gone.append(("instance", task_id, None))
-        return [Store(tuple(gone))] if gone else []
+            elif instance.killing and now - (instance.kill_sent_at or 0.0) >= KILL_RETRY_SECONDS:
+                effects.append(self._kill(app or {}, instance, now))
+        return ([Store(tuple(gone))] if gone else []) + effects
 
     def _set_queued(self, app_id: str, count: int) -> None:
         """The queue holds only apps with launches to make (so "is anything wanted" is cheap)."""
@@ -338,18 +344,23 @@ class ServicesMachine:
             self._set_queued(app["id"], self.queue.get(app["id"], 0) + outcome.launch - outcome.cancel_queued)
             if outcome.launch:
                 self.stats.setdefault(app["id"], LaunchStats(now))
-        return self.kill_tasks(app, list(outcome.kill))
+        return self.kill_tasks(app, list(outcome.kill), now)
 
-    def kill_tasks(self, app: App, task_ids: list[str]) -> list[Effect]:
-        grace = app.get("taskKillGracePeriodSeconds")
+    def kill_tasks(self, app: App, task_ids: list[str], now: float) -> list[Effect]:
         effects: list[Effect] = []
         for task_id in task_ids:
             instance = self.instances.get(task_id)
             if instance is None or instance.killing:
                 continue
             instance.killing = True
-            effects.append(Kill(task_id, instance.agent_id, float(grace) if grace else None))
+            self.dirty.add(instance.app_id)
+            effects.append(self._kill(app, instance, now))
         return effects
+
+    def _kill(self, app: App, instance: Instance, now: float) -> Kill:
+        instance.kill_sent_at = now
+        grace = app.get("taskKillGracePeriodSeconds")
+        return Kill(instance.task_id, instance.agent_id, float(grace) if grace else None)
 
     # ================================================================ offers and updates
     def offers(self, offers: list[dict[str, Any]], now: float) -> list[Effect]:
@@ -383,6 +394,7 @@ class ServicesMachine:
         changes: list[tuple[str, str, Any]] = []
         rest = offer
         done: list[str] = []
+        served: list[str] = []
         for app_id in waiting:
             if budget <= 0 or not rest["resources"]:
                 break
@@ -400,7 +412,7 @@ class ServicesMachine:
             result = match(app, rest, placed, count=count, max_per_offer=budget,
                            framework_roles=self.framework_roles, now=now)
             stats = self.stats.setdefault(app_id, LaunchStats(now))
-            stats.record(offer, [] if result.used else list(result.reasons), now)
+            stats.record(rest, [] if result.used else list(result.reasons), now)  # what this app was offered
             if not result.used:
                 continue
             for placement in result.placements:
@@ -417,8 +429,12 @@ class ServicesMachine:
             self._set_queued(app_id, count - len(result.placements))
             budget -= len(result.placements)
             rest = rest_of_offer(rest, result.placements)
+            served.append(app_id)
             if count == len(result.placements):
                 done.append(app_id)
+        for app_id in served:  # round robin: an app just served waits behind the others next time
+            waiting.pop(app_id, None)
+            waiting[app_id] = None
         for app_id in done:
             del waiting[app_id]
         if not tasks:
@@ -447,6 +463,8 @@ class ServicesMachine:
             instance.healthy = bool(status["healthy"])
             if instance.healthy != was[1]:
                 _note_health(instance, instance.healthy, now)
+            elif not instance.healthy:
+                instance.health_failures += 1  # another failure report (kept in memory only)
         if state not in TERMINAL_STATES and (state, instance.healthy) == was:
             return []  # nothing new (a reconciliation answer, a repeated update): nothing to store or tell
         self.dirty.add(instance.app_id)

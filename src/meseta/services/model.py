@@ -43,6 +43,7 @@ class Instance:
     host_ports: list[int] = field(default_factory=list)
     agent_fields: dict[str, str] = field(default_factory=dict)
     killing: bool = False  # a kill was sent
+    kill_sent_at: float | None = None  # when (sent again if the task is still there 10 s later)
     unreachable_since: float | None = None
     health_first_success: float | None = None  # health as the agent's checks reported it (epoch s)
     health_last_success: float | None = None

@@ -422,6 +422,11 @@ def _quantity_free(resource: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if k not in ("scalar", "ranges")}
 
 
+def _holds(ranges: Ranges, wanted: Ranges) -> bool:
+    """Whether every range of ``wanted`` lies wholly inside one of ``ranges``."""
+    return all(any(lo <= b and e <= hi for lo, hi in ranges) for b, e in wanted)
+
+
 def rest_of_offer(offer: Mapping[str, Any], placements: Iterable[Placement]) -> dict[str, Any]:
     """``offer`` without what ``placements`` took from it (each slice names its source resource by
     every field but the quantity); resources left empty are dropped."""
@@ -429,17 +434,22 @@ def rest_of_offer(offer: Mapping[str, Any], placements: Iterable[Placement]) -> 
     keys = [_quantity_free(r) for r in resources]
     for placement in placements:
         for used in placement.resources:
-            key = _quantity_free(used)
-            index = next(i for i, k in enumerate(keys) if k == key)
-            left = resources[index]
-            if "ranges" in used:
-                mine = _item(left, str(left["name"]))
-                gone = _item(used, str(used["name"]))
-                rest = subtract_ranges(mine.ranges if mine else (), gone.ranges if gone else ())
-                left["ranges"] = {"range": [{"begin": b, "end": e} for b, e in rest]}
-            else:
-                value = to_milli(float(left["scalar"]["value"])) - to_milli(float(used["scalar"]["value"]))
-                left["scalar"] = {"value": from_milli(value)}
+            key, name = _quantity_free(used), str(used.get("name"))
+            gone = _item(used, name)
+            if gone is None:
+                continue
+            for index in (i for i, k in enumerate(keys) if k == key):  # the entry the slice fits in
+                left = resources[index]
+                mine = _item(left, name)
+                if mine is None:
+                    continue
+                if "ranges" in used and _holds(mine.ranges, gone.ranges):
+                    rest = subtract_ranges(mine.ranges, gone.ranges)
+                    left["ranges"] = {"range": [{"begin": b, "end": e} for b, e in rest]}
+                    break
+                if "ranges" not in used and mine.milli >= gone.milli:
+                    left["scalar"] = {"value": from_milli(mine.milli - gone.milli)}
+                    break
     kept = [r for r in resources
             if (r.get("ranges") or {}).get("range") or ("scalar" in r and r["scalar"].get("value"))
             or ("scalar" not in r and "ranges" not in r)]

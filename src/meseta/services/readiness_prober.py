@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from meseta.services.readiness import Answer, Probe
+from meseta.services.readiness import BODY_LIMIT, Answer, Probe
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,18 @@ class ReadinessProber:
             await asyncio.sleep(probe.interval)
 
     async def _get(self, probe: Probe) -> Answer:
+        """One GET, all of it within the probe's timeout; at most BODY_LIMIT bytes of the body read."""
         if self._client is None:
             self._client = httpx.AsyncClient(verify=False, follow_redirects=False)  # HTTPS: not verified
         try:
-            response = await self._client.get(probe.url, timeout=probe.timeout)
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(probe.timeout), self._client.stream("GET", probe.url) as response:
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) >= BODY_LIMIT:
+                        break
+                return Answer(response.status_code, response.headers.get("content-type", ""),
+                              body[:BODY_LIMIT].decode(errors="replace"))
+        except Exception as exc:  # refused, reset, timed out, a URL httpx refuses...
             log.debug("readiness %s of %s: %r", probe.url, probe.task_id, exc)
-            return Answer(0, "", str(exc))
-        return Answer(response.status_code, response.headers.get("content-type", ""), response.text)
+            return Answer(0, "", repr(exc))

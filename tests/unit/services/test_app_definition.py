@@ -477,3 +477,17 @@ def test_changed_service_ports_across_apps() -> None:
     assert problems == [] and freed == {10005: "/c"}, "a removed app frees its ports"
     moved, problems = changed_service_ports(owners, {"/a": a}, {"/a": {**a, "portDefinitions": []}, "/c": c}, ())
     assert problems == [] and moved == {10005: "/c"}, "an app changed to other ports frees the old ones"
+
+
+def test_a_readiness_check_needs_a_host_port() -> None:
+    container = {"type": "MESOS", "docker": {"image": "x"},
+                 "portMappings": [{"containerPort": 80, "name": "http-api"}]}
+    app, problems = normalise({"id": "/c", "cmd": "x", "networks": [{"mode": "container", "name": "n"}],
+                               "container": container, "readinessChecks": [{}]}, now_version="v")
+    assert app is None and problems == [("/readinessChecks(0)/portName",
+                                         "port http-api has no hostPort: readiness checks are made on the "
+                                         "agent's host port")]
+    mapped = {**container, "portMappings": [{"containerPort": 80, "hostPort": 0, "name": "http-api"}]}
+    app, problems = normalise({"id": "/c", "cmd": "x", "networks": [{"mode": "container/bridge"}],
+                               "container": mapped, "readinessChecks": [{}]}, now_version="v")
+    assert problems == [] and app is not None

@@ -317,3 +317,20 @@ def test_ports_assigned_together_never_clash_within_one_request() -> None:
     assert app_ports.service_ports(both.apps["/g/b"]) == [10002 + 1]
     m.deploy(both, NOW, force=False)  # and the deployment accepts it: no conflict
     assert m.service_ports[10003] == "/g/b" and m.service_ports[10002] == "/g/c"
+
+
+def test_a_kill_without_an_answer_is_sent_again() -> None:
+    m = machine()
+    post(m, id="/web", instances=2, taskKillGracePeriodSeconds=3)
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    for task in launch.tasks:
+        running(m, task["task_id"]["value"])
+    m.tick(NOW)
+    scaled = m.new_app({**m.root.apps["/web"], "instances": 1}, NOW + 1)
+    _, effects = m.deploy(m.with_app(scaled, scaled["version"]), NOW + 1, force=False)
+    (kill,) = [e for e in effects if isinstance(e, Kill)]
+    assert kill.grace_seconds == 3.0
+    assert not [e for e in m.tick(NOW + 5) if isinstance(e, Kill)], "not yet: 4 s"
+    again = [e for e in m.tick(NOW + 12) if isinstance(e, Kill)]
+    assert again == [kill], "10 s without TASK_KILLED: the same kill once more"
+    assert not [e for e in m.tick(NOW + 13) if isinstance(e, Kill)]

@@ -347,3 +347,11 @@ def test_rest_of_offer_is_what_the_placements_left() -> None:
     assert len(second.placements) == 1 and second.placements[0].host_ports != [port]
     assert rest_of_offer(rest, second.placements)["resources"] == [], "nothing left: no resource is kept"
     assert whole["resources"][0]["scalar"] == {"value": 2}, "the offer itself is not changed"
+
+
+def test_rest_of_offer_takes_each_slice_from_an_entry_that_holds_it() -> None:
+    twice = offer(scalar("cpus", 0.5), scalar("cpus", 2), scalar("mem", 1024))
+    first = match(app(cpus=1.5, portDefinitions=[]), twice, [], count=1)
+    rest = rest_of_offer(twice, first.placements)
+    cpus = sorted(r["scalar"]["value"] for r in rest["resources"] if r["name"] == "cpus")
+    assert all(c >= 0 for c in cpus) and abs(sum(cpus) - 1.0) < 1e-9, cpus
