@@ -134,3 +134,33 @@ def test_batches_stay_well_below_zookeepers_request_limit() -> None:
     assert all(sum(len(p) + OPERATION_OVERHEAD for p, _ in b) <= BATCH_BYTES for b in batches)
     assert BATCH_BYTES <= 1024 * 1024 // 2
     assert _batches([]) == []
+
+
+def test_the_actor_writes_unsynced_changes_in_order_and_before_the_next_synced(tmp_path: Path) -> None:
+    """Status updates' records (Store sync=False) are group-committed, yet never overtake or
+    trail a later synced write: the store ends as the effects say, in their order."""
+    import asyncio
+
+    from meseta.services.actor import ServicesActor
+    from meseta.services.effects import Store
+    from meseta.services.machine import ServicesMachine
+
+    store = SqliteServiceStore(tmp_path / "services.sqlite")
+    actor = ServicesActor(ServicesMachine(new_uuid=lambda: "u"), store, "127.0.0.1:1")
+
+    async def scenario() -> dict[str, Any]:
+        await actor.execute([Store((("instance", "t1", {"state": "TASK_RUNNING"}),), sync=False),
+                             Store((("instance", "t2", {"state": "TASK_RUNNING"}),), sync=False)])
+        await actor.execute([Store((("instance", "t1", {"state": "TASK_KILLED"}),), sync=False)])
+        await actor.execute([Store((("instance", "t1", None), ("instance", "t3", {"state": "TASK_STAGING"})))])
+        assert store.load("instance") == {"t2": {"state": "TASK_RUNNING"}, "t3": {"state": "TASK_STAGING"}}, \
+            "a synced write lands after the unsynced ones before it"
+        await actor.execute([Store((("instance", "t2", None),), sync=False)])
+        for _ in range(100):
+            if "t2" not in store.load("instance"):
+                break
+            await asyncio.sleep(0.01)
+        return store.load("instance")
+
+    assert asyncio.run(scenario()) == {"t3": {"state": "TASK_STAGING"}}, "and an unsynced one is written soon"
+    store.close()

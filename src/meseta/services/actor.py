@@ -33,7 +33,7 @@ from meseta.services.events import EventBus
 from meseta.services.machine import ServicesMachine
 from meseta.services.readiness import Answer, Probe
 from meseta.services.readiness_prober import ReadinessProber
-from meseta.services.store import ServiceStore
+from meseta.services.store import Change, ServiceStore
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -68,6 +68,9 @@ class ServicesActor(Scheduler):
         self._pending: set[asyncio.Task[Any]] = set()
         self._launching: dict[str, asyncio.Task[Any]] = {}  # task id -> its Launch call in flight
         self._declining: set[asyncio.Task[Any]] = set()
+        self._unsynced: list[Change] = []  # Store(sync=False) changes not written yet, in order
+        self._writing = asyncio.Lock()  # one store write at a time, in order
+        self._flush: asyncio.Task[None] | None = None
         self.prober = ReadinessProber(self._readiness_answer)
 
     # ------------------------------------------------------------ lifecycle
@@ -91,6 +94,8 @@ class ServicesActor(Scheduler):
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        with contextlib.suppress(Fenced, Exception):  # what status updates left unwritten (not if fenced)
+            await self._write(())
         await self.prober.close()
         if self._pending:  # calls already on their way may finish
             await asyncio.wait(set(self._pending), timeout=2.0)
@@ -122,12 +127,13 @@ class ServicesActor(Scheduler):
             if self.stopped:
                 return
             if isinstance(effect, Store):
+                if not effect.sync:
+                    self._write_soon(effect.changes)
+                    continue
                 try:
-                    await asyncio.to_thread(self.store.write, effect.changes)
+                    await self._write(effect.changes)
                 except Fenced as exc:
-                    self.stopped = True
-                    if self.on_fenced is not None:
-                        self.on_fenced(str(exc))
+                    self._fenced(exc)
                     return
             elif isinstance(effect, Emit):
                 self.bus.publish(effect.event)
@@ -146,6 +152,47 @@ class ServicesActor(Scheduler):
                 if self._declining and isinstance(effect, (Revive, Suppress)):
                     await asyncio.wait(set(self._declining))
                 await self._call(effect)
+
+    # ------------------------------------------------------------ the store: written in order
+    async def _write(self, changes: tuple[Change, ...]) -> None:
+        """Write what waits unwritten, then ``changes`` (one call, one transaction for SQLite)."""
+        async with self._writing:
+            batch, self._unsynced = [*self._unsynced, *changes], []
+            if batch:
+                try:
+                    await asyncio.to_thread(self.store.write, batch)
+                except Exception:
+                    self._unsynced[:0] = batch[:len(batch) - len(changes)]  # the others' turn comes again
+                    raise
+
+    def _write_soon(self, changes: tuple[Change, ...]) -> None:
+        """Group commit: changes that need not be durable before what follows are written by one
+        flush, with every other such change that arrives while the last write runs."""
+        self._unsynced.extend(changes)
+        if self._flush is None and not self.stopped:
+            self._flush = asyncio.get_running_loop().create_task(self._flush_unsynced())
+
+    async def _flush_unsynced(self) -> None:
+        batch: list[Change] = []
+        try:
+            async with self._writing:
+                self._flush = None
+                batch, self._unsynced = self._unsynced, []
+                if batch and not self.stopped:
+                    await asyncio.to_thread(self.store.write, batch)
+        except Fenced as exc:
+            self._fenced(exc)
+        except Exception:
+            log.exception("services: store write failed; retrying in a second")
+            self._unsynced[:0] = batch
+            await asyncio.sleep(1.0)
+            if self._unsynced:
+                self._write_soon(())
+
+    def _fenced(self, exc: Fenced) -> None:
+        self.stopped = True
+        if self.on_fenced is not None:
+            self.on_fenced(str(exc))
 
     def _in_background(self, call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(call)

@@ -1,6 +1,8 @@
 """What the services machine asks its shell to do (frozen data; executed in order).
 
-    Store      write these (kind, key, value|None) changes durably, before what follows
+    Store      write these (kind, key, value|None) changes durably, before what follows;
+               sync=False: may be written a moment later, together with others (a status
+               update's record: Mesos keeps the task's state, reconciliation restores it)
     Launch     ACCEPT one offer with these TaskInfos, refusing what is left of it for
                ``refuse_seconds`` (0: offered again at the next allocation, as Marathon asks)
     Decline    DECLINE offers, refusing them for ``refuse_seconds``
@@ -21,6 +23,7 @@ from meseta.services.store import Change
 @dataclass(frozen=True, slots=True)
 class Store:
     changes: tuple[Change, ...]
+    sync: bool = True
 
 
 @dataclass(frozen=True, slots=True)

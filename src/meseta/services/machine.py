@@ -488,7 +488,7 @@ class ServicesMachine:
             self.readiness_results.pop(task_id, None)
             del self.instances[task_id]
             self.by_app.get(instance.app_id, {}).pop(task_id, None)
-            effects.append(Store((("instance", task_id, None),)))
+            effects.append(Store((("instance", task_id, None),), sync=False))
             if app is not None:
                 self.delays.on_task_status(app, state, now, health_check_kill=instance.healthy is False)
                 if state in ("TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_FINISHED"):
@@ -497,7 +497,7 @@ class ServicesMachine:
                         "taskId": task_id, "slaveId": instance.agent_id, "state": state,
                         "timestamp": ts, "version": instance.version}
         else:
-            effects.append(Store((("instance", task_id, codec.instance_json(instance)),)))
+            effects.append(Store((("instance", task_id, codec.instance_json(instance)),), sync=False))
         return effects  # the shell ticks soon after (coalescing a burst of updates into one tick)
 
     # ================================================================ readiness checks
