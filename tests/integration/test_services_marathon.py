@@ -247,6 +247,21 @@ def test_groups_with_dependencies_deploy_in_order(client: MarathonClient, servic
     assert {a.id for a in client.get_group("/shop").apps} == {"/shop/db", "/shop/web"}
     client.scale_group("/shop", 2)
     _deployed(client, "/shop/web", 4)
+
+    # group versions: each change through the groups API is one; a rollback restores the apps
+    versions = httpx.get(f"{services}/v2/groups/shop/versions").json()
+    assert len(versions) == 2 and versions == sorted(versions, reverse=True), versions
+    client.update_group("/shop", MarathonGroup(id="/shop", apps=[
+        MarathonApp(id="/shop/db", cmd="sleep 3601", cpus=0.1, mem=16, instances=1)]))
+    _until(lambda: not client.list_deployments() and {a.id for a in client.list_apps()} == {"/shop/db"},
+           30, "web removed, db changed")
+    then = httpx.get(f"{services}/v2/groups/shop/versions/{versions[-1]}").json()
+    assert {a["id"]: a["instances"] for a in then["apps"]} == {"/shop/db": 1, "/shop/web": 2}
+    answer = client.rollback_group("/shop", versions[-1])
+    assert answer["deploymentId"]
+    _deployed(client, "/shop/web", 2)
+    assert client.get_app("/shop/db").cmd == "sleep 3600", "the first version's definitions"
+    assert httpx.put(f"{services}/v2/groups/shop", json={"version": "2000-01-01T00:00:00.000Z"}).status_code == 404
     client.delete_group("/shop", force=True)
     _until(lambda: not client.list_apps(), 30, "the group's apps gone")
 

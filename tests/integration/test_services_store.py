@@ -44,7 +44,8 @@ def test_batches_round_trip(store: ServiceStore) -> None:
                  ("meta", "framework_id", {"value": "f-1"})])
     store.write([("instance", "prod_web.1234", {"task_id": "prod_web.1234"}), ("app", "/prod/web", None)])
     assert _snapshot(store) == {
-        "app": {}, "app_version": {"/prod/web@2026-12-01T00:00:00.000Z": app}, "group": {}, "deployment": {},
+        "app": {}, "app_version": {"/prod/web@2026-12-01T00:00:00.000Z": app}, "group": {}, "group_version": {},
+        "deployment": {},
         "instance": {"prod_web.1234": {"task_id": "prod_web.1234"}}, "meta": {"framework_id": {"value": "f-1"}}}
 
 

@@ -33,7 +33,7 @@ from meseta.services.events import EventBus
 from meseta.services.machine import ServicesMachine
 from meseta.services.readiness import Answer, Probe
 from meseta.services.readiness_prober import ReadinessProber
-from meseta.services.store import Change, ServiceStore
+from meseta.services.store import KINDS, Change, ServiceStore
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -76,7 +76,7 @@ class ServicesActor(Scheduler):
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         stored = {kind: await asyncio.to_thread(self.store.load, kind)
-                  for kind in ("app", "app_version", "group", "deployment", "instance", "meta")}
+                  for kind in KINDS}
         self.machine.restore(stored, self.clock())
         info = framework_info(self.name, self.role, self.machine.framework_id, self.hostname)
         self.driver = SchedulerDriver(self, info, self.master)

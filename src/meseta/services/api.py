@@ -10,7 +10,8 @@
     GET  /v2/deployments   DELETE /v2/deployments/<id> (force: stop; else roll back)
     GET  /v2/queue   DELETE /v2/queue/<id>/delay
     GET  /v2/events                           Server-Sent Events (services.events)
-    GET  /v2/groups[/<id>]
+    GET|POST|PUT|DELETE /v2/groups[/<id>]     tree; create, update ({"scaleBy"}, {"version": v} rolls back)
+    GET  /v2/groups/<id>/versions[/<v>]   PUT /v2/groups/<id>/versions/<v> (roll back)
 
 Repeated slashes collapse (the client sends ``/v2/apps//web``); query booleans are read
 case-insensitively. Deployable calls answer DeploymentResult with ``Marathon-Deployment-Id``.
@@ -348,6 +349,9 @@ class ServicesApi:
     # ------------------------------------------------------------ groups, info, events
     async def groups(self, request: Request) -> Response:
         group_id = "/" + request.path_params.get("rest", "").strip("/")
+        head, sep, version = group_id.partition("/versions")
+        if sep and (not version or version.startswith("/")):
+            return await self.group_versions(request, head or "/", version.strip("/"))
         if request.method in ("POST", "PUT"):
             return await self.change_group(request, group_id)
         if request.method == "DELETE":
@@ -364,13 +368,17 @@ class ServicesApi:
         def change(now: float) -> Any:
             m = self.machine
             version = m.version(now)
+            if not creating and isinstance(body, dict) and isinstance(body.get("version"), str):
+                return m.deploy(m.group_at(group_id, body["version"], version), now, force=force,
+                                group_version=group_id)  # {"version": v} rolls the group back
             if isinstance(body, dict) and "scaleBy" in body and "apps" not in body and "groups" not in body:
                 factor = body["scaleBy"]
                 if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0:
                     raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a non-negative number")]))
                 if wire.tree_json(m.root, group_id) is None:
                     raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
-                return m.deploy(groups.scale_by(m.root, group_id, float(factor), version=version), now, force=force)
+                return m.deploy(groups.scale_by(m.root, group_id, float(factor), version=version), now, force=force,
+                                group_version=group_id)
 
             def normalise(raw: dict[str, Any], base: str) -> Any:
                 app, problems = app_definition.normalise(raw, now_version=version, base=base)
@@ -383,10 +391,29 @@ class ServicesApi:
             target = change_of(m.root, spec, version=version)
             if isinstance(target, groups.GroupError):
                 raise ApiError(target.status, wire.error_body(target.message, list(target.details)))
-            return m.deploy(m.with_service_ports(target), now, force=force)
+            return m.deploy(m.with_service_ports(target), now, force=force, group_version=spec.id)
 
         plan = await self.actor.run(change)
         return self._deployed(plan.id, plan.version, 201 if creating else 200)
+
+    async def group_versions(self, request: Request, group_id: str, version: str) -> Response:
+        """GET .../versions: the recorded versions (newest first); GET .../versions/{v}: the group
+        as it was; PUT .../versions/{v}: roll back to it (marathon-python's rollback_group)."""
+        recorded = self.machine.group_versions.get(group_id, {})
+        if request.method == "GET" and not version:
+            if wire.tree_json(self.machine.root, group_id) is None and not recorded:
+                raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
+            return JSONResponse(sorted(recorded, reverse=True))
+        if request.method == "GET":
+            then = self.machine.group_at(group_id, version, version)
+            return JSONResponse(wire.tree_json(then, group_id, render_app=wire.app_definition_json))
+        if request.method != "PUT" or not version:
+            return _error(405, "Method not allowed")
+        force = _flag(request, "force")
+        plan = await self.actor.run(lambda now: self.machine.deploy(
+            self.machine.group_at(group_id, version, self.machine.version(now)), now, force=force,
+            group_version=group_id))
+        return self._deployed(plan.id, plan.version)
 
     async def delete_group(self, request: Request, group_id: str) -> Response:
         if wire.tree_json(self.machine.root, group_id) is None:

@@ -311,6 +311,31 @@ def _apply_spec(apps: dict[str, App], groups: dict[str, Group], spec: GroupSpec,
             _apply_spec(apps, groups, child, version)
 
 
+def snapshot(root: RootGroup, group_id: str) -> dict[str, Any]:
+    """What a group version records (kind ``group_version``): the versions of the apps below the
+    group and the dependencies of the explicit groups at and below it; the app definitions
+    themselves are the app versions."""
+    return {"apps": {a: app["version"] for a, app in root.apps.items() if is_below(a, group_id)},
+            "groups": {g: list(group.dependencies) for g, group in root.groups.items()
+                       if g == group_id or is_below(g, group_id)}}
+
+
+def restore_group(root: RootGroup, group_id: str, apps: Mapping[str, App], groups: Mapping[str, Iterable[str]], *,
+                  version: str) -> RootGroup | GroupError:
+    """``root`` with everything below ``group_id`` replaced by ``apps`` and the explicit
+    ``groups`` (id -> dependencies) of a recorded version, stamped ``version`` where they differ
+    from what is there now (a rollback is a new version with the old definitions)."""
+    kept_apps = {a: app for a, app in root.apps.items() if not is_below(a, group_id)}
+    for app_id, app in apps.items():
+        kept_apps[app_id] = stamp(app, version, root.apps.get(app_id))
+    kept_groups = {g: group for g, group in root.groups.items() if g != group_id and not is_below(g, group_id)}
+    for gid, dependencies in groups.items():
+        kept_groups[gid] = Group(gid, tuple(dependencies), version)
+    _touch_groups(kept_groups, parent_of(group_id), version)
+    target = RootGroup(kept_apps, kept_groups, version)
+    return validate_root(target) or target
+
+
 def update_group(root: RootGroup, spec: GroupSpec, *, version: str) -> RootGroup | GroupError:
     """PUT /v2/groups/{id}: apply ``spec`` (creating the group if needed); 422 if invalid."""
     apps, groups = dict(root.apps), dict(root.groups)

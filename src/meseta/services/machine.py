@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from meseta.services import app_definition, app_ids, app_ports, codec, deployments, groups, wire
+from meseta.services import app_definition, app_ids, app_ports, codec, deployments, group_versions, groups, wire
 from meseta.services.app_step import ActionKind, AppStep, is_expunged, is_inactive, kill_order, step_app
 from meseta.services.backoff import LaunchDelays
 from meseta.services.constraints import Placed
@@ -84,6 +84,7 @@ class ServicesMachine:
     stats: dict[str, LaunchStats] = field(default_factory=dict)
     last_failure: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[str, dict[str, App]] = field(default_factory=dict)  # app id -> version -> definition
+    group_versions: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # id -> version -> snapshot
     readiness_results: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> last result
     framework_id: str | None = None
     suppressed: bool = False  # we asked the master for no offers
@@ -98,6 +99,9 @@ class ServicesMachine:
         for key, app in stored.get("app_version", {}).items():
             app_id, _, version = key.rpartition("@")
             self.versions.setdefault(app_id, {})[version] = app
+        for key, snap in stored.get("group_version", {}).items():
+            group_id, _, version = key.rpartition("@")
+            self.group_versions.setdefault(group_id, {})[version] = snap
         self.instances = {k: codec.instance_from_json(v) for k, v in stored.get("instance", {}).items()}
         for instance in self.instances.values():
             self.by_app.setdefault(instance.app_id, {})[instance.task_id] = instance
@@ -124,7 +128,10 @@ class ServicesMachine:
 
     # ================================================================ deployable changes
     def deploy(self, target: RootGroup, now: float, *, force: bool, restarted: Iterable[str] = (),
-               kill: dict[str, list[str]] | None = None) -> tuple[DeploymentPlan, list[Effect]]:
+               kill: dict[str, list[str]] | None = None,
+               group_version: str | None = None) -> tuple[DeploymentPlan, list[Effect]]:
+        """Make ``target`` the root and start the deployment to it. ``group_version``: a group
+        the change went through (the groups API), whose version is recorded for rollback."""
         problem = groups.validate_root(target)
         if problem is not None:
             raise ApiError(problem.status, wire.error_body(problem.message, list(problem.details)))
@@ -163,6 +170,8 @@ class ServicesMachine:
                 stored = {"dependencies": list(group.dependencies), "version": group.version}
                 changes.append(("group", group_id, stored))
         changes += [("group", gid, None) for gid in set(self.root.groups) - set(target.groups)]
+        if group_version is not None:
+            changes += self._record_group_version(target, group_version)
         self.root = target
         running = Running(plan, 0, now)
         self.running[plan.id] = running
@@ -171,6 +180,19 @@ class ServicesMachine:
         effects.append(Emit(self._plan_event("deployment_info", running, now)))
         effects += self.tick(now, full=False)
         return plan, effects
+
+    def _record_group_version(self, target: RootGroup, group_id: str) -> list[tuple[str, str, Any]]:
+        return group_versions.record(self.group_versions.setdefault(group_id, {}), target, group_id, MAX_VERSIONS)
+
+    def group_at(self, group_id: str, version: str, new_version: str) -> RootGroup:
+        """The root with ``group_id`` as it was at ``version`` (its apps at their versions then)."""
+        snap = self.group_versions.get(group_id, {}).get(version)
+        if snap is None:
+            raise ApiError(404, {"message": f"Group {group_id} not found in version {version}"})
+        target = group_versions.restored(self.root, group_id, snap, self.versions, new_version)
+        if isinstance(target, groups.GroupError):
+            raise ApiError(target.status, wire.error_body(target.message, list(target.details)))
+        return target
 
     def _cancel(self, plan_id: str) -> list[Effect]:
         running = self.running.pop(plan_id, None)

@@ -4,6 +4,7 @@
     app           /prod/web            the current normalised app definition
     app_version   /prod/web@<version>  every stored version (rollback, GET .../versions)
     group         /prod                {"dependencies": [...], "version": ...}
+    group_version /prod@<version>      {"apps": {id: app version}, "groups": {id: dependencies}}
     deployment    <plan id>            a running deployment plan (resumed by a new leader)
     instance      <task id>            an Instance record
     meta          framework_id         the framework id (re-subscribed with after failover)
@@ -37,7 +38,7 @@ from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import EpochFence
 from meseta.runtime.sqlite import Database
 
-KINDS = ("app", "app_version", "group", "deployment", "instance", "meta")
+KINDS = ("app", "app_version", "group", "group_version", "deployment", "instance", "meta")
 Change = tuple[str, str, Any]  # (kind, key, value or None to delete)
 Item = tuple[str, bytes | None]  # (ZooKeeper path, encoded value or None to delete)
 

@@ -23,7 +23,9 @@ from meseta.services.groups import (
     group_ids,
     put_app,
     remove_group,
+    restore_group,
     scale_by,
+    snapshot,
     stamp,
     transitive_dependencies,
     update_group,
@@ -217,3 +219,22 @@ def test_put_app_keeps_an_unchanged_app_as_stored() -> None:
     same = put_app(root, app("/a", version="ignored"), version=V1)
     assert same.apps["/a"]["version"] == V0
     assert put_app(root, app("/a", cmd="new"), version=V1).apps["/a"]["version"] == V1
+
+
+def test_a_group_version_restores_its_apps_and_groups_and_leaves_the_rest() -> None:
+    root = root_of(app("/shop/db"), app("/shop/web", instances=2), app("/other"),
+                   groups=(Group("/shop", ("/other",), V0),))
+    snap = snapshot(root, "/shop")
+    assert snap == {"apps": {"/shop/db": V0, "/shop/web": V0}, "groups": {"/shop": ["/other"]}}
+    later = root_of(app("/shop/db", cmd="new", version=V1), app("/shop/cache", version=V1), app("/other", version=V1))
+    restored = restore_group(later, "/shop", {"/shop/db": root.apps["/shop/db"], "/shop/web": root.apps["/shop/web"]},
+                             snap["groups"], version="2026-01-01T00:00:09.000Z")
+    assert isinstance(restored, RootGroup)
+    assert set(restored.apps) == {"/shop/db", "/shop/web", "/other"}, "the cache added since is gone"
+    assert restored.apps["/shop/db"]["cmd"] == "sleep 1" and restored.apps["/other"] is later.apps["/other"]
+    assert restored.apps["/shop/db"]["version"] == "2026-01-01T00:00:09.000Z", "a rollback is a new version"
+    assert restored.groups["/shop"].dependencies == ("/other",)
+    cyclic = restore_group(root_of(app("/other", dependencies=["/shop/db"])), "/shop",
+                           {"/shop/db": root.apps["/shop/db"]}, snap["groups"], version=V1)
+    assert isinstance(cyclic, GroupError) and cyclic.message == CYCLE_MESSAGE
+
