@@ -10,6 +10,7 @@
         -> no progress for stall_timeout: reported; rolled back if the app asks for it
     offers -> each filled from the queued apps in turn (not backed off), up to max_per_offer
               instances: offer_matching.match on what is left -> one Launch | Decline
+              (services.offer_handling, a mixin of the machine)
     status update -> the instance moves; terminal ones are forgotten (and feed the backoff)
 
 The launch queue is a count per app; an instance exists from its launch (Store before Launch,
@@ -25,19 +26,15 @@ from typing import Any
 from meseta.services import app_definition, app_ids, app_ports, codec, deployments, group_versions, groups, wire
 from meseta.services.app_step import ActionKind, AppStep, is_expunged, is_inactive, kill_order, step_app
 from meseta.services.backoff import LaunchDelays
-from meseta.services.constraints import Placed
 from meseta.services.deployments import DeploymentPlan, StepProgress
-from meseta.services.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
+from meseta.services.effects import Effect, Emit, Kill, Reconcile, Revive, Store, Suppress
 from meseta.services.events import event
 from meseta.services.groups import RootGroup
 from meseta.services.launch_stats import LaunchStats
 from meseta.services.model import TERMINAL_STATES, App, Instance
-from meseta.services.offer_matching import match, rest_of_offer
+from meseta.services.offer_handling import OfferHandling
 from meseta.services.readiness import Answer, Probe, probes_for, result_of
-from meseta.services.task_builder import task_info
 
-DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
-IDLE_DECLINE_SECONDS = 120.0  # --decline_offer_duration, when nothing is queued
 KILL_RETRY_SECONDS = 10.0  # --kill_retry_timeout: a kill not answered by then is sent again
 MAX_VERSIONS = 50  # --zk_max_versions: stored versions per app (the oldest go first)
 MIN_REVIVE_SECONDS = 1.0  # --min_revive_offers_interval (Marathon: 5 s): a REVIVE has every agent offered
@@ -67,7 +64,7 @@ class Running:
 
 
 @dataclass
-class ServicesMachine:
+class ServicesMachine(OfferHandling):
     new_uuid: Callable[[], str]
     framework_roles: tuple[str, ...] = ("*",)
     max_per_offer: int = 5
@@ -351,13 +348,6 @@ class ServicesMachine:
                 effects.append(self._kill(app or {}, instance, now))
         return ([Store(tuple(gone))] if gone else []) + effects
 
-    def _set_queued(self, app_id: str, count: int) -> None:
-        """The queue holds only apps with launches to make (so "is anything wanted" is cheap)."""
-        if count > 0:
-            self.queue[app_id] = count
-        else:
-            self.queue.pop(app_id, None)
-
     def _live(self, app_id: str) -> list[Instance]:
         return [i for i in self.by_app.get(app_id, {}).values() if i.active and not i.killing]
 
@@ -384,91 +374,7 @@ class ServicesMachine:
         grace = app.get("taskKillGracePeriodSeconds")
         return Kill(instance.task_id, instance.agent_id, float(grace) if grace else None)
 
-    # ================================================================ offers and updates
-    def offers(self, offers: list[dict[str, Any]], now: float) -> list[Effect]:
-        effects: list[Effect] = []
-        unused: list[str] = []
-        placed: dict[str, Placed] = {}  # per app, counted once per batch of offers
-        changes: list[tuple[str, str, Any]] = []
-        waiting = dict.fromkeys(sorted(self.queue))  # apps leave it as their launches are all made
-        for offer in offers:
-            launched = self._use(offer, now, placed, waiting)
-            if launched is None:
-                unused.append(offer["id"]["value"])
-            else:
-                store, launch = launched
-                changes += store.changes
-                effects.append(launch)
-        if changes:  # one write for the whole batch, before any of its launches goes out
-            effects.insert(0, Store(tuple(changes)))
-        if unused:
-            wanted = bool(self.queue)
-            self.declined_idle |= not wanted  # refused for long: the next wanted launch must REVIVE
-            effects.append(Decline(tuple(unused), DECLINE_SECONDS if wanted else IDLE_DECLINE_SECONDS))
-        return effects
-
-    def _use(self, offer: dict[str, Any], now: float, cache: dict[str, Placed],
-             waiting: dict[str, None]) -> tuple[Store, Launch] | None:
-        """Fill one offer: the waiting apps in turn, each from what the ones before left, up to
-        ``max_per_offer`` instances in all."""
-        budget = self.max_per_offer
-        tasks: list[dict[str, Any]] = []
-        changes: list[tuple[str, str, Any]] = []
-        rest = offer
-        done: list[str] = []
-        served: list[str] = []
-        for app_id in waiting:
-            if budget <= 0 or not rest["resources"]:
-                break
-            count = self.queue.get(app_id, 0)
-            app = self.root.apps.get(app_id) or self._target_of(app_id)
-            if count <= 0:
-                done.append(app_id)
-                continue
-            if app is None or self.delays.launch_at(app_id, now) > now:
-                continue
-            if app_id not in cache:
-                live = (i for i in self.by_app.get(app_id, {}).values() if not i.killing)  # walked only if constrained
-                cache[app_id] = Placed.of(app.get("constraints") or [], live)
-            placed = cache[app_id]
-            result = match(app, rest, placed, count=count, max_per_offer=budget,
-                           framework_roles=self.framework_roles, now=now)
-            stats = self.stats.setdefault(app_id, LaunchStats(now))
-            stats.record(rest, [] if result.used else list(result.reasons), now)  # what this app was offered
-            if not result.used:
-                continue
-            for placement in result.placements:
-                info = task_info(app, placement, agent_id=result.agent_id, host=result.hostname, uuid=self.new_uuid())
-                task_id = info["task_id"]["value"]
-                instance = Instance(task_id, app_id, app["version"], result.agent_id, result.hostname,
-                                    staged_at=now, host_ports=list(placement.host_ports),
-                                    agent_fields=dict(result.agent_fields))
-                self.instances[task_id] = instance
-                self.by_app.setdefault(app_id, {})[task_id] = instance
-                placed.add(result.agent_fields)
-                changes.append(("instance", task_id, codec.instance_json(instance)))
-                tasks.append(info)
-            self._set_queued(app_id, count - len(result.placements))
-            budget -= len(result.placements)
-            rest = rest_of_offer(rest, result.placements)
-            served.append(app_id)
-            if count == len(result.placements):
-                done.append(app_id)
-        for app_id in served:  # round robin: an app just served waits behind the others next time
-            waiting.pop(app_id, None)
-            waiting[app_id] = None
-        for app_id in done:
-            del waiting[app_id]
-        if not tasks:
-            return None
-        return Store(tuple(changes)), Launch(offer["id"]["value"], tuple(tasks))
-
-    def _target_of(self, app_id: str) -> App | None:
-        for running in self.running.values():
-            if app_id in running.plan.target.apps:
-                return running.plan.target.apps[app_id]
-        return None
-
+    # ================================================================ updates
     def status(self, status: dict[str, Any], now: float) -> list[Effect]:
         task_id = status["task_id"]["value"]
         state = str(status.get("state", ""))
