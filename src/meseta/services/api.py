@@ -119,7 +119,7 @@ class ServicesApi:
             if app["id"] in self.machine.root.apps:
                 raise ApiError(409, {"message": f"An app with id [{app['id']}] already exists."})
             plan, effects = self.machine.deploy(self.machine.with_app(app, app["version"]), now,
-                                                force=_flag(request, "force"))
+                                                force=_flag(request, "force"), touched=[app["id"]])
             effects.append(_api_event(request, app, now))
             return (app, plan), effects
 
@@ -191,7 +191,8 @@ class ServicesApi:
             else:
                 body = {**raw, "id": app_id} if isinstance(raw, dict) else raw
                 app = self._merged(body, partial, now, app_id)
-            plan, effects = m.deploy(groups.put_app(m.root, app, version=version), now, force=force)
+            plan, effects = m.deploy(groups.put_app(m.root, app, version=version), now, force=force,
+                                     touched=[app["id"]])
             return (plan, created), effects
 
         plan, created = await self.actor.run(update)
@@ -204,7 +205,7 @@ class ServicesApi:
             m = self.machine
             version = m.version(now)
             plan, effects = m.deploy(groups.remove_app(m.root, app_id, version=version), now,
-                                     force=_flag(request, "force", True))
+                                     force=_flag(request, "force", True), touched=[app_id])
             effects.append(Emit(event("app_terminated_event", wire.timestamp(now), appId=app_id)))
             return plan, effects
 

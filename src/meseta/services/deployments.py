@@ -72,10 +72,11 @@ def steps_json(plan: DeploymentPlan) -> list[dict[str, Any]]:
 # ---- building plans ----------------------------------------------------------------------
 
 
-def dependency_layers(root: RootGroup, app_ids: Collection[str]) -> list[list[str]]:
+def dependency_layers(root: RootGroup, app_ids: Collection[str],
+                      dependents: Collection[str] | None = None) -> list[list[str]]:
     """``app_ids`` grouped by the length of their longest dependency path in ``root``,
     dependencies first; ids sorted within a layer. ValueError on a cycle."""
-    graph = dependency_graph(root)
+    graph = dependency_graph(root, dependents)
     cycle = find_cycle(graph)
     if cycle:
         raise ValueError(f"dependency cycle: {' -> '.join(cycle)}")
@@ -99,15 +100,20 @@ def dependency_layers(root: RootGroup, app_ids: Collection[str]) -> list[list[st
 
 def plan(original: RootGroup, target: RootGroup, *, plan_id: str, version: str,
          restarted: Collection[str] = (), kill: Mapping[str, Sequence[str]] | None = None,
-         scale_only: Callable[[App, App], bool] = is_scale_only) -> DeploymentPlan:
+         scale_only: Callable[[App, App], bool] = is_scale_only, touched: Collection[str] | None = None,
+         dependents: Collection[str] | None = None) -> DeploymentPlan:
     """The plan turning ``original`` into ``target`` (spec 3.1). ``restarted``: apps to restart
-    even if unchanged; ``kill``: app id -> task ids a kill-and-scale request sentences."""
+    even if unchanged; ``kill``: app id -> task ids a kill-and-scale request sentences;
+    ``touched``: the only app ids that may differ (else every app is compared); ``dependents``:
+    the apps of ``target`` with dependencies, when the caller keeps them."""
     kill = kill or {}
-    stops = [Action(ActionKind.STOP, a) for a in sorted(set(original.apps) - set(target.apps))]
-    starts = [Action(ActionKind.START, a, 0) for a in sorted(set(target.apps) - set(original.apps))]
+    before = set(original.apps) if touched is None else {a for a in touched if a in original.apps}
+    after = set(target.apps) if touched is None else {a for a in touched if a in target.apps}
+    stops = [Action(ActionKind.STOP, a) for a in sorted(before - after)]
+    starts = [Action(ActionKind.START, a, 0) for a in sorted(after - before)]
     actions: dict[str, Action] = {}
-    for app_id, new in target.apps.items():
-        old = original.apps.get(app_id)
+    for app_id in (target.apps if touched is None else sorted(after)):
+        new, old = target.apps[app_id], original.apps.get(app_id)
         if old is new and app_id not in restarted and not kill.get(app_id):
             continue  # the very same definition: untouched (the common case in a large root)
         count = int(new["instances"])
@@ -117,7 +123,7 @@ def plan(original: RootGroup, target: RootGroup, *, plan_id: str, version: str,
             actions[app_id] = Action(ActionKind.RESTART, app_id, count)
         elif not same_definition(old, new) or kill.get(app_id):
             actions[app_id] = Action(ActionKind.SCALE, app_id, count, tuple(kill.get(app_id, ())))
-    layers = [[actions[a] for a in layer] for layer in dependency_layers(target, actions)]
+    layers = [[actions[a] for a in layer] for layer in dependency_layers(target, actions, dependents)]
     steps = tuple(tuple(step) for step in [stops, starts, *layers] if step)
     return DeploymentPlan(plan_id, version, original, target, steps)
 
@@ -125,10 +131,10 @@ def plan(original: RootGroup, target: RootGroup, *, plan_id: str, version: str,
 def narrowed(plan: DeploymentPlan) -> DeploymentPlan:
     """The plan with only the apps it touches in its original and target roots: what is stored
     and sent in events (a root of thousands of apps need not be copied into every plan)."""
-    touched = set(affected_apps(plan))
+    touched = affected_apps(plan)
 
     def keep(root: RootGroup) -> RootGroup:
-        return RootGroup({a: app for a, app in root.apps.items() if a in touched}, root.groups, root.version)
+        return RootGroup({a: root.apps[a] for a in touched if a in root.apps}, root.groups, root.version)
 
     return DeploymentPlan(plan.id, plan.version, keep(plan.original), keep(plan.target), plan.steps)
 

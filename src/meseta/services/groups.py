@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -142,10 +142,17 @@ def _apps_by_group(root: RootGroup) -> dict[str, set[str]]:
     return index
 
 
-def dependency_graph(root: RootGroup) -> dict[str, set[str]]:
+def dependents_of(apps: Mapping[str, App]) -> set[str]:
+    """The ids of the apps that have dependencies of their own."""
+    return {app_id for app_id, app in apps.items() if app.get("dependencies")}
+
+
+def dependency_graph(root: RootGroup, dependents: Collection[str] | None = None) -> dict[str, set[str]]:
     """app id -> the app ids it directly depends on (own and inherited group dependencies);
-    apps that depend on nothing are left out (most of a large root)."""
-    apps_with_deps = {app_id: app["dependencies"] for app_id, app in root.apps.items() if app.get("dependencies")}
+    apps that depend on nothing are left out (most of a large root). ``dependents``: the apps
+    with dependencies of their own, when the caller keeps them (else every app is looked at)."""
+    candidates = dependents_of(root.apps) if dependents is None else dependents
+    apps_with_deps = {a: root.apps[a]["dependencies"] for a in candidates if root.apps.get(a, {}).get("dependencies")}
     groups_with_deps = [g for g in root.groups.values() if g.dependencies]
     if not apps_with_deps and not groups_with_deps:
         return {}
@@ -202,12 +209,19 @@ def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
     return None
 
 
-def validate_root(root: RootGroup) -> GroupError | None:
-    """422 when an app and a group share a path or the dependencies form a cycle."""
-    clashes = sorted(set(root.apps) & group_ids(root))
+def validate_root(root: RootGroup, *, touched: Collection[str] | None = None, known_groups: Collection[str] = (),
+                  dependents: Collection[str] | None = None) -> GroupError | None:
+    """422 when an app and a group share a path or the dependencies form a cycle. ``touched``
+    (with ``known_groups``, every group of the root before): only those apps changed, so only
+    they can clash (the cost is the change's, not the root's)."""
+    if touched is None:
+        clashes = sorted(set(root.apps) & group_ids(root))
+    else:
+        clashes = sorted(a for a in touched if a in root.apps
+                         and (a in known_groups or any(g in root.apps for g in ancestors(a))))
     if clashes:
         return GroupError(422, CLASH_MESSAGE, tuple((c, f"{c} is both an app and a group") for c in clashes))
-    cycle = find_cycle(dependency_graph(root))
+    cycle = find_cycle(dependency_graph(root, dependents))
     if cycle:
         return GroupError(422, CYCLE_MESSAGE, (("/", " -> ".join(cycle)),))
     return None

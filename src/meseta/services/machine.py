@@ -19,7 +19,7 @@ so a new leader knows every task it may find running).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,8 @@ class ServicesMachine(OfferHandling):
     queue: dict[str, int] = field(default_factory=dict)  # app id -> launches still to make (> 0)
     service_ports: dict[int, str] = field(default_factory=dict)  # service port -> the app holding it
     dirty: set[str] = field(default_factory=set)  # apps whose instances or definition moved since a tick
+    group_ids: set[str] = field(default_factory=lambda: {groups.ROOT})  # every group of the root, implied too
+    dependents: set[str] = field(default_factory=set)  # the apps of the root with dependencies
     delays: LaunchDelays = field(default_factory=LaunchDelays)
     stats: dict[str, LaunchStats] = field(default_factory=dict)
     last_failure: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -107,6 +109,8 @@ class ServicesMachine(OfferHandling):
                                             float(data.get("step_started", now)))
         self.framework_id = (stored.get("meta", {}).get("framework_id") or {}).get("value")
         self.service_ports = app_ports.service_port_owners(self.root.apps.values())
+        self.group_ids = groups.group_ids(self.root)
+        self.dependents = groups.dependents_of(self.root.apps)
 
     def instances_of(self, app_id: str) -> list[Instance]:
         return list(self.by_app.get(app_id, {}).values())
@@ -125,21 +129,30 @@ class ServicesMachine(OfferHandling):
 
     # ================================================================ deployable changes
     def deploy(self, target: RootGroup, now: float, *, force: bool, restarted: Iterable[str] = (),
-               kill: dict[str, list[str]] | None = None,
-               group_version: str | None = None) -> tuple[DeploymentPlan, list[Effect]]:
+               kill: dict[str, list[str]] | None = None, group_version: str | None = None,
+               touched: Collection[str] | None = None) -> tuple[DeploymentPlan, list[Effect]]:
         """Make ``target`` the root and start the deployment to it. ``group_version``: a group
-        the change went through (the groups API), whose version is recorded for rollback."""
-        problem = groups.validate_root(target)
+        the change went through (the groups API), whose version is recorded for rollback.
+        ``touched``: the only apps that differ from the root (one app's create, update or
+        delete), so that the cost is the change's; None compares every app."""
+        if touched is None:
+            changed = {a: app for a, app in target.apps.items() if self.root.apps.get(a) is not app}
+            removed = [a for a in self.root.apps if a not in target.apps]
+            dependents = groups.dependents_of(target.apps)
+        else:
+            changed = {a: target.apps[a] for a in touched
+                       if a in target.apps and self.root.apps.get(a) is not target.apps[a]}
+            removed = [a for a in touched if a in self.root.apps and a not in target.apps]
+            dependents = (self.dependents - set(touched)) | groups.dependents_of(changed)
+        problem = groups.validate_root(target, touched=touched, known_groups=self.group_ids, dependents=dependents)
         if problem is not None:
             raise ApiError(problem.status, wire.error_body(problem.message, list(problem.details)))
-        changed = {app_id: app for app_id, app in target.apps.items() if self.root.apps.get(app_id) is not app}
-        removed = [app_id for app_id in self.root.apps if app_id not in target.apps]
         ports, problems = app_ports.changed_service_ports(self.service_ports, self.root.apps, changed, removed)
         if problems:
             raise ApiError(422, wire.error_body("Object is not valid", problems))
         plan = deployments.narrowed(deployments.plan(self.root, target, plan_id=self.new_uuid(),
                                                      version=target.version, restarted=tuple(restarted),
-                                                     kill=kill or {}))
+                                                     kill=kill or {}, touched=touched, dependents=dependents))
         blocking = deployments.conflicts(plan, [r.plan for r in self.running.values()])
         effects: list[Effect] = []
         if blocking and not force:
@@ -169,6 +182,11 @@ class ServicesMachine(OfferHandling):
         changes += [("group", gid, None) for gid in set(self.root.groups) - set(target.groups)]
         if group_version is not None:
             changes += self._record_group_version(target, group_version)
+        if touched is None or removed:
+            self.group_ids = groups.group_ids(target)
+        else:
+            self.group_ids.update(g for a in changed for g in groups.ancestors(a))
+        self.dependents = dependents
         self.root = target
         running = Running(plan, 0, now)
         self.running[plan.id] = running

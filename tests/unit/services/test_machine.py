@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from meseta.services import app_ports, codec, wire
+from meseta.services import app_ports, codec, groups, wire
 from meseta.services.effects import Decline, Effect, Kill, Launch, Revive, Store, Suppress
 from meseta.services.groups import RootGroup
 from meseta.services.machine import ApiError, ServicesMachine
@@ -334,3 +334,33 @@ def test_a_kill_without_an_answer_is_sent_again() -> None:
     again = [e for e in m.tick(NOW + 12) if isinstance(e, Kill)]
     assert again == [kill], "10 s without TASK_KILLED: the same kill once more"
     assert not [e for e in m.tick(NOW + 13) if isinstance(e, Kill)]
+
+
+@pytest.mark.parametrize("hinted", [False, True])
+def test_a_change_named_by_its_app_is_checked_like_a_whole_root(hinted: bool) -> None:
+    """deploy(touched=[id]) costs the change only, and refuses what the full comparison refuses."""
+    m = machine()
+
+    def deploy(**fields: Any) -> Any:
+        app = m.new_app({"cmd": "x", "portDefinitions": [], **fields}, NOW)
+        return m.deploy(m.with_app(app, app["version"]), NOW, force=True,
+                        touched=[app["id"]] if hinted else None)
+
+    deploy(id="/a")
+    deploy(id="/g/x")
+    deploy(id="/b", dependencies=["/c"])
+    for clash in ("/a/b", "/g"):
+        with pytest.raises(ApiError) as refused:
+            deploy(id=clash)
+        assert refused.value.status == 422 and "same identifier" in str(refused.value.body), clash
+    with pytest.raises(ApiError) as cycle:
+        deploy(id="/c", dependencies=["/b"])
+    assert "cyclic" in str(cycle.value.body)
+    plan, _ = deploy(id="/c")
+    assert [[(a.kind.value, a.app_id) for a in step] for step in plan.steps] == [
+        [("StartApplication", "/c")], [("ScaleApplication", "/c")]]
+    assert m.dependents == {"/b"} and {"/", "/g"} <= m.group_ids
+    app = m.root.apps["/b"]
+    m.deploy(groups.remove_app(m.root, "/b", version=m.version(NOW)), NOW, force=True,
+             touched=["/b"] if hinted else None)
+    assert "/b" not in m.root.apps and m.dependents == set() and app["id"] not in m.service_ports.values()
