@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pymesos import MesosSchedulerDriver
 
-from .test_pymesos import EXECUTOR, Recorder, _sleepers, launch_running, start_driver, task
+from .test_pymesos import EXECUTOR, Recorder, _sleepers, launch_running, own_headers, start_driver, task
 
 
 def _framework(master: str, framework_id: str) -> dict:
@@ -37,7 +37,7 @@ def test_new_instance_takes_over_with_the_same_id_and_tasks_keep_running(separat
 
     second = Recorder()
     info = {"user": "", "name": "pymesos-test", "failover_timeout": 60, "id": {"value": framework_id}}
-    takeover = MesosSchedulerDriver(second, info, master, use_addict=False)
+    takeover = own_headers(MesosSchedulerDriver(second, info, master, use_addict=False))
     takeover.start()
     try:
         second.wait(lambda: second.framework_id == framework_id, what="re-registration with the same id")

@@ -18,7 +18,13 @@ import pytest
 pymesos = pytest.importorskip("pymesos")
 from pymesos import MesosSchedulerDriver, encode_data  # noqa: E402
 
-from meseta.testing.pymesos_recorder import Recorder, driver_for, start_driver, task  # noqa: E402, F401 (shared by the tests)
+from meseta.testing.pymesos_recorder import (  # noqa: E402, F401 (shared by the tests)
+    Recorder,
+    driver_for,
+    own_headers,
+    start_driver,
+    task,
+)
 
 EXECUTOR = Path(__file__).with_name("pymesos_executor.py")
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED"}
@@ -143,8 +149,8 @@ def kill_reconcile_filters_teardown(master: str) -> None:
     assert fid in [f["id"] for f in state["completed_frameworks"]]
     # A torn-down framework id can never subscribe again.
     again = Recorder()
-    zombie = MesosSchedulerDriver(again, {"user": "", "name": "again", "id": {"value": fid}}, master,
-                                  use_addict=False)
+    zombie = own_headers(MesosSchedulerDriver(again, {"user": "", "name": "again", "id": {"value": fid}}, master,
+                                              use_addict=False))
     zombie.start()
     try:
         again.wait(lambda: bool(again.errors), what="the removed-framework error")

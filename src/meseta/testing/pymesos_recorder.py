@@ -114,9 +114,23 @@ class Recorder(Scheduler):  # type: ignore[misc]
             return next(u for u in self.updates if u["task_id"]["value"] == task_id and u["state"] in terminal)
 
 
+def own_headers(driver: MesosSchedulerDriver) -> MesosSchedulerDriver:
+    """pymesos 0.3.15's ``_send(..., headers={})`` writes each call's Mesos-Stream-Id into that one
+    shared default dict: two drivers in one process (each with its own lock) can send each
+    other's stream id, and the master refuses the call (400). Give every call a dict of its own."""
+    send = driver._send
+
+    def _send(body: Any, path: str = "/api/v1/scheduler", method: str = "POST",
+              headers: dict[str, str] | None = None) -> Any:
+        return send(body, path, method, headers=dict(headers or {}))
+
+    driver._send = _send
+    return driver
+
+
 def start_driver(master: str, recorder: Recorder, **info: Any) -> MesosSchedulerDriver:
     framework = {"user": "", "name": "pymesos-test", **info}
-    driver = MesosSchedulerDriver(recorder, framework, master, use_addict=False)
+    driver = own_headers(MesosSchedulerDriver(recorder, framework, master, use_addict=False))
     driver.start()
     recorder.wait(lambda: recorder.framework_id is not None, what="registration")
     return driver
