@@ -173,21 +173,17 @@ class ServicesActor(Scheduler):
             self._flush = asyncio.get_running_loop().create_task(self._flush_unsynced())
 
     async def _flush_unsynced(self) -> None:
-        batch: list[Change] = []
+        self._flush = None  # what arrives from now on is taken by this write or the next flush
+        if self.stopped:
+            return  # stop() writes what is left (unless fenced)
         try:
-            async with self._writing:
-                self._flush = None
-                batch, self._unsynced = self._unsynced, []
-                if batch and not self.stopped:
-                    await asyncio.to_thread(self.store.write, batch)
+            await self._write(())
         except Fenced as exc:
             self._fenced(exc)
         except Exception:
             log.exception("services: store write failed; retrying in a second")
-            self._unsynced[:0] = batch
             await asyncio.sleep(1.0)
-            if self._unsynced:
-                self._write_soon(())
+            self._write_soon(())
 
     def _fenced(self, exc: Fenced) -> None:
         self.stopped = True

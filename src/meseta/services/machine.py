@@ -455,7 +455,7 @@ class ServicesMachine(OfferHandling):
                 continue
             for action in running.plan.steps[running.step]:
                 app = running.plan.target.apps.get(action.app_id)
-                if app is not None and action.kind is not ActionKind.STOP:
+                if app is not None and app.get("readinessChecks") and action.kind is not ActionKind.STOP:
                     probes += probes_for(app, self.instances_of(action.app_id), running.step_started)
         return probes
 

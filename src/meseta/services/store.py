@@ -145,23 +145,20 @@ class ZooKeeperServiceStore:
         """One fenced transaction for ``batch``; if it fails for another reason than fencing (a
         node not as we knew it, or a retried commit that had applied), the nodes are looked at
         again and what is still small is tried once more. Returns what is left for the slow path."""
-        left: list[Item] = []
-        for attempt in (1, 2):
+        try:
+            self._commit_small(batch)
+            return []
+        except zk_blobs.TransactionFailed:
+            pass
+        self._retry.copy()(self._refresh, [path for path, _ in batch])
+        left = [(p, d) for p, d in batch if not self._small(kinds[p], p, d)]
+        batch = [(p, d) for p, d in batch if self._small(kinds[p], p, d)]
+        if batch:
             try:
-                self._retry.copy()(self._commit_small, batch)
+                self._commit_small(batch)
             except zk_blobs.TransactionFailed:
-                if attempt == 2:
-                    break
-                self._retry.copy()(self._refresh, [path for path, _ in batch])
-                left += [(p, d) for p, d in batch if not self._small(kinds[p], p, d)]
-                batch = [(p, d) for p, d in batch if self._small(kinds[p], p, d)]
-                if not batch:
-                    return left
-                continue
-            for path, data in batch:
-                self._note(path, data)
-            return left
-        return left + batch
+                return left + batch
+        return left
 
     def _refresh(self, paths: list[str]) -> None:
         """What the nodes at ``paths`` hold now: absent, inline (their size) or chunked."""
@@ -174,6 +171,12 @@ class ZooKeeperServiceStore:
                 self._sizes[path] = zk_blobs.INLINE_LIMIT + 1 if chunked else int(stat.dataLength)
 
     def _commit_small(self, batch: list[Item]) -> None:
+        """Commit (retried on connection loss) and note the new state of every node."""
+        self._retry.copy()(self._commit_small_once, batch)
+        for path, data in batch:
+            self._note(path, data)
+
+    def _commit_small_once(self, batch: list[Item]) -> None:
         txn = zk_blobs.transaction(self.client, self.fence.guard)
         for path, data in batch:
             if data is None:

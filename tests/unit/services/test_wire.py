@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from meseta.services import wire
 from meseta.services.app_definition import assign_service_ports, normalise
+from meseta.services.groups import Group, RootGroup
 from meseta.services.model import App, Instance
 
 V1 = "2026-01-01T00:00:00.000Z"
@@ -114,22 +114,9 @@ def test_health_check_results() -> None:
     assert rendered["firstSuccess"] == V1 and rendered["lastFailureCause"] == "connection refused"
 
 
-@dataclass(frozen=True)
-class Group:
-    dependencies: tuple[str, ...] = ()
-    version: str = V1
-
-
-@dataclass(frozen=True)
-class Root:
-    apps: dict[str, App] = field(default_factory=dict)
-    groups: dict[str, Group] = field(default_factory=dict)
-    version: str = V1
-
-
 def test_tree_json_builds_implied_groups() -> None:
     apps = {i: app_of({"id": i, "cmd": "x"}) for i in ("/top", "/prod/web/frontend", "/prod/db")}
-    root = Root(apps=apps, groups={"/prod": Group(dependencies=("/infra",), version="v-prod"), "/empty": Group()})
+    root = RootGroup(apps, {"/prod": Group("/prod", ("/infra",), "v-prod"), "/empty": Group("/empty", (), V1)}, V1)
     tree = wire.tree_json(root)
     assert tree is not None
     assert [a["id"] for a in tree["apps"]] == ["/top"]
@@ -140,7 +127,7 @@ def test_tree_json_builds_implied_groups() -> None:
     assert prod["groups"][0]["id"] == "/prod/web" and prod["groups"][0]["apps"][0]["id"] == "/prod/web/frontend"
     assert wire.tree_json(root, "/prod/web") == prod["groups"][0]
     assert wire.tree_json(root, "/nope") is None
-    assert wire.plan_group_json(Root()) == {"id": "/", "apps": [], "groups": [], "dependencies": [],
+    assert wire.plan_group_json(RootGroup(version=V1)) == {"id": "/", "apps": [], "groups": [], "dependencies": [],
                                             "version": V1, "pods": []}
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from meseta.services import wire
 from meseta.services.app_definition import assign_service_ports, normalise
+from meseta.services.groups import Group, RootGroup
 from meseta.services.launch_stats import LaunchStats
 from meseta.services.model import App, Instance
 
@@ -151,22 +151,9 @@ def test_tasks_and_health_results_parse() -> None:
     assert staging.started_at is None and staging.staged_at is not None
 
 
-@dataclass(frozen=True)
-class Group:
-    dependencies: tuple[str, ...] = ()
-    version: str = V1
-
-
-@dataclass(frozen=True)
-class Root:
-    apps: dict[str, App] = field(default_factory=dict)
-    groups: dict[str, Group] = field(default_factory=dict)
-    version: str = V1
-
-
 def test_groups_parse() -> None:
     apps = {a["id"]: a for a in (normalised(n) for n in COMPLEX_APPS)}
-    root = Root(apps=apps, groups={"/prod": Group(dependencies=("/data",))})
+    root = RootGroup(apps, {"/prod": Group("/prod", ("/data",), V1)}, V1)
     body = wire.tree_json(root, render_app=lambda a: wire.app_json(a, instances=[], deployments=[]))
     assert body is not None
     group = MarathonGroup.from_json(json.loads(json.dumps(body)))
@@ -183,8 +170,8 @@ def test_deployments_and_plans_parse() -> None:
     assert deployment.current_step == 2 and deployment.total_steps == 2
     assert [a.app for a in deployment.steps[1].actions] == ["/prod/web", "/a.b"]
     assert deployment.current_actions[0].readiness_check_results == [ready]
-    root = Root(apps={"/prod/web": normalised("docker-bridge")})
-    plan = wire.plan_json("dep-1", V1, steps, original=wire.plan_group_json(Root()),
+    root = RootGroup({"/prod/web": normalised("docker-bridge")}, version=V1)
+    plan = wire.plan_json("dep-1", V1, steps, original=wire.plan_group_json(RootGroup(version=V1)),
                           target=wire.plan_group_json(root))
     parsed = MarathonDeploymentPlan.from_json(json.loads(json.dumps(plan)))
     assert parsed.target.groups[0]["id"] == "/prod" and len(parsed.steps) == 2
