@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from meseta.core.resources import Resources, share_of_ranges
 from meseta.daemons import free_port
 from meseta.testing.processes import stop_processes
 
@@ -81,10 +82,11 @@ def main() -> None:
         procs = [start(["master", "--port", master.split(":")[1], "--work-dir", str(tmp / "m"),
                         "--allocation-interval", "0.2"], tmp / "master.log")]
         per_agent = math.ceil(max_capacity / args.agents) + 5
-        resources = f"cpus:{per_agent * 0.05 + 1:g};mem:{per_agent * 16 + 256};ports:[31000-33000]"
-        for i in range(args.agents):
+        resources = Resources.parse(f"cpus:{per_agent * 0.05 + 1:g};mem:{per_agent * 16 + 256};ports:[31000-33000]")
+        for i in range(args.agents):  # one host: each agent its own ports
+            mine = share_of_ranges(resources, i, args.agents).to_text()
             procs.append(start(["agent", "--master", master, "--port", str(free_port()), "--work-dir",
-                                str(tmp / f"a{i}"), "--no-switch-user", "--resources", resources],
+                                str(tmp / f"a{i}"), "--no-switch-user", "--resources", mine],
                                tmp / f"agent{i}.log"))
         procs.append(start(["services", "--master", master, "--port", str(services), "--work-dir",
                             str(tmp / "s")], tmp / "services.log"))

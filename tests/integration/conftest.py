@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from meseta.core.resources import Resources, share_of_ranges
 from meseta.daemons import free_port
 from meseta.testing.processes import stop_processes
 
@@ -67,7 +68,8 @@ def separate_processes(tmp_path: Path) -> Iterator[str]:
                      "--allocation-interval", "0.2"], tmp_path / "master.log")]
     for index in range(2):
         procs.append(_start(["agent", "--master", master, "--port", str(free_port()),
-                             "--work-dir", str(tmp_path / f"agent{index}"), "--resources", AGENT_RESOURCES,
+                             "--work-dir", str(tmp_path / f"agent{index}"), "--resources",
+                             share_of_ranges(Resources.parse(AGENT_RESOURCES), index, 2).to_text(),
                              "--no-switch-user"], tmp_path / f"agent{index}.log"))
     try:
         wait_for_agents(master, 2)

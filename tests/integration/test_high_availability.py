@@ -150,6 +150,7 @@ def test_standby_redirects_to_the_leader(tmp_path: Path, zk: Ensemble) -> None:
         assert leader is not None
         standby = next(i for i in range(3) if i != leader)
         base = f"http://127.0.0.1:{cluster.master_ports[standby]}"
+        _until_answers(f"{base}/version")  # a leader may be elected before every stand-by listens
         answer = httpx.post(f"{base}/api/v1/scheduler?x=1", json={"type": "SUBSCRIBE"})
         assert answer.status_code == 307
         assert answer.headers["location"] == f"//127.0.0.1:{cluster.master_ports[leader]}/api/v1/scheduler?x=1"
@@ -201,3 +202,15 @@ def test_agent_missing_after_failover_is_unreachable_then_back(tmp_path: Path, z
 def _agent_pid(cluster: HaCluster, agent_id: str) -> str:
     state = cluster.state() or {}
     return next(a["pid"] for a in state.get("slaves", []) if a["id"] == agent_id)
+
+
+def _until_answers(url: str, timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answers at {url}")
+

@@ -17,7 +17,7 @@ from meseta.daemons import free_port
 from meseta.testing.zookeeper import Ensemble
 
 from .conftest import _stop, wait_for_agents
-from .test_services_marathon import RESOURCES, _deployed, _pings, _proc, _until
+from .test_services_marathon import RESOURCES, _deployed, _pings, _proc, _until, agent_resources
 from .zk_fixtures import single_node_fixture  # noqa: F401 - fixture
 
 marathon = pytest.importorskip("marathon")
@@ -34,7 +34,7 @@ def cluster(tmp_path: Path, single_node: Ensemble) -> Iterator[tuple[str, list[i
                     "--allocation-interval", "0.2"], tmp_path / "master.log")]
     for i in range(2):
         procs.append(_proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir",
-                            str(tmp_path / f"a{i}"), "--no-switch-user", "--resources", RESOURCES],
+                            str(tmp_path / f"a{i}"), "--no-switch-user", "--resources", agent_resources(i, 2)],
                            tmp_path / f"agent{i}.log"))
     ports = [free_port(), free_port()]
     services = [_proc(["services", "--master", master, "--port", str(p), "--work-dir", str(tmp_path / f"s{i}"),

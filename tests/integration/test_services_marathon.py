@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from meseta.core.resources import Resources, share_of_ranges
 from meseta.daemons import free_port
 
 from .conftest import MESETA, _stop, wait_for_agents
@@ -26,6 +27,12 @@ from marathon.models import MarathonApp  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 RESOURCES = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]"
+
+
+def agent_resources(index: int, count: int) -> str:
+    """RESOURCES for agent ``index`` of ``count`` on this one host: a port range of its own (two
+    agents handing out the same host port make the second task's bind fail)."""
+    return share_of_ranges(Resources.parse(RESOURCES), index, count).to_text()
 
 
 def _proc(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -43,7 +50,8 @@ def services_cluster(base: Path, agents: int = 2, *services_flags: str) -> Itera
                     "--allocation-interval", "0.2"], base / "master.log")]
     for i in range(agents):
         procs.append(_proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(base / f"a{i}"),
-                            "--no-switch-user", "--resources", RESOURCES, "--attributes", f"rack:r{i}"],
+                            "--no-switch-user", "--resources", agent_resources(i, agents),
+                            "--attributes", f"rack:r{i}"],
                            base / f"agent{i}.log"))
     procs.append(_proc(["services", "--master", master, "--port", str(port), "--work-dir", str(base / "s"),
                         *services_flags], base / "services.log"))

@@ -156,3 +156,14 @@ def test_text_and_json_round_trips(a: Resources) -> None:
 def test_containment_matches_subtraction(a: Resources, b: Resources) -> None:
     if a.contains(b):
         assert (a - b) + b == a
+
+
+def test_range_shares_split_ports_among_agents_of_one_host() -> None:
+    from meseta.core.resources import share_of_ranges
+
+    whole = Resources.parse("cpus:2;mem:1024;ports:[31000-31009,32000-32001]")
+    shares = [share_of_ranges(whole, i, 3) for i in range(3)]
+    assert [s.ranges("ports") for s in shares] == [((31000, 31003),), ((31004, 31007),),
+                                                   ((31008, 31009), (32000, 32001))]
+    assert all(s.scalar_totals() == whole.scalar_totals() for s in shares), "scalars stay whole"
+    assert "ports" not in share_of_ranges(Resources.parse("cpus:1;ports:[1-1]"), 1, 2).names(), "an empty share goes"

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from meseta import __version__
 from meseta.agent.containerizer.cgroup_limits import parse_isolation
-from meseta.core.resources import Resources, parse_attributes
+from meseta.core.resources import Resources, parse_attributes, share_of_ranges
 from meseta.daemons import (
     AgentOptions,
     MasterOptions,
@@ -231,7 +231,8 @@ def local(
     port: int = typer.Option(5050, help="The master's port; agents take the next free ports."),
     agents: int = typer.Option(3, help="How many agents to run."),
     agent_resources: str = typer.Option("cpus:2;mem:2048;disk:4096;ports:[31000-32000]",
-                                        help="Resources of each agent.", callback=_check_resources),
+                                        help="Resources of each agent (port ranges are split among them: "
+                                        "they share this host).", callback=_check_resources),
     switch_user: bool = typer.Option(False, help="Run tasks as the framework's user."),
     isolation: str = typer.Option("posix/cpu,posix/mem", help="The agents' isolators (see `meseta agent --help`).",
                                   callback=_check_isolation),
@@ -266,7 +267,8 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
     for index in range(count):
         agent_port = _next_free_port(ip, port + 1 + index, taken)
         taken.add(agent_port)
-        options = AgentOptions(f"{ip}:{port}", ip, agent_port, work_dir / f"agent{index}", resources,
+        mine = share_of_ranges(Resources.parse(resources), index, count).to_text()  # one host: ports split
+        options = AgentOptions(f"{ip}:{port}", ip, agent_port, work_dir / f"agent{index}", mine,
                                f"index:{index}", None, switch_user, isolation=isolation)
         node, agent_app = build_agent(options)
         runs.append(asyncio.create_task(run_agent(node, agent_app, ip, agent_port)))

@@ -307,6 +307,23 @@ EMPTY = Resources()
 # --------------------------------------------------------------------- roles
 
 
+def share_of_ranges(resources: Resources, index: int, count: int) -> Resources:
+    """``resources`` with every range resource cut into ``count`` contiguous shares and only the
+    ``index``-th kept: agents sharing one host (``meseta local``) must not hand out the same
+    host ports."""
+    items: dict[ResourceKey, Quantity] = {}
+    for key, quantity in resources.items():
+        if isinstance(quantity, tuple):
+            values = [v for b, e in quantity for v in range(b, e + 1)]
+            size = -(-len(values) // count)
+            part = values[index * size:(index + 1) * size]
+            quantity = normalize_ranges((v, v) for v in part)
+            if not quantity:
+                continue
+        items[key] = quantity
+    return Resources(items)
+
+
 def role_is_within(role: str, ancestor: str) -> bool:
     """True if ``role`` is ``ancestor`` or a descendant of it (``eng/web`` is within ``eng``)."""
     return role == ancestor or role.startswith(ancestor + "/")
