@@ -18,6 +18,7 @@ import pytest
 pymesos = pytest.importorskip("pymesos")
 from pymesos import MesosSchedulerDriver, encode_data  # noqa: E402
 
+from meseta.protocol.task_states import TERMINAL  # noqa: E402
 from meseta.testing.pymesos_recorder import (  # noqa: E402, F401 (shared by the tests)
     Recorder,
     driver_for,
@@ -27,7 +28,6 @@ from meseta.testing.pymesos_recorder import (  # noqa: E402, F401 (shared by the
 )
 
 EXECUTOR = Path(__file__).with_name("pymesos_executor.py")
-TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED"}
 
 
 def scalar(offer: dict[str, Any], name: str) -> float:

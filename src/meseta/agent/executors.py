@@ -34,8 +34,8 @@ from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpe
 from meseta.agent.fetcher import Fetcher, FetchError
 from meseta.agent.health import HEALTH_REASON, HealthCheckError, HealthPolicy, HealthTracker
 from meseta.agent.health_probes import probe
-from meseta.agent.status_updates import TERMINAL
 from meseta.core.resources import Resources
+from meseta.protocol.task_states import TERMINAL
 from meseta.runtime.streams import EventStream
 
 log = logging.getLogger(__name__)

@@ -39,8 +39,8 @@ from meseta.agent.executors import (
     TaskRecord,
     command_env,
 )
-from meseta.agent.status_updates import TERMINAL
 from meseta.core.resources import parse_json
+from meseta.protocol.task_states import TERMINAL
 
 if TYPE_CHECKING:
     from meseta.agent.actor import Agent

@@ -14,12 +14,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from meseta.protocol.task_states import TERMINAL
+
 INITIAL_RETRY_SECONDS = 10.0
 MAX_RETRY_SECONDS = 600.0
-TERMINAL = frozenset(
-    {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
-     "TASK_GONE_BY_OPERATOR"}
-)
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ import httpx
 
 from meseta.client.scheduler_protocol import decode_data, encode_data, new_uuid
 from meseta.protocol.recordio import RecordIODecoder
+from meseta.protocol.task_states import TERMINAL
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "secs": 1.0, "mins": 60.0, "hrs": 3600.0, "days": 86400.0,
           "weeks": 604800.0}
@@ -114,7 +115,7 @@ class ExecutorDriver:
             await self.executor.kill_task(self, payload["task_id"]["value"])
         elif kind == "ACKNOWLEDGED":
             status = self.updates.pop(payload["uuid"], None)
-            if status is not None and status["state"] in _TERMINAL:
+            if status is not None and status["state"] in TERMINAL:
                 self.tasks.pop(payload["task_id"]["value"], None)
             await self.executor.acknowledged(self, payload["task_id"]["value"], payload["uuid"])
         elif kind == "MESSAGE":
@@ -143,4 +144,3 @@ class ExecutorDriver:
         self._stopped = True
 
 
-_TERMINAL = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED"})

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from meseta.protocol.ids import id_json
 from meseta.protocol.recordio import RecordIODecoder
 
 
@@ -27,9 +28,6 @@ def decode_data(text: str) -> bytes:
 def new_uuid() -> str:
     return encode_data(uuid.uuid4().bytes)
 
-
-def _id(value: str) -> dict[str, str]:
-    return {"value": value}
 
 
 @dataclass(frozen=True)
@@ -110,8 +108,8 @@ class SchedulerProtocol:
         info = dict(self.framework_info)
         body: dict[str, Any] = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
         if self.framework_id:
-            info["id"] = _id(self.framework_id)
-            body["framework_id"] = _id(self.framework_id)
+            info["id"] = id_json(self.framework_id)
+            body["framework_id"] = id_json(self.framework_id)
         return body
 
     def new_stream(self, stream_id: str | None) -> None:
@@ -127,14 +125,14 @@ class SchedulerProtocol:
     def call(self, kind: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         if not self.framework_id:
             raise ValueError(f"{kind} needs a framework id: subscribe first")
-        body: dict[str, Any] = {"type": kind, "framework_id": _id(self.framework_id)}
+        body: dict[str, Any] = {"type": kind, "framework_id": id_json(self.framework_id)}
         if payload is not None:
             body[kind.lower()] = payload
         return body
 
     def accept(self, offer_ids: list[str], operations: list[dict[str, Any]],
                filters: dict[str, Any] | None = None) -> dict[str, Any]:
-        payload: dict[str, Any] = {"offer_ids": [_id(o) for o in offer_ids], "operations": operations}
+        payload: dict[str, Any] = {"offer_ids": [id_json(o) for o in offer_ids], "operations": operations}
         if filters is not None:
             payload["filters"] = filters
         return self.call("ACCEPT", payload)
@@ -146,16 +144,16 @@ class SchedulerProtocol:
         return self.accept(offer_ids, [{"type": "LAUNCH", "launch": {"task_infos": tasks}}], filters)
 
     def decline(self, offer_ids: list[str], filters: dict[str, Any] | None = None) -> dict[str, Any]:
-        payload: dict[str, Any] = {"offer_ids": [_id(o) for o in offer_ids]}
+        payload: dict[str, Any] = {"offer_ids": [id_json(o) for o in offer_ids]}
         if filters is not None:
             payload["filters"] = filters
         return self.call("DECLINE", payload)
 
     def kill(self, task_id: str, agent_id: str | None = None,
              kill_policy: dict[str, Any] | None = None) -> dict[str, Any]:
-        payload: dict[str, Any] = {"task_id": _id(task_id)}
+        payload: dict[str, Any] = {"task_id": id_json(task_id)}
         if agent_id:
-            payload["agent_id"] = _id(agent_id)
+            payload["agent_id"] = id_json(agent_id)
         if kill_policy:
             payload["kill_policy"] = kill_policy
         return self.call("KILL", payload)
@@ -164,17 +162,17 @@ class SchedulerProtocol:
         return self.call("RECONCILE", {"tasks": tasks})
 
     def acknowledge(self, agent_id: str, task_id: str, uuid_b64: str) -> dict[str, Any]:
-        return self.call("ACKNOWLEDGE", {"agent_id": _id(agent_id), "task_id": _id(task_id), "uuid": uuid_b64})
+        return self.call("ACKNOWLEDGE", {"agent_id": id_json(agent_id), "task_id": id_json(task_id), "uuid": uuid_b64})
 
     def roles_call(self, kind: str, roles: list[str] | None) -> dict[str, Any]:
         return self.call(kind, {"roles": list(roles)} if roles else None)
 
     def message(self, agent_id: str, executor_id: str, data: bytes) -> dict[str, Any]:
-        return self.call("MESSAGE", {"agent_id": _id(agent_id), "executor_id": _id(executor_id),
+        return self.call("MESSAGE", {"agent_id": id_json(agent_id), "executor_id": id_json(executor_id),
                                      "data": encode_data(data)})
 
     def shutdown(self, executor_id: str, agent_id: str) -> dict[str, Any]:
-        return self.call("SHUTDOWN", {"executor_id": _id(executor_id), "agent_id": _id(agent_id)})
+        return self.call("SHUTDOWN", {"executor_id": id_json(executor_id), "agent_id": id_json(agent_id)})
 
     def update_framework(self, framework_info: dict[str, Any]) -> dict[str, Any]:
         return self.call("UPDATE_FRAMEWORK", {"framework_info": framework_info})

@@ -22,7 +22,6 @@ from meseta.master import validation
 from meseta.master.launch import allocation_role
 from meseta.master.partitions import Reregistration, keep_unreachable, shutdown_agent
 from meseta.master.state import (
-    TERMINAL_STATES,
     AdmitAgent,
     Agent,
     CallRejected,
@@ -41,13 +40,12 @@ from meseta.master.state import (
     ToFramework,
 )
 from meseta.master.updates import master_update
+from meseta.protocol.ids import id_json
+from meseta.protocol.task_states import TERMINAL
 
 if TYPE_CHECKING:
     from meseta.master.machine import MasterMachine
 
-
-def _id(value: str) -> dict[str, str]:
-    return {"value": value}
 
 
 class AgentLifecycle:
@@ -62,7 +60,7 @@ class AgentLifecycle:
         self.m.count("slave_registrations")
         agent_id = f"{self.m.master_id}-S{self.m.counters['agent']}"
         self.m.counters["agent"] += 1
-        info = {**info, "id": _id(agent_id)}
+        info = {**info, "id": id_json(agent_id)}
         self.m.pending_admissions[agent_id] = (info, stream_id)
         return [Persist(AdmitAgent(agent_id, info))]
 
@@ -123,7 +121,7 @@ class AgentLifecycle:
         effects += self._lose_unreported(known, tasks)
         effects += [ToAgent(agent_id, kill) for kill in known.pending_kills.values()]
         known.pending_kills.clear()
-        effects += [ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": _id(fid)})
+        effects += [ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": id_json(fid)})
                     for fid in sorted(known.lost_frameworks)]
         known.lost_frameworks.clear()
         effects.append(StartTimer(("ping", agent_id), now + self.m.agent_ping_timeout))
@@ -154,14 +152,14 @@ class AgentLifecycle:
                 continue
             framework_id, task_id = reported["framework_id"]["value"], reported["info"]["task_id"]["value"]
             if task_id in self.m.frameworks[framework_id].tasks:
-                kills.append(ToAgent(agent_id, {"type": "KILL_TASK", "framework_id": _id(framework_id),
-                                                "task_id": _id(task_id)}))
+                kills.append(ToAgent(agent_id, {"type": "KILL_TASK", "framework_id": id_json(framework_id),
+                                                "task_id": id_json(task_id)}))
             else:
                 tasks.append(reported)
         effects = self.m.partitions.settle_unreachable_tasks(agent_id, tasks)
         effects += self._admit(agent_id, registration.info, registration.stream_id, now, reregistered=True,
                                tasks=tasks, executors=executors)
-        effects += [ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": _id(fid)})
+        effects += [ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": id_json(fid)})
                     for fid in sorted(shut)]
         effects += kills
         if not registration.connected:
@@ -177,7 +175,7 @@ class AgentLifecycle:
         for framework_id, task_id in sorted(agent.task_keys - known):
             framework = self.m.frameworks[framework_id]
             task = framework.tasks[task_id]
-            if task.state in TERMINAL_STATES:
+            if task.state in TERMINAL:
                 continue
             state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
             self.m.release_task(task)
@@ -255,7 +253,7 @@ class AgentLifecycle:
             role = allocation_role(reported.get("resources"), framework.roles)
             task = self.m.add_task(framework, agent, role, reported["info"], reported.get("executor_id", ""))
             task.state = reported.get("state", "TASK_STAGING")
-            if task.state in TERMINAL_STATES:
+            if task.state in TERMINAL:
                 task.released = True
             else:
                 used.append((framework.id, role, task.resources))
@@ -265,7 +263,7 @@ class AgentLifecycle:
         return {
             "type": kind,
             kind.lower(): {
-                "agent_id": _id(agent_id),
+                "agent_id": id_json(agent_id),
                 "master_info": self.m.master_info,
                 "ping_interval_seconds": self.m.agent_ping_timeout,
                 "max_ping_timeouts": self.m.max_agent_ping_timeouts,
@@ -364,7 +362,7 @@ class AgentLifecycle:
         self, framework: Framework, task: Task, aware_state: str, reason: str, message: str, now: float
     ) -> list[Effect]:
         task.released = True  # the allocator forgets the whole agent
-        if task.state in TERMINAL_STATES:  # the framework has heard the end already
+        if task.state in TERMINAL:  # the framework has heard the end already
             self.m.complete_task(framework, task)
             return []
         state = aware_state if framework.partition_aware else "TASK_LOST"
@@ -383,5 +381,5 @@ class AgentLifecycle:
 
     def failure(self, agent_id: str) -> list[Effect]:
         """FAILURE {agent_id}: every connected framework hears the agent is lost."""
-        return [ToFramework(f.id, {"type": "FAILURE", "failure": {"agent_id": _id(agent_id)}})
+        return [ToFramework(f.id, {"type": "FAILURE", "failure": {"agent_id": id_json(agent_id)}})
                 for f in self.m.frameworks.values() if f.connected]

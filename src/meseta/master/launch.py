@@ -11,10 +11,7 @@ from typing import Any
 from meseta.core.resources import EMPTY, Resources
 from meseta.master import validation
 from meseta.master.state import Agent, Framework
-
-
-def _id(value: str) -> dict[str, str]:
-    return {"value": value}
+from meseta.protocol.ids import id_json
 
 
 def check_task(
@@ -33,7 +30,7 @@ def check_task(
     executor = task.get("executor")
     needed = resources
     if executor is not None:
-        executor = {**executor, "framework_id": executor.get("framework_id") or _id(framework.id)}
+        executor = {**executor, "framework_id": executor.get("framework_id") or id_json(framework.id)}
         known = framework.executors.get(agent.id, {}).get(executor["executor_id"]["value"])
         if known is not None:
             if comparable(known.info) != comparable(executor):

@@ -48,7 +48,6 @@ from meseta.master.reservations import OFFER_OPERATIONS, ReservationOperations, 
 from meseta.master.state import (
     HEARTBEAT_INTERVAL_SECONDS,
     MAX_COMPLETED_FRAMEWORKS,
-    TERMINAL_STATES,
     Agent,
     CallRejected,
     CancelTimer,
@@ -66,13 +65,12 @@ from meseta.master.state import (
     ToFramework,
 )
 from meseta.master.updates import error_event, master_update, reconcile_known, reconcile_unknown
+from meseta.protocol.ids import id_json
+from meseta.protocol.task_states import TERMINAL
 
 ALLOCATE_NOW = ("allocate",)  # an allocation soon after something changed (coalesced)
 ALLOCATE_BATCH = ("allocate-batch",)  # and one every allocation_interval, as Mesos batches them
 
-
-def _id(value: str) -> dict[str, str]:
-    return {"value": value}
 
 
 class MasterMachine:
@@ -176,7 +174,7 @@ class MasterMachine:
         if framework_id is None:
             framework_id = f"{self.master_id}-{self.counters['framework']:04d}"
             self.counters["framework"] += 1
-        info = {**info, "id": _id(framework_id)}
+        info = {**info, "id": id_json(framework_id)}
         framework = Framework(
             id=framework_id,
             info=info,
@@ -205,7 +203,7 @@ class MasterMachine:
             effects.append(CloseFrameworkStream(framework.id, framework.stream_id))
         effects += self._rescind_framework_offers(framework, notify=False)
         keep = {"user": old.get("user"), "checkpoint": old.get("checkpoint")} if not framework.recovered else {}
-        framework.info = {**info, **{k: v for k, v in keep.items() if v is not None}, "id": _id(framework.id)}
+        framework.info = {**info, **{k: v for k, v in keep.items() if v is not None}, "id": id_json(framework.id)}
         self._apply_roles(framework)
         framework.stream_id, framework.connected, framework.active = stream_id, True, True
         framework.recovered = False
@@ -230,7 +228,7 @@ class MasterMachine:
             {
                 "type": "SUBSCRIBED",
                 "subscribed": {
-                    "framework_id": _id(framework.id),
+                    "framework_id": id_json(framework.id),
                     "heartbeat_interval_seconds": HEARTBEAT_INTERVAL_SECONDS,
                     "master_info": self.master_info,
                 },
@@ -261,10 +259,10 @@ class MasterMachine:
         agent_ids = {t.agent_id for t in framework.tasks.values()} | set(framework.executors)
         for agent_id in agent_ids:
             if agent_id in self.agents:
-                effects.append(ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": _id(framework.id)}))
+                effects.append(ToAgent(agent_id, {"type": "SHUTDOWN_FRAMEWORK", "framework_id": id_json(framework.id)}))
         for task in list(framework.tasks.values()):
             self.release_task(task)
-            if task.state not in TERMINAL_STATES:
+            if task.state not in TERMINAL:
                 task.state = "TASK_KILLED"
             self.complete_task(framework, task)
         for agent_id, executors in framework.executors.items():
@@ -353,9 +351,9 @@ class MasterMachine:
         agent = self.agents[offer.agent_id]
         executors = self.frameworks[offer.framework_id].executors.get(offer.agent_id, {})
         out: dict[str, Any] = {
-            "id": _id(offer.id),
-            "framework_id": _id(offer.framework_id),
-            "agent_id": _id(offer.agent_id),
+            "id": id_json(offer.id),
+            "framework_id": id_json(offer.framework_id),
+            "agent_id": id_json(offer.agent_id),
             "hostname": agent.hostname,
             "url": {
                 "scheme": "http",
@@ -368,7 +366,7 @@ class MasterMachine:
         if agent.info.get("attributes"):
             out["attributes"] = agent.info["attributes"]
         if executors:
-            out["executor_ids"] = [_id(e) for e in sorted(executors)]
+            out["executor_ids"] = [id_json(e) for e in sorted(executors)]
         window = self.maintenance.window_of(agent)
         if window is not None:
             out["unavailability"] = window.unavailability()
@@ -386,7 +384,7 @@ class MasterMachine:
         self.allocator.recover(offer.framework_id, offer.role, offer.agent_id, offer.resources)
         if not notify:
             return []
-        return [ToFramework(offer.framework_id, {"type": "RESCIND", "rescind": {"offer_id": _id(offer.id)}})]
+        return [ToFramework(offer.framework_id, {"type": "RESCIND", "rescind": {"offer_id": id_json(offer.id)}})]
 
     def _rescind_framework_offers(self, framework: Framework, notify: bool, only: Any = None) -> list[Effect]:
         effects: list[Effect] = []
@@ -544,7 +542,7 @@ class MasterMachine:
             ]
             return pool, effects
         assert isinstance(executor, dict)
-        executor = with_allocation({**executor, "framework_id": _id(framework.id)}, role)
+        executor = with_allocation({**executor, "framework_id": id_json(framework.id)}, role)
         executor_id = executor["executor_id"]["value"]
         if executor_id not in framework.executors.get(agent.id, {}):
             pool = pool - Resources.from_json(executor.get("resources") or [])
@@ -591,7 +589,8 @@ class MasterMachine:
         agent = self.agents.get(task.agent_id)
         if agent is None:
             return []
-        message: dict[str, Any] = {"type": "KILL_TASK", "framework_id": _id(framework.id), "task_id": _id(task_id)}
+        message: dict[str, Any] = {"type": "KILL_TASK", "framework_id": id_json(framework.id),
+                                   "task_id": id_json(task_id)}
         if kill_policy is not None:
             message["kill_policy"] = kill_policy
         if not agent.connected:  # Mesos retries the kill when the agent re-registers
@@ -603,21 +602,22 @@ class MasterMachine:
         framework = self._connected_framework(framework_id)
         if agent_id not in self.agents:
             return []
-        message = {"type": "SHUTDOWN_EXECUTOR", "framework_id": _id(framework.id), "executor_id": _id(executor_id)}
+        message = {"type": "SHUTDOWN_EXECUTOR", "framework_id": id_json(framework.id),
+                   "executor_id": id_json(executor_id)}
         return [ToAgent(agent_id, message)]
 
     def handle_acknowledge(self, framework_id: str, agent_id: str, task_id: str, uuid: str, now: float) -> list[Effect]:
         framework = self._connected_framework(framework_id)
         self.count("messages_status_update_acknowledgement")
         task = framework.tasks.get(task_id)
-        if task is not None and task.status_update_uuid == uuid and task.status_update_state in TERMINAL_STATES:
+        if task is not None and task.status_update_uuid == uuid and task.status_update_state in TERMINAL:
             self.complete_task(framework, task)
         if agent_id not in self.agents:
             return []
         message = {
             "type": "ACKNOWLEDGE",
-            "framework_id": _id(framework.id),
-            "task_id": _id(task_id),
+            "framework_id": id_json(framework.id),
+            "task_id": id_json(task_id),
             "uuid": uuid,
         }
         return [ToAgent(agent_id, message)]
@@ -656,8 +656,8 @@ class MasterMachine:
             return []
         message = {
             "type": "FRAMEWORK_MESSAGE",
-            "framework_id": _id(framework.id),
-            "executor_id": _id(executor_id),
+            "framework_id": id_json(framework.id),
+            "executor_id": id_json(executor_id),
             "data": data,
         }
         return [ToAgent(agent_id, message)]
@@ -679,7 +679,7 @@ class MasterMachine:
             effects += self._apply_status(framework, task, status, update.get("latest_state"), now)
             effects += self.maintenance.check_drained(self.agents[agent_id], now)
         if framework.connected:
-            status = {**status, "agent_id": _id(agent_id)}
+            status = {**status, "agent_id": id_json(agent_id)}
             effects.append(ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}}))
         return effects
 
@@ -698,7 +698,7 @@ class MasterMachine:
         if previous != task.state:
             self.count(task.state.lower())
         effects: list[Effect] = []
-        if task.state in TERMINAL_STATES and not task.released:
+        if task.state in TERMINAL and not task.released:
             self.release_task(task)
             self.request_allocation(effects, now)
         return effects
@@ -722,7 +722,7 @@ class MasterMachine:
         self.count("messages_executor_to_framework")
         if framework is None or not framework.connected:
             return []
-        payload = {"agent_id": _id(agent_id), "executor_id": _id(executor_id), "data": data}
+        payload = {"agent_id": id_json(agent_id), "executor_id": id_json(executor_id), "data": data}
         return [ToFramework(framework_id, {"type": "MESSAGE", "message": payload})]
 
     def handle_executor_exited(
@@ -737,7 +737,7 @@ class MasterMachine:
             self.allocator.recover(framework_id, record.role, agent_id, record.resources)
             self.request_allocation(effects, now)
         if custom and framework.connected:
-            failure = {"agent_id": _id(agent_id), "executor_id": _id(executor_id), "status": status}
+            failure = {"agent_id": id_json(agent_id), "executor_id": id_json(executor_id), "status": status}
             effects.append(ToFramework(framework_id, {"type": "FAILURE", "failure": failure}))
         return effects
 

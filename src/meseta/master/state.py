@@ -21,34 +21,6 @@ from typing import Any
 
 from meseta.core.resources import EMPTY, Resources
 
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
-TASK_STATES = (
-    "TASK_STAGING",
-    "TASK_STARTING",
-    "TASK_RUNNING",
-    "TASK_KILLING",
-    "TASK_FINISHED",
-    "TASK_FAILED",
-    "TASK_KILLED",
-    "TASK_ERROR",
-    "TASK_LOST",
-    "TASK_DROPPED",
-    "TASK_UNREACHABLE",
-    "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR",
-    "TASK_UNKNOWN",
-)
 MAX_COMPLETED_FRAMEWORKS = 50  # --max_completed_frameworks
 MAX_COMPLETED_TASKS_PER_FRAMEWORK = 1000  # --max_completed_tasks_per_framework
 MAX_UNREACHABLE_TASKS_PER_FRAMEWORK = 1000  # --max_unreachable_tasks_per_framework: the oldest are dropped

@@ -18,11 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from meseta.master.state import Task, ToFramework
-
-
-def _id(value: str) -> dict[str, str]:
-    return {"value": value}
-
+from meseta.protocol.ids import id_json
 
 UNKNOWN_TASK_ANSWERS = {
     "registered": ("TASK_GONE", "Reconciliation: Task is unknown to the agent"),
@@ -46,14 +42,14 @@ def status(
     unreachable_time: float | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "task_id": _id(task_id),
+        "task_id": id_json(task_id),
         "state": state,
         "message": message,
         "source": "SOURCE_MASTER",
         "reason": reason,
     }
     if agent_id:
-        out["agent_id"] = _id(agent_id)
+        out["agent_id"] = id_json(agent_id)
     if unreachable_time is not None:
         out["unreachable_time"] = time_info(unreachable_time)
     return out
@@ -84,7 +80,7 @@ def reconcile_known(framework_id: str, task: Task) -> ToFramework:
     out = status(task.task_id, task.status_update_state or task.state, "REASON_RECONCILIATION",
                  "Reconciliation: Latest task state", task.agent_id, task.unreachable_time)
     if task.executor_id:
-        out["executor_id"] = _id(task.executor_id)
+        out["executor_id"] = id_json(task.executor_id)
     if task.latest_status and "healthy" in task.latest_status:
         out["healthy"] = task.latest_status["healthy"]
     return update_event(framework_id, out)

@@ -6,8 +6,9 @@ from typing import Any
 
 from meseta.core.resources import EMPTY, Resources, attributes_summary
 from meseta.master.machine import MasterMachine
-from meseta.master.state import TASK_STATES, TERMINAL_STATES, Agent, Framework, Task
+from meseta.master.state import Agent, Framework, Task
 from meseta.protocol.common import version_json
+from meseta.protocol.task_states import ALL_STATES, TERMINAL
 
 
 def task_json(task: Task) -> dict[str, Any]:
@@ -202,13 +203,13 @@ def metrics_json(machine: MasterMachine, uptime: float) -> dict[str, float]:
     out["master/frameworks_connected"] = sum(1 for f in frameworks if f.connected)
     out["master/frameworks_disconnected"] = sum(1 for f in frameworks if not f.connected)
     out["master/outstanding_offers"] = len(machine.offers)
-    states = {s: 0 for s in TASK_STATES}
+    states = {s: 0 for s in ALL_STATES}
     for framework in frameworks:
         for task in [*framework.tasks.values(), *framework.unreachable_tasks.values()]:
             states[task.state] = states.get(task.state, 0) + 1
     gauges = set()
-    for state in TASK_STATES:  # Mesos: non-terminal states are gauges, terminal ones counters
-        if state not in TERMINAL_STATES:
+    for state in ALL_STATES:  # Mesos: non-terminal states are gauges, terminal ones counters
+        if state not in TERMINAL:
             gauges.add(f"master/tasks_{state.removeprefix('TASK_').lower()}")
             out[f"master/tasks_{state.removeprefix('TASK_').lower()}"] = states[state]
     for name, value in machine.metrics.items():

@@ -21,11 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meseta.protocol.task_states import TERMINAL, TaskState
+
 App = dict[str, Any]  # a normalised app definition (see module docstring)
 
 ACTIVE_STATES = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_UNREACHABLE"})
-TERMINAL_STATES = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST",
-                             "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"})
+# Marathon counts TASK_UNKNOWN as terminal too: the master no longer knows the task, so it is gone.
+TERMINAL_STATES = TERMINAL | {TaskState.TASK_UNKNOWN}
 
 
 @dataclass(slots=True)

@@ -19,6 +19,8 @@ from typing import Any
 
 from pymesos import MesosSchedulerDriver, Scheduler, decode_data
 
+from meseta.protocol.task_states import TERMINAL
+
 
 def task(task_id: str, offer: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
@@ -108,10 +110,9 @@ class Recorder(Scheduler):  # type: ignore[misc]
 
     def final(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The task's first terminal update, once it comes."""
-        terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_GONE"}
-        self.wait(lambda: any(s in terminal for s in self.states(task_id)), timeout, f"{task_id} to end")
+        self.wait(lambda: any(s in TERMINAL for s in self.states(task_id)), timeout, f"{task_id} to end")
         with self.lock:
-            return next(u for u in self.updates if u["task_id"]["value"] == task_id and u["state"] in terminal)
+            return next(u for u in self.updates if u["task_id"]["value"] == task_id and u["state"] in TERMINAL)
 
 
 def own_headers(driver: MesosSchedulerDriver) -> MesosSchedulerDriver:

@@ -25,6 +25,7 @@ from meseta.agent.executors import CustomExecutor, ExecutorRun
 from meseta.agent.http.files import files_routes
 from meseta.core.resources import Resources
 from meseta.protocol.common import uuid_problem, version_json
+from meseta.protocol.task_states import TERMINAL
 from meseta.runtime.http import HttpError, accepted, check_json_request, read_body
 from meseta.runtime.streams import EventStream
 
@@ -135,9 +136,9 @@ def _executor_json(run: ExecutorRun) -> dict[str, Any]:
         "directory": str(run.sandbox),
         "type": run.kind,
         "resources": Resources.from_json(run.executor_info.get("resources") or []).summary(),
-        "tasks": [t for t in tasks if t["state"] not in ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED")],
+        "tasks": [t for t in tasks if t["state"] not in TERMINAL],
         "queued_tasks": [],
-        "completed_tasks": [t for t in tasks if t["state"] in ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED")],
+        "completed_tasks": [t for t in tasks if t["state"] in TERMINAL],
     }
 
 
