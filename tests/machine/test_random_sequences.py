@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from meseta.core.resources import Resources
 from meseta.master.invariants import validate
 from meseta.master.machine import MasterMachine
-from meseta.master.state import TERMINAL_STATES, Persist, RegistryOperation, StartTimer, ToAgent, ToFramework
+from meseta.master.state import Persist, RegistryOperation, StartTimer, ToAgent, ToFramework
+from meseta.protocol.task_states import TERMINAL
 
 from .test_drf_golden import MASTER_INFO
 
@@ -65,7 +66,7 @@ class World:
         reported = [{"framework_id": {"value": fid}, "info": self.tasks[(fid, tid)], "state": "TASK_RUNNING",
                      "executor_id": "", "resources": self.tasks[(fid, tid)]["resources"]}
                     for fid, aid, tid in self.running if aid == agent_id
-                    and self.last_state.get((fid, tid), "TASK_STAGING") not in TERMINAL_STATES]
+                    and self.last_state.get((fid, tid), "TASK_STAGING") not in TERMINAL]
         frameworks = [f.info for f in m.frameworks.values()]
         self.effects(m.handle_reregister_agent(self.infos[agent_id], reported, [], frameworks, f"rs-{pick}", self.now))
 
