@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from launch_throughput import BenchScheduler, start, stop, wait_agents
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 
 ISOLATION = {"posix": "posix/cpu,posix/mem", "cgroups": "cgroups/cpu,cgroups/mem,cgroups/pids"}
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from launch_throughput import BenchScheduler, start, stop, wait_agents
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 
 
 def running_copies(marker: str) -> int:

@@ -28,11 +28,11 @@ from typing import Any
 
 import httpx
 
-from meseta.daemons import free_port
 from meseta.master.registry.storage import SqliteStorage
 from meseta.master.state import AdmitAgent
 from meseta.protocol.agent_wire import AGENT_STREAM_PATH
 from meseta.protocol.recordio import RecordIODecoder
+from meseta.runtime.serve import free_port
 
 FRAMEWORKS = [{"id": {"value": f"m1-framework-{k}"}, "name": f"m1-{k}", "user": "root", "checkpoint": True}
               for k in range(5)]

@@ -30,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from meseta.daemons import free_port
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.fast_http import FastPoster
+from meseta.runtime.serve import free_port
 from meseta.testing.fake_agent import FakeAgent
 
 TASK_RESOURCES = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.01}},

@@ -33,8 +33,8 @@ from typing import Any
 
 import httpx
 
-from meseta.daemons import free_port
 from meseta.runtime.fast_http import FastPoster
+from meseta.runtime.serve import free_port
 from meseta.testing.fake_agent import FakeAgent
 from meseta.testing.processes import stop_processes
 from meseta.testing.zookeeper import Ensemble

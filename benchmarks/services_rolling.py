@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from meseta.core.resources import Resources, share_of_ranges
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 from meseta.testing.processes import stop_processes
 
 APP = "/rolling"

@@ -45,8 +45,8 @@ from typing import Any
 
 import httpx
 
-from meseta.daemons import free_port
 from meseta.runtime.fast_http import FastPoster
+from meseta.runtime.serve import free_port
 from meseta.services import codec, groups
 from meseta.services.actor import new_uuid
 from meseta.services.app_ids import new_task_id

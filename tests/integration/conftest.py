@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from meseta.core.resources import Resources, share_of_ranges
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 from meseta.testing.processes import stop_processes
 
 MESETA = [sys.executable, "-m", "meseta.cli.main"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 
 from .conftest import AGENT_RESOURCES, MESETA, _stop, wait_for_agents
 from .test_pymesos import Recorder, _sleepers, start_driver, task

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 
 from .conftest import _stop, wait_for_agents
 from .test_allocation_e2e import _proc

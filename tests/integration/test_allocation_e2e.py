@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 
 from .conftest import MESETA, _stop, wait_for_agents
 from .test_pymesos import Recorder, scalar, start_driver

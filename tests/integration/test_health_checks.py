@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 
 from .conftest import master_and_agent
 from .test_pymesos import Recorder, driver_for, task

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from meseta.daemons import free_port
 from meseta.master.registry.storage import SqliteStorage
 from meseta.master.state import AdmitAgent
+from meseta.runtime.serve import free_port
 
 from .conftest import AGENT_RESOURCES, MESETA, _stop, wait_for_agents
 from .test_pymesos import Recorder, launch_running, start_driver

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from meseta.agent.gc import max_age
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 
 from .conftest import _stop, wait_for_agents
 from .test_allocation_e2e import _proc

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 from meseta.testing.zookeeper import Ensemble
 
 from .conftest import _stop, wait_for_agents

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from meseta.core.resources import Resources, share_of_ranges
-from meseta.daemons import free_port
+from meseta.runtime.serve import free_port
 
 from .conftest import MESETA, _stop, wait_for_agents
 

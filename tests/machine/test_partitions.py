@@ -13,7 +13,6 @@ from meseta.master import views
 from meseta.master.actor import MasterActor
 from meseta.master.http.app import build_master_app
 from meseta.master.machine import MasterMachine
-from meseta.master.maintenance import parse_rate_limit
 from meseta.master.partitions import MARK_TIMER, REREGISTER_TIMER
 from meseta.master.registry.storage import MemoryStorage
 from meseta.master.state import (
@@ -28,6 +27,7 @@ from meseta.master.state import (
     ToAgent,
     ToFramework,
 )
+from meseta.protocol.flags import parse_rate_limit
 
 from .test_drf_golden import MASTER_INFO, offers_in
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from meseta.agent.daemon import detect_resources
 from meseta.cli.main import app
-from meseta.daemons import detect_resources
 
 
 def test_bad_flags_are_rejected_with_the_problem_named() -> None:
@@ -29,3 +31,12 @@ def test_detection_fills_in_what_resources_leave_out(tmp_path: Path) -> None:
     assert resources.scalar("cpus") == 3.0
     assert resources.scalar("mem") > 0 and resources.scalar("disk") > 0
     assert resources.ranges("ports") == ((31000, 32000),)
+
+
+def test_each_command_loads_only_what_it_runs() -> None:
+    """`meseta version` (and the CLI module itself) load no daemon: a fresh interpreter shows it."""
+    probe = ("import sys; from typer.testing import CliRunner; from meseta.cli.main import app; "
+             "result = CliRunner().invoke(app, ['version']); assert result.exit_code == 0, result.output; "
+             "print(' '.join(sorted(m for m in sys.modules if m.startswith('meseta'))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == ["meseta", "meseta.cli", "meseta.cli.main"], loaded

@@ -15,23 +15,10 @@ import typer
 from rich.console import Console
 
 from meseta import __version__
-from meseta.agent.containerizer.cgroup_limits import parse_isolation
-from meseta.core.resources import Resources, parse_attributes, share_of_ranges
-from meseta.daemons import (
-    AgentOptions,
-    MasterOptions,
-    build_agent,
-    build_master,
-    parse_percentage,
-    parse_weights_flag,
-    run_agent,
-    server,
-    tune_gc,
-)
-from meseta.master.maintenance import parse_rate_limit
-from meseta.runtime.zk import parse_zk_url
 
 if TYPE_CHECKING:
+    from meseta.agent.daemon import AgentOptions
+    from meseta.master.daemon import MasterOptions
     from meseta.services.daemon import ServicesOptions
 
 app = typer.Typer(
@@ -56,20 +43,67 @@ def _checked_by(parse: Callable[[str], object]) -> Callable[[str | None], str | 
     return check
 
 
+# Each parser is imported when its flag is given, so that a command loads only what it runs
+# (`meseta version` loads no daemon).
+def _resources(value: str) -> object:
+    from meseta.core.resources import Resources
+
+    return Resources.parse(value)
+
+
+def _attributes(value: str) -> object:
+    from meseta.core.resources import parse_attributes
+
+    return parse_attributes(value)
+
+
+def _isolation(value: str) -> object:
+    from meseta.agent.containerizer.cgroup_limits import parse_isolation
+
+    return parse_isolation(value)
+
+
+def _weights(value: str) -> object:
+    from meseta.protocol.flags import parse_weights_flag
+
+    return parse_weights_flag(value)
+
+
+def _percentage(value: str) -> float:
+    from meseta.protocol.flags import parse_percentage
+
+    return parse_percentage(value)
+
+
+def _rate_limit(value: str) -> object:
+    from meseta.protocol.flags import parse_rate_limit
+
+    return parse_rate_limit(value)
+
+
+def _zk_url(value: str) -> object:
+    from meseta.runtime.zk import parse_zk_url
+
+    return parse_zk_url(value)
+
+
 def _recover_mode(value: str) -> str:
     if value not in ("reconnect", "cleanup"):
         raise ValueError(f"--recover: '{value}' is not one of reconnect, cleanup")
     return value
 
 
-_check_resources = _checked_by(Resources.parse)
+_check_resources = _checked_by(_resources)
 _check_recover = _checked_by(_recover_mode)
-_check_isolation = _checked_by(parse_isolation)
-_check_weights = _checked_by(parse_weights_flag)
-_check_attributes = _checked_by(parse_attributes)
+_check_isolation = _checked_by(_isolation)
+_check_weights = _checked_by(_weights)
+_check_attributes = _checked_by(_attributes)
+_check_zk = _checked_by(_zk_url)
 
 
 def _run(main: object) -> None:
+    from meseta.runtime.serve import tune_gc
+
     try:
         import uvloop
 
@@ -108,7 +142,7 @@ def master(
     offer_timeout: float = typer.Option(None, help="Seconds after which unused offers are rescinded."),
     zk: str = typer.Option(None, help="zk://host:port,.../path: elect a leader among masters and keep the "
                            "registry in ZooKeeper (default: standalone, registry in SQLite).",
-                           callback=_checked_by(parse_zk_url)),
+                           callback=_check_zk),
     quorum: int = typer.Option(None, help="Required with --zk: a majority of the masters.", min=1),
     zk_session_timeout: float = typer.Option(10.0, help="ZooKeeper session timeout (s).", min=0.5),
     agent_reregister_timeout: float = typer.Option(
@@ -116,21 +150,23 @@ def master(
         min=0.1),
     recovery_agent_removal_limit: str = typer.Option(
         "100%", help="After a failover, the most recovered agents that may be marked unreachable; beyond it "
-        "the master exits.", callback=_checked_by(parse_percentage)),
+        "the master exits.", callback=_checked_by(_percentage)),
     agent_removal_rate_limit: str = typer.Option(
         None, help='Pace agents marked unreachable, e.g. "1/10mins" (default: no limit).',
-        callback=_checked_by(parse_rate_limit)),
+        callback=_checked_by(_rate_limit)),
 ) -> None:
     """Run a master: the scheduler API, the agent endpoint and the state endpoints."""
     if role_sorter not in ("drf", "random") or role_sorter != framework_sorter:
         raise typer.BadParameter("--role-sorter and --framework-sorter must both be drf or both be random")
     if zk and quorum is None:
         raise typer.BadParameter("--quorum is required with --zk")
+    from meseta.master.daemon import MasterOptions
+
     options = MasterOptions(ip, port, work_dir, hostname, allocation_interval, agent_ping_timeout,
                             max_agent_ping_timeouts, weights, role_sorter, framework_sorter, offer_timeout,
                             zk=zk, quorum=quorum, zk_session_timeout=zk_session_timeout,
                             agent_reregister_timeout=agent_reregister_timeout,
-                            recovery_agent_removal_limit=parse_percentage(recovery_agent_removal_limit),
+                            recovery_agent_removal_limit=_percentage(recovery_agent_removal_limit),
                             agent_removal_rate_limit=agent_removal_rate_limit)
     _run(_serve_master(options))
 
@@ -142,6 +178,9 @@ async def _serve_master(options: MasterOptions) -> None:
         console.print(f"meseta master {__version__} on http://{options.ip}:{options.port}, contending in {options.zk}")
         await HaMaster(options).serve()
         return
+    from meseta.master.daemon import build_master
+    from meseta.runtime.serve import server
+
     actor, asgi = build_master(options)
     actor.run(actor.machine.handle_start)
     console.print(f"meseta master {__version__} on http://{options.ip}:{options.port}")
@@ -200,6 +239,8 @@ def agent(
                                                   min=0.01),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
+    from meseta.agent.daemon import AgentOptions
+
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
                            oversubscribed_resources=oversubscribed_resources or "",
                            qos_load_threshold_5min=qos_load_threshold_5min,
@@ -219,6 +260,8 @@ def agent(
 
 
 async def _serve_agent(options: AgentOptions) -> None:
+    from meseta.agent.daemon import build_agent, run_agent
+
     node, asgi = build_agent(options)
     console.print(f"meseta agent {__version__} on http://{options.ip}:{options.port} -> master {options.master}")
     await run_agent(node, asgi, options.ip, options.port)
@@ -257,6 +300,11 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
                        isolation: str = "posix/cpu,posix/mem", services_port: int = 0) -> None:
+    from meseta.agent.daemon import AgentOptions, build_agent, run_agent
+    from meseta.core.resources import Resources, share_of_ranges
+    from meseta.master.daemon import MasterOptions, build_master
+    from meseta.runtime.serve import server
+
     actor, master_app = build_master(MasterOptions(ip, port, work_dir / "master"))
     actor.run(actor.machine.handle_start)
     master_server = server(master_app, ip, port)
@@ -308,7 +356,7 @@ def services(
         "its app has the label MESETA_ROLLBACK_ON_STALL=true).", min=1),
     zk: str = typer.Option(None, help="zk://host:port,.../path: elect a leader among services instances and "
                            "keep the state in ZooKeeper (default: one instance, state in SQLite).",
-                           callback=_checked_by(parse_zk_url)),
+                           callback=_check_zk),
     zk_session_timeout: float = typer.Option(10.0, help="ZooKeeper session timeout (s).", min=0.5),
     min_revive_offers_interval: float = typer.Option(
         1.0, help="At most one REVIVE per this many seconds: new launches wanted meanwhile wait for it "
@@ -325,6 +373,7 @@ def services(
 
 
 async def _serve_services(options: ServicesOptions) -> None:
+    from meseta.runtime.serve import server
     from meseta.services.daemon import build_services
 
     if options.zk:

@@ -20,11 +20,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from meseta.daemons import MasterOptions, abort_process, build_master, master_info, server
+from meseta.master.daemon import MasterOptions, build_master, master_info
 from meseta.master.http.gate import LeaderGate
 from meseta.master.registry.zk_storage import ZooKeeperStorage
 from meseta.protocol.master_znodes import REGISTRY_CHILD
 from meseta.runtime.leadership import Leadership
+from meseta.runtime.serve import abort_process, server
 from meseta.runtime.zk import make_client, parse_zk_url, start_client
 
 log = logging.getLogger(__name__)

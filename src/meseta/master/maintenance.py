@@ -19,7 +19,6 @@ is soft and lives on the agent record.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +28,6 @@ if TYPE_CHECKING:
     from meseta.master.machine import MasterMachine
 
 NANOS = 1_000_000_000
-STOUT_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "secs": 1.0, "mins": 60.0, "hrs": 3600.0, "days": 86400.0,
-               "weeks": 604800.0}  # the duration units Mesos flags accept
-_STOUT_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*")
-
-
 def machine_key(machine_id: Any, where: str) -> tuple[str, str]:
     if not isinstance(machine_id, dict):
         raise CallRejected(400, f"{where} must be an object {{hostname, ip}}")
@@ -73,38 +67,6 @@ def duration_nanos(value: Any, where: str) -> int:
 
 def duration_seconds(value: Any, where: str) -> float:
     return duration_nanos(value, where) / NANOS
-
-
-def flag_duration(text: str, where: str) -> float:
-    """A duration as Mesos flags write it, in seconds: ``10mins``, ``1.5secs``, ``100ms``.
-    ValueError names ``where`` and the problem."""
-    match = _STOUT_DURATION.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{where}: '{text}' is not a duration like '10mins' or '1.5secs'")
-    number, unit = match.groups()
-    if unit not in STOUT_UNITS:
-        raise ValueError(f"{where}: unknown duration unit '{unit}' in '{text}' (use one of {', '.join(STOUT_UNITS)})")
-    return float(number) * STOUT_UNITS[unit]
-
-
-def parse_rate_limit(text: str | None, where: str = "agent_removal_rate_limit") -> tuple[int, float] | None:
-    """``--agent_removal_rate_limit``: ``<count>/<duration>`` such as ``1/10mins`` or ``2/1secs``,
-    as (count, seconds); None or empty means no limit. ValueError names the problem."""
-    if text is None or not text.strip():
-        return None
-    count_text, slash, duration_text = text.partition("/")
-    if not slash:
-        raise ValueError(f"{where}: '{text}' must be '<count>/<duration>', e.g. '1/10mins'")
-    try:
-        count = int(count_text.strip())
-    except ValueError:
-        raise ValueError(f"{where}: '{count_text}' in '{text}' is not a whole number of agents") from None
-    if count < 1:
-        raise ValueError(f"{where}: the count in '{text}' must be at least 1")
-    seconds = flag_duration(duration_text, where)
-    if seconds <= 0:
-        raise ValueError(f"{where}: the duration in '{text}' must be positive")
-    return count, seconds
 
 
 @dataclass(slots=True)

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from meseta.daemons import abort_process, server
 from meseta.protocol.master_znodes import master_address
 from meseta.runtime.leadership import Leadership
+from meseta.runtime.serve import abort_process, server
 from meseta.runtime.zk import make_client, parse_zk_url, start_client
 from meseta.services.daemon import ServicesOptions, build_services
 from meseta.services.store import ZooKeeperServiceStore
@@ -123,4 +123,4 @@ class HaServices:
     def _lost(self, reason: str) -> None:
         if self.actor is not None:
             self.actor.stopped = True
-        abort_process(f"services leadership lost: {reason}")
+        abort_process(f"services leadership lost: {reason}", "services")
