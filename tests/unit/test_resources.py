@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -167,3 +170,19 @@ def test_range_shares_split_ports_among_agents_of_one_host() -> None:
                                                    ((31008, 31009), (32000, 32001))]
     assert all(s.scalar_totals() == whole.scalar_totals() for s in shares), "scalars stay whole"
     assert "ports" not in share_of_ranges(Resources.parse("cpus:1;ports:[1-1]"), 1, 2).names(), "an empty share goes"
+
+
+@pytest.mark.parametrize("item, problem", [
+    ({"name": "cpus", "type": "SCALAR", "scalar": 0.1}, "resources[0].scalar must be an object"),
+    ({"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.7976931348623157e308}}, "at most 9.0072e+12"),
+    ({"name": "cpus", "type": "SCALAR", "scalar": {"value": -1}}, "non-negative"),
+    ({"name": "ports", "type": "RANGES", "ranges": [31000]}, "resources[0].ranges must be an object"),
+    ({"name": "ports", "type": "RANGES", "ranges": {"range": 5}}, "must be a list"),
+    ({"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 1, "end": 2**64}]}}, "2^64-1"),
+    ({"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 1.5, "end": 2}]}}, "integer begin"),
+    ({"name": "zones", "type": "SET", "set": "a"}, "resources[0].set must be an object"),
+    ({"name": "zones", "type": "SET", "set": {"item": "a"}}, "must be a list of strings"),
+])
+def test_malformed_json_resources_are_refused_naming_the_field(item: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ResourceError, match=re.escape(problem)):
+        Resources.from_json([item])

@@ -27,6 +27,10 @@ Ranges: TypeAlias = tuple[tuple[int, int], ...]
 Quantity: TypeAlias = int | Ranges | frozenset[str]
 
 SCALE = 1000  # Mesos scalars carry three decimal digits.
+# The largest scalar a resource may hold: its thousandths still fit a double exactly (2^53), far above
+# any machine (a million CPUs, an exabyte of memory in MB). Larger values are refused where they enter.
+MAX_SCALAR = float(2**53 // SCALE)
+MAX_RANGE_VALUE = 2**64 - 1  # Value.Range's begin and end are uint64
 UNRESERVED = "*"
 _KNOWN_FIELDS = frozenset(
     {"name", "type", "scalar", "ranges", "set", "role", "allocation_info", "reservations"}
@@ -393,8 +397,8 @@ def _parse_range(name: str, text: str) -> tuple[int, int]:
         e = int(end) if sep else b
     except ValueError:
         raise ResourceError(f"resource '{name}': range '{text}' is not 'begin-end'") from None
-    if b < 0 or b > e:
-        raise ResourceError(f"resource '{name}': range '{text}' is empty or negative")
+    if b < 0 or b > e or e > MAX_RANGE_VALUE:
+        raise ResourceError(f"resource '{name}': range '{text}' is empty or negative (or beyond 2^64-1)")
     return (b, e)
 
 
@@ -403,8 +407,9 @@ def _parse_scalar(name: str, text: str) -> int:
         value = float(text)
     except ValueError:
         raise ResourceError(f"resource '{name}': '{text}' is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise ResourceError(f"resource '{name}': scalar must be finite and non-negative, got {text}")
+    if not math.isfinite(value) or not 0 <= value <= MAX_SCALAR:
+        raise ResourceError(f"resource '{name}': scalar must be finite and non-negative, at most "
+                            f"{MAX_SCALAR:g}, got {text}")
     return to_milli(value)
 
 
@@ -456,7 +461,7 @@ def _resource_from_json(index: int, item: Mapping[str, Any]) -> tuple[ResourceKe
 
 def _json_quantity(where: str, kind: Any, item: Mapping[str, Any]) -> Quantity:
     if kind == "SCALAR":
-        value = (item.get("scalar") or {}).get("value")
+        value = _field(where, item, "scalar").get("value")
         if isinstance(value, str):
             try:
                 value = float(value)
@@ -464,22 +469,45 @@ def _json_quantity(where: str, kind: Any, item: Mapping[str, Any]) -> Quantity:
                 raise ResourceError(f"{where}.scalar.value '{value}' is not a number") from None
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise ResourceError(f"{where}.scalar.value is required for a SCALAR resource")
-        if not math.isfinite(value) or value < 0:
-            raise ResourceError(f"{where}.scalar.value must be finite and non-negative")
+        if not math.isfinite(value) or not 0 <= value <= MAX_SCALAR:
+            raise ResourceError(f"{where}.scalar.value must be finite and non-negative, at most {MAX_SCALAR:g}")
         return to_milli(value)
     if kind == "RANGES":
-        raw = (item.get("ranges") or {}).get("range") or []
+        raw = _field(where, item, "ranges").get("range") or []
+        if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
+            raise ResourceError(f"{where}.ranges.range must be a list of {{begin, end}} objects")
         try:
-            pairs = [(int(r["begin"]), int(r["end"])) for r in raw]
+            pairs = [(_range_bound(r["begin"]), _range_bound(r["end"])) for r in raw]
         except (KeyError, TypeError, ValueError):
-            raise ResourceError(f"{where}.ranges.range entries need integer begin and end") from None
+            raise ResourceError(f"{where}.ranges.range entries need integer begin and end, from 0 to 2^64-1") from None
         return normalize_ranges(pairs)
     if kind == "SET":
-        raw_items = (item.get("set") or {}).get("item") or []
-        if not all(isinstance(x, str) for x in raw_items):
+        raw_items = _field(where, item, "set").get("item") or []
+        if not isinstance(raw_items, list) or not all(isinstance(x, str) for x in raw_items):
             raise ResourceError(f"{where}.set.item must be a list of strings")
         return frozenset(raw_items)
     raise ResourceError(f"{where}.type '{kind}' is not one of SCALAR, RANGES, SET")
+
+
+def _field(where: str, item: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``item[name]`` as an object ({} when unset), or a ResourceError naming it."""
+    value = item.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ResourceError(f"{where}.{name} must be an object")
+    return value
+
+
+def _range_bound(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    number = int(value)
+    if not 0 <= number <= MAX_RANGE_VALUE:
+        raise ValueError(value)
+    return number
 
 
 def _json_role(where: str, item: Mapping[str, Any]) -> str:

@@ -1,0 +1,62 @@
+"""The JSON edge: every hostile body is one JsonRejected naming the place, never another exception."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meseta.protocol.json_edge import MAX_DEPTH, JsonRejected, check_tree, decode_json, decode_typed
+
+
+class Call(msgspec.Struct):
+    type: str
+    count: int = 0
+
+
+@pytest.mark.parametrize("body, problem", [
+    (b"[" * 1000 + b"]" * 1000, "nested deeper than"),
+    (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "nested deeper than"),
+    (b'{"a": NaN}', "Failed to parse"),
+    (b'{"a": 1e400}', "Failed to parse"),
+    (b'"\\ud800"', "Failed to parse"),
+    (b"{not json", "Failed to parse"),
+])
+def test_hostile_bodies_are_rejected(body: bytes, problem: str) -> None:
+    with pytest.raises(JsonRejected, match=problem) as caught:
+        decode_json(body, "thing")
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("value, problem", [
+    (json.loads('{"cmd": "\\ud800"}'), "'$.cmd' is not valid Unicode"),
+    (json.loads('{"\\udfff": 1}'), "'$' is not valid Unicode"),
+    (json.loads('{"cpus": NaN}'), "'$.cpus' must be a finite number"),
+    (json.loads('{"cpus": [Infinity]}'), "'$.cpus[0]' must be a finite number"),
+    ({1: "a"}, "key that is not a string"),
+])
+def test_values_built_by_json_loads_are_checked(value: Any, problem: str) -> None:
+    with pytest.raises(JsonRejected, match=re.escape(problem)):
+        check_tree(value)
+
+
+def test_typed_decoding_names_the_field_and_survives_deep_nesting() -> None:
+    assert decode_typed(b'{"type": "X", "count": 2}', Call, "Call") == Call("X", 2)
+    with pytest.raises(JsonRejected, match=r"\$\.count"):
+        decode_typed(b'{"type": "X", "count": [1]}', Call, "Call")
+    with pytest.raises(JsonRejected, match="nested deeper"):
+        decode_typed(b'{"type": "X", "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}", Call, "Call")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_arbitrary_bytes_decode_or_are_rejected(body: bytes) -> None:
+    try:
+        decode_json(body, "thing")
+    except JsonRejected:
+        pass
