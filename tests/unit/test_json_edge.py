@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meseta.protocol.json_edge import MAX_DEPTH, JsonRejected, check_tree, decode_json, decode_typed
+from meseta.protocol.json_edge import (
+    MAX_DEPTH,
+    JsonRejected,
+    check_tree,
+    decode_json,
+    decode_typed,
+    nested_deeper_than,
+)
 
 
 class Call(msgspec.Struct):
@@ -60,3 +67,35 @@ def test_arbitrary_bytes_decode_or_are_rejected(body: bytes) -> None:
         decode_json(body, "thing")
     except JsonRejected:
         pass
+
+
+def nested(levels: int) -> Any:
+    value: Any = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("value, depth", [
+    ({}, 1), ([[1, [2]]], 3), ({"a": "[[[[" * 20, "b": [{"c": '\\"[[' * 20}]}, 3),
+    ({"x": "]]]]" * 20, "y": [[[["\\\\"]]]]}, 5), (nested(41), 41),
+])
+def test_depth_is_counted_outside_strings(value: Any, depth: int) -> None:
+    body = json.dumps(value).encode()
+    assert not nested_deeper_than(body, depth)
+    assert nested_deeper_than(body, depth - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.text(alphabet='[]{}"\\ab', max_size=8) | st.integers(),
+                    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children,
+                                                                                        max_size=3), max_leaves=30))
+def test_depth_scan_agrees_with_the_decoded_value(value: Any) -> None:
+    def depth(item: Any) -> int:
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        return 0 if children is None else 1 + max((depth(c) for c in children), default=0)
+
+    body = json.dumps(value).encode()
+    assert not nested_deeper_than(body, depth(value))
+    if depth(value) > 0:
+        assert nested_deeper_than(body, depth(value) - 1)
