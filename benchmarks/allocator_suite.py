@@ -32,9 +32,9 @@ from meseta.alloc.allocator import Allocator
 from meseta.alloc.quota import Quota
 from meseta.core.resources import Resources
 from meseta.master.actor import MasterActor
+from meseta.master.effects import Persist
 from meseta.master.machine import MasterMachine
 from meseta.master.registry.storage import MemoryStorage
-from meseta.master.state import Persist
 
 AGENT = Resources.parse("cpus:24;mem:4096;disk:4096;ports:[31000-32000]")
 GRID = ((1000, 100), (5000, 500), (10000, 1000))

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
+from meseta.master.effects import AdmitAgent
 from meseta.master.registry.storage import SqliteStorage
-from meseta.master.state import AdmitAgent
 from meseta.protocol.agent_wire import AGENT_STREAM_PATH
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.serve import free_port

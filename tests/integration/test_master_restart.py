@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from meseta.master.effects import AdmitAgent
 from meseta.master.registry.storage import SqliteStorage
-from meseta.master.state import AdmitAgent
 from meseta.runtime.serve import free_port
 
 from .conftest import AGENT_RESOURCES, MESETA, _stop, wait_for_agents

@@ -14,9 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kazoo.client import KazooClient, KazooState
 
-from meseta.master.registry.storage import MemoryStorage
-from meseta.master.registry.zk_storage import Fenced, ZooKeeperStorage, json_bytes
-from meseta.master.state import (
+from meseta.master.effects import (
     AdmitAgent,
     MarkAgentGone,
     MarkAgentUnreachable,
@@ -24,6 +22,8 @@ from meseta.master.state import (
     RemoveAgent,
     SaveSetting,
 )
+from meseta.master.registry.storage import MemoryStorage
+from meseta.master.registry.zk_storage import Fenced, ZooKeeperStorage, json_bytes
 from meseta.runtime import zk_blobs
 from meseta.testing.zookeeper import Ensemble
 

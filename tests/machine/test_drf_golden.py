@@ -1,4 +1,4 @@
-"""The DRF paper's example, driven through the master machine's real handlers.
+"""The DRF paper's example, driven through the master world's real handlers.
 
 One agent ``cpus:9;mem:18432``; framework A launches tasks of <1 cpu, 4 GiB>, B of <3 cpu, 1 GiB>.
 Each takes one task per offer and hands the rest back unfiltered; a framework whose task no
@@ -7,48 +7,21 @@ longer fits declines for good. DRF must end with A running 3 tasks and B running
 
 from __future__ import annotations
 
-from typing import Any
-
 from meseta.core.resources import Resources
-from meseta.master.machine import MasterMachine
-from meseta.master.state import Persist, StartTimer, ToAgent, ToFramework
-
-MASTER_INFO = {"id": "m1", "hostname": "localhost", "port": 5050, "version": "1.11.0"}
-
-
-def register_agent(machine: MasterMachine, resources: str) -> str:
-    effects = machine.handle_register_agent(
-        {"hostname": "h1", "port": 5051, "resources": Resources.parse(resources).to_json()}, "agent-stream", 0.0
-    )
-    (persist,) = [e for e in effects if isinstance(e, Persist)]
-    machine.handle_persisted(persist.operation, 0.0)
-    return persist.operation.agent_id  # type: ignore[union-attr]
-
-
-def subscribe(machine: MasterMachine, name: str) -> str:
-    effects = machine.handle_subscribe({"user": "u", "name": name}, None, f"s-{name}", [], 0.0)
-    event = next(e.event for e in effects if isinstance(e, ToFramework))
-    return str(event["subscribed"]["framework_id"]["value"])
-
-
-def offers_in(effects: list[Any]) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    for e in effects:
-        if isinstance(e, ToFramework) and e.event["type"] == "OFFERS":
-            found.setdefault(e.framework_id, []).extend(e.event["offers"]["offers"])
-    return found
+from meseta.master.effects import StartTimer, ToAgent
+from meseta.testing.master_world import World, offers_in, register_agent, subscribe
 
 
 def test_drf_paper_example_a_runs_3_b_runs_2() -> None:
-    machine = MasterMachine(MASTER_INFO)
-    agent_id = register_agent(machine, "cpus:9;mem:18432")
-    a, b = subscribe(machine, "A"), subscribe(machine, "B")
+    world = World()
+    agent_id = register_agent(world, "cpus:9;mem:18432")
+    a, b = subscribe(world, "A"), subscribe(world, "B")
     demand = {a: Resources.parse("cpus:1;mem:4096"), b: Resources.parse("cpus:3;mem:1024")}
     launched = {a: 0, b: 0}
     now = 0.0
     for _ in range(20):
         now += 1.0
-        offers = offers_in(machine.handle_allocate(now))
+        offers = offers_in(world.allocate(now))
         if not offers:
             break
         for framework_id, framework_offers in offers.items():
@@ -60,26 +33,26 @@ def test_drf_paper_example_a_runs_3_b_runs_2() -> None:
                         "agent_id": {"value": agent_id}, "command": {"value": "true"},
                         "resources": demand[framework_id].to_json(),
                     }
-                    effects = machine.handle_accept(
+                    effects = world.accept(
                         framework_id, [offer["id"]["value"]], [{"type": "LAUNCH", "launch": {"task_infos": [task]}}],
                         0.0, now,
                     )
                     assert any(isinstance(e, ToAgent) and e.message["type"] == "RUN_TASK" for e in effects)
                     launched[framework_id] += 1
                 else:
-                    machine.handle_decline(framework_id, [offer["id"]["value"]], 10_000.0, now)
+                    world.decline(framework_id, [offer["id"]["value"]], 10_000.0, now)
     assert launched == {a: 3, b: 2}
-    assert abs(machine.allocator.share(a, "*") - 2 / 3) < 1e-9
-    assert abs(machine.allocator.share(b, "*") - 2 / 3) < 1e-9
+    assert abs(world.allocator.share(a, "*") - 2 / 3) < 1e-9
+    assert abs(world.allocator.share(b, "*") - 2 / 3) < 1e-9
 
 
 def test_allocation_requests_are_coalesced() -> None:
-    machine = MasterMachine(MASTER_INFO)
-    register_agent(machine, "cpus:2;mem:1024")
-    a = subscribe(machine, "A")
+    world = World()
+    register_agent(world, "cpus:2;mem:1024")
+    a = subscribe(world, "A")
     timers = []
     for _ in range(100):
-        timers += [e for e in machine.handle_revive(a, [], 0.0) if isinstance(e, StartTimer)]
+        timers += [e for e in world.revive(a, [], 0.0) if isinstance(e, StartTimer)]
     assert len(timers) <= 1
 
 

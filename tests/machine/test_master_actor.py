@@ -9,17 +9,16 @@ from meseta.core.resources import Resources
 from meseta.master.actor import MasterActor
 from meseta.master.machine import MasterMachine
 from meseta.master.registry.storage import FailingStorage, SqliteStorage
-
-from .test_drf_golden import MASTER_INFO
+from meseta.master.validation.agents import parse_stream_call
+from meseta.testing.master_world import MASTER_INFO
 
 AGENT = {"hostname": "h1", "port": 5051, "resources": Resources.parse("cpus:1;mem:256").to_json()}
 
 
 async def register(actor: MasterActor) -> list[dict]:
     stream = actor.open_agent_stream()
-    effects = actor.machine.handle_register_agent(AGENT, stream.stream_id, actor.now())
-    actor.attach_agent_stream(effects[0].operation.agent_id, stream)  # type: ignore[union-attr]
-    actor.execute(effects)
+    actor.run(actor.machine.handle_register_agent, parse_stream_call({"type": "REGISTER", "agent_info": AGENT}),
+              stream.stream_id, attach=lambda agent_id: actor.attach_agent_stream(agent_id, stream))
     await asyncio.sleep(0.2)  # the registrar writes in a thread, then posts the result back
     stream.close()
     return [record async for record in stream.body()]  # type: ignore[misc]
@@ -30,7 +29,8 @@ async def test_agent_is_admitted_only_after_the_registry_write(tmp_path: Path) -
     actor = MasterActor(MasterMachine(MASTER_INFO), storage)
     records = await register(actor)
     assert any(b'"REGISTERED"' in r for r in records)
-    assert list(SqliteStorage(tmp_path / "registry.sqlite").load_agents()) == list(actor.machine.agents)
+    stored = SqliteStorage(tmp_path / "registry.sqlite").load_agents()
+    assert list(stored) == list(actor.machine.books.agents.registered)
     await actor.stop()
 
 
@@ -38,5 +38,5 @@ async def test_a_failing_registry_admits_nobody() -> None:
     actor = MasterActor(MasterMachine(MASTER_INFO), FailingStorage("disk on fire"))
     records = await register(actor)
     assert not any(b'"REGISTERED"' in r for r in records)
-    assert not actor.machine.agents
+    assert not actor.machine.books.agents.registered
     await actor.stop()

@@ -153,6 +153,10 @@ class Allocator:
     def has_agent(self, agent_id: str) -> bool:
         return agent_id in self._agents
 
+    def is_agent_active(self, agent_id: str) -> bool:
+        agent = self._agents.get(agent_id)
+        return agent is not None and agent.active
+
     # ---------------------------------------------------------------- frameworks
     def add_framework(
         self,

@@ -446,6 +446,7 @@ def _resource_from_json(index: int, item: Mapping[str, Any]) -> tuple[ResourceKe
     kind = item.get("type", "SCALAR")
     qty = _json_quantity(where, kind, item)
     role = _json_role(where, item)
+    _check_disk(where, item.get("disk"))
     extra_fields = {k: v for k, v in item.items() if k not in _KNOWN_FIELDS and v is not None}
     reservations = item.get("reservations")
     legacy = extra_fields.pop("reservation", None)  # pre-refinement dynamic reservation: {principal, labels}
@@ -489,6 +490,23 @@ def _json_quantity(where: str, kind: Any, item: Mapping[str, Any]) -> Quantity:
     raise ResourceError(f"{where}.type '{kind}' is not one of SCALAR, RANGES, SET")
 
 
+def _check_disk(where: str, disk: Any) -> None:
+    """DiskInfo's parts that volumes are made of: objects, with a string persistence id and path."""
+    if disk is None:
+        return
+    if not isinstance(disk, Mapping):
+        raise ResourceError(f"{where}.disk must be an object")
+    for part, fields in (("persistence", ("id", "principal")), ("volume", ("container_path", "host_path", "mode"))):
+        value = disk.get(part)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ResourceError(f"{where}.disk.{part} must be an object")
+        for name in fields:
+            if value.get(name) is not None and not isinstance(value[name], str):
+                raise ResourceError(f"{where}.disk.{part}.{name} must be a string")
+
+
 def _field(where: str, item: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     """``item[name]`` as an object ({} when unset), or a ResourceError naming it."""
     value = item.get(name)
@@ -516,6 +534,9 @@ def _json_role(where: str, item: Mapping[str, Any]) -> str:
         not isinstance(reservations, list) or not all(isinstance(r, Mapping) for r in reservations)
     ):
         raise ResourceError(f"{where}.reservations must be a list of objects")
+    for position, reservation in enumerate(reservations or []):
+        if not isinstance(reservation.get("role"), str):
+            raise ResourceError(f"{where}.reservations[{position}].role is required")
     role = reservations[-1].get("role") if reservations else item.get("role")
     if role is None:
         return UNRESERVED

@@ -3,20 +3,27 @@
 Each entry point calls one machine handler synchronously (so it is atomic on the event loop)
 and executes the effects it returns: records onto framework and agent streams, timers on the
 loop, registry writes in a worker thread whose completion comes back as ``handle_persisted``.
+
+Error contract::
+
+    CallRejected / SubscribeRefused   the handler refused before changing anything: passed on to
+                                      the endpoint, which answers with its status
+    any other exception               a bug that may have left a change half-made: the master is
+                                      deposed at once (it stops acting and exits; a stand-by
+                                      takes over) rather than running on; the caller gets Deposed
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from meseta.master.machine import MasterMachine
-from meseta.master.registry.storage import Fenced, Storage
-from meseta.master.state import (
+from meseta.master.effects import (
     Abort,
     CancelTimer,
     CloseAgentStream,
@@ -28,9 +35,16 @@ from meseta.master.state import (
     ToAgent,
     ToFramework,
 )
+from meseta.master.machine import MasterMachine
+from meseta.master.registry.storage import Fenced, Storage
+from meseta.master.validation.errors import CallRejected, SubscribeRefused
 from meseta.runtime.streams import EventStream
 
 log = logging.getLogger(__name__)
+
+
+class Deposed(Exception):
+    """The master stopped acting (a bug, or another master leads): answer 503, nothing more."""
 
 
 class Clock(Protocol):
@@ -61,20 +75,37 @@ class MasterActor:
         return self.clock.time()
 
     # ------------------------------------------------------------- entry points
-    def run(self, handler: Callable[..., list[Effect]], *args: Any) -> None:
-        """Call ``handler(*args, now)`` and execute its effects."""
-        self.execute(handler(*args, self.now()))
+    def run(self, handler: Callable[..., Any], *args: Any, attach: Callable[[Any], None] | None = None) -> Any:
+        """Call ``handler(*args, now)`` and execute the effects it returns (a handler returning
+        ``(value, effects)`` gives ``value`` back, to ``attach`` first: a new stream is attached
+        before the effects that write on it). See the error contract above."""
+        if self.deposed:
+            raise Deposed("this master no longer acts")
+        try:
+            result = handler(*args, self.now())
+            value, effects = result if isinstance(result, tuple) else (None, result)
+            if attach is not None:
+                attach(value)
+            self.execute(effects)
+        except (CallRejected, SubscribeRefused):
+            raise
+        except Exception as exc:
+            log.critical("master state may be half-changed by %s: %r", getattr(handler, "__name__", handler), exc,
+                         exc_info=True)
+            self.depose(f"unexpected {type(exc).__name__} in {getattr(handler, '__name__', handler)}")
+            raise Deposed(str(exc)) from None
+        return value
 
-    async def change_setting(self, prepare: Callable[..., SaveSetting], *args: Any) -> None:
+    async def change_setting(self, call: Any) -> None:
         """Operator settings: validate against the current state, write the registry, then apply;
         one at a time, so each change is prepared against the last one applied."""
         async with self._settings_lock:
-            operation = prepare(*args)
+            operation: SaveSetting = self.machine.prepare_setting(call)
             try:
                 await asyncio.to_thread(self.storage.apply, operation)
             except Fenced as exc:
                 self.depose(f"registry write fenced: {exc}")
-                raise
+                raise Deposed(str(exc)) from None
             self.run(self.machine.handle_persisted, operation)
 
     def depose(self, reason: str) -> None:
@@ -112,7 +143,8 @@ class MasterActor:
                 return  # refused before it was attached to a framework or agent
             if streams.get(stream.owner) is stream:
                 del streams[stream.owner]
-            self.run(on_disconnect, stream.owner, stream.stream_id)
+            with contextlib.suppress(Deposed):
+                self.run(on_disconnect, stream.owner, stream.stream_id)
 
         return EventStream(str(uuid.uuid4()), heartbeat, on_closed=closed)
 
@@ -161,10 +193,8 @@ class MasterActor:
 
     def _fire(self, key: tuple[str, ...]) -> None:
         self._timers.pop(key, None)
-        try:
+        with contextlib.suppress(Deposed):  # (already reported, and the master stops)
             self.run(self.machine.handle_timer, key)
-        except Exception:  # a timer must never take the loop down
-            log.exception("timer %s failed", key)
 
     async def _persist(self, effect: Persist) -> None:
         try:
@@ -172,10 +202,11 @@ class MasterActor:
         except Fenced as exc:
             self.depose(f"registry write fenced: {exc}")
             return
-        except Exception:
-            log.exception("registry write %s failed", effect.operation)
+        except Exception as exc:  # the write did not happen: nothing changes (it is asked again later)
+            log.error("registry write %s failed: %r", effect.operation, exc)
             return
-        self.run(self.machine.handle_persisted, effect.operation)
+        with contextlib.suppress(Deposed):
+            self.run(self.machine.handle_persisted, effect.operation)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -16,6 +16,7 @@ from typing import Any
 
 from meseta import MESOS_COMPAT_VERSION
 from meseta.master.actor import MasterActor
+from meseta.master.core import MasterConfig
 from meseta.master.http.app import build_master_app
 from meseta.master.machine import MasterMachine
 from meseta.master.registry.storage import SqliteStorage, Storage
@@ -64,22 +65,24 @@ def build_master(options: MasterOptions, storage: Storage | None = None, info: d
                  on_deposed: Callable[[str], None] | None = None) -> tuple[MasterActor, Any]:
     """A master over ``storage`` (default: the SQLite registry in the work dir), ready to lead."""
     storage = storage or SqliteStorage(options.work_dir / "registry.sqlite")
-    machine = MasterMachine(
-        info or master_info(options.ip, options.port, options.hostname),
+    config = MasterConfig(
         allocation_interval=options.allocation_interval,
         agent_ping_timeout=options.agent_ping_timeout,
         max_agent_ping_timeouts=options.max_agent_ping_timeouts,
-        admitted_agents=storage.load_agents(),
-        settings=storage.load_settings(),
-        weights=parse_weights_flag(options.weights),
-        role_sorter=options.role_sorter,
-        framework_sorter=options.framework_sorter,
         offer_timeout=options.offer_timeout,
         agent_reregister_timeout=options.agent_reregister_timeout,
         recovery_agent_removal_limit=options.recovery_agent_removal_limit,
         agent_removal_rate_limit=parse_rate_limit(options.agent_removal_rate_limit),
+    )
+    machine = MasterMachine(
+        info or master_info(options.ip, options.port, options.hostname), config,
+        admitted_agents=storage.load_agents(),
         unreachable_agents=storage.load_unreachable(),
         gone_agents=storage.load_gone(),
+        settings=storage.load_settings(),
+        weights=parse_weights_flag(options.weights),
+        role_sorter=options.role_sorter,
+        framework_sorter=options.framework_sorter,
     )
     actor = MasterActor(machine, storage, on_deposed=on_deposed or abort_process)
     flags = {k: str(v) for k, v in vars(options).items()}

@@ -1,4 +1,4 @@
-"""Reservations and persistent volumes as the master applies them (pure, composed into the machine).
+"""Reservations and persistent volumes as the master applies them.
 
 Two ways in, one bookkeeping::
 
@@ -17,7 +17,7 @@ after a master failover the agent's checkpointed view rebuilds the master's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meseta.core.reservations import (
     Unavailable,
@@ -27,14 +27,18 @@ from meseta.core.reservations import (
     apply_unreserve,
     checkpointed,
 )
-from meseta.core.resources import ResourceError, Resources, parse_json
-from meseta.master.state import Agent, CallRejected, Effect, Framework, ToAgent
+from meseta.core.resources import ResourceError, Resources
+from meseta.master.books import Books
+from meseta.master.core import MasterCore
+from meseta.master.effects import Effect, ToAgent
+from meseta.master.offers import OfferDesk
+from meseta.master.records import Agent, Framework
+from meseta.master.validation import operator as ops
+from meseta.master.validation import scheduler as calls
+from meseta.master.validation.errors import CallRejected
 
-if TYPE_CHECKING:
-    from meseta.master.machine import MasterMachine
-
-OFFER_OPERATIONS = ("RESERVE", "UNRESERVE", "CREATE", "DESTROY")
-OPERATOR_CALLS = ("RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "CREATE_VOLUMES", "DESTROY_VOLUMES")
+OPERATOR_KINDS = {"RESERVE_RESOURCES": "RESERVE", "UNRESERVE_RESOURCES": "UNRESERVE",
+                  "CREATE_VOLUMES": "CREATE", "DESTROY_VOLUMES": "DESTROY"}
 
 
 def checkpoint_message(agent: Agent) -> dict[str, Any]:
@@ -53,63 +57,52 @@ def _transform(kind: str, pool: Resources, given: Resources, agent: Agent, role:
 
 
 class ReservationOperations:
-    def __init__(self, machine: MasterMachine) -> None:
-        self.m = machine
+    def __init__(self, core: MasterCore, books: Books, offers: OfferDesk) -> None:
+        self.core, self.books, self.offers = core, books, offers
 
     # ------------------------------------------------------------- offer operations
-    def apply_offer_operation(
-        self, framework: Framework, agent: Agent, role: str, pool: Resources, operation: dict[str, Any]
-    ) -> tuple[Resources, list[Effect]]:
+    def apply_offer_operation(self, framework: Framework, agent: Agent, role: str, pool: Resources,
+                              operation: calls.OfferOperation) -> tuple[Resources, list[Effect]]:
         """One RESERVE/UNRESERVE/CREATE/DESTROY inside ACCEPT; an invalid one is dropped (the
         offered resources stay as they were), as Mesos drops operations that fail validation."""
-        kind = str(operation.get("type"))
-        body = operation.get(kind.lower()) or {}
-        field = "volumes" if kind in ("CREATE", "DESTROY") else "resources"
+        kind = operation.kind
         try:
-            given = parse_json(body.get(field) or [])
-            new_pool = _transform(kind, pool, given, agent, role, Resources())
-        except (ResourceError, AttributeError, TypeError) as exc:
-            self.m.count("invalid_operations")
-            self.m.log_problem(f"{kind} from framework {framework.id} dropped: {exc}")
+            if operation.resources is None:
+                raise ResourceError(operation.problem or "invalid resources")
+            new_pool = _transform(kind, pool, operation.resources, agent, role, Resources())
+        except ResourceError as exc:
+            self.core.count("invalid_operations")
+            self.core.log_problem(f"{kind} from framework {framework.id} dropped: {exc}")
             return pool, []
-        self.m.count(f"messages_{kind.lower()}")
+        self.core.count(f"messages_{kind.lower()}")
         total = agent.total - pool + new_pool
-        self.m.allocator.convert_allocation(framework.id, role, agent.id, pool, new_pool, total)
+        self.core.allocator.convert_allocation(framework.id, role, agent.id, pool, new_pool, total)
         agent.total = total
         return new_pool, [ToAgent(agent.id, checkpoint_message(agent))]
 
     # ------------------------------------------------------------- operator calls
-    def apply_operator_call(self, kind: str, agent_id: str, given_json: Any, now: float) -> list[Effect]:
-        """RESERVE_RESOURCES & co.; raises CallRejected (400 bad input, 409 cannot apply)."""
-        agent = self.m.agents.get(agent_id)
+    def apply_operator_call(self, call: ops.AgentResources, now: float) -> list[Effect]:
+        """RESERVE_RESOURCES & co.; raises CallRejected (400 unknown agent, 409 cannot apply)."""
+        agent = self.books.agents.get(call.agent_id)
         if agent is None:
-            raise CallRejected(400, f"No agent found with ID '{agent_id}'")
+            raise CallRejected(400, f"No agent found with ID '{call.agent_id}'")
         if agent.drain_info is not None:
-            raise CallRejected(409, f"Agent '{agent_id}' is draining")
-        if not isinstance(given_json, list):
-            raise CallRejected(400, "'resources' (or 'volumes') must be a list of Resource objects")
+            raise CallRejected(409, f"Agent '{call.agent_id}' is draining")
+        offered = sum((o.resources for o in self.books.offers.of_agent(agent.id)), Resources())
+        in_use = self.core.allocator.allocated_on(agent.id) - offered
+        kind = OPERATOR_KINDS[call.kind]
         try:
-            given = parse_json(given_json)
-        except ResourceError as exc:
-            raise CallRejected(400, str(exc)) from None
-        offered = sum((self.m.offers[o].resources for o in agent.offers), Resources())
-        in_use = self.m.allocator.allocated_on(agent.id) - offered
-        offer_kind = {"RESERVE_RESOURCES": "RESERVE", "UNRESERVE_RESOURCES": "UNRESERVE",
-                      "CREATE_VOLUMES": "CREATE", "DESTROY_VOLUMES": "DESTROY"}[kind]
-        try:
-            if offer_kind in ("RESERVE", "CREATE"):
-                total = in_use + _transform(offer_kind, agent.total - in_use, given, agent, None, in_use)
+            if kind in ("RESERVE", "CREATE"):
+                total = in_use + _transform(kind, agent.total - in_use, call.resources, agent, None, in_use)
             else:
-                total = _transform(offer_kind, agent.total, given, agent, None, in_use)
+                total = _transform(kind, agent.total, call.resources, agent, None, in_use)
         except Unavailable as exc:
             raise CallRejected(409, str(exc)) from None
         except ResourceError as exc:
             raise CallRejected(400, str(exc)) from None
-        effects: list[Effect] = []
-        for offer_id in sorted(agent.offers):  # offered resources come back before the change
-            effects += self.m.rescind_offer(self.m.offers[offer_id], notify=True)
+        effects = self.offers.rescind_agent(agent.id)  # offered resources come back before the change
         agent.total = total
-        self.m.allocator.update_agent(agent.id, total)
+        self.core.allocator.update_agent(agent.id, total)
         effects.append(ToAgent(agent.id, checkpoint_message(agent)))
-        self.m.request_allocation(effects, now)
+        self.core.request_allocation(effects, now)
         return effects

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from meseta.master.state import Task, ToFramework
+from meseta.master.effects import ToFramework
+from meseta.master.records import Task
 from meseta.protocol.ids import id_json
 
 UNKNOWN_TASK_ANSWERS = {

@@ -1,14 +1,30 @@
-"""Pure renderings of the master's state for the legacy JSON endpoints (spec 3.5)."""
+"""Pure renderings of the master's state for the legacy JSON endpoints (spec 3.5) and the
+operator API's agent list (spec 3.2): they read the books, never change them.
+
+    state_json      /master/state          agents (active, deactivated, drain_info), frameworks,
+                                           completed frameworks, recovered agents
+    framework_json  /master/frameworks     agent_json  /master/slaves     task_json  /master/tasks
+    agent_v1        GET_AGENTS             metrics_json  /metrics/snapshot, GET_METRICS
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from meseta.core.resources import EMPTY, Resources, attributes_summary
-from meseta.master.machine import MasterMachine
-from meseta.master.state import Agent, Framework, Task
+from meseta.master.books import Books
+from meseta.master.core import Core
+from meseta.master.records import Agent, Framework, Offer, Task
 from meseta.protocol.common import version_json
+from meseta.protocol.ids import id_json
 from meseta.protocol.task_states import ALL_STATES, TERMINAL
+
+
+class MasterState(Protocol):
+    """What the views read: the books and the core (the machine provides both)."""
+
+    books: Books
+    core: Core
 
 
 def task_json(task: Task) -> dict[str, Any]:
@@ -31,7 +47,7 @@ def task_json(task: Task) -> dict[str, Any]:
     return out
 
 
-def _framework_used(machine: MasterMachine, framework: Framework) -> Resources:
+def _framework_used(machine: MasterState, framework: Framework) -> Resources:
     used = EMPTY
     for task in framework.tasks.values():
         if not task.released:
@@ -42,14 +58,14 @@ def _framework_used(machine: MasterMachine, framework: Framework) -> Resources:
     return used
 
 
-def _framework_offered(machine: MasterMachine, framework: Framework) -> Resources:
+def _framework_offered(machine: MasterState, framework: Framework) -> Resources:
     offered = EMPTY
-    for offer_id in framework.offers:
-        offered = offered + machine.offers[offer_id].resources
+    for offer in machine.books.offers.of_framework(framework.id):
+        offered = offered + offer.resources
     return offered
 
 
-def framework_json(machine: MasterMachine, framework: Framework) -> dict[str, Any]:
+def framework_json(machine: MasterState, framework: Framework) -> dict[str, Any]:
     info = framework.info
     tasks = [task_json(t) for t in framework.tasks.values()]
     out: dict[str, Any] = {
@@ -73,7 +89,7 @@ def framework_json(machine: MasterMachine, framework: Framework) -> dict[str, An
         "tasks": tasks,
         "unreachable_tasks": [task_json(t) for t in framework.unreachable_tasks.values()],
         "completed_tasks": [task_json(t) for t in framework.completed_tasks],
-        "offers": [_offer_json(machine, o) for o in sorted(framework.offers) if o in machine.offers],
+        "offers": [_offer_json(o) for o in machine.books.offers.of_framework(framework.id)],
         "executors": [
             {**record.info, "slave_id": agent_id}
             for agent_id, executors in framework.executors.items()
@@ -91,8 +107,7 @@ def framework_json(machine: MasterMachine, framework: Framework) -> dict[str, An
     return out
 
 
-def _offer_json(machine: MasterMachine, offer_id: str) -> dict[str, Any]:
-    offer = machine.offers[offer_id]
+def _offer_json(offer: Offer) -> dict[str, Any]:
     return {
         "id": offer.id,
         "framework_id": offer.framework_id,
@@ -102,11 +117,8 @@ def _offer_json(machine: MasterMachine, offer_id: str) -> dict[str, Any]:
     }
 
 
-def agent_json(machine: MasterMachine, agent: Agent, full: bool = False) -> dict[str, Any]:
-    allocated = machine.allocator.allocated_on(agent.id) if machine.allocator.has_agent(agent.id) else EMPTY
-    offered = EMPTY
-    for offer_id in agent.offers:
-        offered = offered + machine.offers[offer_id].resources
+def agent_json(machine: MasterState, agent: Agent, full: bool = False) -> dict[str, Any]:
+    allocated, offered = _allocated_offered(machine, agent)
     used = allocated - offered
     reserved: dict[str, Any] = {}
     for key in agent.total:
@@ -142,18 +154,53 @@ def agent_json(machine: MasterMachine, agent: Agent, full: bool = False) -> dict
     return out
 
 
-def recovered_agents_json(machine: MasterMachine) -> list[dict[str, Any]]:
+def _allocated_offered(machine: MasterState, agent: Agent) -> tuple[Resources, Resources]:
+    allocator = machine.core.allocator
+    allocated = allocator.allocated_on(agent.id) if allocator.has_agent(agent.id) else EMPTY
+    offered = EMPTY
+    for offer in machine.books.offers.of_agent(agent.id):
+        offered = offered + offer.resources
+    return allocated, offered
+
+
+def agent_v1(machine: MasterState, agent: Agent) -> dict[str, Any]:
+    """GetAgents.Agent (operator API)."""
+    allocated, offered = _allocated_offered(machine, agent)
+    out: dict[str, Any] = {
+        "agent_info": {**agent.info, "id": id_json(agent.id), "resources": agent.total.to_json()},
+        "active": agent.active,
+        "deactivated": agent.deactivated,
+        "version": agent.version,
+        "pid": agent.pid,
+        "registered_time": _ns(agent.registered_time),
+        "total_resources": agent.total.to_json(),
+        "allocated_resources": (allocated - offered).to_json(),
+        "offered_resources": offered.to_json(),
+        "capabilities": [{"type": c} for c in agent.capabilities],
+    }
+    if agent.reregistered_time is not None:
+        out["reregistered_time"] = _ns(agent.reregistered_time)
+    if agent.drain_info is not None:
+        out["drain_info"] = agent.drain_info
+    return out
+
+
+def _ns(seconds: float) -> dict[str, int]:
+    return {"nanoseconds": round(seconds * 1e9)}
+
+
+def recovered_agents_json(machine: MasterState) -> list[dict[str, Any]]:
     return [
         {"id": agent_id, "hostname": info.get("hostname", ""), "port": info.get("port", 5051),
          "attributes": attributes_summary(info.get("attributes") or [])}
-        for agent_id, info in machine.recovered_agents.items()
-        if agent_id not in machine.agents
+        for agent_id, info in machine.books.agents.recovered.items()
     ]
 
 
-def state_json(machine: MasterMachine, start_time: float, flags: dict[str, str]) -> dict[str, Any]:
-    info = machine.master_info
-    agents = list(machine.agents.values())
+def state_json(machine: MasterState, start_time: float, flags: dict[str, str]) -> dict[str, Any]:
+    info = machine.core.master_info
+    agents = list(machine.books.agents)
+    counts = machine.books.agents.counts()
     pid = info["pid"]
     return {
         **version_json(),
@@ -163,46 +210,47 @@ def state_json(machine: MasterMachine, start_time: float, flags: dict[str, str])
         "pid": pid,
         "hostname": info["hostname"],
         "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-        "activated_slaves": sum(1 for a in agents if a.active),
-        "deactivated_slaves": sum(1 for a in agents if not a.active),
-        "unreachable_slaves": len(machine.unreachable_agents),
+        "activated_slaves": counts["active"],
+        "deactivated_slaves": counts["inactive"],
+        "unreachable_slaves": len(machine.books.agents.unreachable),
         "leader": pid,
         "leader_info": {k: info[k] for k in ("id", "pid", "port", "hostname") if k in info},
         "flags": flags,
         "slaves": [agent_json(machine, a) for a in agents],
         "recovered_slaves": recovered_agents_json(machine),
-        "frameworks": [framework_json(machine, f) for f in machine.frameworks.values()],
-        "completed_frameworks": [framework_json(machine, f) for f in machine.completed_frameworks],
+        "frameworks": [framework_json(machine, f) for f in machine.books.frameworks],
+        "completed_frameworks": [framework_json(machine, f) for f in machine.books.frameworks.completed],
         "orphan_tasks": [],
         "unregistered_frameworks": [],
     }
 
 
-def metrics_json(machine: MasterMachine, uptime: float) -> dict[str, float]:
+def metrics_json(machine: MasterState, uptime: float) -> dict[str, float]:
     out: dict[str, float] = {"master/elected": 1, "master/uptime_secs": uptime}
     total = EMPTY
     used = EMPTY
-    for agent in machine.agents.values():
+    allocator = machine.core.allocator
+    for agent in machine.books.agents:
         total = total + agent.total
-        if machine.allocator.has_agent(agent.id):
-            used = used + machine.allocator.allocated_on(agent.id)
+        if allocator.has_agent(agent.id):
+            used = used + allocator.allocated_on(agent.id)
     for name in ("cpus", "mem", "disk", "gpus"):
         t, u = total.scalar(name), used.scalar(name)
         out[f"master/{name}_total"] = t
         out[f"master/{name}_used"] = u
         out[f"master/{name}_percent"] = u / t if t else 0.0
-    agents = machine.agents.values()
-    out["master/slaves_active"] = sum(1 for a in agents if a.active)
-    out["master/slaves_inactive"] = sum(1 for a in agents if not a.active)
-    out["master/slaves_connected"] = sum(1 for a in agents if a.connected)
-    out["master/slaves_disconnected"] = sum(1 for a in agents if not a.connected)
-    out["master/slaves_unreachable"] = len(machine.unreachable_agents)
-    frameworks = machine.frameworks.values()
+    counts = machine.books.agents.counts()
+    out["master/slaves_active"] = counts["active"]
+    out["master/slaves_inactive"] = counts["inactive"]
+    out["master/slaves_connected"] = counts["connected"]
+    out["master/slaves_disconnected"] = counts["disconnected"]
+    out["master/slaves_unreachable"] = len(machine.books.agents.unreachable)
+    frameworks = list(machine.books.frameworks)
     out["master/frameworks_active"] = sum(1 for f in frameworks if f.active)
     out["master/frameworks_inactive"] = sum(1 for f in frameworks if not f.active)
     out["master/frameworks_connected"] = sum(1 for f in frameworks if f.connected)
     out["master/frameworks_disconnected"] = sum(1 for f in frameworks if not f.connected)
-    out["master/outstanding_offers"] = len(machine.offers)
+    out["master/outstanding_offers"] = len(machine.books.offers)
     states = {s: 0 for s in ALL_STATES}
     for framework in frameworks:
         for task in [*framework.tasks.values(), *framework.unreachable_tasks.values()]:
@@ -212,10 +260,10 @@ def metrics_json(machine: MasterMachine, uptime: float) -> dict[str, float]:
         if state not in TERMINAL:
             gauges.add(f"master/tasks_{state.removeprefix('TASK_').lower()}")
             out[f"master/tasks_{state.removeprefix('TASK_').lower()}"] = states[state]
-    for name, value in machine.metrics.items():
+    for name, value in machine.core.metrics.items():
         if name.startswith(("messages_", "slave_", "valid_", "invalid_")):
             out[f"master/{name}"] = value
         elif name.startswith("task_") and f"master/{name.replace('task_', 'tasks_', 1)}" not in gauges:
             out[f"master/{name.replace('task_', 'tasks_', 1)}"] = value
-    out["allocator/mesos/allocation_runs"] = machine.metrics.get("allocator_runs", 0)
+    out["allocator/mesos/allocation_runs"] = machine.core.metrics.get("allocator_runs", 0)
     return out

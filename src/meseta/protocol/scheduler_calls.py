@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from meseta.protocol.json_edge import JsonRejected, decode_typed
+
 
 class ID(msgspec.Struct):
     value: str
@@ -122,8 +124,6 @@ CALL_PAYLOADS: dict[str, str | None] = {
     "UPDATE_FRAMEWORK": "update_framework",
 }
 
-_decoder = msgspec.json.Decoder(Call, strict=False)
-
 
 class CallError(ValueError):
     """The body is not a valid call; ``status`` is the HTTP status to answer with."""
@@ -135,9 +135,9 @@ class CallError(ValueError):
 
 def decode_call(body: bytes) -> Call:
     try:
-        call = _decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise CallError(400, f"Failed to parse body into Call: {exc}") from None
+        call = decode_typed(body, Call, "Call")
+    except JsonRejected as exc:
+        raise CallError(exc.status, exc.message) from None
     if call.type == "UNKNOWN":
         raise CallError(501, "Received an unknown call type 'UNKNOWN'")
     if call.type not in CALL_PAYLOADS:

@@ -46,9 +46,9 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
     def frameworks(request: Request) -> Response:
         wanted = request.query_params.get("framework_id")
         return _json(request, {
-            "frameworks": [views.framework_json(machine, f) for f in machine.frameworks.values()
+            "frameworks": [views.framework_json(machine, f) for f in machine.books.frameworks
                            if wanted in (None, f.id)],
-            "completed_frameworks": [views.framework_json(machine, f) for f in machine.completed_frameworks
+            "completed_frameworks": [views.framework_json(machine, f) for f in machine.books.frameworks.completed
                                      if wanted in (None, f.id)],
             "unregistered_frameworks": [],
         })
@@ -56,7 +56,7 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
     def slaves(request: Request) -> Response:
         wanted = request.query_params.get("slave_id")
         return _json(request, {
-            "slaves": [views.agent_json(machine, a, full=True) for a in machine.agents.values()
+            "slaves": [views.agent_json(machine, a, full=True) for a in machine.books.agents
                        if wanted in (None, a.id)],
             "recovered_slaves": views.recovered_agents_json(machine),
         })
@@ -72,7 +72,7 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
             return PlainTextResponse("'order' must be 'asc' or 'des'", status_code=400)
         fid, tid = request.query_params.get("framework_id"), request.query_params.get("task_id")
         found = []
-        for framework in [*machine.frameworks.values(), *machine.completed_frameworks]:
+        for framework in [*machine.books.frameworks, *machine.books.frameworks.completed]:
             if fid not in (None, framework.id):
                 continue
             for task in [*framework.tasks.values(), *framework.completed_tasks]:

@@ -11,13 +11,13 @@
 
 Legacy: /weights (GET, PUT), /quota (GET, POST, DELETE /quota/<role>), /roles, /reserve,
 /unreserve, /create-volumes, /destroy-volumes (form bodies), /maintenance/schedule (GET, POST),
-/maintenance/status, /machine/down, /machine/up. A rejected call changes nothing and answers
-with the status the spec gives and a message naming the field.
+/maintenance/status, /machine/down, /machine/up. Every body becomes a record
+(``meseta.master.validation.operator``) first; a rejected call changes nothing and answers with
+the status the spec gives and a message naming the field.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,45 +25,35 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from meseta.core.resources import EMPTY
 from meseta.master import views
-from meseta.master.actor import MasterActor
-from meseta.master.machine import MasterMachine
-from meseta.master.state import Agent, CallRejected
+from meseta.master.actor import Deposed, MasterActor
+from meseta.master.validation import operator as ops
+from meseta.master.validation.errors import CallRejected
+from meseta.master.validation.fields import checked_role
 from meseta.protocol.common import version_json
+from meseta.protocol.json_edge import JsonRejected, decode_json
 from meseta.runtime.http import HttpError, check_json_request, read_body
 
-AGENT_ACTIONS = {
+ACTION_STATUS = {
     "RESERVE_RESOURCES": 202, "UNRESERVE_RESOURCES": 202, "CREATE_VOLUMES": 202, "DESTROY_VOLUMES": 202,
     "DRAIN_AGENT": 200, "DEACTIVATE_AGENT": 200, "REACTIVATE_AGENT": 200, "TEARDOWN": 200,
     "MARK_AGENT_GONE": 200,
 }
 
 
-def _ns(seconds: float) -> dict[str, int]:
-    return {"nanoseconds": round(seconds * 1e9)}
+def _refused(exc: Exception) -> Response:
+    if isinstance(exc, HttpError):
+        return exc.response()
+    if isinstance(exc, CallRejected):
+        return PlainTextResponse(exc.message, status_code=exc.status)
+    return PlainTextResponse("Master is not the leader any more", status_code=503)
 
 
-def agent_v1(machine: MasterMachine, agent: Agent) -> dict[str, Any]:
-    allocated = machine.allocator.allocated_on(agent.id) if machine.allocator.has_agent(agent.id) else EMPTY
-    offered = sum((machine.offers[o].resources for o in agent.offers), EMPTY)
-    out: dict[str, Any] = {
-        "agent_info": {**agent.info, "id": {"value": agent.id}, "resources": agent.total.to_json()},
-        "active": agent.connected and not agent.deactivated,
-        "deactivated": agent.deactivated,
-        "version": agent.version,
-        "pid": agent.pid,
-        "registered_time": _ns(agent.registered_time),
-        "total_resources": agent.total.to_json(),
-        "allocated_resources": (allocated - offered).to_json(),
-        "offered_resources": offered.to_json(),
-        "capabilities": [{"type": c} for c in agent.capabilities],
-    }
-    if agent.reregistered_time is not None:
-        out["reregistered_time"] = _ns(agent.reregistered_time)
-    if agent.drain_info is not None:
-        out["drain_info"] = agent.drain_info
-    return out
+async def _json(request: Request, what: str) -> Any:
+    try:
+        return decode_json(await read_body(request) or b"null", what)
+    except JsonRejected as exc:
+        raise HttpError(exc.status, exc.message) from None
 
 
 class OperatorEndpoint:
@@ -74,10 +64,7 @@ class OperatorEndpoint:
     async def handle(self, request: Request) -> Response:
         try:
             check_json_request(request)
-            try:
-                call = json.loads(await read_body(request))
-            except ValueError as exc:
-                raise HttpError(400, f"Failed to parse body into JSON: {exc}") from None
+            call = await _json(request, "master::Call")
             if not isinstance(call, dict) or not isinstance(call.get("type"), str):
                 raise HttpError(400, "Failed to validate master::Call: Expecting 'type' to be present")
             kind = call["type"]
@@ -87,77 +74,55 @@ class OperatorEndpoint:
             if not isinstance(payload, dict):
                 raise HttpError(400, f"Failed to validate master::Call: '{kind.lower()}' must be an object")
             return await self._dispatch(kind, payload)
-        except HttpError as exc:
-            return exc.response()
-        except CallRejected as exc:
-            return PlainTextResponse(exc.message, status_code=exc.status)
+        except (HttpError, CallRejected, Deposed) as exc:
+            return _refused(exc)
 
     async def _dispatch(self, kind: str, payload: dict[str, Any]) -> Response:
-        actor, machine = self.actor, self.actor.machine
+        actor = self.actor
         reader = self._readers().get(kind)
         if reader is not None:
-            return JSONResponse({"type": kind, kind.lower(): reader(payload)})
-        setting = self._settings(payload).get(kind)
-        if setting is not None:
-            await setting()
+            return JSONResponse({"type": kind, kind.lower(): reader()})
+        if kind in ops.SETTING_CALLS:
+            await actor.change_setting(ops.parse_setting(kind, payload))
             return Response(status_code=200)
-        if kind in AGENT_ACTIONS:
-            actor.execute(machine.handle_operator_call(kind, payload, actor.now()))
-            return Response(status_code=AGENT_ACTIONS[kind])
+        if kind in ACTION_STATUS:
+            actor.run(actor.machine.handle_operator_action, ops.parse_agent_action(kind, payload))
+            return Response(status_code=ACTION_STATUS[kind])
         if kind == "UNKNOWN" or kind.startswith("GET_") or kind == "SUBSCRIBE":
             raise HttpError(501, f"Operator call '{kind}' is not implemented yet")
         raise HttpError(400, f"Failed to validate master::Call: unknown call type '{kind}'")
 
-    def _readers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    def _readers(self) -> dict[str, Callable[[], Any]]:
         actor, machine = self.actor, self.actor.machine
         return {
-            "GET_HEALTH": lambda _: {"healthy": True},
-            "GET_FLAGS": lambda _: {"flags": [{"name": k, "value": v} for k, v in sorted(self.flags.items())]},
-            "GET_VERSION": lambda _: {"version_info": version_json()},
-            "GET_METRICS": lambda _: {"metrics": [
+            "GET_HEALTH": lambda: {"healthy": True},
+            "GET_FLAGS": lambda: {"flags": [{"name": k, "value": v} for k, v in sorted(self.flags.items())]},
+            "GET_VERSION": lambda: {"version_info": version_json()},
+            "GET_METRICS": lambda: {"metrics": [
                 {"name": k, "value": v}
                 for k, v in views.metrics_json(machine, actor.now() - actor.start_time).items()]},
-            "GET_MASTER": lambda _: {"master_info": machine.master_info, "start_time": actor.start_time,
-                                     "elected_time": actor.start_time},
-            "GET_AGENTS": lambda _: {"agents": [agent_v1(machine, a) for a in machine.agents.values()],
-                                     "recovered_agents": [{**info, "id": {"value": aid}} for aid, info
-                                                          in machine.recovered_agents.items()
-                                                          if aid not in machine.agents]},
-            "GET_ROLES": lambda _: {"roles": machine.settings.roles_json(legacy=False)},
-            "GET_WEIGHTS": lambda _: {"weight_infos": machine.settings.weights_json()},
-            "GET_QUOTA": lambda _: {"status": machine.settings.quota_json()},
-            "GET_MAINTENANCE_SCHEDULE": lambda _: {"schedule": machine.maintenance.schedule_json()},
-            "GET_MAINTENANCE_STATUS": lambda _: {"status": machine.maintenance.status_json()},
-        }
-
-    def _settings(self, payload: dict[str, Any]) -> dict[str, Callable[[], Awaitable[None]]]:
-        actor, machine = self.actor, self.actor.machine
-        settings, maintenance = machine.settings, machine.maintenance
-        return {
-            "UPDATE_WEIGHTS": lambda: actor.change_setting(settings.prepare_weights, payload.get("weight_infos")),
-            "UPDATE_QUOTA": lambda: actor.change_setting(
-                settings.prepare_quota, payload.get("quota_configs"), bool(payload.get("force", False))),
-            "SET_QUOTA": lambda: actor.change_setting(settings.prepare_set_quota, payload.get("quota_request")),
-            "REMOVE_QUOTA": lambda: actor.change_setting(settings.prepare_remove_quota, payload.get("role")),
-            "UPDATE_MAINTENANCE_SCHEDULE": lambda: actor.change_setting(
-                maintenance.prepare_schedule, payload.get("schedule")),
-            "START_MAINTENANCE": lambda: actor.change_setting(maintenance.prepare_start, payload.get("machines")),
-            "STOP_MAINTENANCE": lambda: actor.change_setting(maintenance.prepare_stop, payload.get("machines")),
+            "GET_MASTER": lambda: {"master_info": machine.master_info, "start_time": actor.start_time,
+                                   "elected_time": actor.start_time},
+            "GET_AGENTS": lambda: {"agents": [views.agent_v1(machine, a) for a in machine.books.agents],
+                                   "recovered_agents": [{**info, "id": {"value": aid}} for aid, info
+                                                        in machine.books.agents.recovered.items()]},
+            "GET_ROLES": lambda: {"roles": machine.settings.roles_json(legacy=False)},
+            "GET_WEIGHTS": lambda: {"weight_infos": machine.settings.weights_json()},
+            "GET_QUOTA": lambda: {"status": machine.settings.quota_json()},
+            "GET_MAINTENANCE_SCHEDULE": lambda: {"schedule": machine.schedule.setting_value()["schedule"]},
+            "GET_MAINTENANCE_STATUS": lambda: {"status": machine.schedule.status_json()},
         }
 
 
 # ------------------------------------------------------------------------- legacy endpoints
 
 
-async def _json_body(request: Request) -> Any:
+async def _form(request: Request, *names: str) -> list[str]:
+    body = await read_body(request)
     try:
-        return json.loads(await read_body(request) or b"null")
-    except ValueError as exc:
-        raise HttpError(400, f"Failed to parse body into JSON: {exc}") from None
-
-
-async def _form(request: Request, *names: str) -> list[Any]:
-    fields = parse_qs((await read_body(request)).decode("utf-8", "replace"))
+        fields = parse_qs(body.decode("utf-8"), strict_parsing=False)
+    except UnicodeDecodeError:
+        raise HttpError(400, "The form body is not valid UTF-8") from None
     values = []
     for name in names:
         if name not in fields:
@@ -170,66 +135,61 @@ def _legacy(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except HttpError as exc:
-            return exc.response()
-        except CallRejected as exc:
-            return PlainTextResponse(exc.message, status_code=exc.status)
+        except (HttpError, CallRejected, Deposed) as exc:
+            return _refused(exc)
 
     return wrapped
 
 
 def legacy_routes(actor: MasterActor, render: Callable[[Request, Any], Response]) -> dict[str, tuple[Any, list[str]]]:
     machine = actor.machine
-    settings, maintenance = machine.settings, machine.maintenance
 
     async def weights(request: Request) -> Response:
         if request.method == "GET":
-            return render(request, settings.weights_json())
-        await actor.change_setting(settings.prepare_weights, await _json_body(request))
+            return render(request, machine.settings.weights_json())
+        await actor.change_setting(ops.Weights(ops.parse_weights(await _json(request, "weights"))))
         return Response(status_code=200)
 
     async def quota(request: Request) -> Response:
         if request.method == "GET":
-            return render(request, settings.quota_json())
+            return render(request, machine.settings.quota_json())
         if request.method == "DELETE":
-            role = request.path_params.get("role")
-            await actor.change_setting(settings.prepare_remove_quota, role)
+            await actor.change_setting(ops.QuotaRemoval(checked_role(request.path_params.get("role"), "role")))
             return Response(status_code=200)
-        await actor.change_setting(settings.prepare_set_quota, await _json_body(request))
+        await actor.change_setting(ops.parse_set_quota(await _json(request, "quota request")))
         return Response(status_code=200)
 
     async def roles(request: Request) -> Response:
-        return render(request, {"roles": settings.roles_json(legacy=True)})
+        return render(request, {"roles": machine.settings.roles_json(legacy=True)})
 
     def agent_action(kind: str, field: str) -> Callable[[Request], Awaitable[Response]]:
         async def action(request: Request) -> Response:
             agent_id, raw = await _form(request, "slaveId", field)
             try:
-                given = json.loads(raw)
-            except ValueError as exc:
-                raise HttpError(400, f"'{field}' is not JSON: {exc}") from None
-            payload = {"agent_id": {"value": agent_id}, field: given}
-            actor.execute(machine.handle_operator_call(kind, payload, actor.now()))
+                given = decode_json(raw.encode(), field)
+            except JsonRejected as exc:
+                raise HttpError(400, f"'{field}' is not usable JSON: {exc.message}") from None
+            call = ops.parse_agent_action(kind, {"agent_id": {"value": agent_id}, field: given})
+            actor.run(machine.handle_operator_action, call)
             return Response(status_code=202)
 
         return action
 
     async def schedule(request: Request) -> Response:
         if request.method == "GET":
-            return render(request, maintenance.schedule_json())
-        await actor.change_setting(maintenance.prepare_schedule, await _json_body(request))
+            return render(request, machine.schedule.setting_value()["schedule"])
+        await actor.change_setting(ops.Schedule(ops.parse_schedule(await _json(request, "schedule"))))
         return Response(status_code=200)
 
     async def status(request: Request) -> Response:
-        return render(request, maintenance.status_json())
+        return render(request, machine.schedule.status_json())
 
-    async def down(request: Request) -> Response:
-        await actor.change_setting(maintenance.prepare_start, await _json_body(request))
-        return Response(status_code=200)
+    def machines(kind: str) -> Callable[[Request], Awaitable[Response]]:
+        async def change(request: Request) -> Response:
+            await actor.change_setting(ops.Machines(kind, ops.parse_machines(await _json(request, "machines"))))
+            return Response(status_code=200)
 
-    async def up(request: Request) -> Response:
-        await actor.change_setting(maintenance.prepare_stop, await _json_body(request))
-        return Response(status_code=200)
+        return change
 
     return {
         "/weights": (_legacy(weights), ["GET", "PUT", "POST"]),
@@ -242,6 +202,6 @@ def legacy_routes(actor: MasterActor, render: Callable[[Request, Any], Response]
         "/destroy-volumes": (_legacy(agent_action("DESTROY_VOLUMES", "volumes")), ["POST"]),
         "/maintenance/schedule": (_legacy(schedule), ["GET", "POST"]),
         "/maintenance/status": (_legacy(status), ["GET"]),
-        "/machine/down": (_legacy(down), ["POST"]),
-        "/machine/up": (_legacy(up), ["POST"]),
+        "/machine/down": (_legacy(machines("START_MAINTENANCE")), ["POST"]),
+        "/machine/up": (_legacy(machines("STOP_MAINTENANCE")), ["POST"]),
     }

@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from meseta.master.state import (
+from meseta.master.effects import (
     AdmitAgent,
     MarkAgentGone,
     MarkAgentUnreachable,

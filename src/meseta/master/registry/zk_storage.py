@@ -36,8 +36,7 @@ from kazoo.client import TransactionRequest as Transaction
 from kazoo.exceptions import NoNodeError
 from kazoo.retry import KazooRetry
 
-from meseta.master.registry.storage import Fenced
-from meseta.master.state import (
+from meseta.master.effects import (
     AdmitAgent,
     MarkAgentGone,
     MarkAgentUnreachable,
@@ -45,6 +44,7 @@ from meseta.master.state import (
     RemoveAgent,
     SaveSetting,
 )
+from meseta.master.registry.storage import Fenced
 from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import EpochFence
 
