@@ -56,6 +56,8 @@ class FrameworkDesk:
     def subscribe(self, call: calls.Subscribe, stream_id: str, now: float) -> tuple[str, list[Effect]]:
         """SUBSCRIBE (new or again): (the framework's id, effects). Raises SubscribeRefused for an
         ERROR-then-close answer (before anything changes)."""
+        if call.info is None:
+            raise SubscribeRefused(call.refusal or "Invalid FrameworkInfo")
         if call.framework_id in self.books.frameworks.removed_ids:
             raise SubscribeRefused("Framework has been removed")
         existing = self.books.frameworks.get(call.framework_id) if call.framework_id is not None else None

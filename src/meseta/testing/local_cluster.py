@@ -18,13 +18,14 @@ processes tasks start are real and are stopped with the agents.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -32,6 +33,7 @@ from meseta.core.resources import Resources, share_of_ranges
 from meseta.runtime.serve import free_port, server
 from meseta.testing.waiting import wait_until
 
+T = TypeVar("T")
 DEFAULT_AGENT_RESOURCES = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]"
 
 
@@ -62,6 +64,7 @@ class LocalCluster:
     agent_ports: list[int] = field(default_factory=list)
     services_port: int | None = None
     errors: ErrorRecords = field(default_factory=ErrorRecords)
+    deposed: list[str] = field(default_factory=list)  # why the master stopped acting, if it did
     master_actor: Any = None
     agent_nodes: list[Any] = field(default_factory=list)
     services_actor: Any = None
@@ -116,6 +119,21 @@ class LocalCluster:
         """Every ERROR (or traceback) any part of the cluster logged so far."""
         return self.errors.describe()
 
+    def on_loop(self, function: Callable[[], T], timeout: float = 10.0) -> T:
+        """``function()`` run on the cluster's event loop (so it sees a state no handler is
+        changing), its result returned here."""
+        assert self._loop is not None
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                result.set_result(function())
+            except BaseException as exc:  # handed to the caller's thread
+                result.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(call)
+        return result.result(timeout)
+
     # ------------------------------------------------------------- the loop's side
     def _run(self) -> None:
         try:
@@ -130,7 +148,8 @@ class LocalCluster:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         options = MasterOptions("127.0.0.1", self.master_port, self.work_dir / "master",
                                 allocation_interval=self.allocation_interval)
-        self.master_actor, master_app = build_master(options)
+        # A deposed master would exit the process (abort_process): here it is recorded instead.
+        self.master_actor, master_app = build_master(options, on_deposed=self.deposed.append)
         self.master_actor.run(self.master_actor.machine.handle_start)
         master_server = server(master_app, "127.0.0.1", self.master_port)
         serving = asyncio.create_task(master_server.serve())

@@ -34,9 +34,10 @@ PREFIX = "Failed to validate scheduler::Call: "
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    info: FrameworkInfo
+    info: FrameworkInfo | None  # None when ``refusal`` says why the FrameworkInfo is not acceptable
     framework_id: str | None
     suppressed_roles: frozenset[str]
+    refusal: str | None = None  # answered 200, one ERROR event, then the stream closes (spec 1.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +170,17 @@ def parse_call(call: scheduler_calls.Call) -> SchedulerCall:
 
 
 def _subscribe(call: scheduler_calls.Call) -> Subscribe:
+    """A FrameworkInfo that would not parse is a 400; one that parses but breaks a rule (roles,
+    failover_timeout, a missing user or name) is refused the Mesos way: 200, ERROR, close."""
     assert call.subscribe is not None
-    info = parse_framework_info(call.subscribe.framework_info, "subscribe.framework_info")
     framework_id = _id("framework_id", call.framework_id) if call.framework_id is not None else None
-    return Subscribe(info, framework_id, _roles(call.subscribe.suppressed_roles, "subscribe.suppressed_roles"))
+    suppressed = _roles(call.subscribe.suppressed_roles, "subscribe.suppressed_roles")
+    raw = call.subscribe.framework_info
+    structured(raw, messages.FrameworkInfo, "subscribe.framework_info")
+    try:
+        return Subscribe(parse_framework_info(raw, "subscribe.framework_info"), framework_id, suppressed)
+    except CallRejected as exc:
+        return Subscribe(None, framework_id, suppressed, refusal=exc.message)
 
 
 def _update_framework(call: scheduler_calls.Call) -> UpdateFramework:

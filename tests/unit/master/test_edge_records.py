@@ -1,0 +1,136 @@
+"""The master's edge: every hostile call becomes one CallRejected naming the field (or, for a
+SUBSCRIBE whose FrameworkInfo breaks a rule, a refusal), before anything changes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from meseta.master.validation import agents as agent_calls
+from meseta.master.validation import operator as ops
+from meseta.master.validation import scheduler as calls
+from meseta.master.validation.errors import CallRejected
+from meseta.master.validation.tasks import InvalidTask, TaskSpec
+from meseta.protocol.scheduler_calls import CallError, decode_call
+
+FID = {"value": "f1"}
+TASK = {"name": "t", "task_id": {"value": "t1"}, "agent_id": {"value": "a1"}, "command": {"value": "true"},
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]}
+
+
+def parse(body: dict[str, Any]) -> calls.SchedulerCall:
+    return calls.parse_call(decode_call(json.dumps(body).encode()))
+
+
+def accept(*operations: Any) -> dict[str, Any]:
+    return {"type": "ACCEPT", "framework_id": FID,
+            "accept": {"offer_ids": [{"value": "o1"}], "operations": list(operations)}}
+
+
+@pytest.mark.parametrize("operation, field", [
+    ({"type": "LAUNCH", "launch": {"task_infos": [{**TASK, "resources": [
+        {"name": "cpus", "type": "SCALAR", "scalar": 0.1}]}]}}, "$.resources[0].scalar"),  # R1
+    ({"type": "LAUNCH_GROUP", "launch_group": {"executor": {"executor_id": {"value": "e"}, "type": "DEFAULT"},
+                                               "task_group": 1}}, "task_group' must be an object"),  # R1
+    ({"type": "LAUNCH", "launch": {"task_infos": [{**TASK, "name": 7}]}}, "$.name"),
+    ({"type": "LAUNCH", "launch": {"task_infos": "t"}}, "task_infos' must be a list"),
+    ({"type": "LAUNCH", "launch": {"task_infos": [{**TASK, "kill_policy": {"grace_period": {"nanoseconds": 2**70}}}]}},
+     "$.kill_policy.grace_period.nanoseconds"),
+    ({"type": "RESERVE", "reserve": {"resources": [{"name": "cpus", "scalar": "x"}]}}, "$.scalar"),
+    (7, "$.accept.operations[0]"),
+])
+def test_accept_that_would_not_parse_is_refused_whole(operation: Any, field: str) -> None:
+    with pytest.raises((CallRejected, CallError)) as refused:
+        parse(accept(operation))
+    status, message = getattr(refused.value, "status", None), str(refused.value)
+    assert status == 400 and field in message
+    assert message.startswith(("Failed to validate scheduler::Call: ", "Failed to parse body into Call: "))
+
+
+@pytest.mark.parametrize("task, problem", [
+    ({**TASK, "name": None}, "Task 'name' is required"),
+    ({**TASK, "task_id": {"value": "a/b"}}, "Task has an invalid ID"),
+    ({**TASK, "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.7976931348623157e308}}]},
+     "Task has invalid resources"),
+    ({**TASK, "resources": []}, "Task uses no resources"),
+    ({**TASK, "executor": {"executor_id": {"value": "e"}, "command": {"value": "x"}}}, "not both"),
+    ({**TASK, "data": "%%%"}, "'data' is not valid base64"),
+])
+def test_tasks_that_break_a_rule_become_task_errors(task: dict[str, Any], problem: str) -> None:
+    record = parse(accept({"type": "LAUNCH", "launch": {"task_infos": [task, TASK]}}))
+    assert isinstance(record, calls.Accept)
+    launch = record.operations[0]
+    assert isinstance(launch, calls.Launch)
+    bad, good = launch.tasks
+    assert isinstance(bad, InvalidTask) and problem in bad.message
+    assert isinstance(good, TaskSpec) and good.resources.scalar("cpus") == 0.1
+
+
+@pytest.mark.parametrize("info, status", [
+    ({"user": "u", "name": "x", "roles": 5}, 400),  # would not parse: a 400
+    ({"user": "u", "name": "x", "failover_timeout": "soon"}, 400),
+    ({"user": "u", "name": "x", "role": "a b"}, None),  # parses, breaks a rule: refused (200, ERROR)
+    ({"user": "u", "name": "x", "failover_timeout": 1e300}, None),
+    ({"user": "u"}, None),
+])
+def test_subscribe_with_a_bad_framework_info(info: dict[str, Any], status: int | None) -> None:
+    body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
+    if status is not None:
+        with pytest.raises(CallRejected) as refused:
+            parse(body)
+        assert refused.value.status == status and "framework_info" in refused.value.message
+        return
+    record = parse(body)
+    assert isinstance(record, calls.Subscribe) and record.info is None and record.refusal
+
+
+def test_deep_json_is_a_400_not_a_recursion_error() -> None:
+    with pytest.raises(CallError) as refused:
+        decode_call(b'{"type": "REVIVE", "x": ' + b"[" * 1000 + b"]" * 1000 + b"}")
+    assert refused.value.status == 400 and "nested deeper" in str(refused.value)
+
+
+@pytest.mark.parametrize("kind, payload, field", [
+    ("DRAIN_AGENT", {"agent_id": "x"}, "drain_agent.agent_id"),
+    ("DRAIN_AGENT", {"agent_id": {"value": "a"}, "max_grace_period": {"nanoseconds": 1e30}}, "max_grace_period"),
+    ("DRAIN_AGENT", {"agent_id": {"value": "a"}, "mark_gone": "yes"}, "mark_gone"),
+    ("RESERVE_RESOURCES", {"agent_id": {"value": "a"}, "resources": [{"name": "cpus", "scalar": 5}]}, "scalar"),
+    ("TEARDOWN", {"framework_id": 3}, "teardown.framework_id"),
+])
+def test_operator_actions_name_the_bad_field(kind: str, payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(CallRejected) as refused:
+        ops.parse_agent_action(kind, payload)
+    assert refused.value.status == 400 and field in refused.value.message
+
+
+@pytest.mark.parametrize("kind, payload, field", [
+    ("UPDATE_QUOTA", {"quota_configs": [{"role": "r", "limits": {"cpus": {"value": 1.7976931348623157e308}}}]},
+     "limits.cpus.value"),
+    ("UPDATE_WEIGHTS", {"weight_infos": [{"role": "r", "weight": -1}]}, "weight"),
+    ("SET_QUOTA", {"quota_request": {"role": "r", "guarantee": [{"name": "cpus", "scalar": 1}]}}, "scalar.value"),
+    ("UPDATE_MAINTENANCE_SCHEDULE", {"schedule": {"windows": [{"machine_ids": [{"hostname": "h"}],
+                                                               "unavailability": {"start": {"nanoseconds": 2**70}}}]}},
+     "unavailability.start"),
+])
+def test_settings_name_the_bad_field(kind: str, payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(CallRejected) as refused:
+        ops.parse_setting(kind, payload)
+    assert refused.value.status == 400 and field in refused.value.message
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"type": "STATUS_UPDATE", "update": {"framework_id": FID, "status": {
+        "task_id": {"value": "t"}, "state": ["TASK_RUNNING"]}}}, "$.state"),  # R4, as the master sees it
+    ({"type": "STATUS_UPDATE", "update": {"framework_id": FID, "status": {
+        "task_id": {"value": "t"}, "state": "TASK_RUNNING", "uuid": "short"}}}, "uuid"),
+    ({"type": "STATUS_UPDATE", "update": {"framework_id": FID, "latest_state": ["x"], "status": {
+        "task_id": {"value": "t"}, "state": "TASK_RUNNING"}}}, "latest_state"),
+    ({"type": "EXECUTOR_EXITED", "framework_id": FID, "executor_id": {"value": "e"}, "status": 2**40},
+     "status"),
+])
+def test_agent_calls_name_the_bad_field(body: dict[str, Any], field: str) -> None:
+    with pytest.raises(CallRejected) as refused:
+        agent_calls.parse_agent_call({**body, "agent_id": {"value": "a1"}})
+    assert refused.value.status == 400 and field in refused.value.message
