@@ -21,20 +21,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import platform
 import random
 import statistics
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from meseta.alloc.allocator import Allocator
 from meseta.alloc.quota import Quota
 from meseta.core.resources import Resources
 from meseta.master.actor import MasterActor
+from meseta.master.core import MasterConfig
 from meseta.master.effects import Persist
 from meseta.master.machine import MasterMachine
 from meseta.master.registry.storage import MemoryStorage
+from meseta.master.validation.agents import parse_stream_call
+from meseta.master.validation.scheduler import parse_call
+from meseta.protocol.scheduler_calls import decode_call
 
 AGENT = Resources.parse("cpus:24;mem:4096;disk:4096;ports:[31000-32000]")
 GRID = ((1000, 100), (5000, 500), (10000, 1000))
@@ -138,30 +144,41 @@ def run_a5(baseline: dict[tuple[int, int], float], runs: int) -> None:
 
 
 async def _revive_storm(frameworks: int, agents: int) -> tuple[int, float]:
-    machine = MasterMachine({"id": "bench", "hostname": "localhost", "port": 5050}, allocation_interval=1.0)
+    machine = MasterMachine({"id": "bench", "hostname": "localhost", "port": 5050},
+                            MasterConfig(allocation_interval=1.0))
     actor = MasterActor(machine, MemoryStorage())
     for index in range(agents):
         info = {"hostname": f"h{index}", "port": 5051, "resources": AGENT.to_json()}
-        for effect in machine.handle_register_agent(info, f"a{index}", 0.0):
+        _, effects = machine.handle_register_agent(parse_stream_call({"type": "REGISTER", "agent_info": info}),
+                                                   f"a{index}", 0.0)
+        for effect in effects:
             if isinstance(effect, Persist):
                 machine.handle_persisted(effect.operation, 0.0)
     ids = []
     for index in range(frameworks):
-        effects = machine.handle_subscribe({"user": "u", "name": f"f{index}"}, None, f"s{index}", [], 0.0)
-        ids.append(effects[0].event["subscribed"]["framework_id"]["value"])  # type: ignore[union-attr]
-        machine.handle_suppress(ids[-1], [], 0.0)
+        subscribe = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": f"f{index}"}}}
+        framework_id, _ = machine.handle_subscribe(_record(subscribe), f"s{index}", 0.0)
+        ids.append(framework_id)
+        machine.handle_call(framework_id, _record({"type": "SUPPRESS", "framework_id": {"value": framework_id}}), 0.0)
     machine.handle_allocate(0.0)  # the set-up's own pending run (its timer was never started)
-    before = machine.metrics.get("allocator_runs", 0)
+    metrics = machine.core.metrics
+    before = metrics.get("allocator_runs", 0)
     start = time.perf_counter()
     for framework_id in ids:  # all enqueued in one loop turn, as a burst of HTTP calls would be
-        actor.run(machine.handle_revive, framework_id, [])
-    while machine.metrics.get("allocator_runs", 0) == before:
+        revive = _record({"type": "REVIVE", "framework_id": {"value": framework_id}})
+        actor.run(machine.handle_call, framework_id, revive)
+    while metrics.get("allocator_runs", 0) == before:
         await asyncio.sleep(0.001)
     elapsed = time.perf_counter() - start
     await asyncio.sleep(0.2)  # anything else queued would run now
-    runs = machine.metrics.get("allocator_runs", 0) - before
+    runs = metrics.get("allocator_runs", 0) - before
     await actor.stop()
     return runs, elapsed
+
+
+def _record(body: dict[str, Any]) -> Any:
+    """A scheduler call as the master's edge makes it from the wire."""
+    return parse_call(decode_call(json.dumps(body).encode()))
 
 
 def run_a6() -> None:

@@ -204,3 +204,15 @@ def test_revive_and_suppress_of_roles_the_framework_lacks_change_nothing(cluster
     world.suppress(fid, ["someone-else"], 3.0)
     world.revive(fid, [], 4.0)
     assert offers_in(world.allocate(5.0))[fid]  # not suppressed: offers flow again
+
+
+def test_an_agent_cannot_speak_for_another_agents_task(cluster: Any) -> None:
+    world, agent_id, fid, offer = cluster
+    launch(world, fid, offer, "t1", 1.0)
+    other = register_agent(world, "cpus:1;mem:64", hostname="h2", stream_id="other-stream")
+    status = {"task_id": {"value": "t1"}, "state": "TASK_FINISHED", "uuid": "AAAAAAAAAAAAAAAAAAAAAA==",
+              "source": "SOURCE_EXECUTOR"}
+    assert world.status_update(other, {"framework_id": {"value": fid}, "status": status}, 2.0) == []
+    task = world.frameworks[fid].tasks["t1"]
+    assert task.state == "TASK_STAGING" and not task.released
+    assert world.metrics["invalid_status_updates"] == 1

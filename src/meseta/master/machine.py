@@ -211,7 +211,8 @@ class MasterMachine:
             effects = self.task_desk.status_update(agent_id, call, now)
             agent = self.books.agents.get(agent_id)
             framework = self.books.frameworks.get(call.framework_id)
-            if agent is not None and framework is not None and call.task_id in framework.tasks:
+            task = framework.tasks.get(call.task_id) if framework is not None else None
+            if agent is not None and task is not None and task.agent_id == agent_id:
                 effects += self.maintenance.check_drained(agent, now)
             return effects
         if isinstance(call, agent_calls.Pong):

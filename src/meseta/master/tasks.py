@@ -69,8 +69,12 @@ class TaskDesk:
         if framework is None or self.books.agents.get(agent_id) is None:
             self.core.count("invalid_status_updates")
             return []
-        self.core.count("valid_status_updates")
         task = framework.tasks.get(update.task_id)
+        if task is not None and task.agent_id != agent_id:  # only a task's own agent speaks for it
+            self.core.count("invalid_status_updates")
+            self.core.log_problem(f"agent {agent_id} sent an update for task {update.task_id} of agent {task.agent_id}")
+            return []
+        self.core.count("valid_status_updates")
         effects: list[Effect] = []
         if task is not None:
             effects += self._apply(task, update, now)
