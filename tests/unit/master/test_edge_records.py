@@ -134,3 +134,19 @@ def test_agent_calls_name_the_bad_field(body: dict[str, Any], field: str) -> Non
     with pytest.raises(CallRejected) as refused:
         agent_calls.parse_agent_call({**body, "agent_id": {"value": "a1"}})
     assert refused.value.status == 400 and field in refused.value.message
+
+
+def test_agent_info_is_kept_in_its_checked_form() -> None:
+    """The fuzzer found `"port": null` admitted and every later offer from that agent failing."""
+    call = agent_calls.parse_stream_call({"type": "REGISTER", "agent_info": {
+        "hostname": "h", "port": None, "attributes": [{"name": "rack", "text": {"value": "a"}}],
+        "resources": [{"name": "cpus", "scalar": {"value": "2"}}]}})
+    assert isinstance(call, agent_calls.Registration)
+    assert call.info["port"] == 5051 and call.info["attributes"] == [
+        {"name": "rack", "type": "TEXT", "text": {"value": "a"}}]
+    assert call.info["resources"] == call.total.to_json() and call.total.scalar("cpus") == 2.0
+    for attribute, problem in (({"name": "rack", "type": "SCALAR"}, "needs its scalar value"),
+                               ({"type": "TEXT", "text": {"value": "a"}}, "name' is required")):
+        with pytest.raises(CallRejected, match=problem):
+            agent_calls.parse_stream_call({"type": "REGISTER", "agent_info": {"hostname": "h",
+                                                                               "attributes": [attribute]}})

@@ -23,6 +23,7 @@ from meseta.protocol import messages
 from meseta.protocol.task_states import TaskState
 
 MAX_REPORTED = 1_000_000  # tasks or executors one agent may report: far beyond any real machine
+MAX_HOSTNAME = 255  # a DNS name is at most 253 characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +110,44 @@ def parse_stream_call(body: Any) -> Registration | Reregistration:
 
 
 def _agent_info(raw: Any) -> tuple[dict[str, Any], Resources]:
+    """The AgentInfo the master keeps (and the registry stores), rebuilt from its checked parts:
+    hostname, port (default 5051), attributes and resources in their canonical forms; unset
+    (null) members dropped, the rest as sent."""
     typed = structured(raw, messages.AgentInfo, "agent_info")
-    if typed.hostname is None or not typed.hostname:
-        raise invalid("'agent_info.hostname' is required")
+    hostname = typed.hostname
+    if not hostname or len(hostname) > MAX_HOSTNAME:
+        raise invalid(f"'agent_info.hostname' is required, at most {MAX_HOSTNAME} characters")
+    port = 5051 if typed.port is None else typed.port
+    if port > 65535:
+        raise invalid(f"'agent_info.port' must be a port number, got {port}")
     assert isinstance(raw, dict)
-    return raw, resources(raw.get("resources"), "agent_info.resources")
+    total = resources(raw.get("resources"), "agent_info.resources")
+    info = {k: v for k, v in raw.items() if v is not None}
+    info.update(hostname=hostname, port=port, resources=total.to_json())
+    if typed.attributes:
+        info["attributes"] = [_attribute(a, f"agent_info.attributes[{i}]") for i, a in enumerate(typed.attributes)]
+    return info, total
+
+
+def _attribute(attribute: messages.Attribute, where: str) -> dict[str, Any]:
+    """An Attribute with its name and the value its type says (Mesos requires both)."""
+    if not attribute.name:
+        raise invalid(f"'{where}.name' is required")
+    kind = attribute.type or "TEXT"
+    value: dict[str, Any] | None = None
+    if kind == "SCALAR" and attribute.scalar is not None and attribute.scalar.value is not None:
+        value = {"scalar": {"value": attribute.scalar.value}}
+    elif kind == "RANGES" and attribute.ranges is not None:
+        pairs = [(r.begin, r.end) for r in attribute.ranges.range]
+        if all(b is not None and e is not None and b <= e for b, e in pairs):
+            value = {"ranges": {"range": [{"begin": b, "end": e} for b, e in pairs]}}
+    elif kind == "SET" and attribute.set is not None:
+        value = {"set": {"item": list(attribute.set.item)}}
+    elif kind == "TEXT" and isinstance((attribute.text or {}).get("value"), str):
+        value = {"text": {"value": (attribute.text or {})["value"]}}
+    if value is None:
+        raise invalid(f"'{where}' of type {kind} needs its {kind.lower()} value")
+    return {"name": attribute.name, "type": kind, **value}
 
 
 def _list(body: dict[str, Any], field: str) -> list[Any]:

@@ -1,0 +1,210 @@
+"""The master's surfaces fuzzed live: valid calls with one field made hostile, against a real cluster.
+
+One LocalCluster for the module (a master, one agent, real HTTP on loopback) with a bystander: a
+pymesos framework whose task runs throughout. Every surface gets a few hundred mutated calls
+(meseta.testing.mutations); each answer must be below 500. Afterwards: nothing logged an error or
+a traceback, the master was never deposed, its invariants hold (checked on its own loop), the
+bystander's task still runs, and a new framework still gets offers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meseta.master.invariants import validate
+from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
+from meseta.testing.fake_agent import FakeAgent
+from meseta.testing.local_cluster import LocalCluster
+from meseta.testing.mutations import Mutation, mutated
+from meseta.testing.waiting import wait_until
+
+pymesos = pytest.importorskip("pymesos")
+from meseta.testing.pymesos_recorder import Recorder, start_driver, task  # noqa: E402
+
+pytestmark = pytest.mark.integration
+FUZZ = settings(max_examples=250, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+JSON = {"Content-Type": "application/json"}
+NOBODY = {"value": "no-such-agent"}  # calls that would act on an agent name none: only parsing is fuzzed
+
+
+class Bystander:
+    """A pymesos framework with one task running, and the cluster around it."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.recorder = Recorder()
+        self.driver = start_driver(cluster.master, self.recorder)
+        offer = self.recorder.take_offers()[0]
+        self.agent_id = offer["agent_id"]["value"]
+        self.driver.launchTasks(offer["id"], [task("bystander", offer, command={"value": "sleep 600"})])
+        self.recorder.wait(lambda: "TASK_RUNNING" in self.recorder.states("bystander"), what="the bystander")
+        self.recorder.on_offers = lambda driver, offers: driver.declineOffer(  # keeps nothing it is offered
+            [o["id"] for o in offers], {"refuse_seconds": 3600})
+        self.client = httpx.Client(base_url=f"http://{cluster.master}", timeout=30)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        response = self.client.post(path, content=body, headers={**JSON, **(headers or {})})
+        assert response.status_code < 500, (path, response.status_code, response.text[:300])
+        return response
+
+
+@pytest.fixture(scope="module")
+def bystander(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bystander]:
+    with LocalCluster(Path(tmp_path_factory.mktemp("fuzz-master"))) as cluster:
+        watched = Bystander(cluster)
+        try:
+            yield watched
+            check_the_cluster_is_whole(watched)
+        finally:
+            watched.driver.stop()
+            watched.driver.join()
+            watched.client.close()
+
+
+def check_the_cluster_is_whole(bystander: Bystander) -> None:
+    cluster = bystander.cluster
+    machine = cluster.master_actor.machine
+    assert cluster.on_loop(lambda: validate(machine.books, machine.core.allocator)) == []
+    assert cluster.logged_errors() == [] and cluster.deposed == []
+    tasks = bystander.client.get("/master/tasks").json()["tasks"]
+    assert [t["state"] for t in tasks if t["id"] == "bystander"] == ["TASK_RUNNING"]
+    newcomer = Recorder()
+    driver = start_driver(cluster.master, newcomer)
+    try:
+        assert newcomer.take_offers(), "a new framework got no offer after the fuzzing"
+    finally:
+        driver.stop()
+        driver.join()
+
+
+# ----------------------------------------------------------------------------- operator API
+
+OPERATOR_CALLS: list[dict[str, Any]] = [
+    {"type": "GET_AGENTS"},
+    {"type": "UPDATE_WEIGHTS", "update_weights": {"weight_infos": [{"role": "fuzz", "weight": 2.0}]}},
+    {"type": "UPDATE_QUOTA", "update_quota": {"force": False, "quota_configs": [
+        {"role": "fuzzq", "guarantees": {"cpus": {"value": 0.1}}, "limits": {"cpus": {"value": 1.0}}}]}},
+    {"type": "SET_QUOTA", "set_quota": {"quota_request": {"role": "fuzzs", "force": True, "guarantee": [
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}]}}},
+    {"type": "REMOVE_QUOTA", "remove_quota": {"role": "fuzzs"}},
+    {"type": "UPDATE_MAINTENANCE_SCHEDULE", "update_maintenance_schedule": {"schedule": {"windows": [
+        {"machine_ids": [{"hostname": "nowhere", "ip": "10.0.0.9"}],
+         "unavailability": {"start": {"nanoseconds": 10**18}, "duration": {"nanoseconds": 10**9}}}]}}},
+    {"type": "START_MAINTENANCE", "start_maintenance": {"machines": [{"hostname": "nowhere", "ip": "10.0.0.9"}]}},
+    {"type": "DRAIN_AGENT", "drain_agent": {"agent_id": NOBODY, "max_grace_period": {"seconds": 1, "nanos": 5},
+                                            "mark_gone": False}},
+    {"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": NOBODY}},
+    {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": NOBODY}},
+    {"type": "RESERVE_RESOURCES", "reserve_resources": {"agent_id": NOBODY, "resources": [
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}, "role": "fuzz",
+         "reservations": [{"type": "DYNAMIC", "role": "fuzz", "principal": "p"}]}]}},
+    {"type": "CREATE_VOLUMES", "create_volumes": {"agent_id": NOBODY, "volumes": [
+        {"name": "disk", "type": "SCALAR", "scalar": {"value": 1}, "role": "fuzz",
+         "reservations": [{"type": "DYNAMIC", "role": "fuzz"}],
+         "disk": {"persistence": {"id": "v"}, "volume": {"container_path": "v", "mode": "RW"}}}]}},
+    {"type": "TEARDOWN", "teardown": {"framework_id": {"value": "no-such-framework"}}},
+]
+
+
+@FUZZ
+@given(mutation=st.sampled_from(OPERATOR_CALLS).flatmap(mutated))
+def test_operator_api(bystander: Bystander, mutation: Mutation) -> None:
+    bystander.post("/api/v1", mutation.body)
+
+
+LEGACY = {
+    "/weights": [{"role": "fuzz", "weight": 3.0}],
+    "/quota": {"role": "fuzzl", "force": True, "guarantee": [{"name": "cpus", "type": "SCALAR",
+                                                               "scalar": {"value": 0.1}}]},
+    "/maintenance/schedule": {"windows": [{"machine_ids": [{"hostname": "nowhere"}],
+                                           "unavailability": {"start": {"nanoseconds": 1}}}]},
+    "/machine/up": [{"hostname": "nowhere"}],
+}
+
+
+@FUZZ
+@given(path=st.sampled_from(sorted(LEGACY)), data=st.data())
+def test_legacy_operator_endpoints(bystander: Bystander, path: str, data: st.DataObject) -> None:
+    mutation = data.draw(mutated(LEGACY[path]))
+    bystander.post(path, mutation.body)
+    form = {"slaveId": "no-such-agent", "resources": '[{"name": "cpus", "scalar": {"value": 1}}]'}
+    for path in ("/reserve", "/unreserve", "/create-volumes", "/destroy-volumes"):
+        for name, hostile in (("resources", mutation.body.decode()), ("slaveId", mutation.where)):
+            answer = bystander.client.post(path, data={**form, name: hostile})
+            assert answer.status_code < 500, (path, answer.text[:300])
+
+
+# ----------------------------------------------------------------------------- the agent protocol
+
+@pytest.fixture(scope="module")
+def fake_agent(bystander: Bystander) -> Iterator[FakeAgent]:
+    """A simulated agent (the real protocol) registered with the cluster's master, on its loop."""
+    cluster = bystander.cluster
+    runs: list[Any] = []
+
+    def start() -> FakeAgent:
+        agent = FakeAgent(cluster.master, "fuzz-agent", "cpus:0.5;mem:64",
+                          httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)))
+        runs.append(asyncio.ensure_future(agent.run()))
+        return agent
+
+    agent = cluster.on_loop(start)
+    wait_until(lambda: agent.agent_id and agent.stream_id, 10, "the fake agent registered")
+    yield agent
+    cluster.on_loop(runs[0].cancel)
+
+
+def agent_calls(agent_id: str, framework_id: str) -> list[dict[str, Any]]:
+    ids = {"agent_id": {"value": agent_id}}
+    status = {"task_id": {"value": "fuzz-task"}, "state": "TASK_RUNNING", "source": "SOURCE_EXECUTOR",
+              "uuid": "AAAAAAAAAAAAAAAAAAAAAA==", "timestamp": 1.0, "message": "m", "healthy": True}
+    return [
+        {"type": "STATUS_UPDATE", **ids, "update": {"framework_id": {"value": framework_id}, "status": status,
+                                                     "latest_state": "TASK_RUNNING"}},
+        {"type": "PONG", **ids},
+        {"type": "EXECUTOR_MESSAGE", **ids, "framework_id": {"value": framework_id},
+         "executor_id": {"value": "e"}, "data": "aGk="},
+        {"type": "EXECUTOR_EXITED", **ids, "framework_id": {"value": framework_id}, "executor_id": {"value": "e"},
+         "status": 0, "custom": True},
+    ]
+
+
+@FUZZ
+@given(mutation=st.sampled_from(agent_calls("{agent}", "{framework}")).flatmap(mutated))
+def test_agent_calls(bystander: Bystander, fake_agent: FakeAgent, mutation: Mutation) -> None:
+    """Calls on a registered agent's stream (the fake agent's: a real one's are the real agent's)."""
+    assert fake_agent.agent_id is not None and bystander.recorder.framework_id is not None
+    body = mutation.body.replace(b"{agent}", fake_agent.agent_id.encode())
+    body = body.replace(b"{framework}", bystander.recorder.framework_id.encode())
+    bystander.post(AGENT_CALL_PATH, body, headers={STREAM_ID_HEADER: fake_agent.stream_id})
+
+
+REGISTRATIONS = [
+    {"type": "REGISTER", "agent_info": {"hostname": "fuzz-h", "port": 5051, "attributes": [
+        {"name": "rack", "type": "TEXT", "text": {"value": "a"}}],
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.01}}]}},
+    {"type": "REREGISTER", "agent_info": {"hostname": "fuzz-h", "port": 5051, "id": {"value": "no-such-agent"}},
+     "frameworks": [{"user": "u", "name": "f", "id": {"value": "f"}}],
+     "executor_infos": [{"executor_id": {"value": "e"}, "framework_id": {"value": "f"}, "command": {"value": "x"}}],
+     "tasks": [{"framework_id": {"value": "f"}, "state": "TASK_RUNNING", "executor_id": "",
+                "info": {"name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "no-such-agent"}},
+                "resources": []}]},
+]
+
+
+@FUZZ
+@given(mutation=st.sampled_from(REGISTRATIONS).flatmap(mutated))
+def test_agent_registration(bystander: Bystander, mutation: Mutation) -> None:
+    """REGISTER and REREGISTER; an accepted one's stream is closed at once (the agent then counts
+    as disconnected, as one that died would)."""
+    with bystander.client.stream("POST", AGENT_STREAM_PATH, content=mutation.body, headers=JSON) as answer:
+        assert answer.status_code < 500, (mutation.where, answer.status_code)
