@@ -207,7 +207,7 @@ def test_revive_and_suppress_of_roles_the_framework_lacks_change_nothing(cluster
 
 
 def test_an_agent_cannot_speak_for_another_agents_task(cluster: Any) -> None:
-    world, agent_id, fid, offer = cluster
+    world, _, fid, offer = cluster
     launch(world, fid, offer, "t1", 1.0)
     other = register_agent(world, "cpus:1;mem:64", hostname="h2", stream_id="other-stream")
     status = {"task_id": {"value": "t1"}, "state": "TASK_FINISHED", "uuid": "AAAAAAAAAAAAAAAAAAAAAA==",
