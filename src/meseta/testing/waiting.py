@@ -2,6 +2,7 @@
 
     state = wait_until(lambda: leader_state() or None, 30, "a leader")   # returns the truthy value
     await async_wait_until(lambda: agent.registered, 5, "the agent to register")
+    await async_wait_until(lambda: client.get(url), 5, "an answer")     # a coroutine's result is awaited
 
 A predicate that raises one of ``ignore`` (default: connection and HTTP errors, so a server that
 is still starting counts as "not yet") is asked again. On time-out the AssertionError names
@@ -11,8 +12,9 @@ is still starting counts as "not yet") is asked again. On time-out the Assertion
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
@@ -22,7 +24,7 @@ POLL_SECONDS = 0.05  # short enough to add no visible latency to a test, long en
 IGNORED = (httpx.HTTPError, OSError)
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, *,
+def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, *,
                interval: float = POLL_SECONDS, ignore: tuple[type[BaseException], ...] = IGNORED,
                describe: Callable[[], object] | None = None) -> T:
     """Ask ``predicate`` until it returns something truthy (returned), for at most ``timeout`` s."""
@@ -39,13 +41,18 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, *,
         time.sleep(interval)
 
 
-async def async_wait_until(predicate: Callable[[], T], timeout: float, what: str, *,
-                           interval: float = POLL_SECONDS,
+async def async_wait_until(predicate: Callable[[], T | Awaitable[T | None] | None], timeout: float, what: str, *,
+                           interval: float = POLL_SECONDS, ignore: tuple[type[BaseException], ...] = IGNORED,
                            describe: Callable[[], object] | None = None) -> T:
-    """``wait_until`` for code on an event loop: sleeps without blocking the loop."""
+    """``wait_until`` for code on an event loop: sleeps without blocking the loop; a predicate may be
+    a coroutine function (its result is awaited)."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
+        try:
+            answer = predicate()
+            value = await answer if inspect.isawaitable(answer) else answer
+        except ignore:
+            value = None  # not answering yet counts as "not yet"
         if value:
             return value
         if time.monotonic() >= deadline:
