@@ -1,62 +1,24 @@
-"""Real clusters for integration tests: `meseta master` + `meseta agent` processes, or `meseta local`."""
+"""Fixtures of the integration tests: real clusters (`meseta master` + `meseta agent` processes, or
+`meseta local`) and real ZooKeeper ensembles. Plain helpers are in ``meseta.testing``."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
+from kazoo.client import KazooClient
 
-from meseta.core.resources import Resources, share_of_ranges
 from meseta.runtime.serve import free_port
+from meseta.testing.clusters import (
+    DEFAULT_AGENT_RESOURCES,
+    FAST_ALLOCATION,
+    agent_resources,
+    start_daemon,
+    wait_for_agents,
+)
 from meseta.testing.processes import stop_processes
-
-MESETA = [sys.executable, "-m", "meseta.cli.main"]
-AGENT_RESOURCES = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]"
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(MESETA + args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    stop_processes(procs)
-
-
-def wait_for_agents(master: str, count: int, timeout: float = 20.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            slaves = httpx.get(f"http://{master}/master/slaves", timeout=2).json()["slaves"]
-            if len(slaves) >= count:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{count} agents did not register with {master} in {timeout}s")
-
-
-@contextmanager
-def master_and_agent(tmp_path: Path, *agent_args: str) -> Iterator[tuple[str, int]]:
-    """A `meseta master` (allocating every 0.2 s) and one `meseta agent` given ``agent_args``,
-    registered; yields (master, agent port) and stops both."""
-    port, agent_port = free_port(), free_port()
-    master = f"127.0.0.1:{port}"
-    procs = [_start(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                     "--allocation-interval", "0.2"], tmp_path / "master.log"),
-             _start(["agent", "--master", master, "--port", str(agent_port), "--work-dir", str(tmp_path / "agent"),
-                     "--no-switch-user", *agent_args], tmp_path / "agent.log")]
-    try:
-        wait_for_agents(master, 1)
-        yield master, agent_port
-    finally:
-        _stop(procs)
+from meseta.testing.zookeeper import Ensemble, connected
 
 
 @pytest.fixture
@@ -64,33 +26,55 @@ def separate_processes(tmp_path: Path) -> Iterator[str]:
     """`meseta master` and two `meseta agent` processes on loopback."""
     port = free_port()
     master = f"127.0.0.1:{port}"
-    procs = [_start(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                     "--allocation-interval", "0.2"], tmp_path / "master.log")]
+    procs = [start_daemon(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"), *FAST_ALLOCATION],
+                          tmp_path / "master.log")]
     for index in range(2):
-        procs.append(_start(["agent", "--master", master, "--port", str(free_port()),
-                             "--work-dir", str(tmp_path / f"agent{index}"), "--resources",
-                             share_of_ranges(Resources.parse(AGENT_RESOURCES), index, 2).to_text(),
-                             "--no-switch-user"], tmp_path / f"agent{index}.log"))
+        procs.append(start_daemon(["agent", "--master", master, "--port", str(free_port()),
+                                   "--work-dir", str(tmp_path / f"agent{index}"),
+                                   "--resources", agent_resources(index, 2), "--no-switch-user"],
+                                  tmp_path / f"agent{index}.log"))
     try:
         wait_for_agents(master, 2)
         yield master
     finally:
-        _stop(procs)
+        stop_processes(procs)
 
 
 @pytest.fixture
 def local_cluster(tmp_path: Path) -> Iterator[str]:
     """`meseta local` with two agents."""
     port = free_port()
-    proc = _start(["local", "--port", str(port), "--agents", "2", "--work-dir", str(tmp_path),
-                   "--agent-resources", AGENT_RESOURCES, "--services-port", str(free_port())], tmp_path / "local.log")
+    proc = start_daemon(["local", "--port", str(port), "--agents", "2", "--work-dir", str(tmp_path),
+                         "--agent-resources", DEFAULT_AGENT_RESOURCES, "--services-port", str(free_port())],
+                        tmp_path / "local.log")
     try:
         wait_for_agents(f"127.0.0.1:{port}", 2)
         yield f"127.0.0.1:{port}"
     finally:
-        _stop([proc])
+        stop_processes([proc])
 
 
 @pytest.fixture(params=["separate_processes", "local_cluster"])
 def cluster(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(request.param))
+
+
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ensemble]:
+    """Three ZooKeeper nodes shared by a module's tests; a test that kills a node starts it again."""
+    with Ensemble(tmp_path_factory.mktemp("zk"), size=3) as zk:
+        yield zk
+
+
+@pytest.fixture
+def single_node(tmp_path: Path) -> Iterator[Ensemble]:
+    """One standalone ZooKeeper node for this test alone (starts in well under a second)."""
+    with Ensemble(tmp_path / "zk", size=1) as zk:
+        yield zk
+
+
+@pytest.fixture(scope="module")
+def zk_client(ensemble: Ensemble) -> Iterator[KazooClient]:
+    """A client of the module's ensemble, shared by its tests."""
+    with connected(ensemble) as client:
+        yield client

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from meseta.runtime.serve import free_port
-
-from .conftest import AGENT_RESOURCES, MESETA, _stop, wait_for_agents
-from .test_pymesos import Recorder, _sleepers, start_driver, task
+from meseta.testing.clusters import DEFAULT_AGENT_RESOURCES, start_daemon, wait_for_agents
+from meseta.testing.processes import processes_with, stop_processes
+from meseta.testing.pymesos_recorder import Recorder, start_driver, task
+from meseta.testing.waiting import wait_until
 
 
 @pytest.mark.integration
@@ -50,19 +51,16 @@ def test_launch_group_runs_every_task_through_the_default_executor(separate_proc
 def fast_ping_cluster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     master = f"127.0.0.1:{port}"
-    log = open(tmp_path / "cluster.log", "wb")  # noqa: SIM115
     master_args = ["master", "--port", str(port), "--work-dir", str(tmp_path / "m"),
                    "--agent-ping-timeout", "0.5", "--max-agent-ping-timeouts", "2"]
     agent_args = ["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "a"),
-                  "--resources", AGENT_RESOURCES, "--no-switch-user"]
-    procs = [subprocess.Popen([*MESETA, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-             for args in (master_args, agent_args)]
+                  "--resources", DEFAULT_AGENT_RESOURCES, "--no-switch-user"]
+    procs = [start_daemon(args, tmp_path / "cluster.log") for args in (master_args, agent_args)]
     try:
         wait_for_agents(master, 1)
         yield master, procs[1]
     finally:
-        os.killpg(procs[1].pid, signal.SIGCONT)
-        _stop(procs)
+        stop_processes(procs)  # (SIGCONT first: the test may leave the agent stopped)
 
 
 @pytest.mark.integration
@@ -89,10 +87,7 @@ def test_agent_that_stops_answering_pings_is_unreachable_and_comes_back(
         new_id = httpx.get(f"http://{master}/master/slaves").json()["slaves"][0]["id"]
         assert new_id == offer["agent_id"]["value"]
         # The framework is not partition-aware and was told TASK_LOST: the task is shut down.
-        deadline = time.time() + 10
-        while time.time() < deadline and _sleepers(marker):
-            time.sleep(0.2)
-        assert not _sleepers(marker)
+        wait_until(lambda: not processes_with(marker), 10, "the stranded task shut down")
     finally:
         driver.stop()
         driver.join()

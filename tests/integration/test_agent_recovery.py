@@ -15,14 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
+from pymesos import encode_data
 
 from meseta.runtime.serve import free_port
-
-from .conftest import _stop, wait_for_agents
-from .test_allocation_e2e import _proc
-from .test_pymesos import EXECUTOR, Recorder, driver_for, encode_data, task
+from meseta.testing.clusters import FAST_ALLOCATION, start_daemon, wait_for_agents
+from meseta.testing.processes import stop_processes
+from meseta.testing.pymesos_recorder import Recorder, driver_for, task
+from meseta.testing.waiting import wait_until
 
 pytestmark = pytest.mark.integration
+EXECUTOR = Path(__file__).with_name("pymesos_executor.py")
 
 
 def _count(marker: str) -> int:
@@ -41,8 +43,8 @@ def _kill_groups(pattern: str) -> None:
             continue
 
 
-def _agent_tasks(agent_port: int) -> dict[str, str]:
-    state = httpx.get(f"http://127.0.0.1:{agent_port}/state").json()
+def _agent_tasks(agent_port: int, timeout: float = 5.0) -> dict[str, str]:
+    state = httpx.get(f"http://127.0.0.1:{agent_port}/state", timeout=timeout).json()
     return {t["id"]: t["state"] for f in state["frameworks"] for e in f["executors"] for t in e["tasks"]}
 
 
@@ -56,9 +58,9 @@ class Restartable:
         self.log = tmp_path / "agent.log"
         self.agent_args = ["agent", "--master", self.master, "--port", str(self.agent_port), "--work-dir",
                            str(tmp_path / "agent"), "--no-switch-user", *agent_flags]
-        self.procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                             "--allocation-interval", "0.2"], tmp_path / "master.log"),
-                      _proc(self.agent_args, self.log)]
+        self.procs = [start_daemon(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                                    *FAST_ALLOCATION], tmp_path / "master.log"),
+                      start_daemon(self.agent_args, self.log)]
 
     def __enter__(self) -> Restartable:
         try:
@@ -69,7 +71,7 @@ class Restartable:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _stop(self.procs)
+        stop_processes(self.procs)
         _kill_groups(self.leftovers)  # after a failure, tasks the agents did not stop
 
     def kill_agent(self) -> None:
@@ -77,7 +79,7 @@ class Restartable:
         self.procs[-1].wait()
 
     def start_agent(self, *extra: str) -> None:
-        self.procs.append(_proc([*self.agent_args, *extra], self.log))
+        self.procs.append(start_daemon([*self.agent_args, *extra], self.log))
 
 
 def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
@@ -104,16 +106,13 @@ def test_tasks_survive_a_killed_agent_and_are_recovered(tmp_path: Path) -> None:
 
         finished = recorder.final("short", 30)
         assert finished["state"] == "TASK_FINISHED", finished
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                running = _agent_tasks(agent_port)
-            except httpx.HTTPError:
-                running = {}
-            if sum(s == "TASK_RUNNING" for s in running.values()) == 20:
-                break
-            time.sleep(0.2)
-        assert sum(s == "TASK_RUNNING" for s in running.values()) == 20, running
+        running: dict[str, str] = {}
+
+        def twenty_running() -> bool:
+            running.clear()
+            running.update(_agent_tasks(agent_port))
+            return sum(s == "TASK_RUNNING" for s in running.values()) == 20
+        wait_until(twenty_running, 20, "20 tasks running on the recovered agent", describe=lambda: running)
         assert _count(marker) == 20  # none launched twice
 
         before = len(recorder.updates)
@@ -150,24 +149,17 @@ def test_a_custom_executor_subscribes_again_after_the_agent_restarts(tmp_path: P
         cluster.kill_agent()
         time.sleep(1)
         cluster.start_agent()
-        deadline = time.monotonic() + 30
-        subscribed = False
-        while time.monotonic() < deadline and not subscribed:
-            try:
-                state = httpx.get(f"http://127.0.0.1:{agent_port}/state", timeout=1).json()
-                subscribed = any(t["state"] == "TASK_RUNNING" for f in state["frameworks"]
-                                 for e in f["executors"] for t in e["tasks"])
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        assert subscribed, "the recovered executor's task should be running"
-        # framework messages are best effort: one sent before the executor has subscribed again
-        # (pymesos backs off 1 s, then 3 s) is dropped, so send until one comes back
-        deadline = time.monotonic() + 30
-        while b"echo:again" not in recorder.messages and time.monotonic() < deadline:
+        wait_until(lambda: "TASK_RUNNING" in _agent_tasks(agent_port, timeout=1).values(), 30,
+                   "the recovered executor's task running")
+
+        def echoed() -> bool:
+            """framework messages are best effort: one sent before the executor has subscribed again
+            (pymesos backs off 1 s, then 3 s) is dropped, so send until one comes back"""
+            if b"echo:again" in recorder.messages:
+                return True
             driver.sendFrameworkMessage({"value": "echo-executor"}, offer["agent_id"], encode_data(b"again"))
-            time.sleep(0.5)
-        assert b"echo:again" in recorder.messages, "no message through the re-subscribed executor"
+            return False
+        wait_until(echoed, 30, "a message through the re-subscribed executor", interval=0.5)
         assert subprocess.run(["pgrep", "-f", str(EXECUTOR)], capture_output=True,
                               text=True).stdout.split() == executors  # the same process, not a new one
         driver.killTask({"value": "served"})
@@ -186,9 +178,6 @@ def test_recover_cleanup_kills_what_the_previous_agent_left(tmp_path: Path) -> N
         cluster.kill_agent()
         assert _count(marker) == 3
         cluster.start_agent("--recover", "cleanup")
-        deadline = time.monotonic() + 15
-        while _count(marker) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _count(marker) == 0
+        wait_until(lambda: _count(marker) == 0, 15, "the previous agent's tasks killed")
         wait_for_agents(cluster.master, 1)
         assert not any(s == "TASK_RUNNING" for s in _agent_tasks(cluster.agent_port).values())

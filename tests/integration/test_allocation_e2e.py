@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,23 +17,13 @@ import httpx
 import pytest
 
 from meseta.runtime.serve import free_port
-
-from .conftest import MESETA, _stop, wait_for_agents
-from .test_pymesos import Recorder, scalar, start_driver
+from meseta.testing.clusters import kill9, start_daemon, wait_for_agents
+from meseta.testing.processes import stop_processes
+from meseta.testing.pymesos_recorder import Recorder, scalar, start_driver
 
 pytestmark = pytest.mark.integration
 
 ROLE = "db"
-
-
-def _proc(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*MESETA, *args], stdout=open(log, "ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _kill9(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def _reserved(text_items: list[tuple[str, float]]) -> list[dict[str, Any]]:
@@ -91,7 +78,8 @@ def test_volume_outlives_tasks_and_restarts_of_master_and_agent(tmp_path: Path) 
                    "--allocation-interval", "0.2"]
     agent_args = ["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(tmp_path / "agent"),
                   "--resources", "cpus:2;mem:1024;disk:1024;ports:[31000-31100]", "--no-switch-user"]
-    master_proc, agent_proc = _proc(master_args, tmp_path / "master.log"), _proc(agent_args, tmp_path / "agent.log")
+    master_proc = start_daemon(master_args, tmp_path / "master.log")
+    agent_proc = start_daemon(agent_args, tmp_path / "agent.log")
     procs = [master_proc, agent_proc]
     recorder = Recorder()
     driver = None
@@ -118,12 +106,12 @@ def test_volume_outlives_tasks_and_restarts_of_master_and_agent(tmp_path: Path) 
         assert user.run("reader-1", 'test "$(cat data/hello)" = persisted') == "TASK_FINISHED"
         assert user.run("negative-control", 'test "$(cat data/hello)" = something-else') == "TASK_FAILED"
 
-        _kill9(master_proc)  # the master forgets everything but its registry...
-        procs.append(_proc(master_args, tmp_path / "master.log"))
+        kill9(master_proc)  # the master forgets everything but its registry...
+        procs.append(start_daemon(master_args, tmp_path / "master.log"))
         assert user.run("reader-2", 'test "$(cat data/hello)" = persisted') == "TASK_FINISHED"
 
-        _kill9(agent_proc)  # ...and the agent keeps its reservations and volume in meta/
-        procs.append(_proc(agent_args, tmp_path / "agent.log"))
+        kill9(agent_proc)  # ...and the agent keeps its reservations and volume in meta/
+        procs.append(start_daemon(agent_args, tmp_path / "agent.log"))
         assert user.run("reader-3", 'test "$(cat data/hello)" = persisted') == "TASK_FINISHED"
 
         (slave,) = httpx.get(f"http://{master}/master/slaves").json()["slaves"]
@@ -136,18 +124,18 @@ def test_volume_outlives_tasks_and_restarts_of_master_and_agent(tmp_path: Path) 
         if driver is not None:
             driver.stop()
             driver.join()
-        _stop(procs)
+        stop_processes(procs)
 
 
 def test_weights_one_to_three_give_a_one_to_three_dominant_share(tmp_path: Path) -> None:
     port = free_port()
     master = f"127.0.0.1:{port}"
-    procs = [_proc(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
-                    "--allocation-interval", "0.1"], tmp_path / "master.log")]
+    procs = [start_daemon(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                           "--allocation-interval", "0.1"], tmp_path / "master.log")]
     for index in range(2):
-        procs.append(_proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir",
-                            str(tmp_path / f"agent{index}"), "--resources", "cpus:8;mem:8192;disk:1024",
-                            "--no-switch-user"], tmp_path / f"agent{index}.log"))
+        procs.append(start_daemon(["agent", "--master", master, "--port", str(free_port()), "--work-dir",
+                                   str(tmp_path / f"agent{index}"), "--resources", "cpus:8;mem:8192;disk:1024",
+                                   "--no-switch-user"], tmp_path / f"agent{index}.log"))
     drivers = []
     try:
         wait_for_agents(master, 2)
@@ -192,7 +180,7 @@ def test_weights_one_to_three_give_a_one_to_three_dominant_share(tmp_path: Path)
         for driver in drivers:
             driver.stop()
             driver.join()
-        _stop(procs)
+        stop_processes(procs)
 
 
 class MaintenanceRecorder(Recorder):

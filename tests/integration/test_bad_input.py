@@ -6,68 +6,12 @@ A pymesos framework keeps a real task running throughout; a raw HTTP framework s
 from __future__ import annotations
 
 import json
-import queue
-import threading
-import time
 from typing import Any
 
-import httpx
 import pytest
 
-from meseta.protocol.recordio import RecordIODecoder
-
-from .test_pymesos import Recorder, launch_running, start_driver
-
-JSON = {"Content-Type": "application/json"}
-
-
-class RawFramework:
-    """A scheduler speaking the wire protocol by hand, to send what no library would."""
-
-    def __init__(self, master: str) -> None:
-        self.url = f"http://{master}/api/v1/scheduler"
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.client = httpx.Client(timeout=10)
-        self._ready = threading.Event()
-        self.stream_id = ""
-        self.framework_id = ""
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self._ready.wait(10)
-        subscribed = self.next_event("SUBSCRIBED")
-        self.framework_id = subscribed["subscribed"]["framework_id"]["value"]
-
-    def _read(self) -> None:
-        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "", "name": "raw"}}}
-        with httpx.Client(timeout=httpx.Timeout(10, read=None)) as client, \
-                client.stream("POST", self.url, json=body) as response:
-            self.stream_id = response.headers["Mesos-Stream-Id"]
-            self._ready.set()
-            decoder = RecordIODecoder()
-            for chunk in response.iter_raw():
-                for record in decoder.feed(chunk):
-                    self.events.put(json.loads(record))
-
-    def next_event(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            event = self.events.get(timeout=max(0.01, deadline - time.time()))
-            if event["type"] == kind:
-                return event
-        raise AssertionError(f"no {kind} event")
-
-    def post(self, body: bytes | dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
-        content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        hdrs = {**JSON, "Mesos-Stream-Id": self.stream_id, **(headers or {})}
-        return self.client.post(self.url, content=content, headers=hdrs)
-
-    def call(self, kind: str, **payload: Any) -> httpx.Response:
-        return self.post({"type": kind, "framework_id": {"value": self.framework_id}, **payload})
-
-    def update_for(self, task_id: str) -> dict[str, Any]:
-        while True:
-            event = self.next_event("UPDATE")
-            if event["update"]["status"]["task_id"]["value"] == task_id:
-                return dict(event["update"]["status"])
+from meseta.testing.pymesos_recorder import Recorder, launch_running, start_driver
+from meseta.testing.raw_framework import JSON, RawFramework
 
 
 @pytest.mark.integration
@@ -116,6 +60,7 @@ def check_http_level_rejections(master: str) -> None:
     assert raw.client.get(raw.url).status_code == 405
     assert raw.call("REVIVE").status_code == 202  # the stream survived all of that
     assert raw.call("TEARDOWN").status_code == 202  # and hands its offers back
+    raw.close()
 
 
 def check_offer_and_task_rejections(master: str) -> None:
@@ -139,9 +84,9 @@ def check_offer_and_task_rejections(master: str) -> None:
     assert "no longer valid" in status["message"] and "uuid" not in status
 
     launch([offer["id"]["value"]], command_task("dup"), command_task("dup"), command_task("too-big", cpus=1000))
-    duplicate = raw.update_for("dup")  # the first 'dup' runs; the second is refused by the master
-    while duplicate["source"] != "SOURCE_MASTER":
-        duplicate = raw.update_for("dup")
+    # the first 'dup' runs; the second is refused by the master
+    duplicate = raw.next_event("UPDATE", where=lambda e: e["update"]["status"]["task_id"]["value"] == "dup"
+                               and e["update"]["status"]["source"] == "SOURCE_MASTER")["update"]["status"]
     assert duplicate["state"] == "TASK_ERROR" and "duplicate ID" in duplicate["message"]
     too_big = raw.update_for("too-big")
     assert too_big["state"] == "TASK_ERROR" and too_big["reason"] == "REASON_TASK_INVALID"
@@ -151,3 +96,4 @@ def check_offer_and_task_rejections(master: str) -> None:
     status = raw.update_for("t-used-offer")
     assert (status["state"], status["reason"]) == ("TASK_LOST", "REASON_INVALID_OFFERS")
     assert raw.call("TEARDOWN").status_code == 202
+    raw.close()

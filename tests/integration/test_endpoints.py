@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from .test_pymesos import Recorder, launch_running, start_driver
+from meseta.testing.pymesos_recorder import Recorder, launch_running, start_driver
 
 
 @pytest.mark.integration

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from pymesos import MesosSchedulerDriver
 
-from .test_pymesos import EXECUTOR, Recorder, _sleepers, launch_running, own_headers, start_driver, task
+from meseta.testing.processes import processes_with
+from meseta.testing.pymesos_recorder import Recorder, launch_running, own_headers, start_driver, task
+from meseta.testing.waiting import wait_until
+
+EXECUTOR = Path(__file__).with_name("pymesos_executor.py")
 
 
 def _framework(master: str, framework_id: str) -> dict:
@@ -33,7 +38,7 @@ def test_new_instance_takes_over_with_the_same_id_and_tasks_keep_running(separat
     driver.join()
     time.sleep(0.5)
     assert _framework(master, framework_id)["connected"] is False
-    assert _sleepers(marker), "the task must keep running while its framework is away"
+    assert processes_with(marker), "the task must keep running while its framework is away"
 
     second = Recorder()
     info = {"user": "", "name": "pymesos-test", "failover_timeout": 60, "id": {"value": framework_id}}
@@ -61,10 +66,8 @@ def test_framework_gone_past_its_failover_timeout_is_removed(separate_processes:
     launch_running(driver, recorder, "orphan", f"sleep {marker}")
     driver.stop(failover=True)
     driver.join()
-    deadline = time.time() + 15
-    while time.time() < deadline and (_sleepers(marker) or _framework(master, recorder.framework_id)["active"]):
-        time.sleep(0.2)
-    assert not _sleepers(marker), "the removed framework's task must be killed"
+    wait_until(lambda: not processes_with(marker) and not _framework(master, recorder.framework_id)["active"], 15,
+               "the framework removed and its task killed")
     state = httpx.get(f"http://{master}/master/state").json()
     assert recorder.framework_id in [f["id"] for f in state["completed_frameworks"]]
 

@@ -19,6 +19,7 @@ import pytest
 
 from meseta.testing.ha_cluster import HaCluster, active_agents, running_tasks
 from meseta.testing.pymesos_recorder import Recorder, driver_for, task
+from meseta.testing.waiting import wait_until
 from meseta.testing.zookeeper import Ensemble
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,8 +40,8 @@ def _launch_everywhere(recorder: Recorder, driver: Any, agents: int, launches: P
     """TASKS_PER_AGENT sleeping tasks on each agent; each appends its id to ``launches`` when it starts."""
     launched: set[str] = set()
     seen: set[str] = set()
-    deadline = time.time() + 30
-    while len(seen) < agents and time.time() < deadline:
+
+    def launched_on_every_agent() -> bool:
         for offer in recorder.take_offers():
             agent = offer["agent_id"]["value"]
             if agent in seen:
@@ -54,7 +55,9 @@ def _launch_everywhere(recorder: Recorder, driver: Any, agents: int, launches: P
                     "shell": True, "value": f"echo {task_id} >> {launches}; exec sleep 600"}))
                 launched.add(task_id)
             driver.launchTasks(offer["id"], tasks)
-    assert len(seen) == agents, f"offers came from {len(seen)} of {agents} agents"
+        return len(seen) == agents
+    wait_until(launched_on_every_agent, 30, f"offers from all {agents} agents",
+               describe=lambda: f"offers came from {len(seen)} of {agents} agents")
     for task_id in launched:
         recorder.wait(lambda t=task_id: "TASK_RUNNING" in recorder.states(t), 30, f"{task_id} running")
     return launched
@@ -150,7 +153,8 @@ def test_standby_redirects_to_the_leader(tmp_path: Path, zk: Ensemble) -> None:
         assert leader is not None
         standby = next(i for i in range(3) if i != leader)
         base = f"http://127.0.0.1:{cluster.master_ports[standby]}"
-        _until_answers(f"{base}/version")  # a leader may be elected before every stand-by listens
+        wait_until(lambda: httpx.get(f"{base}/version", timeout=2), 30,
+                   f"an answer at {base}/version")  # a leader may be elected before every stand-by listens
         answer = httpx.post(f"{base}/api/v1/scheduler?x=1", json={"type": "SUBSCRIBE"})
         assert answer.status_code == 307
         assert answer.headers["location"] == f"//127.0.0.1:{cluster.master_ports[leader]}/api/v1/scheduler?x=1"
@@ -203,14 +207,4 @@ def _agent_pid(cluster: HaCluster, agent_id: str) -> str:
     state = cluster.state() or {}
     return next(a["pid"] for a in state.get("slaves", []) if a["id"] == agent_id)
 
-
-def _until_answers(url: str, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing answers at {url}")
 

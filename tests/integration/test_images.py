@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import master_and_agent
-from .test_pymesos import Recorder, driver_for, task
+from meseta.testing.clusters import master_and_agent
+from meseta.testing.pymesos_recorder import Recorder, driver_for, task
 
 pytestmark = pytest.mark.integration
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static (scripts/install-test-system.sh)

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from meseta.agent.containerizer.cgroup_limits import choose_hierarchies, parse_mountinfo
-
-from .conftest import master_and_agent
-from .test_pymesos import Recorder, driver_for
+from meseta.testing.clusters import master_and_agent
+from meseta.testing.pymesos_recorder import Recorder, driver_for
+from meseta.testing.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -108,9 +108,8 @@ def test_memory_limit_pid_namespace_cpu_shares_and_cleanup(isolated_cluster: tup
 
         driver.killTask({"value": "shares"})
         assert recorder.final("shares")["state"] == "TASK_KILLED"
-        deadline = time.monotonic() + 10
-        while any(_containers(root, c) for c in ("cpu", "memory", "pids")) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: not any(_containers(root, c) for c in ("cpu", "memory", "pids")), 10,
+                   "the containers' cgroups removed")
         assert not any(_containers(root, c) for c in ("cpu", "cpuacct", "memory", "pids")), "leaked cgroups"
 
 

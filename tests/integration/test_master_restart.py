@@ -3,8 +3,6 @@ update produced while the master was down still reaches the (re-subscribed) fram
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,14 +13,14 @@ import pytest
 from meseta.master.effects import AdmitAgent
 from meseta.master.registry.storage import SqliteStorage
 from meseta.runtime.serve import free_port
-
-from .conftest import AGENT_RESOURCES, MESETA, _stop, wait_for_agents
-from .test_pymesos import Recorder, launch_running, start_driver
+from meseta.testing.clusters import DEFAULT_AGENT_RESOURCES, kill9, start_daemon, wait_for_agents
+from meseta.testing.processes import stop_processes
+from meseta.testing.pymesos_recorder import Recorder, launch_running, start_driver
+from meseta.testing.waiting import wait_until
 
 
 def _master(port: int, work_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*MESETA, "master", "--port", str(port), "--work-dir", str(work_dir)],
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return start_daemon(["master", "--port", str(port), "--work-dir", str(work_dir)], log)
 
 
 @pytest.mark.integration
@@ -30,10 +28,9 @@ def test_update_made_while_the_master_is_down_is_delivered_after_restart(tmp_pat
     port = free_port()
     master = f"127.0.0.1:{port}"
     first = _master(port, tmp_path / "master", tmp_path / "master.log")
-    agent = subprocess.Popen([*MESETA, "agent", "--master", master, "--port", str(free_port()),
-                              "--work-dir", str(tmp_path / "agent"), "--resources", AGENT_RESOURCES,
-                              "--no-switch-user"], stdout=open(tmp_path / "agent.log", "wb"),  # noqa: SIM115
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    agent = start_daemon(["agent", "--master", master, "--port", str(free_port()), "--work-dir",
+                          str(tmp_path / "agent"), "--resources", DEFAULT_AGENT_RESOURCES, "--no-switch-user"],
+                         tmp_path / "agent.log")
     procs = [first, agent]
     recorder = Recorder()
     driver = None
@@ -42,8 +39,7 @@ def test_update_made_while_the_master_is_down_is_delivered_after_restart(tmp_pat
         agent_id = httpx.get(f"http://{master}/master/slaves").json()["slaves"][0]["id"]
         driver = start_driver(master, recorder, failover_timeout=300)
         launch_running(driver, recorder, "outlives", "sleep 2")
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+        kill9(first)
         time.sleep(3)  # the task finishes while no master is there to hear it
         procs.append(_master(port, tmp_path / "master", tmp_path / "master.log"))
         recorder.wait(lambda: "TASK_FINISHED" in recorder.states("outlives"), timeout=60,
@@ -59,7 +55,7 @@ def test_update_made_while_the_master_is_down_is_delivered_after_restart(tmp_pat
         if driver is not None:
             driver.stop()
             driver.join()
-        _stop(procs)
+        stop_processes(procs)
 
 
 def _seeded_master(tmp_path: Path, agents: int, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -69,9 +65,8 @@ def _seeded_master(tmp_path: Path, agents: int, *flags: str) -> tuple[subprocess
         storage.apply(AdmitAgent(f"old-S{i}", {"hostname": f"gone{i}", "port": 5051, "id": {"value": f"old-S{i}"}}))
     storage.close()
     port = free_port()
-    proc = subprocess.Popen([*MESETA, "master", "--port", str(port), "--work-dir", str(tmp_path / "master"), *flags],
-                            stdout=open(tmp_path / "master.log", "ab"),  # noqa: SIM115 - closed with the process
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_daemon(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"), *flags],
+                        tmp_path / "master.log")
     return proc, f"127.0.0.1:{port}"
 
 
@@ -81,7 +76,7 @@ def test_recovery_removal_limit_stops_a_mass_removal(tmp_path: Path) -> None:
     try:
         assert proc.wait(30) == 1, "the master exits rather than mark 100 % of its agents unreachable"
     finally:
-        _stop([proc])
+        stop_processes([proc])
     assert "master stops" in (tmp_path / "master.log").read_text()
     assert SqliteStorage(tmp_path / "master" / "registry.sqlite").load_unreachable() == {}
 
@@ -91,17 +86,15 @@ def test_agents_missing_after_restart_are_marked_unreachable_at_the_pace_allowed
     proc, master = _seeded_master(tmp_path, 3, "--agent-reregister-timeout", "1",
                                   "--agent-removal-rate-limit", "1/1secs")
     try:
-        counts = []
-        deadline = time.time() + 15
-        while time.time() < deadline and (not counts or counts[-1] < 3):
-            try:
-                counts.append(httpx.get(f"http://{master}/master/state", timeout=2).json()["unreachable_slaves"])
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        counts: list[int] = []
+
+        def all_unreachable() -> bool:
+            counts.append(httpx.get(f"http://{master}/master/state", timeout=2).json()["unreachable_slaves"])
+            return counts[-1] >= 3
+        wait_until(all_unreachable, 15, "3 agents unreachable", interval=0.2, describe=lambda: counts[-5:])
         assert counts[-1] == 3
         assert 1 in counts and 2 in counts, f"one at a time, a second apart: {sorted(set(counts))}"
     finally:
-        _stop([proc])
+        stop_processes([proc])
     assert set(SqliteStorage(tmp_path / "master" / "registry.sqlite").load_unreachable()) == {"old-S0", "old-S1",
                                                                                               "old-S2"}

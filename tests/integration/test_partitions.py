@@ -13,8 +13,6 @@ pulled cable does. Two pymesos frameworks run a task there: one PARTITION_AWARE,
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
+from meseta.testing.clusters import FAST_ALLOCATION, start_daemon
 from meseta.testing.netns import Hosts
+from meseta.testing.processes import processes_with, stop_processes
 from meseta.testing.pymesos_recorder import Recorder, driver_for, task
-
-from .conftest import MESETA, _stop
-from .test_pymesos import _sleepers
+from meseta.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
 PORT = 5050
@@ -38,21 +36,19 @@ def partitioned(tmp_path: Path) -> Iterator[tuple[Hosts, str]]:
     """A master on the bridge and an agent in each of two namespaces; yields (hosts, master)."""
     with Hosts(2) as hosts:
         master = f"{hosts.gateway}:{PORT}"
-        procs = [subprocess.Popen(
-            [*MESETA, "master", "--ip", hosts.gateway, "--port", str(PORT), "--work-dir", str(tmp_path / "m"),
-             "--agent-ping-timeout", "0.5", "--max-agent-ping-timeouts", "4", "--allocation-interval", "0.2"],
-            stdout=open(tmp_path / "master.log", "wb"),  # noqa: SIM115 - closed with the process
-            stderr=subprocess.STDOUT, start_new_session=True)]
+        procs = [start_daemon(["master", "--ip", hosts.gateway, "--port", str(PORT), "--work-dir", str(tmp_path / "m"),
+                               "--agent-ping-timeout", "0.5", "--max-agent-ping-timeouts", "4", *FAST_ALLOCATION],
+                              tmp_path / "master.log")]
         for i in range(2):
-            procs.append(hosts.run(i, [*MESETA, "agent", "--master", master, "--ip", hosts.address(i),
-                                       "--port", "5051", "--work-dir", str(tmp_path / f"a{i}"), "--no-switch-user",
+            procs.append(start_daemon(["agent", "--master", master, "--ip", hosts.address(i), "--port", "5051",
+                                       "--work-dir", str(tmp_path / f"a{i}"), "--no-switch-user",
                                        "--resources", "cpus:2;mem:1024;disk:1024;ports:[31000-31100]"],
-                                   tmp_path / f"agent{i}.log"))
+                                      tmp_path / f"agent{i}.log", prefix=hosts.inside(i)))
         try:
-            _wait(lambda: len(_state(master).get("slaves", [])) == 2, 30, "two agents")
+            wait_until(lambda: len(_state(master).get("slaves", [])) == 2, 30, "two agents")
             yield hosts, master
         finally:
-            _stop(procs)
+            stop_processes(procs)
 
 
 def _state(master: str) -> dict[str, Any]:
@@ -60,15 +56,6 @@ def _state(master: str) -> dict[str, Any]:
         return dict(httpx.get(f"http://{master}/master/state", timeout=2).json())
     except httpx.HTTPError:
         return {}
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _run_on(recorder: Recorder, driver: Any, hostname: str, task_id: str, marker: str) -> str:
@@ -91,8 +78,8 @@ def test_partition_then_heal_then_gone(partitioned: tuple[Hosts, str]) -> None:
             driver_for(master, other, name="other", checkpoint=True) as other_driver:
         agent_id = _run_on(aware, aware_driver, hosts.address(0), "aware-task", markers["aware"])
         _run_on(other, other_driver, hosts.address(0), "other-task", markers["other"])
-        aware_pids = _sleepers(markers["aware"])
-        assert aware_pids and _sleepers(markers["other"])
+        aware_pids = processes_with(markers["aware"])
+        assert aware_pids and processes_with(markers["other"])
 
         hosts.cut(0)
         aware.wait(lambda: "TASK_UNREACHABLE" in aware.states("aware-task"), 20, "TASK_UNREACHABLE")
@@ -107,16 +94,16 @@ def test_partition_then_heal_then_gone(partitioned: tuple[Hosts, str]) -> None:
         aware.wait(lambda: aware.states("aware-task").count("TASK_UNREACHABLE") >= 2, 10, "reconciled UNREACHABLE")
 
         hosts.heal(0)
-        _wait(lambda: agent_id in [a["id"] for a in _state(master).get("slaves", [])], 30, "the agent back")
+        wait_until(lambda: agent_id in [a["id"] for a in _state(master).get("slaves", [])], 30, "the agent back")
         aware_driver.reconcileTasks([{"task_id": {"value": "aware-task"}}])
         aware.wait(lambda: aware.states("aware-task")[-1] == "TASK_RUNNING", 10, "the aware task RUNNING again")
-        _wait(lambda: not _sleepers(markers["other"]), 15, "the other framework's task shut down")
-        assert _sleepers(markers["aware"]) == aware_pids, "the partition-aware task kept running throughout"
+        wait_until(lambda: not processes_with(markers["other"]), 15, "the other framework's task shut down")
+        assert processes_with(markers["aware"]) == aware_pids, "the partition-aware task kept running throughout"
         assert "TASK_RUNNING" not in other.states("other-task")[other.states("other-task").index("TASK_LOST"):]
 
         answer = httpx.post(f"http://{master}/api/v1", json={
             "type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": agent_id}}})
         assert answer.status_code == 200, answer.text
         aware.wait(lambda: "TASK_GONE_BY_OPERATOR" in aware.states("aware-task"), 15, "TASK_GONE_BY_OPERATOR")
-        _wait(lambda: not _sleepers(markers["aware"]), 15, "the gone agent's task killed")
-        _wait(lambda: agent_id not in [a["id"] for a in _state(master).get("slaves", [])], 15, "the agent gone")
+        wait_until(lambda: not processes_with(markers["aware"]), 15, "the gone agent's task killed")
+        wait_until(lambda: agent_id not in [a["id"] for a in _state(master).get("slaves", [])], 15, "the agent gone")

@@ -12,36 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
 pymesos = pytest.importorskip("pymesos")
 from pymesos import MesosSchedulerDriver, encode_data  # noqa: E402
 
 from meseta.protocol.task_states import TERMINAL  # noqa: E402
-from meseta.testing.pymesos_recorder import (  # noqa: E402, F401 (shared by the tests)
+from meseta.testing.processes import processes_with  # noqa: E402
+from meseta.testing.pymesos_recorder import (  # noqa: E402
     Recorder,
-    driver_for,
+    launch_running,
     own_headers,
+    scalar,
     start_driver,
     task,
 )
+from meseta.testing.waiting import wait_until  # noqa: E402
 
 EXECUTOR = Path(__file__).with_name("pymesos_executor.py")
-
-
-def scalar(offer: dict[str, Any], name: str) -> float:
-    return sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == name)
-
-
-
-
-def launch_running(driver: Any, recorder: Recorder, task_id: str, command: str) -> dict[str, Any]:
-    """Launch one command task on the first offer and wait until it runs; returns that offer."""
-    offer = recorder.take_offers()[0]
-    driver.launchTasks(offer["id"], [task(task_id, offer, command={"value": command})])
-    recorder.wait(lambda: "TASK_RUNNING" in recorder.states(task_id), what=f"{task_id} running")
-    return offer
 
 
 def launch_hundred(master: str) -> None:
@@ -160,22 +148,15 @@ def kill_reconcile_filters_teardown(master: str) -> None:
         zombie.join()
 
 
-def _sleepers(marker: str) -> list[int]:
-    return [p.pid for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
-
-
 def teardown_kills_running_tasks(master: str) -> None:
     marker = f"{300 + os.getpid() % 1000}.{time.time_ns() % 997}"
     recorder = Recorder()
     driver = start_driver(master, recorder)
     launch_running(driver, recorder, "doomed", f"sleep {marker}")
-    assert _sleepers(marker), "the task's process should be running"
+    assert processes_with(marker), "the task's process should be running"
     driver.stop()
     driver.join()
-    deadline = time.time() + 15
-    while time.time() < deadline and _sleepers(marker):
-        time.sleep(0.2)
-    assert not _sleepers(marker), "teardown left the task's process running"
+    wait_until(lambda: not processes_with(marker), 15, "teardown to end the task's process")
     tasks = httpx.get(f"http://{master}/master/tasks").json()["tasks"]
     assert [t["state"] for t in tasks if t["id"] == "doomed"] == ["TASK_KILLED"]
 

@@ -8,21 +8,17 @@ task is a busy loop, so the host's load is above zero however idle the machine w
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import master_and_agent
-from .test_pymesos import Recorder, driver_for, task
+from meseta.testing.clusters import master_and_agent
+from meseta.testing.processes import processes_with
+from meseta.testing.pymesos_recorder import Recorder, driver_for, task
 
 pytestmark = pytest.mark.integration
-
-
-def _running(marker: str) -> bool:
-    return subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0
 
 
 def test_revocable_executors_are_preempted_and_plain_ones_keep_running(tmp_path: Path) -> None:
@@ -44,7 +40,7 @@ def test_revocable_executors_are_preempted_and_plain_ones_keep_running(tmp_path:
         lost = recorder.final("revocable")
         assert lost["state"] == "TASK_LOST" and lost["reason"] == "REASON_CONTAINER_PREEMPTED", lost
         assert "load" in lost["message"]
-        assert not _running(marker)  # the container is destroyed, not just reported
+        assert not processes_with(marker)  # the container is destroyed, not just reported
         assert recorder.states("plain")[-1] == "TASK_RUNNING"
         metrics = httpx.get(f"http://127.0.0.1:{agent_port}/metrics/snapshot").json()
         assert metrics["slave/executors_preempted"] == 1

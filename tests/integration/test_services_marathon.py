@@ -4,21 +4,19 @@ and processes: the calls marathon-python makes, and the answers it parses."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from meseta.core.resources import Resources, share_of_ranges
 from meseta.runtime.serve import free_port
-
-from .conftest import MESETA, _stop, wait_for_agents
+from meseta.testing.clusters import DEFAULT_AGENT_RESOURCES, services_cluster, start_daemon
+from meseta.testing.processes import stop_processes
+from meseta.testing.services_api import deployed, pings, remove_all_apps
+from meseta.testing.waiting import wait_until
 
 marathon = pytest.importorskip("marathon")
 from marathon import MarathonClient  # noqa: E402
@@ -26,42 +24,6 @@ from marathon.exceptions import MarathonHttpError, NotFoundError  # noqa: E402
 from marathon.models import MarathonApp  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
-RESOURCES = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]"
-
-
-def agent_resources(index: int, count: int) -> str:
-    """RESOURCES for agent ``index`` of ``count`` on this one host: a port range of its own (two
-    agents handing out the same host port make the second task's bind fail)."""
-    return share_of_ranges(Resources.parse(RESOURCES), index, count).to_text()
-
-
-def _proc(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*MESETA, *args], stdout=open(log, "ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-@contextmanager
-def services_cluster(base: Path, agents: int = 2, *services_flags: str) -> Iterator[tuple[str, str]]:
-    """A master, ``agents`` agents and `meseta services` (given ``services_flags``), every
-    process stopped afterwards; yields (master, services URL)."""
-    master = f"127.0.0.1:{free_port()}"
-    port = free_port()
-    procs = [_proc(["master", "--port", master.split(":")[1], "--work-dir", str(base / "m"),
-                    "--allocation-interval", "0.2"], base / "master.log")]
-    for i in range(agents):
-        procs.append(_proc(["agent", "--master", master, "--port", str(free_port()), "--work-dir", str(base / f"a{i}"),
-                            "--no-switch-user", "--resources", agent_resources(i, agents),
-                            "--attributes", f"rack:r{i}"],
-                           base / f"agent{i}.log"))
-    procs.append(_proc(["services", "--master", master, "--port", str(port), "--work-dir", str(base / "s"),
-                        *services_flags], base / "services.log"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_agents(master, agents)
-        _until(lambda: _pings(url), 30, "services to answer /ping")
-        yield master, url
-    finally:
-        _stop(procs)
 
 
 @pytest.fixture(scope="module")
@@ -70,44 +32,11 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _pings(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ping", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _deployed(client: MarathonClient, app_id: str, running: int, timeout: float = 60) -> Any:
-    seen: list[Any] = []
-
-    def done() -> Any:
-        app = client.get_app(app_id, embed_tasks=True)
-        seen[:] = [(app.tasks_running, len(app.tasks), app.deployments, app.instances)]
-        return app if app.tasks_running == running and not app.deployments and len(app.tasks) == running else None
-    try:
-        return _until(done, timeout, f"{app_id} with {running} running and no deployment")
-    except AssertionError as exc:
-        queue = httpx.get(f"{client.servers[0]}/v2/queue").json()
-        raise AssertionError(f"{exc}; last (running, tasks, deployments, instances): {seen}; queue {queue}") from None
-
-
 @pytest.fixture
 def client(services: str) -> Iterator[MarathonClient]:
     c = MarathonClient(services)
     yield c
-    for app in c.list_apps():  # as marathon-python's own itests clean up
-        c.delete_app(app.id, force=True)
-    _until(lambda: not c.list_apps() and not c.list_deployments(), 60, "apps and deployments gone")
+    remove_all_apps(c)
 
 
 def test_info_leader_ping_and_metrics(client: MarathonClient, services: str) -> None:
@@ -123,45 +52,45 @@ def test_create_scale_update_restart_rollback_delete(client: MarathonClient) -> 
                                                     labels={"team": "a"}))
     assert created.id == "/web" and len(created.deployments) == 1
     assert len(client.list_deployments()) == 1, "the deployment is visible right after the POST"
-    app = _deployed(client, "web", 3)
+    app = deployed(client, "web", 3)
     first_version = app.version
     assert {t.host for t in app.tasks} and all(t.started_at for t in app.tasks)
 
     client.scale_app("web", instances=1)
-    app = _deployed(client, "web", 1)
+    app = deployed(client, "web", 1)
     assert len(client.list_tasks("web")) == 1
 
     client.update_app("web", MarathonApp(cmd="sleep 3601", instances=2))
-    app = _deployed(client, "web", 2)
+    app = deployed(client, "web", 2)
     assert app.cmd == "sleep 3601" and all(t.version == app.version for t in app.tasks)
     assert len(client.list_versions("web")) >= 3
 
     before = {t.id for t in app.tasks}
     client.restart_app("web")
-    app = _deployed(client, "web", 2)
+    app = deployed(client, "web", 2)
     assert not before & {t.id for t in app.tasks}, "a restart replaces every instance"
 
     client.rollback_app("web", first_version)
-    app = _deployed(client, "web", 3)
+    app = deployed(client, "web", 3)
     assert app.cmd == "sleep 3600" and client.get_version("web", first_version).cmd == "sleep 3600"
 
     client.delete_app("web")
-    _until(lambda: not client.list_apps(), 30, "the app gone")
+    wait_until(lambda: not client.list_apps(), 30, "the app gone")
     with pytest.raises(NotFoundError):
         client.get_app("web")
 
 
 def test_kill_tasks_with_and_without_scale(client: MarathonClient) -> None:
     client.create_app("killme", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=16, instances=4))
-    app = _deployed(client, "killme", 4)
+    app = deployed(client, "killme", 4)
     victim = app.tasks[0].id
     client.kill_task("killme", victim, scale=True)
-    app = _deployed(client, "killme", 3)
+    app = deployed(client, "killme", 3)
     assert victim not in {t.id for t in app.tasks} and app.instances == 3
     ids = [t.id for t in app.tasks[:2]]
     assert client.kill_given_tasks(ids)
-    app = _until(lambda: (a := client.get_app("killme", embed_tasks=True)).tasks_running == 3
-                 and not set(ids) & {t.id for t in a.tasks} and a, 60, "replacements for the killed tasks")
+    app = wait_until(lambda: (a := client.get_app("killme", embed_tasks=True)).tasks_running == 3
+                     and not set(ids) & {t.id for t in a.tasks} and a, 60, "replacements for the killed tasks")
     assert app.instances == 3
     assert {t.id for t in client.list_tasks()} >= {t.id for t in app.tasks}
 
@@ -180,8 +109,9 @@ def test_invalid_apps_are_422_with_details_and_nothing_changes(client: MarathonC
 
 def test_queue_says_why_an_app_does_not_launch(client: MarathonClient, services: str) -> None:
     client.create_app("huge", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=100_000, instances=1))
-    item = _until(lambda: next((q for q in httpx.get(f"{services}/v2/queue").json()["queue"]
-                                if q["processedOffersSummary"]["unusedOffersCount"] > 0), None), 30, "offers declined")
+    item = wait_until(lambda: next((q for q in httpx.get(f"{services}/v2/queue").json()["queue"]
+                                    if q["processedOffersSummary"]["unusedOffersCount"] > 0), None),
+                      30, "offers declined")
     reasons = {r["reason"]: r["declined"] for r in item["processedOffersSummary"]["rejectSummaryLastOffers"]}
     assert reasons["InsufficientMemory"] >= 1 and item["count"] == 1
     queue = client.list_queue()
@@ -206,7 +136,7 @@ def test_event_stream(client: MarathonClient, services: str) -> None:
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
-    _until(lambda: seen, 10, "event_stream_attached")
+    wait_until(lambda: seen, 10, "event_stream_attached")
     client.create_app("evented", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=16, instances=1))
     thread.join(60)
     kinds = [e["eventType"] for e in seen]
@@ -221,18 +151,19 @@ def test_event_stream(client: MarathonClient, services: str) -> None:
 
 def test_meseta_local_runs_the_services_scheduler(tmp_path: Path) -> None:
     port, services_port = free_port(), free_port()
-    proc = _proc(["local", "--port", str(port), "--agents", "1", "--work-dir", str(tmp_path),
-                  "--agent-resources", RESOURCES, "--services-port", str(services_port)], tmp_path / "local.log")
+    proc = start_daemon(["local", "--port", str(port), "--agents", "1", "--work-dir", str(tmp_path),
+                         "--agent-resources", DEFAULT_AGENT_RESOURCES, "--services-port", str(services_port)],
+                        tmp_path / "local.log")
     try:
         url = f"http://127.0.0.1:{services_port}"
-        _until(lambda: _pings(url), 30, "the services API")
+        wait_until(lambda: pings(url), 30, "the services API")
         local = MarathonClient(url)
         local.create_app("hello", MarathonApp(cmd="sleep 3600", cpus=0.1, mem=16, instances=2))
-        _deployed(local, "hello", 2)
+        deployed(local, "hello", 2)
         state = httpx.get(f"http://127.0.0.1:{port}/master/state").json()
         assert [f["name"] for f in state["frameworks"]] == ["marathon"]
     finally:
-        _stop([proc])
+        stop_processes([proc])
 
 
 def test_groups_with_dependencies_deploy_in_order(client: MarathonClient, services: str) -> None:
@@ -247,31 +178,31 @@ def test_groups_with_dependencies_deploy_in_order(client: MarathonClient, servic
     for plan in plans:  # (it may be over already)
         order = [[a["app"] for a in step["actions"] if a["action"] == "ScaleApplication"] for step in plan["steps"]]
         assert [s for s in order if s] == [["/shop/db"], ["/shop/web"]], "db is deployed before web"
-    _deployed(client, "/shop/db", 1)
-    web = _deployed(client, "/shop/web", 2)
+    deployed(client, "/shop/db", 1)
+    web = deployed(client, "/shop/web", 2)
     db_started = min(t.started_at for t in client.get_app("/shop/db", embed_tasks=True).tasks)
     assert all(t.staged_at >= db_started for t in web.tasks), "web launched only once db was running"
     assert [g.id for g in client.list_groups()] == ["/shop"]
     assert {a.id for a in client.get_group("/shop").apps} == {"/shop/db", "/shop/web"}
     client.scale_group("/shop", 2)
-    _deployed(client, "/shop/web", 4)
+    deployed(client, "/shop/web", 4)
 
     # group versions: each change through the groups API is one; a rollback restores the apps
     versions = httpx.get(f"{services}/v2/groups/shop/versions").json()
     assert len(versions) == 2 and versions == sorted(versions, reverse=True), versions
     client.update_group("/shop", MarathonGroup(id="/shop", apps=[
         MarathonApp(id="/shop/db", cmd="sleep 3601", cpus=0.1, mem=16, instances=1)]))
-    _until(lambda: not client.list_deployments() and {a.id for a in client.list_apps()} == {"/shop/db"},
-           30, "web removed, db changed")
+    wait_until(lambda: not client.list_deployments() and {a.id for a in client.list_apps()} == {"/shop/db"},
+               30, "web removed, db changed")
     then = httpx.get(f"{services}/v2/groups/shop/versions/{versions[-1]}").json()
     assert {a["id"]: a["instances"] for a in then["apps"]} == {"/shop/db": 1, "/shop/web": 2}
     answer = client.rollback_group("/shop", versions[-1])
     assert answer["deploymentId"]
-    _deployed(client, "/shop/web", 2)
+    deployed(client, "/shop/web", 2)
     assert client.get_app("/shop/db").cmd == "sleep 3600", "the first version's definitions"
     assert httpx.put(f"{services}/v2/groups/shop", json={"version": "2000-01-01T00:00:00.000Z"}).status_code == 404
     client.delete_group("/shop", force=True)
-    _until(lambda: not client.list_apps(), 30, "the group's apps gone")
+    wait_until(lambda: not client.list_apps(), 30, "the group's apps gone")
 
 
 def test_crash_loop_backs_off_and_the_delay_can_be_reset(client: MarathonClient, services: str) -> None:
@@ -283,7 +214,7 @@ def test_crash_loop_backs_off_and_the_delay_can_be_reset(client: MarathonClient,
         item = next((q for q in queue if q["app"]["id"] == "/crashy"), None)
         return item if item and item["delay"]["timeLeftSeconds"] > 0 and not item["delay"]["overdue"] else None
 
-    item = _until(delayed, 30, "the crash loop to be backed off")
+    item = wait_until(delayed, 30, "the crash loop to be backed off")
     assert item["count"] == 1
     failure = client.get_app("crashy").last_task_failure
     assert failure is not None and failure.state == "TASK_FAILED"
@@ -322,12 +253,12 @@ def test_readiness_check_holds_the_deployment_until_the_task_is_ready(
         results = [r for d in deployments for a in d.current_actions for r in a.readiness_check_results or []]
         return results or None
 
-    (result,) = _until(waiting, 30, "a readiness result in /v2/deployments")
+    (result,) = wait_until(waiting, 30, "a readiness result in /v2/deployments")
     assert result["ready"] is False and result["lastResponse"]["status"] == 404, result
     answer = httpx.get(f"{services}/v2/apps/warming?embed=app.readiness").json()["app"]
     assert answer["readinessCheckResults"][0]["taskId"] == result["taskId"]
     assert answer["tasksRunning"] == 1 and answer["deployments"], "running, but not ready: still deploying"
 
     (www / "ready").write_text("ok\n")
-    _deployed(client, "warming", 1, timeout=20)
+    deployed(client, "warming", 1, timeout=20)
     client.delete_app("warming", force=True)

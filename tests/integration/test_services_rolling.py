@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .test_services_marathon import _until, services_cluster
+from meseta.testing.clusters import services_cluster
+from meseta.testing.services_api import remove_all_apps
+from meseta.testing.waiting import wait_until
 
 marathon = pytest.importorskip("marathon")
 from marathon import MarathonClient  # noqa: E402
@@ -70,7 +72,7 @@ class Sampler:
     def __enter__(self) -> Sampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
-        _until(lambda: self.samples, 10, "the first sample")
+        wait_until(lambda: self.samples, 10, "the first sample")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -133,19 +135,15 @@ def _settled(client: MarathonClient, timeout: float = 60) -> Any:
         settled = (app.tasks_running == N and app.tasks_healthy == N and len(app.tasks) == N
                    and on_version == N and not app.deployments)
         return app if settled else None
-    try:
-        return _until(done, timeout, f"{APP}: {N} tasks running, healthy, on its version, no deployment")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; last (running, healthy, tasks, on version, deployments): {seen}") from None
+    return wait_until(done, timeout, f"{APP}: {N} tasks running, healthy, on its version, no deployment",
+                      describe=lambda: f"(running, healthy, tasks, on version, deployments) {seen}")
 
 
 @pytest.fixture
 def client(services: str) -> Iterator[MarathonClient]:
     c = MarathonClient(services)
     yield c
-    for app in c.list_apps():
-        c.delete_app(app.id, force=True)
-    _until(lambda: not c.list_apps() and not c.list_deployments(), 60, "apps and deployments gone")
+    remove_all_apps(c)
 
 
 def test_rolling_upgrade_keeps_capacity_and_a_failing_version_rolls_back(client: MarathonClient,
@@ -183,7 +181,7 @@ def test_rolling_upgrade_keeps_capacity_and_a_failing_version_rolls_back(client:
             new = [t for t in app.tasks if t.version == app.version]
             unhealthy = [t for t in new if t.health_check_results and not t.health_check_results[0].alive]
             return app if unhealthy else None
-        bad = _until(failing_seen, 30, "a new instance reported unhealthy")
+        bad = wait_until(failing_seen, 30, "a new instance reported unhealthy")
         assert bad.cmd == _cmd(None) and [d.id for d in bad.deployments] == [plan_id]
         assert any(d.id == plan_id for d in client.list_deployments()), "the deployment is still running"
         survivors = {t.id for t in bad.tasks if t.version == good.version}

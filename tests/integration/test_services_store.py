@@ -13,9 +13,8 @@ import pytest
 from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import Fenced
 from meseta.services.store import KINDS, ServiceStore, SqliteServiceStore, ZooKeeperServiceStore
-from meseta.testing.zookeeper import Ensemble
-
-from .zk_fixtures import connected, single_node_fixture  # noqa: F401 - fixtures
+from meseta.testing.waiting import async_wait_until
+from meseta.testing.zookeeper import Ensemble, connected
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -157,10 +156,8 @@ def test_the_actor_writes_unsynced_changes_in_order_and_before_the_next_synced(t
         assert store.load("instance") == {"t2": {"state": "TASK_RUNNING"}, "t3": {"state": "TASK_STAGING"}}, \
             "a synced write lands after the unsynced ones before it"
         await actor.execute([Store((("instance", "t2", None),), sync=False)])
-        for _ in range(100):
-            if "t2" not in store.load("instance"):
-                break
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda: "t2" not in store.load("instance"), 1, "the unsynced delete written",
+                               interval=0.01)
         return store.load("instance")
 
     assert asyncio.run(scenario()) == {"t3": {"state": "TASK_STAGING"}}, "and an unsynced one is written soon"

@@ -27,8 +27,6 @@ from meseta.master.registry.zk_storage import Fenced, ZooKeeperStorage, json_byt
 from meseta.runtime import zk_blobs
 from meseta.testing.zookeeper import Ensemble
 
-from .zk_fixtures import ensemble_fixture, single_node_fixture, zk_client_fixture  # noqa: F401 - fixtures
-
 pytestmark = pytest.mark.integration
 
 AGENT_IDS = st.sampled_from(["S0", "S1", "2b1f-S7", "odd/id", ".", "ünï"])

@@ -19,8 +19,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -31,10 +29,11 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 
 from meseta.protocol.master_znodes import leader_child, master_address, parse_master_info
+from meseta.testing.clusters import DEFAULT_AGENT_RESOURCES, FAST_ALLOCATION, start_daemon
 from meseta.testing.processes import stop_processes
+from meseta.testing.waiting import wait_until
 from meseta.testing.zookeeper import free_ports
 
-MESETA = [sys.executable, "-m", "meseta.cli.main"]
 ZK_PATH = "/meseta"
 
 
@@ -61,21 +60,17 @@ class HaCluster:
             self.start_agent(i)
         return self
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.base_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        return subprocess.Popen([*MESETA, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
     def start_master(self, i: int) -> None:
-        self.masters[i] = self._spawn(f"master{i}", [
+        self.masters[i] = start_daemon([
             "master", "--port", str(self.master_ports[i]), "--work-dir", str(self.base_dir / f"master{i}"),
             "--zk", self.zk_url, "--quorum", "2", "--zk-session-timeout", str(self.session_timeout),
-            "--allocation-interval", "0.2", *self.master_flags])
+            *FAST_ALLOCATION, *self.master_flags], self.base_dir / f"master{i}.log")
 
     def start_agent(self, i: int, extra: Sequence[str] = ()) -> None:
-        self.agents[i] = self._spawn(f"agent{i}", [
+        self.agents[i] = start_daemon([
             "agent", "--master", self.zk_url, "--port", str(self.agent_ports[i]),
             "--work-dir", str(self.base_dir / f"agent{i}"), "--no-switch-user",
-            "--resources", "cpus:4;mem:4096;disk:4096;ports:[31000-32000]", *self.agent_flags, *extra])
+            "--resources", DEFAULT_AGENT_RESOURCES, *self.agent_flags, *extra], self.base_dir / f"agent{i}.log")
 
     def kill_master(self, i: int, sig: int = signal.SIGKILL) -> None:
         proc = self.masters[i]
@@ -134,17 +129,17 @@ class HaCluster:
     def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0, what: str = "") -> \
             dict[str, Any]:
         """Poll the leader's state until ``predicate`` holds; returns that state."""
-        deadline = time.time() + timeout
-        last: dict[str, Any] | None = None
-        while time.time() < deadline:
+        last: dict[str, Any] = {}
+
+        def holds() -> dict[str, Any] | None:
             state = self.state()
             if state is not None:
-                last = state
-                if predicate(state):
-                    return state
-            time.sleep(0.05)
-        summary = json.dumps({k: (last or {}).get(k) for k in ("leader", "activated_slaves")})
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last state {summary}")
+                last.clear()
+                last.update(state)
+            return state if state is not None and predicate(state) else None
+
+        return wait_until(holds, timeout, what, describe=lambda: json.dumps(
+            {k: last.get(k) for k in ("leader", "activated_slaves")}))
 
 
 def running_tasks(state: dict[str, Any]) -> set[str]:

@@ -31,10 +31,10 @@ import httpx
 
 from meseta.core.resources import Resources, share_of_ranges
 from meseta.runtime.serve import free_port, server
+from meseta.testing.clusters import DEFAULT_AGENT_RESOURCES
 from meseta.testing.waiting import wait_until
 
 T = TypeVar("T")
-DEFAULT_AGENT_RESOURCES = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]"
 
 
 class ErrorRecords(logging.Handler):

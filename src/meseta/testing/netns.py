@@ -5,9 +5,10 @@
         |  <prefix>v<i> (bridge port)            lo up
 
 ``cut(i)`` takes host i's bridge port down: packets stop both ways and nothing tells either side
-(no RST), like a pulled cable; ``heal(i)`` brings it back. ``run(i, argv)`` starts a process inside
-host i. Everything is deleted by ``close()`` (also on a failed ``__init__``), namespaces first,
-so their processes' sockets go with them.
+(no RST), like a pulled cable; ``heal(i)`` brings it back. ``inside(i)`` is the command prefix
+that runs a program inside host i (``start_daemon(args, log, prefix=hosts.inside(i))``).
+Everything is deleted by ``close()`` (also on a failed ``__init__``), namespaces first, so their
+processes' sockets go with them.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Sequence
-from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
 
 
 def _ip(*args: str) -> None:
@@ -69,10 +67,9 @@ class Hosts:
     def heal(self, i: int) -> None:
         _ip("link", "set", f"{self.prefix}v{i}", "up")
 
-    def run(self, i: int, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-        out: IO[Any] = open(log, "ab")  # noqa: SIM115 - closed with the process
-        return subprocess.Popen(["ip", "netns", "exec", self.namespace(i), *argv], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    def inside(self, i: int) -> list[str]:
+        """The command prefix that runs a program in host i's namespace."""
+        return ["ip", "netns", "exec", self.namespace(i)]
 
     def close(self) -> None:
         for kind, name in reversed(self._made):

@@ -7,6 +7,10 @@ record is kept under one condition variable that ``wait`` blocks on::
         offers = recorder.take_offers()
         driver.launchTasks(offers[0]["id"], [task("t1", offers[0], command={"value": "sleep 9"})])
         recorder.final("t1")
+
+    with driver_for(master, recorder) as driver:
+        offer = launch_running(driver, recorder, "t2", "sleep 30")       # on the first offer, once RUNNING
+        assert scalar(offer, "cpus") >= 0.1
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ def task(task_id: str, offer: dict[str, Any], **extra: Any) -> dict[str, Any]:
                       {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}],
         **extra,
     }
+
+
+def scalar(offer: dict[str, Any], name: str) -> float:
+    """The total of the offer's scalar resources called ``name`` (every role and reservation)."""
+    return float(sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == name))
 
 
 class Recorder(Scheduler):  # type: ignore[misc]
@@ -146,3 +155,11 @@ def driver_for(master: str, recorder: Recorder, **info: Any) -> Iterator[MesosSc
     finally:
         driver.stop()
         driver.join()
+
+
+def launch_running(driver: MesosSchedulerDriver, recorder: Recorder, task_id: str, command: str) -> dict[str, Any]:
+    """Launch one command task on the first offer and wait until it runs; returns that offer."""
+    offer = recorder.take_offers()[0]
+    driver.launchTasks(offer["id"], [task(task_id, offer, command={"value": command})])
+    recorder.wait(lambda: "TASK_RUNNING" in recorder.states(task_id), what=f"{task_id} running")
+    return offer

@@ -14,6 +14,8 @@ Node lifecycle::
       ^                                                                 |
       +-------------------- kill(i) (SIGKILL) / stop() -----------------+
 
+``connected(ensemble)`` is a started kazoo client of every node, stopped and closed afterwards.
+
 Each node runs in its own session (process group), so :meth:`Ensemble.stop` kills the whole
 group and nothing survives it; ``stop`` also runs at interpreter exit if a test forgot it.
 """
@@ -27,9 +29,16 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from kazoo.client import KazooClient
+
+from meseta.runtime.zk import make_client, parse_zk_url
+from meseta.testing.waiting import wait_until
 
 CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
 # The Debian jar names no slf4j binding; with these two (when installed) the node logs to zk.log.
@@ -38,6 +47,7 @@ MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 TICK_MS = 200  # sessions may be 2 x tick .. 20 x tick: 0.4 s .. 4 s, short enough for failover tests
 START_ATTEMPTS = 3  # a port found free may be taken by another process before the JVM binds it
 START_TIMEOUT = 30.0  # a JVM plus a leader election; a few seconds on a loaded CI machine
+SESSION_TIMEOUT = 4.0  # the longest session the test ensembles allow (20 ticks of 200 ms)
 # Small heap, no JIT tiers beyond C1: a test node holds a few MB and should start fast.
 JAVA_OPTS = ["-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true",
              "-Dzookeeper.root.logger=INFO,CONSOLE"]
@@ -170,12 +180,15 @@ class Ensemble:
 
     def wait_serving(self, index: int, deadline: float) -> None:
         node = self.nodes[index]
-        while self.mode(index) is None:
+
+        def serving() -> bool:
+            if self.mode(index) is not None:
+                return True
             if not node.running():
                 raise NodeExited(f"ZooKeeper node {node.number} exited; see {node.log}:\n{self.log_tail(index)}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"ZooKeeper node {node.number} does not serve; see {node.log}")
-            time.sleep(0.05)
+            return False
+
+        wait_until(serving, deadline - time.monotonic(), f"ZooKeeper node {node.number} to serve (see {node.log})")
 
     def log_tail(self, index: int, lines: int = 20) -> str:
         log = self.nodes[index].log
@@ -230,3 +243,15 @@ class Ensemble:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.stop()
+
+
+@contextmanager
+def connected(zk: Ensemble, session_timeout: float = SESSION_TIMEOUT) -> Iterator[KazooClient]:
+    """A started client of ``zk`` (every node in its host list), stopped and closed afterwards."""
+    client = make_client(parse_zk_url(zk.url("meseta")), session_timeout)
+    client.start(timeout=15)
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()

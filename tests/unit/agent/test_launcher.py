@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from meseta.agent.containerizer.launcher import FailingLauncher, LaunchError, LaunchSpec, PosixLauncher
+from meseta.testing.waiting import async_wait_until
 
 
 def spec(tmp_path: Path, command: str, env: dict[str, str] | None = None, user: str | None = None) -> LaunchSpec:
@@ -44,10 +45,8 @@ async def test_child_leads_its_own_session(tmp_path: Path) -> None:
 async def test_terminate_kills_the_whole_group_then_escalates(tmp_path: Path) -> None:
     # The shell ignores SIGTERM and has a background child: both must be gone, by SIGKILL.
     handle = await PosixLauncher().launch(spec(tmp_path, "trap '' TERM; sleep 300 & echo $! > child; wait"))
-    for _ in range(100):
-        if (tmp_path / "child").exists() and (tmp_path / "child").read_text().strip():
-            break
-        await asyncio.sleep(0.02)
+    await async_wait_until(lambda: (tmp_path / "child").exists() and (tmp_path / "child").read_text().strip(), 2,
+                           "the background child's pid", interval=0.02)
     child = int((tmp_path / "child").read_text())
     started = time.monotonic()
     status = await handle.terminate(0.5)
