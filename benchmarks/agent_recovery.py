@@ -24,6 +24,7 @@ import httpx
 
 from launch_throughput import BenchScheduler, start, stop, wait_agents
 from meseta.runtime.serve import free_port
+from meseta.testing.waiting import async_wait_until
 
 
 def running_copies(marker: str) -> int:
@@ -61,10 +62,7 @@ async def run(tmp: Path, total: int, restarts: int) -> None:
             agent.wait()
             began = time.perf_counter()
             agent = start(agent_args, tmp / "agent.log")
-            while not await recovered(agent_port, total):
-                if time.perf_counter() - began > 60:
-                    raise RuntimeError("the agent did not recover within 60 s")
-                await asyncio.sleep(0.02)
+            await async_wait_until(lambda: recovered(agent_port, total), 60, "the agent to recover", interval=0.02)
             times.append(time.perf_counter() - began)
             duplicates += max(0, running_copies(marker) - total)
             if running_copies(marker) < total:

@@ -33,6 +33,7 @@ from meseta.master.registry.storage import SqliteStorage
 from meseta.protocol.agent_wire import AGENT_STREAM_PATH
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.serve import free_port
+from meseta.testing.waiting import async_wait_until
 
 FRAMEWORKS = [{"id": {"value": f"m1-framework-{k}"}, "name": f"m1-{k}", "user": "root", "checkpoint": True}
               for k in range(5)]
@@ -92,12 +93,9 @@ async def measure(agents: int, tasks: int) -> dict[str, float]:
             stderr=subprocess.STDOUT, start_new_session=True)
         try:
             async with httpx.AsyncClient() as client:
-                while True:
-                    try:
-                        if (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        await asyncio.sleep(0.05)
+                async def healthy() -> bool:
+                    return (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200
+                await async_wait_until(healthy, 60, "the master's /health")
                 bodies = [reregister_body(i, tasks) for i in range(agents)]
                 gate, held = asyncio.Semaphore(CONNECTING), []
                 start = time.perf_counter()

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from meseta.testing.ha_cluster import HaCluster, active_agents, running_tasks
-from meseta.testing.pymesos_recorder import Recorder, driver_for, task
+from meseta.testing.pymesos_recorder import Recorder, driver_for, scalar, task
+from meseta.testing.waiting import wait_until
 from meseta.testing.zookeeper import Ensemble
 
 
@@ -36,7 +37,7 @@ def launch(recorder: Recorder, driver: Any, prefix: str, count: int) -> set[str]
     launched: set[str] = set()
     while len(launched) < count:
         for offer in recorder.take_offers(60):
-            cpus = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "cpus")
+            cpus = scalar(offer, "cpus")
             fit = min(count - len(launched), int(cpus / 0.1 + 1e-9), 10)
             ids = [f"{prefix}-{len(launched) + n}" for n in range(fit)]
             if not ids:
@@ -55,9 +56,9 @@ def one_round(cluster: HaCluster, frameworks: list[tuple[Recorder, str]], launch
     start = time.monotonic()
     cluster.kill_master(old)
     marks: dict[str, float] = {}
-    while len(marks) < 3:
-        if time.monotonic() - start > 120:
-            raise RuntimeError(f"no recovery in 120 s: {marks}")
+
+    def recovered() -> bool:
+        """Marks when a new leader is elected, has every agent and task, and every framework back."""
         leader = cluster.leader()
         if "elected" not in marks and leader not in (None, old):
             marks["elected"] = time.monotonic() - start
@@ -70,7 +71,8 @@ def one_round(cluster: HaCluster, frameworks: list[tuple[Recorder, str]], launch
             back = all(len(r.reregistrations) > n for (r, _), n in zip(frameworks, seen, strict=True))
             if "framework" not in marks and back and all(fid in active for _, fid in frameworks):
                 marks["framework"] = time.monotonic() - start
-        time.sleep(0.02)
+        return len(marks) == 3
+    wait_until(recovered, 120, "a recovery", interval=0.02, describe=lambda: marks)
     marks["recovered"] = max(marks.values())
     cluster.start_master(old)
     time.sleep(1.0)  # let the restarted master join as a stand-by

@@ -22,7 +22,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +32,9 @@ import httpx
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.fast_http import FastPoster
 from meseta.runtime.serve import free_port
+from meseta.testing.clusters import start_daemon
 from meseta.testing.fake_agent import FakeAgent
+from meseta.testing.waiting import async_wait_until
 
 TASK_RESOURCES = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.01}},
                   {"name": "mem", "type": "SCALAR", "scalar": {"value": 1}}]
@@ -131,8 +132,7 @@ class BenchScheduler:
 def start(args: list[str], log: Path, pinned: bool = False) -> subprocess.Popen[bytes]:
     """A meseta daemon; ``pinned`` puts it on core 0 (the load generator runs on core 1)."""
     pin = ["taskset", "-c", "0"] if pinned and shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-    return subprocess.Popen([*pin, sys.executable, "-m", "meseta.cli.main", *args], stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return start_daemon(args, log, prefix=pin)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -145,14 +145,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 async def wait_agents(master: str, count: int) -> None:
     async with httpx.AsyncClient() as client:
-        for _ in range(600):
-            try:
-                if len((await client.get(f"http://{master}/master/slaves")).json()["slaves"]) >= count:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("agents did not register")
+        async def registered() -> bool:
+            return len((await client.get(f"http://{master}/master/slaves")).json()["slaves"]) >= count
+        await async_wait_until(registered, 60, f"{count} agents registered", interval=0.1)
 
 
 async def simulated(tmp: Path, total: int, agents: int) -> dict[str, float]:

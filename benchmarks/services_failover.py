@@ -24,10 +24,9 @@ import os
 import platform
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,33 +34,20 @@ import httpx
 
 from meseta.runtime.fast_http import FastPoster
 from meseta.runtime.serve import free_port
+from meseta.testing.clusters import start_daemon
 from meseta.testing.fake_agent import FakeAgent
 from meseta.testing.processes import stop_processes
+from meseta.testing.waiting import async_wait_until
 from meseta.testing.zookeeper import Ensemble
 
 AGENT_RESOURCES = "cpus:32;mem:65536"
+# every wait here asks again past what a server still starting (or failing over) answers
+until = partial(async_wait_until, ignore=(httpx.HTTPError, OSError, KeyError, ValueError))
 
 
 def app_body(app_id: str, instances: int) -> dict[str, Any]:
     return {"id": app_id, "cmd": "sleep 3600", "instances": instances, "cpus": 0.01, "mem": 1, "disk": 0,
             "portDefinitions": []}
-
-
-def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "meseta.cli.main", *args], stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if result := await check():
-                return result
-        except (httpx.HTTPError, OSError, KeyError, ValueError):
-            pass
-        await asyncio.sleep(every)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 class Setup:
@@ -80,18 +66,18 @@ class Setup:
         self.tmp.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self.master = f"127.0.0.1:{port}"
-        self.procs["master"] = start(["master", "--port", str(port), "--work-dir", str(self.tmp / "master"),
+        self.procs["master"] = start_daemon(["master", "--port", str(port), "--work-dir", str(self.tmp / "master"),
                                       "--allocation-interval", "0.2", "--agent-ping-timeout", "60"],
                                      self.tmp / "master.log")
-        await until(lambda: self._agents(0), "the master", 60)
+        await until(lambda: self._agents(0), 60, "the master")
         poster = FastPoster("127.0.0.1", port, connections=16)
         self.fakes = [FakeAgent(self.master, f"sim{i}", AGENT_RESOURCES, self.stream, poster)
                       for i in range(self.args.agents)]
         self.runs = [asyncio.create_task(f.run()) for f in self.fakes]
-        await until(lambda: self._agents(self.args.agents), "the agents", 60, 0.25)
+        await until(lambda: self._agents(self.args.agents), 60, "the agents", interval=0.25)
         for name in ("s0", "s1"):
             self.ports[name] = free_port()
-            self.procs[name] = start(["services", "--master", self.master, "--port", str(self.ports[name]),
+            self.procs[name] = start_daemon(["services", "--master", self.master, "--port", str(self.ports[name]),
                                       "--work-dir", str(self.tmp / name), "--zk", self.zk_url,
                                       "--zk-session-timeout", str(self.args.session_timeout)],
                                      self.tmp / f"{name}.log")
@@ -138,28 +124,29 @@ async def one_round(tmp: Path, args: argparse.Namespace, zk_url: str) -> dict[st
     setup = Setup(tmp, args, zk_url)
     try:
         await setup.start()
-        first = await until(lambda: setup.leader(["s0", "s1"]), "a services leader", 60)
+        first = await until(lambda: setup.leader(["s0", "s1"]), 60, "a services leader")
         other = "s1" if first == "s0" else "s0"
         url = setup.url(first)
         response = await setup.api.post(url + "/v2/apps", json=app_body("/base", args.tasks))
         assert response.status_code == 201, response.text
-        await until(lambda: _at(setup, first, "/base", args.tasks), f"{args.tasks} tasks running", 300, 0.5)
-        await until(lambda: _no_deployments(setup, first), "the base deployment to end", 60)
+        await until(lambda: _at(setup, first, "/base", args.tasks), 300, f"{args.tasks} tasks running", interval=0.5)
+        await until(lambda: _no_deployments(setup, first), 60, "the base deployment to end")
 
         response = await setup.api.post(url + "/v2/apps", json=app_body("/more", args.deploy))
         assert response.status_code == 201, response.text
-        await until(lambda: _at(setup, first, "/more", args.deploy // 10), "the deployment under way", 60, 0.02)
+        await until(lambda: _at(setup, first, "/more", args.deploy // 10), 60, "the deployment under way",
+                    interval=0.02)
         before_kill = len(setup.launched())
         os.killpg(setup.procs[first].pid, signal.SIGKILL)
         t_kill = time.perf_counter()
         setup.procs[first].wait()
-        await until(lambda: setup.leader([other]), "the stand-by to lead", 120, 0.02)
+        await until(lambda: setup.leader([other]), 120, "the stand-by to lead", interval=0.02)
         t_leads = time.perf_counter()
-        await until(lambda: _async(len(setup.launched()) > before_kill), "a launch after the kill", 120, 0.01)
+        await until(lambda: len(setup.launched()) > before_kill, 120, "a launch after the kill", interval=0.01)
         t_launch = time.perf_counter()
         in_flight = len(setup.launched()) - before_kill  # launches of the old leader still on their way count too
-        await until(lambda: _at(setup, other, "/more", args.deploy), "the deployment to finish", 300, 0.1)
-        await until(lambda: _no_deployments(setup, other), "no deployment left", 60, 0.1)
+        await until(lambda: _at(setup, other, "/more", args.deploy), 300, "the deployment to finish", interval=0.1)
+        await until(lambda: _no_deployments(setup, other), 60, "no deployment left", interval=0.1)
         t_done = time.perf_counter()
         await asyncio.sleep(2)  # anything still on its way arrives
         listed = (await setup.api.get(setup.url(other) + "/v2/apps?embed=apps.tasks")).json()["apps"]
@@ -176,10 +163,6 @@ async def one_round(tmp: Path, args: argparse.Namespace, zk_url: str) -> dict[st
         }
     finally:
         await setup.stop()
-
-
-async def _async(value: Any) -> Any:
-    return value
 
 
 async def _at(setup: Setup, name: str, app_id: str, count: int) -> bool:

@@ -20,38 +20,20 @@ import argparse
 import math
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from meseta.core.resources import Resources, share_of_ranges
 from meseta.runtime.serve import free_port
+from meseta.testing.clusters import FAST_ALLOCATION, agent_resources, start_daemon
 from meseta.testing.processes import stop_processes
+from meseta.testing.waiting import wait_until
 
 APP = "/rolling"
-
-
-def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "meseta.cli.main", *args], stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def until(check: Callable[[], Any], what: str, timeout: float, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if result := check():
-                return result
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        time.sleep(every)
-    raise RuntimeError(f"timed out waiting for {what}")
+NOT_YET = (httpx.HTTPError, OSError, KeyError, ValueError)  # what a server still starting answers
 
 
 def cmd(version: str) -> str:
@@ -79,23 +61,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="services-rolling-") as tmp_name:
         tmp = Path(tmp_name)
         master, services = f"127.0.0.1:{free_port()}", free_port()
-        procs = [start(["master", "--port", master.split(":")[1], "--work-dir", str(tmp / "m"),
-                        "--allocation-interval", "0.2"], tmp / "master.log")]
+        procs = [start_daemon(["master", "--port", master.split(":")[1], "--work-dir", str(tmp / "m"),
+                               *FAST_ALLOCATION], tmp / "master.log")]
         per_agent = math.ceil(max_capacity / args.agents) + 5
-        resources = Resources.parse(f"cpus:{per_agent * 0.05 + 1:g};mem:{per_agent * 16 + 256};ports:[31000-33000]")
+        resources = f"cpus:{per_agent * 0.05 + 1:g};mem:{per_agent * 16 + 256};ports:[31000-33000]"
         for i in range(args.agents):  # one host: each agent its own ports
-            mine = share_of_ranges(resources, i, args.agents).to_text()
-            procs.append(start(["agent", "--master", master, "--port", str(free_port()), "--work-dir",
-                                str(tmp / f"a{i}"), "--no-switch-user", "--resources", mine],
-                               tmp / f"agent{i}.log"))
-        procs.append(start(["services", "--master", master, "--port", str(services), "--work-dir",
-                            str(tmp / "s")], tmp / "services.log"))
+            procs.append(start_daemon(["agent", "--master", master, "--port", str(free_port()), "--work-dir",
+                                       str(tmp / f"a{i}"), "--no-switch-user",
+                                       "--resources", agent_resources(i, args.agents, resources)],
+                                      tmp / f"agent{i}.log"))
+        procs.append(start_daemon(["services", "--master", master, "--port", str(services), "--work-dir",
+                                   str(tmp / "s")], tmp / "services.log"))
         url = f"http://127.0.0.1:{services}"
         http = httpx.Client(timeout=10)
         try:
-            until(lambda: len(http.get(f"http://{master}/master/slaves").json()["slaves"]) == args.agents,
-                  "the agents", 60)
-            until(lambda: http.get(url + "/v2/info").json().get("frameworkId"), "the services framework", 60)
+            wait_until(lambda: len(http.get(f"http://{master}/master/slaves").json()["slaves"]) == args.agents,
+                       60, "the agents", interval=0.2, ignore=NOT_YET)
+            wait_until(lambda: http.get(url + "/v2/info").json().get("frameworkId"), 60, "the services framework",
+                       interval=0.2, ignore=NOT_YET)
             app = {"id": APP, "cmd": cmd("v1"), "cpus": 0.05, "mem": 16, "instances": n,
                    "healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0,
                                      "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 1,
@@ -112,20 +95,21 @@ def main() -> None:
                       and all(t["version"] == body["version"] for t in tasks) and version in body["cmd"])
                 return body if ok else None
 
-            until(lambda: settled("v1"), f"{n} healthy v1 instances", 300, 0.5)
+            wait_until(lambda: settled("v1"), 300, f"{n} healthy v1 instances", interval=0.5, ignore=NOT_YET)
             print(f"v1: {n} instances healthy after {time.monotonic() - t0:.1f} s", flush=True)
 
             assert http.put(f"{url}/v2/apps{APP}", json={**app, "cmd": cmd("v2")}).status_code == 200
             t1 = time.monotonic()
             samples: list[tuple[float, int, int]] = []  # (seconds, instances, healthy)
-            while time.monotonic() - t1 < 600:
+
+            def sample_until_rolled_out() -> bool:
                 body = http.get(f"{url}/v2/apps{APP}", params={"embed": "apps.tasks"}).json()["app"]
                 tasks = body["tasks"]
                 samples.append((time.monotonic() - t1, len(tasks), sum(1 for t in tasks if healthy(t))))
-                if (not body["deployments"] and len(tasks) == n and all(healthy(t) for t in tasks)
-                        and all(t["version"] == body["version"] for t in tasks)):
-                    break
-                time.sleep(0.1)
+                return (not body["deployments"] and len(tasks) == n and all(healthy(t) for t in tasks)
+                        and all(t["version"] == body["version"] for t in tasks))
+            wait_until(sample_until_rolled_out, 600, "the rollout of v2", interval=0.1, ignore=(),
+                       describe=lambda: f"(seconds, instances, healthy) {samples[-1:]}")
             rollout = time.monotonic() - t1
             low = [s for s in samples if s[2] < min_healthy]
             high = [s for s in samples if s[1] > max_capacity]

@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,11 @@ from meseta.services.machine import ServicesMachine
 from meseta.services.model import Instance
 from meseta.services.store import SqliteServiceStore
 from meseta.testing.fake_agent import FakeAgent
+from meseta.testing.waiting import async_wait_until
 
 AGENT_RESOURCES = "cpus:32;mem:65536"
+# the set-up waits ask again past what a server still starting answers (errors, partial JSON)
+until_ready = partial(async_wait_until, interval=0.1, ignore=(httpx.HTTPError, OSError, KeyError, ValueError))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -102,19 +106,6 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float =
         pass
 
 
-async def wait_for(check: Callable[[], Any], what: str, timeout: float = 60, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = await check()
-            if result:
-                return result
-        except (httpx.HTTPError, OSError, KeyError, ValueError):
-            pass
-        await asyncio.sleep(every)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 @dataclass
 class Cluster:
     """A master process, a services process and FakeAgents in this process."""
@@ -148,26 +139,26 @@ class Cluster:
             self.procs["services"] = start(
                 ["services", "--master", self.master, "--port", str(services_port),
                  "--work-dir", str(self.tmp / "services")], self.tmp / "services.log", self.profile)
-            await wait_for(lambda: self._apps(), "the services API", timeout=120)
+            await until_ready(self._apps, 120, "the services API")
             return self
         master_profile = self.profile.with_name(self.profile.name.replace("services", "master")) \
             if self.profile and self.profile_master else None
         self.procs["master"] = start(["master", "--port", str(master_port), "--work-dir", str(self.tmp / "master"),
                                       "--allocation-interval", str(self.allocation_interval),
                                       "--agent-ping-timeout", "60"], self.tmp / "master.log", master_profile)
-        await wait_for(lambda: self._slaves(0), "the master")
+        await until_ready(lambda: self._slaves(0), 60, "the master")
         # Agent streams are long-lived: one connection each; their calls share a few connections.
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None),
                                         limits=httpx.Limits(max_connections=self.agents + 50))
         poster = FastPoster("127.0.0.1", master_port, connections=32)
         fakes = [FakeAgent(self.master, f"sim{i}", AGENT_RESOURCES, self.client, poster) for i in range(self.agents)]
         self.runs = [asyncio.create_task(f.run()) for f in fakes]
-        await wait_for(lambda: self._slaves(self.agents), f"{self.agents} agents", timeout=120, every=0.25)
+        await until_ready(lambda: self._slaves(self.agents), 120, f"{self.agents} agents", interval=0.25)
         self.procs["services"] = start(
             ["services", "--master", self.master, "--port", str(services_port),
              "--work-dir", str(self.tmp / "services")], self.tmp / "services.log",
             None if self.profile_master else self.profile)
-        await wait_for(self._subscribed, "the services framework to subscribe", timeout=60)
+        await until_ready(self._subscribed, 60, "the services framework to subscribe")
         return self
 
     async def _slaves(self, count: int) -> bool:
