@@ -10,6 +10,7 @@ bystander's task still runs, and a new framework still gets offers.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,11 @@ from hypothesis import strategies as st
 
 from meseta.master.invariants import validate
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
+from meseta.protocol.recordio import RecordIODecoder
 from meseta.testing.fake_agent import FakeAgent
 from meseta.testing.local_cluster import LocalCluster
 from meseta.testing.mutations import Mutation, mutated
+from meseta.testing.raw_framework import RawFramework
 from meseta.testing.waiting import wait_until
 
 pymesos = pytest.importorskip("pymesos")
@@ -115,7 +118,7 @@ OPERATOR_CALLS: list[dict[str, Any]] = [
 ]
 
 
-@FUZZ
+@settings(FUZZ, max_examples=400)
 @given(mutation=st.sampled_from(OPERATOR_CALLS).flatmap(mutated))
 def test_operator_api(bystander: Bystander, mutation: Mutation) -> None:
     bystander.post("/api/v1", mutation.body)
@@ -208,3 +211,116 @@ def test_agent_registration(bystander: Bystander, mutation: Mutation) -> None:
     as disconnected, as one that died would)."""
     with bystander.client.stream("POST", AGENT_STREAM_PATH, content=mutation.body, headers=JSON) as answer:
         assert answer.status_code < 500, (mutation.where, answer.status_code)
+
+
+# ----------------------------------------------------------------------------- the scheduler API
+
+class Fuzzer:
+    """A framework speaking the wire by hand (kept for an hour if its stream breaks), and the
+    newest offer it holds."""
+
+    def __init__(self, master: str) -> None:
+        self.raw = RawFramework(master, {"user": "", "name": "fuzzer", "failover_timeout": 3600.0,
+                                         "capabilities": [{"type": "PARTITION_AWARE"}]})
+        self.offer: dict[str, Any] | None = None
+
+    def current_offer(self) -> dict[str, Any]:
+        """The newest offer it was given; one that an earlier call used up is replaced as soon as
+        the master offers its resources again (an ACCEPT or DECLINE here refuses for 0 s)."""
+        wait = 0.0 if self.offer is not None else 10.0
+        while True:
+            try:
+                self.offer = self.raw.next_event("OFFERS", wait)["offers"]["offers"][-1]
+                wait = 0.0
+            except AssertionError:
+                break
+        assert self.offer is not None, "the fuzzing framework got no offer"
+        return self.offer
+
+    def fill(self, body: bytes, offer: dict[str, Any]) -> bytes:
+        for placeholder, value in (("{offer}", offer["id"]["value"]), ("{agent}", offer["agent_id"]["value"]),
+                                   ("{framework}", self.raw.framework_id)):
+            body = body.replace(placeholder.encode(), value.encode())
+        return body
+
+
+@pytest.fixture(scope="module")
+def fuzzer(bystander: Bystander) -> Iterator[Fuzzer]:
+    fuzzing = Fuzzer(bystander.cluster.master)
+    yield fuzzing
+    fuzzing.raw.close()
+
+
+def scheduler_call(kind: str) -> dict[str, Any]:
+    """A valid call of ``kind``, with placeholders for the ids known only when it is sent."""
+    agent, task_id, offer_ids = {"value": "{agent}"}, {"value": "fuzz-task"}, [{"value": "{offer}"}]
+    task = {"name": "fuzz", "task_id": task_id, "agent_id": agent, "command": {"value": "true", "shell": True},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                          {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}],
+            "labels": {"labels": [{"key": "k", "value": "v"}]}, "kill_policy": {"grace_period": {"nanoseconds": 1}}}
+    payloads: dict[str, dict[str, Any]] = {
+        "ACCEPT": {"accept": {"offer_ids": offer_ids, "filters": {"refuse_seconds": 0.0}, "operations": [
+            {"type": "LAUNCH", "launch": {"task_infos": [task]}}]}},
+        "LAUNCH_GROUP": {"accept": {"offer_ids": offer_ids, "filters": {"refuse_seconds": 0.0}, "operations": [
+            {"type": "LAUNCH_GROUP", "launch_group": {
+                "executor": {"type": "DEFAULT", "executor_id": {"value": "fuzz-group"},
+                             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]},
+                "task_group": {"tasks": [{**task, "task_id": {"value": "fuzz-member"}}]}}}]}},
+        "DECLINE": {"decline": {"offer_ids": offer_ids, "filters": {"refuse_seconds": 0.0}}},
+        "REVIVE": {"revive": {"roles": ["*"]}},
+        "SUPPRESS": {"suppress": {"roles": ["other"]}},
+        "KILL": {"kill": {"task_id": task_id, "agent_id": agent, "kill_policy": {"grace_period": {"nanoseconds": 5}}}},
+        "SHUTDOWN": {"shutdown": {"executor_id": {"value": "none"}, "agent_id": agent}},
+        "ACKNOWLEDGE": {"acknowledge": {"agent_id": agent, "task_id": task_id, "uuid": "AAAAAAAAAAAAAAAAAAAAAA=="}},
+        "RECONCILE": {"reconcile": {"tasks": [{"task_id": task_id, "agent_id": agent}]}},
+        "MESSAGE": {"message": {"agent_id": agent, "executor_id": {"value": "none"}, "data": "aGk="}},
+        "UPDATE_FRAMEWORK": {"update_framework": {"framework_info": {
+            "user": "", "name": "fuzzer", "id": {"value": "{framework}"}, "failover_timeout": 3600.0,
+            "capabilities": [{"type": "PARTITION_AWARE"}]}, "suppressed_roles": []}},
+        "ACCEPT_INVERSE_OFFERS": {"accept_inverse_offers": {"inverse_offer_ids": [{"value": "none"}]}},
+    }
+    call_type = "ACCEPT" if kind == "LAUNCH_GROUP" else kind
+    return {"type": call_type, "framework_id": {"value": "{framework}"}, **payloads[kind]}
+
+
+SCHEDULER_CALLS = ["ACCEPT", "ACCEPT", "LAUNCH_GROUP", "DECLINE", "REVIVE", "SUPPRESS", "KILL", "SHUTDOWN",
+                   "ACKNOWLEDGE", "RECONCILE", "MESSAGE", "UPDATE_FRAMEWORK", "ACCEPT_INVERSE_OFFERS"]
+
+
+@settings(FUZZ, max_examples=600)
+@given(mutation=st.sampled_from(SCHEDULER_CALLS).map(scheduler_call).flatmap(mutated))
+def test_scheduler_calls_on_real_offers(bystander: Bystander, fuzzer: Fuzzer, mutation: Mutation) -> None:
+    """Every call type, on the fuzzing framework's real offer (the bystander's task is on the
+    same agent); the fuzzing framework keeps its stream throughout."""
+    answer = fuzzer.raw.post(fuzzer.fill(mutation.body, fuzzer.current_offer()))
+    assert answer.status_code < 500, (mutation.where, answer.status_code, answer.text[:300])
+    assert not fuzzer.raw.ended.is_set(), f"the fuzzing framework's stream ended after {mutation.where}"
+
+
+def test_the_fuzzer_launched_on_real_offers(bystander: Bystander, fuzzer: Fuzzer) -> None:
+    """(After the fuzz above: the mutations that left an ACCEPT valid launched real tasks.)"""
+    frameworks = bystander.client.get("/master/frameworks").json()["frameworks"]
+    (mine,) = [f for f in frameworks if f["id"] == fuzzer.raw.framework_id]
+    launched = {t["id"] for t in mine["tasks"] + mine["completed_tasks"]}
+    assert launched & {"fuzz-task", "fuzz-member"}, "no mutated ACCEPT launched anything"
+
+
+SUBSCRIBE = {"type": "SUBSCRIBE", "subscribe": {"suppressed_roles": ["*"], "framework_info": {
+    "user": "", "name": "sub", "failover_timeout": 0.0, "checkpoint": False, "role": "*", "hostname": "h",
+    "principal": "p", "webui_url": "http://h", "capabilities": [{"type": "MULTI_ROLE"}], "roles": ["*", "r"],
+    "labels": {"labels": [{"key": "k", "value": "v"}]}}}}
+
+
+@FUZZ
+@given(mutation=mutated(SUBSCRIBE))
+def test_subscribe(bystander: Bystander, mutation: Mutation) -> None:
+    """A SUBSCRIBE is answered 4xx, or 200 with SUBSCRIBED or one ERROR; its stream is then closed."""
+    with bystander.client.stream("POST", "/api/v1/scheduler", content=mutation.body, headers=JSON) as answer:
+        assert answer.status_code < 500, (mutation.where, answer.status_code)
+        if answer.status_code == 200:
+            decoder, records = RecordIODecoder(), []
+            for chunk in answer.iter_raw():
+                records += decoder.feed(chunk)
+                if records:
+                    break
+            assert json.loads(records[0])["type"] in ("SUBSCRIBED", "ERROR"), mutation.where
