@@ -48,13 +48,14 @@ import httpx
 
 from meseta.runtime.fast_http import FastPoster
 from meseta.runtime.serve import free_port
-from meseta.services import codec, groups
-from meseta.services.actor import new_uuid
-from meseta.services.app_ids import new_task_id
+from meseta.services import codec
+from meseta.services.deploy import groups
 from meseta.services.effects import Store
 from meseta.services.machine import ServicesMachine
 from meseta.services.model import Instance
-from meseta.services.store import SqliteServiceStore
+from meseta.services.shell.actor import new_uuid
+from meseta.services.shell.store import SqliteServiceStore
+from meseta.services.spec.app_ids import new_task_id
 from meseta.testing.fake_agent import FakeAgent
 from meseta.testing.waiting import async_wait_until
 

@@ -12,7 +12,8 @@ import pytest
 
 from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import Fenced
-from meseta.services.store import KINDS, ServiceStore, SqliteServiceStore, ZooKeeperServiceStore
+from meseta.services.effects import KINDS
+from meseta.services.shell.store import ServiceStore, SqliteServiceStore, ZooKeeperServiceStore
 from meseta.testing.waiting import async_wait_until
 from meseta.testing.zookeeper import Ensemble, connected
 
@@ -126,7 +127,7 @@ def test_small_values_of_a_batch_share_one_transaction(single_node: Ensemble) ->
 
 
 def test_batches_stay_well_below_zookeepers_request_limit() -> None:
-    from meseta.services.store import BATCH_BYTES, OPERATION_OVERHEAD, _batches
+    from meseta.services.shell.store import BATCH_BYTES, OPERATION_OVERHEAD, _batches
 
     items = [(f"/s/instance/t{i}", None) for i in range(20_000)]  # deletes: nearly all framing
     batches = _batches(items)
@@ -141,9 +142,9 @@ def test_the_actor_writes_unsynced_changes_in_order_and_before_the_next_synced(t
     trail a later synced write: the store ends as the effects say, in their order."""
     import asyncio
 
-    from meseta.services.actor import ServicesActor
     from meseta.services.effects import Store
     from meseta.services.machine import ServicesMachine
+    from meseta.services.shell.actor import ServicesActor
 
     store = SqliteServiceStore(tmp_path / "services.sqlite")
     actor = ServicesActor(ServicesMachine(new_uuid=lambda: "u"), store, "127.0.0.1:1")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from meseta.services.app_step import Action, ActionKind
-from meseta.services.deployments import DeploymentPlan
-from meseta.services.groups import Group, RootGroup
+from meseta.services.deploy.app_step import Action, ActionKind
+from meseta.services.deploy.deployments import DeploymentPlan
+from meseta.services.deploy.groups import Group, RootGroup
 from meseta.services.model import Instance
 
 _INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from meseta.services import wire
-from meseta.services.actor import ONE_WEEK, ServicesActor, new_uuid
-from meseta.services.api import MARATHON_VERSION, build_services_app
+from meseta.services.launch.offer_handling import IDLE_DECLINE_SECONDS
 from meseta.services.machine import MIN_REVIVE_SECONDS, ServicesMachine
-from meseta.services.offer_handling import IDLE_DECLINE_SECONDS
-from meseta.services.store import ServiceStore, SqliteServiceStore
+from meseta.services.shell.actor import ONE_WEEK, ServicesActor, new_uuid
+from meseta.services.shell.api import MARATHON_VERSION, build_services_app
+from meseta.services.shell.store import ServiceStore, SqliteServiceStore
 
 
 @dataclass

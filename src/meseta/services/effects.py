@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from meseta.services.store import Change
+KINDS = ("app", "app_version", "group", "group_version", "deployment", "instance", "meta")  # see shell/store.py
+Change = tuple[str, str, Any]  # (kind, key, value or None to delete)
 
 
 @dataclass(frozen=True, slots=True)

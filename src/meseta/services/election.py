@@ -27,7 +27,7 @@ from meseta.runtime.leadership import Leadership
 from meseta.runtime.serve import abort_process, server
 from meseta.runtime.zk import make_client, parse_zk_url, start_client
 from meseta.services.daemon import ServicesOptions, build_services
-from meseta.services.store import ZooKeeperServiceStore
+from meseta.services.shell.store import ZooKeeperServiceStore
 
 log = logging.getLogger(__name__)
 HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}

@@ -23,17 +23,18 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from meseta.services import app_definition, app_ids, app_ports, codec, deployments, group_versions, groups, wire
-from meseta.services.app_step import ActionKind, AppStep, is_expunged, is_inactive, kill_order, step_app
-from meseta.services.backoff import LaunchDelays
-from meseta.services.deployments import DeploymentPlan, StepProgress
+from meseta.services import codec, wire
+from meseta.services.deploy import deployments, group_versions, groups
+from meseta.services.deploy.app_step import ActionKind, AppStep, is_expunged, is_inactive, kill_order, step_app
+from meseta.services.deploy.deployments import DeploymentPlan, StepProgress
+from meseta.services.deploy.groups import RootGroup
+from meseta.services.deploy.readiness import Answer, Probe, probes_for, result_of
 from meseta.services.effects import Effect, Emit, Kill, Reconcile, Revive, Store, Suppress
-from meseta.services.events import event
-from meseta.services.groups import RootGroup
-from meseta.services.launch_stats import LaunchStats
+from meseta.services.launch.backoff import LaunchDelays
+from meseta.services.launch.launch_stats import LaunchStats
+from meseta.services.launch.offer_handling import OfferHandling
 from meseta.services.model import TERMINAL_STATES, App, Instance
-from meseta.services.offer_handling import OfferHandling
-from meseta.services.readiness import Answer, Probe, probes_for, result_of
+from meseta.services.spec import app_definition, app_ids, app_ports
 
 KILL_RETRY_SECONDS = 10.0  # --kill_retry_timeout: a kill not answered by then is sent again
 MAX_VERSIONS = 50  # --zk_max_versions: stored versions per app (the oldest go first)
@@ -288,7 +289,7 @@ class ServicesMachine(OfferHandling):
         self._forget_readiness(running.plan)
         self.dirty.update(deployments.affected_apps(running.plan))
         effects.append(Store((("deployment", running.plan.id, None),)))
-        effects.append(Emit(event("deployment_success", wire.timestamp(now), id=running.plan.id,
+        effects.append(Emit(wire.event("deployment_success", wire.timestamp(now), id=running.plan.id,
                                   plan=self._plan_payload(running.plan))))
         return effects
 
@@ -299,7 +300,7 @@ class ServicesMachine(OfferHandling):
         if reason is None:
             return []
         running.stalled = reason
-        effects: list[Effect] = [Emit(event("deployment_failed", wire.timestamp(now), id=running.plan.id,
+        effects: list[Effect] = [Emit(wire.event("deployment_failed", wire.timestamp(now), id=running.plan.id,
                                             plan=self._plan_payload(running.plan), reason=reason))]
         if deployments.rolls_back_on_stall(running.plan):
             effects += self.cancel_deployment(running.plan.id, now, force=False)[1]
@@ -423,12 +424,12 @@ class ServicesMachine(OfferHandling):
         if state == "TASK_RUNNING" and instance.started_at is None:
             instance.started_at = now
         ts = wire.timestamp(now)
-        effects.append(Emit(event("status_update_event", ts, slaveId=instance.agent_id, taskId=task_id,
+        effects.append(Emit(wire.event("status_update_event", ts, slaveId=instance.agent_id, taskId=task_id,
                                   taskStatus=state, message=instance.message, appId=instance.app_id,
                                   host=instance.host, ipAddresses=[], ports=instance.host_ports,
                                   version=instance.version)))
         if instance.healthy is not None and instance.healthy != was_healthy:
-            effects.append(Emit(event("health_status_changed_event", ts, appId=instance.app_id, instanceId=task_id,
+            effects.append(Emit(wire.event("health_status_changed_event", ts, appId=instance.app_id, instanceId=task_id,
                                       version=instance.version, alive=instance.healthy)))
         if state in TERMINAL_STATES:
             self.readiness_results.pop(task_id, None)
@@ -496,8 +497,8 @@ class ServicesMachine(OfferHandling):
 
     def _plan_event(self, kind: str, running: Running, now: float) -> dict[str, Any]:
         step = running.plan.steps[min(running.step, len(running.plan.steps) - 1)] if running.plan.steps else ()
-        return event(kind, wire.timestamp(now), plan=self._plan_payload(running.plan),
-                     currentStep={"actions": [{"action": a.kind.value, "app": a.app_id} for a in step]})
+        return wire.event(kind, wire.timestamp(now), plan=self._plan_payload(running.plan),
+                          currentStep={"actions": [{"action": a.kind.value, "app": a.app_id} for a in step]})
 
     # ================================================================ app helpers for the API
     def new_app(self, raw: Any, now: float, base: str = app_ids.ROOT, *, version: str | None = None,

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from meseta.services import app_ids
-from meseta.services.app_ports import HOST, network_mode
-from meseta.services.app_ports import service_ports as service_ports  # re-exported: tasks and endpoints use it
 from meseta.services.model import App, Instance
+from meseta.services.spec import app_ids
+from meseta.services.spec.app_ports import HOST, network_mode
+from meseta.services.spec.app_ports import service_ports as service_ports  # re-exported: tasks and endpoints use it
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ")
@@ -63,6 +63,11 @@ def parse_timestamp(text: str) -> float | None:
         except (ValueError, TypeError):
             continue
     return None
+
+
+def event(kind: str, timestamp: str, **payload: Any) -> dict[str, Any]:
+    """One /v2/events event (shell/event_bus.py streams it)."""
+    return {"eventType": kind, "timestamp": timestamp, **payload}
 
 
 def _maybe_timestamp(epoch: float | None) -> str | None:

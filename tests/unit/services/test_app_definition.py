@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from meseta.services.app_definition import (
+from meseta.services.model import App
+from meseta.services.spec.app_definition import (
     CMD_ARGS_CONTAINER,
     ServicePortsExhausted,
     apply_partial_update,
@@ -20,7 +21,6 @@ from meseta.services.app_definition import (
     service_port_owners,
     service_ports,
 )
-from meseta.services.model import App
 
 V1, V2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meseta.services import wire
-from meseta.services.app_definition import apply_partial_update, normalise
+from meseta.services.spec.app_definition import apply_partial_update, normalise
 
 V = "2026-01-01T00:00:00.000Z"
 

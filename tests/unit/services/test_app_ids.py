@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meseta.services import app_ids
+from meseta.services.spec import app_ids
 
 
 @pytest.mark.parametrize(("raw", "base", "expected"), [

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meseta.services.backoff import Delay, LaunchDelays, config_version, counts_as_failure
+from meseta.services.launch.backoff import Delay, LaunchDelays, config_version, counts_as_failure
 
 
 def app(version: str = "2026-01-01T00:00:00.000Z", config: str | None = None, **fields: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meseta.services.constraints import (
+from meseta.services.launch.constraints import (
     Placed,
     agent_fields,
     constraint_problem,

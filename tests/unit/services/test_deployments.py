@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meseta.services.app_step import kill_order, rolling_bounds
-from meseta.services.deployments import (
+from meseta.services.deploy.app_step import kill_order, rolling_bounds
+from meseta.services.deploy.deployments import (
     Action,
     ActionKind,
     AppStep,
@@ -27,7 +27,7 @@ from meseta.services.deployments import (
     step_app,
     steps_json,
 )
-from meseta.services.groups import Group, RootGroup
+from meseta.services.deploy.groups import Group, RootGroup
 from meseta.services.model import App, Instance
 
 V0, V1, V2, V3 = (f"2026-01-0{d}T00:00:00.000Z" for d in (1, 2, 3, 4))

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from meseta.services.group_definitions import parse_group
-from meseta.services.groups import (
+from meseta.services.deploy.groups import (
     CLASH_MESSAGE,
     CYCLE_MESSAGE,
     Group,
@@ -32,6 +31,7 @@ from meseta.services.groups import (
     validate_root,
 )
 from meseta.services.model import App
+from meseta.services.spec.group_definitions import parse_group
 
 V0, V1 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
 

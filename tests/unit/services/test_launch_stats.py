@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meseta.services.launch_stats import LaunchStats, first_reason, funnel, offer_json
-from meseta.services.offer_matching import REASONS
+from meseta.services.launch.launch_stats import LaunchStats, first_reason, funnel, offer_json
+from meseta.services.launch.offer_matching import REASONS
 from meseta.services.wire import timestamp
 
 

@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from meseta.services import app_ports, codec, groups, wire
+from meseta.services import codec, wire
+from meseta.services.deploy import groups
+from meseta.services.deploy.groups import RootGroup
+from meseta.services.deploy.readiness import Answer
 from meseta.services.effects import Decline, Effect, Kill, Launch, Revive, Store, Suppress
-from meseta.services.groups import RootGroup
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
-from meseta.services.readiness import Answer
+from meseta.services.spec import app_ports
 
 NOW = 1_800_000_000.0
 

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meseta.core.resources import to_milli
-from meseta.services.constraints import Placed
+from meseta.services.launch.constraints import Placed
+from meseta.services.launch.offer_matching import REASONS, Match, accepted_roles, match, port_requests, rest_of_offer
 from meseta.services.model import Instance
-from meseta.services.offer_matching import REASONS, Match, accepted_roles, match, port_requests, rest_of_offer
 
 
 def scalar(name: str, value: float, role: str = "*", **extra: Any) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from meseta.services import wire
-from meseta.services.app_definition import assign_service_ports, normalise
-from meseta.services.groups import Group, RootGroup
+from meseta.services.deploy.groups import Group, RootGroup
 from meseta.services.model import App, Instance
+from meseta.services.spec.app_definition import assign_service_ports, normalise
 
 V1 = "2026-01-01T00:00:00.000Z"
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from meseta.services import wire
-from meseta.services.app_definition import assign_service_ports, normalise
-from meseta.services.groups import Group, RootGroup
-from meseta.services.launch_stats import LaunchStats
+from meseta.services.deploy.groups import Group, RootGroup
+from meseta.services.launch.launch_stats import LaunchStats
 from meseta.services.model import App, Instance
+from meseta.services.spec.app_definition import assign_service_ports, normalise
 
 marathon = pytest.importorskip("marathon")
 from marathon.models import (  # noqa: E402

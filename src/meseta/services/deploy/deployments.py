@@ -27,8 +27,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meseta.services.app_step import Action, ActionKind, AppStep, step_app
-from meseta.services.groups import (
+from meseta.services.deploy.app_step import Action, ActionKind, AppStep, step_app
+from meseta.services.deploy.groups import (
     Group,
     RootGroup,
     dependency_graph,

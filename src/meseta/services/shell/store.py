@@ -37,9 +37,8 @@ from kazoo.retry import KazooRetry
 from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import EpochFence
 from meseta.runtime.sqlite import Database
+from meseta.services.effects import KINDS, Change
 
-KINDS = ("app", "app_version", "group", "group_version", "deployment", "instance", "meta")
-Change = tuple[str, str, Any]  # (kind, key, value or None to delete)
 Item = tuple[str, bytes | None]  # (ZooKeeper path, encoded value or None to delete)
 
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from meseta.services import wire
-from meseta.services.app_ports import port_entries
-from meseta.services.app_step import is_current
+from meseta.services.deploy.app_step import is_current
+from meseta.services.launch.offer_matching import port_requests
 from meseta.services.model import App, Instance
-from meseta.services.offer_matching import port_requests
+from meseta.services.spec.app_ports import port_entries
 
 BODY_LIMIT = 4096  # characters of a preserved response body
 

@@ -39,7 +39,7 @@ from meseta.core.resources import (
     subtract_ranges,
     to_milli,
 )
-from meseta.services.constraints import Constraint, Placed, agent_fields, violations
+from meseta.services.launch.constraints import Constraint, Placed, agent_fields, violations
 from meseta.services.model import App, Instance
 
 # Marathon's NoOfferMatchReason funnel, in the order it checks them (launch_stats counts each

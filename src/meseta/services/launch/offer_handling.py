@@ -16,14 +16,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from meseta.services import codec
-from meseta.services.backoff import LaunchDelays
-from meseta.services.constraints import Placed
+from meseta.services.deploy.groups import RootGroup
 from meseta.services.effects import Decline, Effect, Launch, Store
-from meseta.services.groups import RootGroup
-from meseta.services.launch_stats import LaunchStats
+from meseta.services.launch.backoff import LaunchDelays
+from meseta.services.launch.constraints import Placed
+from meseta.services.launch.launch_stats import LaunchStats
+from meseta.services.launch.offer_matching import match, rest_of_offer
+from meseta.services.launch.task_builder import task_info
 from meseta.services.model import App, Instance
-from meseta.services.offer_matching import match, rest_of_offer
-from meseta.services.task_builder import task_info
 
 DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
 IDLE_DECLINE_SECONDS = 120.0  # --decline_offer_duration, when nothing is queued

@@ -29,10 +29,6 @@ CLIENT_KNOWN_TYPES = frozenset({
 QUEUE_LIMIT = 10_000
 
 
-def event(kind: str, timestamp: str, **payload: Any) -> dict[str, Any]:
-    return {"eventType": kind, "timestamp": timestamp, **payload}
-
-
 def sse_frame(item: dict[str, Any]) -> bytes:
     return f"event: {item['eventType']}\ndata: {json.dumps(item, separators=(',', ':'))}\n\n".encode()
 

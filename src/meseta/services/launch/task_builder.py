@@ -23,8 +23,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from meseta.services.app_ids import new_task_id, task_name
-from meseta.services.offer_matching import Placement
+from meseta.services.launch.offer_matching import Placement
+from meseta.services.spec.app_ids import new_task_id, task_name
 
 _ENV_NAME = re.compile(r"[^A-Za-z0-9_]")
 

@@ -28,12 +28,24 @@ from typing import Any
 
 from meseta.client.scheduler import CallError, NotConnected, Scheduler, SchedulerDriver
 from meseta.runtime.fencing import Fenced
-from meseta.services.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
-from meseta.services.events import EventBus
+from meseta.services.deploy.readiness import Answer, Probe
+from meseta.services.effects import (
+    KINDS,
+    Change,
+    Decline,
+    Effect,
+    Emit,
+    Kill,
+    Launch,
+    Reconcile,
+    Revive,
+    Store,
+    Suppress,
+)
 from meseta.services.machine import ServicesMachine
-from meseta.services.readiness import Answer, Probe
-from meseta.services.readiness_prober import ReadinessProber
-from meseta.services.store import KINDS, Change, ServiceStore
+from meseta.services.shell.event_bus import EventBus
+from meseta.services.shell.readiness_prober import ReadinessProber
+from meseta.services.shell.store import ServiceStore
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0

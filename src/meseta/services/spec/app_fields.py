@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from meseta.services import app_ids
+from meseta.services.spec import app_ids
 
 
 class Problem(NamedTuple):

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from meseta.services.readiness import BODY_LIMIT, Answer, Probe
+from meseta.services.deploy.readiness import BODY_LIMIT, Answer, Probe
 
 log = logging.getLogger(__name__)
 

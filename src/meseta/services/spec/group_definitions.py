@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from meseta.services.groups import ROOT, Detail, GroupError, GroupSpec, canonical, parent_of, path_errors
+from meseta.services.deploy.groups import ROOT, Detail, GroupError, GroupSpec, canonical, parent_of, path_errors
 from meseta.services.model import App
 
 # normalise_app(app_json, group_id) -> (app, errors): app ids resolved against group_id.

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from meseta.services import groups
-from meseta.services.groups import GroupError, RootGroup
+from meseta.services.deploy import groups
+from meseta.services.deploy.groups import GroupError, RootGroup
 from meseta.services.model import App
 
 Snapshot = dict[str, Any]

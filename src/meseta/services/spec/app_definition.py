@@ -27,9 +27,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from meseta.core.resources import validate_role
-from meseta.services import app_ids
-from meseta.services.app_checks import read_health_checks, read_readiness_checks
-from meseta.services.app_fields import (
+from meseta.services.launch.offer_matching import port_requests
+from meseta.services.model import App
+from meseta.services.spec import app_ids
+from meseta.services.spec.app_checks import read_health_checks, read_readiness_checks
+from meseta.services.spec.app_fields import (
     EXPECTED_OBJECT,
     EXPECTED_STRING,
     KILL_SELECTIONS,
@@ -44,7 +46,7 @@ from meseta.services.app_fields import (
     read_unreachable_strategy,
     read_upgrade_strategy,
 )
-from meseta.services.app_ports import (
+from meseta.services.spec.app_ports import (
     HOST,
     LEGACY_DOCKER_NETWORKS,
     ServicePortsExhausted,
@@ -57,8 +59,6 @@ from meseta.services.app_ports import (
     service_port_owners,
     service_ports,
 )
-from meseta.services.model import App
-from meseta.services.offer_matching import port_requests
 
 __all__ = [
     "Problem", "ServicePortsExhausted", "apply_partial_update", "assign_service_ports", "carry_version_info",

@@ -31,12 +31,14 @@ from starlette.routing import Route
 
 from meseta.runtime.http import FastJSONResponse as JSONResponse
 from meseta.runtime.http import RecordStream
-from meseta.services import app_definition, app_ids, group_definitions, groups, wire
-from meseta.services.actor import ServicesActor
+from meseta.services import wire
+from meseta.services.deploy import groups
 from meseta.services.effects import Emit
-from meseta.services.events import event, sse_frame
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
+from meseta.services.shell.actor import ServicesActor
+from meseta.services.shell.event_bus import sse_frame
+from meseta.services.spec import app_definition, app_ids, group_definitions
 
 MARATHON_VERSION = "1.10.19"
 _SLASHES = re.compile(r"/{2,}")
@@ -206,7 +208,7 @@ class ServicesApi:
             version = m.version(now)
             plan, effects = m.deploy(groups.remove_app(m.root, app_id, version=version), now,
                                      force=_flag(request, "force", True), touched=[app_id])
-            effects.append(Emit(event("app_terminated_event", wire.timestamp(now), appId=app_id)))
+            effects.append(Emit(wire.event("app_terminated_event", wire.timestamp(now), appId=app_id)))
             return plan, effects
 
         plan = await self.actor.run(delete)
@@ -455,7 +457,7 @@ class ServicesApi:
     async def events(self, request: Request) -> Response | RecordStream:
         subscriber = self.actor.bus.subscribe(request.query_params.getlist("event_type"))
         client = request.client.host if request.client else ""
-        attached = event("event_stream_attached", wire.timestamp(self.actor.clock()), remoteAddress=client)
+        attached = wire.event("event_stream_attached", wire.timestamp(self.actor.clock()), remoteAddress=client)
         subscriber.queue.put_nowait(sse_frame(attached))
 
         async def frames() -> Any:
@@ -492,7 +494,7 @@ def _labels_match(app: App, selector: str) -> bool:
 
 def _api_event(request: Request, app: App, now: float) -> Emit:
     client = request.client.host if request.client else ""
-    return Emit(event("api_post_event", wire.timestamp(now), clientIp=client, uri=str(request.url.path),
+    return Emit(wire.event("api_post_event", wire.timestamp(now), clientIp=client, uri=str(request.url.path),
                        appDefinition=wire.app_definition_json(app)))
 
 

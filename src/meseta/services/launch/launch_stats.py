@@ -6,7 +6,7 @@ One :class:`LaunchStats` per queued app, reset when a new launch attempt starts:
                     reasons empty: the offer was used; else it was declined for them
 
 Counts follow Marathon's *funnel*: an unused offer is declined at the first of its reasons in
-:data:`~meseta.services.offer_matching.REASONS` order, and each step's ``processed`` is what
+:data:`~meseta.services.launch.offer_matching.REASONS` order, and each step's ``processed`` is what
 reached it. ``rejectSummaryLaunchAttempt`` covers every offer since the attempt began (its first
 step's ``processed`` is ``processedOffersCount``); ``rejectSummaryLastOffers`` covers the latest
 unused offer of each of the last ``window`` agents (so one chatty agent does not hide the rest;
@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from meseta.services.offer_matching import REASONS
+from meseta.services.launch.offer_matching import REASONS
 from meseta.services.wire import timestamp
 
 WINDOW = 50  # agents whose last unused offer is kept: enough to see a pattern, small in the queue JSON

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meseta.services.app_fields import MISSING, Problem, Reader, regex_problem
 from meseta.services.model import App
+from meseta.services.spec.app_fields import MISSING, Problem, Reader, regex_problem
 
 HOST, BRIDGE, CONTAINER = "host", "container/bridge", "container"
 NETWORK_MODES = (HOST, BRIDGE, CONTAINER)
