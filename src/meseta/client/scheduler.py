@@ -7,8 +7,10 @@ Subscription lifecycle (``run``)::
         status_update() returns (implicit acknowledgements, sent in the background)
         307 -> follow Location (//host:port/...)    503 -> retry with backoff
         zk://... master: subscribe to the leader the znodes name; a new leader -> SUBSCRIBE there
-        stream ends or is silent for 5 heartbeats -> disconnected() -> backoff -> SUBSCRIBE
+        stream ends or is silent for 5 heartbeats, or a callback raises (logged with its
+            traceback) -> disconnected() -> backoff -> SUBSCRIBE (with the framework id)
         ERROR "Framework has been removed" -> error() and stop
+    ``connected`` says whether subscribed; ``last_error`` why not (a new reason is logged).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class SchedulerDriver:
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
         self._owns_client = client is None
         self.connected = False
+        self.last_error: str | None = "not subscribed yet"  # why not connected (None while connected)
         self.master_info: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -133,6 +136,7 @@ class SchedulerDriver:
         backoff = BACKOFF_INITIAL
         masters = await locate_masters(self.master) if is_zk_url(self.master) else None
         while not self._stopping:
+            refused = False
             try:
                 if masters is None:
                     refused = await self._subscribe_once()
@@ -142,17 +146,28 @@ class SchedulerDriver:
                     _, ended = await while_leading(masters, address, self._subscribe_once())
                     refused = bool(ended)
                 if refused:
-                    return  # refused for good
+                    self._lost("refused by the master", refused=True)
+                elif self.connected:
+                    self._lost(f"the event stream from {self.base} ended")
                 backoff = BACKOFF_INITIAL
             except (httpx.HTTPError, OSError, TimeoutError) as exc:
-                log.info("subscription to %s failed: %s", self.base, exc)
+                self._lost(f"subscription to {self.base} failed: {exc or type(exc).__name__}")
+            except Exception as exc:  # a callback raised: say so loudly and subscribe again (not die silently)
+                log.exception("scheduler callback failed; subscribing again")
+                self._lost(f"scheduler callback failed: {exc!r}")
             if self.connected:
                 self.connected = False
                 await self.scheduler.disconnected(self)
-            if self._stopping:
-                return
+            if refused or self._stopping:
+                return  # refused for good
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _lost(self, reason: str, *, refused: bool = False) -> None:
+        """Note why there is no subscription (``last_error``); a new reason is a warning."""
+        if self.last_error != reason and not self._stopping:
+            log.log(logging.WARNING if self.connected or refused else logging.INFO, "%s", reason)
+        self.last_error = self.last_error if refused and self.last_error else reason
 
     async def _subscribe_once(self) -> bool:
         """One subscription; True when the master refused the framework for good."""
@@ -186,6 +201,7 @@ class SchedulerDriver:
         sched = self.scheduler
         if isinstance(intent, Subscribed):
             self.connected = True
+            self.last_error = None
             self.master_info = intent.master_info
             if intent.first_time:
                 await sched.registered(self, intent.framework_id, intent.master_info)
@@ -213,6 +229,7 @@ class SchedulerDriver:
             else:
                 await sched.executor_lost(self, intent.executor_id, intent.agent_id, intent.status or 0)
         elif isinstance(intent, Error):
+            self.last_error = f"the master says: {intent.message}"
             await sched.error(self, intent.message)
             return "removed" in intent.message
         elif isinstance(intent, Heartbeat):

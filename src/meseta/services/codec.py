@@ -5,6 +5,9 @@
                   "step": i, "step_started": t}
     root         {"apps": {id: app}, "groups": {id: {"dependencies": [...], "version"}}, "version"}
     action       {"kind": "ScaleApplication", "app_id", "scale_to", "sentenced": [...]}
+
+Values written by an older version may hold what the REST edge refuses today (a lone surrogate
+answered 500 on every listing: R3); ``repaired`` makes them writable again on load.
 """
 
 from __future__ import annotations
@@ -18,6 +21,35 @@ from meseta.services.deploy.groups import Group, RootGroup
 from meseta.services.model import Instance
 
 _INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
+
+
+def repaired(value: Any, where: str = "") -> tuple[Any, list[str]]:
+    """``value`` with every string that is not valid Unicode (lone surrogates) made valid (each
+    surrogate becomes U+FFFD), and the places changed; ``value`` itself when nothing was."""
+    places: list[str] = []
+
+    def fix(item: Any, path: str) -> Any:
+        if isinstance(item, str):
+            if item.isascii() or _encodes(item):
+                return item
+            places.append(path or "/")
+            return item.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        if isinstance(item, dict):
+            return {fix(k, f"{path}/<key>"): fix(v, f"{path}/{k}") for k, v in item.items()}
+        if isinstance(item, list):
+            return [fix(v, f"{path}({i})") for i, v in enumerate(item)]
+        return item
+
+    fixed = fix(value, where)
+    return (fixed, places) if places else (value, [])
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def instance_json(instance: Instance) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from meseta.protocol.master_znodes import master_address
+from meseta.runtime.http import MAX_BODY_BYTES
 from meseta.runtime.leadership import Leadership
 from meseta.runtime.serve import abort_process, server
 from meseta.runtime.zk import make_client, parse_zk_url, start_client
@@ -66,12 +67,19 @@ class ServicesGate:
         await self._proxy(scope, receive, send, target)
 
     async def _proxy(self, scope: dict[str, Any], receive: Any, send: Any, target: str) -> None:
-        body = b""
-        while True:
+        chunks, size = [], 0
+        while True:  # bounded like the leader's own API (shell/rest_edge): never buffered whole
             message = await receive()
-            body += message.get("body", b"")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                await _respond(send, 413, f'{{"message": "Request body exceeds the limit of {MAX_BODY_BYTES} bytes"}}'
+                               .encode(), [(b"content-type", b"application/json")])
+                return
+            chunks.append(chunk)
             if not message.get("more_body"):
                 break
+        body = b"".join(chunks)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])
                    if k.decode("latin-1").lower() not in HOP_HEADERS]
         try:

@@ -15,7 +15,8 @@ import pytest
 BLOCKED = ("kazoo", "httpx", "starlette", "sqlite3", "_sqlite3", "uvicorn", "asyncio")
 PURE = ("meseta.services.machine", "meseta.services.effects", "meseta.services.codec", "meseta.services.model",
         "meseta.services.wire", "meseta.services.spec.app_definition", "meseta.services.spec.group_definitions",
-        "meseta.services.deploy.deployments", "meseta.services.deploy.readiness", "meseta.services.deploy.group_versions",
+        "meseta.services.deploy.deployments", "meseta.services.deploy.readiness",
+        "meseta.services.deploy.group_versions",
         "meseta.services.launch.offer_handling", "meseta.services.launch.launch_stats")
 
 

@@ -25,12 +25,14 @@ the same reason).
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from meseta.core.resources import (
+    MAX_SCALAR,
     UNRESERVED,
     Ranges,
     from_milli,
@@ -59,6 +61,7 @@ REASONS = (
 SCALAR_REASONS = {"cpus": "InsufficientCpus", "mem": "InsufficientMemory", "disk": "InsufficientDisk",
                   "gpus": "InsufficientGpus"}
 MAX_INSTANCES_PER_OFFER = 5  # Marathon's --max_instances_per_offer default
+UNPLACEABLE = 2**63  # thousandths no offer holds: the need of a scalar beyond MAX_SCALAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +131,21 @@ def _host_networking(app: App) -> bool:
 
 def scalar_needs(app: App) -> dict[str, int]:
     """Thousandths of each scalar one instance needs (zero needs left out)."""
-    needs = {name: to_milli(float(app.get(name) or 0)) for name in SCALAR_REASONS}
+    needs = {name: _milli_needed(app.get(name)) for name in SCALAR_REASONS}
     return {name: milli for name, milli in needs.items() if milli > 0}
+
+
+def _milli_needed(value: Any) -> int:
+    """A need in thousandths. Validation bounds every scalar to MAX_SCALAR; a definition stored
+    before it did (1e308 cpus, NaN) needs more than any agent has, so it stays queued with
+    InsufficientCpus instead of raising in the offers phase (that killed the framework: R2)."""
+    try:
+        number = float(value or 0)
+    except (TypeError, ValueError):
+        return UNPLACEABLE
+    if not math.isfinite(number) or number > MAX_SCALAR:
+        return UNPLACEABLE
+    return max(0, to_milli(number))
 
 
 def accepted_roles(app: App, framework_roles: Collection[str] | None = None) -> frozenset[str]:

@@ -13,6 +13,11 @@ Suppress and Reconcile are awaited in order.
 
 Driver calls made while the scheduler is not subscribed are dropped (offers come again, kills
 are repeated by the machine's next tick, reconciliation runs on every subscription).
+
+Connection to the master (``connection()``: what /ping, /v2/info?embed=connection and /metrics say)::
+
+    not subscribed yet --SUBSCRIBED--> connected --stream broken / master down / callback raised-->
+    disconnected (warning logged, reason kept) --backoff, SUBSCRIBE with the framework id--> connected
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 from meseta.client.scheduler import CallError, NotConnected, Scheduler, SchedulerDriver
 from meseta.runtime.fencing import Fenced
+from meseta.services import codec
 from meseta.services.deploy.readiness import Answer, Probe
 from meseta.services.effects import (
     KINDS,
@@ -84,11 +90,12 @@ class ServicesActor(Scheduler):
         self._writing = asyncio.Lock()  # one store write at a time, in order
         self._flush: asyncio.Task[None] | None = None
         self.prober = ReadinessProber(self._readiness_answer)
+        self.disconnections = 0  # subscriptions lost since the start
+        self.disconnected_at: float | None = None  # the last loss (None: never subscribed yet)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        stored = {kind: await asyncio.to_thread(self.store.load, kind)
-                  for kind in KINDS}
+        stored = {kind: self._repaired(kind, await asyncio.to_thread(self.store.load, kind)) for kind in KINDS}
         self.machine.restore(stored, self.clock())
         info = framework_info(self.name, self.role, self.machine.framework_id, self.hostname)
         self.driver = SchedulerDriver(self, info, self.master)
@@ -96,6 +103,17 @@ class ServicesActor(Scheduler):
             self.driver.protocol.framework_id = self.machine.framework_id
         await self.driver.start()
         self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    @staticmethod
+    def _repaired(kind: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Stored values an older version let in (lone surrogates) repaired, each one logged."""
+        for key, value in values.items():
+            fixed, places = codec.repaired(value)
+            if places:
+                log.warning("services: stored %s %r held text that is not valid Unicode at %s; replaced by U+FFFD",
+                            kind, key.encode("utf-8", "backslashreplace").decode(), ", ".join(places[:5]))
+                values[key] = fixed
+        return values
 
     async def stop(self) -> None:
         self.stopped = True
@@ -260,7 +278,18 @@ class ServicesActor(Scheduler):
         await self.run(self.machine.registered, driver.framework_id)
 
     async def disconnected(self, driver: SchedulerDriver) -> None:
-        log.warning("services: disconnected from the master")
+        self.disconnections += 1
+        self.disconnected_at = self.clock()
+        log.warning("services: disconnected from the master (%s); subscribing again", driver.last_error)
+
+    def connection(self) -> tuple[bool, str | None, float | None]:
+        """(connected to the master, why not, since when not): /ping, /v2/info and /metrics say it."""
+        driver = self.driver
+        if driver is None:
+            return False, "not started", None
+        if driver.connected:
+            return True, None, None
+        return False, driver.last_error or "not subscribed", self.disconnected_at
 
     async def resource_offers(self, driver: SchedulerDriver, offers: list[dict[str, Any]]) -> None:
         await self.run(self.machine.offers, offers)

@@ -19,7 +19,6 @@ case-insensitively. Deployable calls answer DeploymentResult with ``Marathon-Dep
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,28 +37,17 @@ from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
 from meseta.services.shell.actor import ServicesActor
 from meseta.services.shell.event_bus import sse_frame
+from meseta.services.shell.rest_edge import check_query, flag, read_json
 from meseta.services.spec import app_definition, app_ids, group_definitions
+from meseta.services.spec.app_fields import INT_MAX
 
 MARATHON_VERSION = "1.10.19"
+FLAGS = ("force", "partialUpdate", "scale", "wipe")  # the boolean query parameters
 _SLASHES = re.compile(r"/{2,}")
-
-
-def _flag(request: Request, name: str, default: bool = False) -> bool:
-    value = request.query_params.get(name)
-    return default if value is None else value.strip().lower() in ("true", "1", "yes")
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"message": message, **extra}, status_code=status)
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        detail = [{"path": "/", "errors": ["error.expected.json"]}]
-        raise ApiError(400, {"message": "Invalid JSON", "details": detail}) from None
 
 
 class ServicesApi:
@@ -113,7 +101,7 @@ class ServicesApi:
         return JSONResponse({"apps": found})
 
     async def create_app(self, request: Request) -> Response:
-        raw = await _body(request)
+        raw = await read_json(request)
         now = self.actor.clock()
 
         def create(_now: float) -> Any:
@@ -121,7 +109,7 @@ class ServicesApi:
             if app["id"] in self.machine.root.apps:
                 raise ApiError(409, {"message": f"An app with id [{app['id']}] already exists."})
             plan, effects = self.machine.deploy(self.machine.with_app(app, app["version"]), now,
-                                                force=_flag(request, "force"), touched=[app["id"]])
+                                                force=flag(request, "force"), touched=[app["id"]])
             effects.append(_api_event(request, app, now))
             return (app, plan), effects
 
@@ -131,10 +119,10 @@ class ServicesApi:
         return JSONResponse(body, status_code=201, headers={"Location": app["id"], "Marathon-Deployment-Id": plan.id})
 
     async def update_apps(self, request: Request) -> Response:
-        raws = await _body(request)
+        raws = await read_json(request)
         if not isinstance(raws, list):
             raise ApiError(422, wire.invalid_body([("/", "expected a JSON array of apps")]))
-        partial = _flag(request, "partialUpdate", True)
+        partial = flag(request, "partialUpdate", True)
 
         def update(now: float) -> Any:
             version = self.machine.version(now)
@@ -143,7 +131,7 @@ class ServicesApi:
                 app = self._merged(raw, partial, now, (raw or {}).get("id") if isinstance(raw, dict) else None,
                                    version=version)
                 target = groups.put_app(target, app, version=version)
-            return self.machine.deploy(self.machine.with_service_ports(target), now, force=_flag(request, "force"))
+            return self.machine.deploy(self.machine.with_service_ports(target), now, force=flag(request, "force"))
 
         plan = await self.actor.run(update)
         return self._deployed(plan.id, plan.version)
@@ -175,8 +163,8 @@ class ServicesApi:
         return JSONResponse({"app": self.app_info(self._app(path), embed)})
 
     async def put_app(self, request: Request, app_id: str) -> Response:
-        raw = await _body(request)
-        force, partial = _flag(request, "force"), _flag(request, "partialUpdate", True)
+        raw = await read_json(request)
+        force, partial = flag(request, "force"), flag(request, "partialUpdate", True)
         rollback_to, problems = app_definition.rollback_target(raw)
         if problems:
             raise ApiError(422, wire.invalid_body(problems))
@@ -207,7 +195,7 @@ class ServicesApi:
             m = self.machine
             version = m.version(now)
             plan, effects = m.deploy(groups.remove_app(m.root, app_id, version=version), now,
-                                     force=_flag(request, "force", True), touched=[app_id])
+                                     force=flag(request, "force", True), touched=[app_id])
             effects.append(Emit(wire.event("app_terminated_event", wire.timestamp(now), appId=app_id)))
             return plan, effects
 
@@ -218,7 +206,7 @@ class ServicesApi:
         if request.method != "POST" or rest:
             return _error(405, "Method not allowed")
         self._app(app_id)
-        plan = await self.actor.run(lambda now: self.machine.restart(app_id, now, force=_flag(request, "force")))
+        plan = await self.actor.run(lambda now: self.machine.restart(app_id, now, force=flag(request, "force")))
         return self._deployed(plan.id, plan.version)
 
     async def versions(self, request: Request, app_id: str, rest: str) -> Response:
@@ -238,7 +226,7 @@ class ServicesApi:
             return JSONResponse({"tasks": [wire.task_json(i, app) for i in live]})
         if request.method != "DELETE":
             return _error(405, "Method not allowed")
-        scale, wipe = _flag(request, "scale"), _flag(request, "wipe")
+        scale, wipe = flag(request, "scale"), flag(request, "wipe")
         if scale and wipe:
             raise ApiError(400, {"message": "You cannot use scale and wipe at the same time."})
         host = request.query_params.get("host")
@@ -248,7 +236,7 @@ class ServicesApi:
             raise ApiError(404, {"message": f"Task '{rest}' does not exist"})
         if scale:
             plan = await self.actor.run(lambda now: self._kill_and_scale({app_id: [i.task_id for i in targets]},
-                                                                         now, _flag(request, "force")))
+                                                                         now, flag(request, "force")))
             return self._deployed(plan.id, plan.version)
         await self.actor.run(lambda now: ((), self.machine.kill_tasks(app, [i.task_id for i in targets], now)))
         rendered = [wire.task_json(i, app) for i in targets]
@@ -278,7 +266,7 @@ class ServicesApi:
         return JSONResponse({"tasks": out})
 
     async def delete_tasks(self, request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json(request)
         ids = body.get("ids") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ApiError(400, {"message": "'ids' must be a list of task ids"})
@@ -289,8 +277,8 @@ class ServicesApi:
                 raise ApiError(400, {"message": f"Invalid task id '{task_id}'"})
             if task_id in self.machine.instances and app_id in self.machine.root.apps:
                 by_app.setdefault(app_id, []).append(task_id)
-        if _flag(request, "scale"):
-            plan = await self.actor.run(lambda now: self._kill_and_scale(by_app, now, _flag(request, "force")))
+        if flag(request, "scale"):
+            plan = await self.actor.run(lambda now: self._kill_and_scale(by_app, now, flag(request, "force")))
             return self._deployed(plan.id, plan.version)
         killed = [self.machine.instances[t] for ts in by_app.values() for t in ts]
         await self.actor.run(lambda now: ((), [e for a, ts in by_app.items()
@@ -317,7 +305,7 @@ class ServicesApi:
 
     async def deployment(self, request: Request) -> Response:
         plan_id = request.path_params["plan_id"]
-        force = _flag(request, "force")
+        force = flag(request, "force")
         plan = await self.actor.run(lambda now: self.machine.cancel_deployment(plan_id, now, force=force))
         if plan is None:
             return Response(status_code=202)
@@ -365,8 +353,8 @@ class ServicesApi:
         return JSONResponse(tree)
 
     async def change_group(self, request: Request, group_id: str) -> Response:
-        body = await _body(request)
-        force, creating = _flag(request, "force"), request.method == "POST"
+        body = await read_json(request)
+        force, creating = flag(request, "force"), request.method == "POST"
 
         def change(now: float) -> Any:
             m = self.machine
@@ -376,10 +364,12 @@ class ServicesApi:
                                 group_version=group_id)  # {"version": v} rolls the group back
             if isinstance(body, dict) and "scaleBy" in body and "apps" not in body and "groups" not in body:
                 factor = body["scaleBy"]
-                if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0:
-                    raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a non-negative number")]))
+                if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor <= INT_MAX:
+                    raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a number from 0 to 2147483647")]))
                 if wire.tree_json(m.root, group_id) is None:
                     raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
+                if any(a["instances"] * factor > INT_MAX for a in groups.apps_below(m.root, group_id)):
+                    raise ApiError(422, wire.invalid_body([("/scaleBy", f"scales an app beyond {INT_MAX} instances")]))
                 return m.deploy(groups.scale_by(m.root, group_id, float(factor), version=version), now, force=force,
                                 group_version=group_id)
 
@@ -412,7 +402,7 @@ class ServicesApi:
             return JSONResponse(wire.tree_json(then, group_id, render_app=wire.app_definition_json))
         if request.method != "PUT" or not version:
             return _error(405, "Method not allowed")
-        force = _flag(request, "force")
+        force = flag(request, "force")
         plan = await self.actor.run(lambda now: self.machine.deploy(
             self.machine.group_at(group_id, version, self.machine.version(now)), now, force=force,
             group_version=group_id))
@@ -425,13 +415,21 @@ class ServicesApi:
         def delete(now: float) -> Any:
             m = self.machine
             return m.deploy(groups.remove_group(m.root, group_id, version=m.version(now)), now,
-                            force=_flag(request, "force"))
+                            force=flag(request, "force"))
 
         plan = await self.actor.run(delete)
         return self._deployed(plan.id, plan.version)
 
     async def info(self, request: Request) -> Response:
-        return JSONResponse(self.describe())
+        """``?embed=connection`` adds ``connection``: whether the framework is subscribed to the
+        master, why not, and since when (opt-in: marathon 0.13.0 refuses unknown keys)."""
+        body = self.describe()
+        if "connection" in request.query_params.getlist("embed"):
+            connected, reason, since = self.actor.connection()
+            body["connection"] = {"connected": connected, "reason": reason,
+                                  "since": wire.timestamp(since) if since is not None else None,
+                                  "disconnections": self.actor.disconnections}
+        return JSONResponse(body)
 
     async def leader(self, request: Request) -> Response:
         leader = self.describe().get("leader")
@@ -440,19 +438,27 @@ class ServicesApi:
         return JSONResponse({"leader": leader})
 
     async def ping(self, request: Request) -> Response:
+        """pong while the framework is subscribed; 503 and the reason while it is not (a
+        scheduler that cannot launch anything is not healthy, even if its API answers)."""
+        connected, reason, _ = self.actor.connection()
         accept = request.headers.get("accept", "*/*")
-        if "application/json" in accept and "text" not in accept and "*/*" not in accept:
-            return JSONResponse("pong")
-        return Response("pong", media_type="text/plain")
+        as_json = "application/json" in accept and "text" not in accept and "*/*" not in accept
+        if not connected:
+            text = f"not connected to Mesos: {reason}"
+            return JSONResponse(text, status_code=503) if as_json else Response(text, 503, media_type="text/plain")
+        return JSONResponse("pong") if as_json else Response("pong", media_type="text/plain")
 
     async def metrics(self, request: Request) -> Response:
         m = self.machine
+        connected, _, _ = self.actor.connection()
         gauges = {"marathon.apps.active.gauge": {"value": len(m.root.apps)},
                   "marathon.deployments.active.gauge": {"value": len(m.running)},
                   "marathon.instances.running.gauge": {"value": sum(i.running for i in m.instances.values())},
-                  "marathon.instances.launch-queue.gauge": {"value": sum(m.queue.values())}}
-        return JSONResponse({"version": "4.0.0", "counters": {}, "gauges": gauges, "histograms": {}, "meters": {},
-                             "timers": {}})
+                  "marathon.instances.launch-queue.gauge": {"value": sum(m.queue.values())},
+                  "marathon.mesos.connected.gauge": {"value": int(connected)}}
+        counters = {"marathon.mesos.disconnections.counter": {"count": self.actor.disconnections}}
+        return JSONResponse({"version": "4.0.0", "counters": counters, "gauges": gauges, "histograms": {},
+                             "meters": {}, "timers": {}})
 
     async def events(self, request: Request) -> Response | RecordStream:
         subscriber = self.actor.bus.subscribe(request.query_params.getlist("event_type"))
@@ -504,6 +510,9 @@ def build_services_app(actor: ServicesActor, info: Callable[[], dict[str, Any]])
     def guarded(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Any]]:
         async def endpoint(request: Request) -> Any:
             try:
+                check_query(request)
+                for name in FLAGS:  # every flag refused before a handler starts changing anything
+                    flag(request, name)
                 return await handler(request)
             except ApiError as exc:
                 return JSONResponse(exc.body, status_code=exc.status)

@@ -26,7 +26,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from meseta.core.resources import validate_role
+from meseta.core.resources import MAX_SCALAR, validate_role
 from meseta.services.launch.offer_matching import port_requests
 from meseta.services.model import App
 from meseta.services.spec import app_ids
@@ -84,9 +84,9 @@ def normalise(raw: Any, *, now_version: str, base: str = app_ids.ROOT) -> tuple[
     _read_command(app, result, net.container)
     result.update(
         instances=app.integer("instances", 1, low=0),
-        cpus=app.number("cpus", 1.0, low=0.001),
-        mem=app.number("mem", 128.0, low=0),
-        disk=app.number("disk", 0.0, low=0),
+        cpus=app.number("cpus", 1.0, low=0.001, high=MAX_SCALAR),  # more than any agent has: 422, not a
+        mem=app.number("mem", 128.0, low=0, high=MAX_SCALAR),       # task the framework cannot even build
+        disk=app.number("disk", 0.0, low=0, high=MAX_SCALAR),
         gpus=app.integer("gpus", 0, low=0),
         executor=app.string("executor", "") or "",
         env=read_env(app, secrets),
