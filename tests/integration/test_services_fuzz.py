@@ -60,7 +60,7 @@ def requests(n: int) -> list[tuple[str, str, dict[str, str], Any]]:
         ("POST", "/v2/groups", {}, {"id": f"/fz/g{n}", "apps": [app_body(f"/fz/g{n}/a")],
                                     "groups": [{"id": f"/fz/g{n}/inner", "apps": []}]}),
         ("PUT", "/v2/groups/fz", {"force": "true"}, {"scaleBy": 1.5}),
-        ("POST", "/v2/tasks/delete", {"scale": "false"}, {"ids": ["fz_a0.instance-00000000000000000000000000000000._app.1"]}),
+        ("POST", "/v2/tasks/delete", {"scale": "false"}, {"ids": [f"fz_a0.instance-{'0' * 32}._app.1"]}),
         ("DELETE", "/v2/deployments/00000000-0000-0000-0000-000000000000", {"force": "true"}, None),
         ("DELETE", "/v2/apps/base/tasks", {"scale": "false", "wipe": "false", "host": "nowhere"}, None),
         ("GET", "/v2/apps", {"cmd": "sleep", "id": "fz", "label": "team==fuzz", "embed": "apps.tasks"}, None),
@@ -158,7 +158,8 @@ def send(api: httpx.Client, method: str, path: str, query: dict[str, str], body:
     before = definitions(api)
     content = encode(body) if body is not None else None
     query_string = "&".join(f"{quote(k)}={v if v in RAW else quote(v)}" for k, v in query.items())
-    answer = api.request(method, f"{path}?{query_string}", content=content, headers={"content-type": "application/json"})
+    answer = api.request(method, f"{path}?{query_string}", content=content,
+                         headers={"content-type": "application/json"})
     assert answer.status_code < 500, (method, path, query, (content or b"")[:300], answer.status_code, answer.text)
     if answer.status_code >= 400:
         assert definitions(api) == before, (method, path, answer.status_code, answer.text)

@@ -21,6 +21,7 @@ from meseta.services.spec.app_definition import (
     service_port_owners,
     service_ports,
 )
+from meseta.services.spec.app_fields import UNSUPPORTED
 
 V1, V2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
 
@@ -60,9 +61,21 @@ def test_defaults_are_filled() -> None:
     }
 
 
-def test_unknown_keys_are_ignored_and_never_stored() -> None:
-    app = ok(cmd_app(tty=True, check={"tcp": {}}, resourceLimits={"cpus": 2}, tasksRunning=3, storeUrls=["x"]))
-    assert not {"tty", "check", "resourceLimits", "tasksRunning", "storeUrls"} & set(app)
+def test_keys_meseta_does_not_read_are_refused_naming_them() -> None:
+    """No silent fallback: a field Meseta does not implement is a 422, not ignored."""
+    assert errors(cmd_app(tty=True, check={"tcp": {}}, resourceLimits={"cpus": 2}, storeUrls=["x"])) == {
+        "/tty": [UNSUPPORTED], "/check": [UNSUPPORTED], "/resourceLimits": [UNSUPPORTED], "/storeUrls": [UNSUPPORTED]}
+    assert errors(cmd_app(container={"type": "MESOS", "linuxInfo": {}})) == {"/container/linuxInfo": [UNSUPPORTED]}
+    assert errors(cmd_app(healthChecks=[{"protocol": "TCP", "ipProtocol": "IPv6"}])) == {
+        "/healthChecks(0)/ipProtocol": [UNSUPPORTED]}
+    assert errors(cmd_app(portDefinitions=[{"port": 0, "hostname": "x"}])) == {
+        "/portDefinitions(0)/hostname": [UNSUPPORTED]}
+
+
+def test_what_get_adds_is_ignored_and_never_stored() -> None:
+    """A client PUTs back what it read: the counts and tasks GET added are not definition."""
+    app = ok(cmd_app(tasksRunning=3, tasksStaged=0, deployments=[], tasks=[], lastTaskFailure=None))
+    assert not {"tasksRunning", "tasksStaged", "deployments", "tasks", "lastTaskFailure"} & set(app)
 
 
 def test_not_an_object() -> None:

@@ -34,7 +34,15 @@ def read_health_checks(app: Reader, port_count: int) -> list[dict[str, Any]]:
     return checks
 
 
+HEALTH_KEYS = frozenset({"protocol", "gracePeriodSeconds", "intervalSeconds", "timeoutSeconds",
+                         "maxConsecutiveFailures", "delaySeconds", "command", "port", "portIndex", "path",
+                         "ignoreHttp1xx"})
+READINESS_KEYS = frozenset({"name", "protocol", "path", "portName", "intervalSeconds", "timeoutSeconds",
+                            "httpStatusCodesForReady", "preserveLastResponse"})
+
+
 def _read_health_check(check: Reader, port_count: int) -> dict[str, Any]:
+    check.only(HEALTH_KEYS)
     inferred = "COMMAND" if check.has("command") else "HTTP"
     protocol = check.choice("protocol", inferred, HEALTH_PROTOCOLS)
     entry: dict[str, Any] = {
@@ -84,6 +92,7 @@ def read_readiness_checks(app: Reader, port_names: list[str]) -> list[dict[str, 
 
 
 def _read_readiness_check(check: Reader, port_names: list[str]) -> dict[str, Any]:
+    check.only(READINESS_KEYS)
     entry: dict[str, Any] = {
         "name": check.string("name", "readinessCheck", non_empty=True),
         "protocol": check.choice("protocol", "HTTP", READINESS_PROTOCOLS),

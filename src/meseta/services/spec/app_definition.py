@@ -17,7 +17,8 @@ reads (optional keys are absent when unset)::
     unreachableStrategy {inactiveAfterSeconds 0, expungeAfterSeconds 0} | "disabled"
     killSelection "YOUNGEST_FIRST", version <now>, versionInfo {lastScalingAt, lastConfigChangeAt}
 
-Unknown top-level keys are ignored and never stored. A normalised app normalises to itself.
+Keys Meseta does not read are refused naming them (422), except what GET adds (tasks, counts...).
+A normalised app normalises to itself.
 """
 
 from __future__ import annotations
@@ -68,6 +69,16 @@ __all__ = [
 
 CMD_ARGS_CONTAINER = "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."
 VERSION_ONLY = "The 'version' field may only be combined with the 'id' field."
+DEFINITION_KEYS = frozenset({
+    "id", "cmd", "args", "user", "env", "instances", "cpus", "mem", "disk", "gpus", "executor", "constraints",
+    "fetch", "backoffSeconds", "backoffFactor", "maxLaunchDelaySeconds", "container", "healthChecks",
+    "readinessChecks", "dependencies", "upgradeStrategy", "labels", "acceptedResourceRoles", "version",
+    "versionInfo", "killSelection", "unreachableStrategy", "requirePorts", "portDefinitions", "ports", "networks",
+    "secrets", "taskKillGracePeriodSeconds", "role", "residency", "ipAddress", "uris",
+})  # what normalise reads (ipAddress only to refuse it; uris and ports: deprecated forms)
+# What GET /v2/apps/{id} adds to a definition: a client PUTting back what it read sends them along.
+APP_INFO_KEYS = frozenset({"tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments", "tasks",
+                           "lastTaskFailure", "taskStats", "readinessCheckResults", "queue"})
 _NOT_CONFIG = ("instances", "version", "versionInfo")  # what a scale changes; the rest is config
 
 
@@ -77,6 +88,7 @@ def normalise(raw: Any, *, now_version: str, base: str = app_ids.ROOT) -> tuple[
     if not isinstance(raw, Mapping):
         return None, [Problem("/", EXPECTED_OBJECT)]
     app = Reader(raw, "", problems)
+    app.only(DEFINITION_KEYS | APP_INFO_KEYS)
     app_id = _read_id(app, base)
     secrets = read_secrets(app)
     net = read_networking(app, secrets)

@@ -33,6 +33,7 @@ EXPECTED_BOOLEAN = "error.expected.jsboolean"
 EXPECTED_ARRAY = "error.expected.jsarray"
 EXPECTED_OBJECT = "error.expected.jsobject"
 NOT_INTEGER = "error.expected.int"
+UNSUPPORTED = "is not supported by Meseta"
 INT_MAX = 2**31 - 1  # Marathon reads integer fields as Java ints
 
 
@@ -72,6 +73,12 @@ class Reader:
 
     def problem(self, key: str | None, message: str) -> None:
         self.problems.append(Problem(self.at(key) if key is not None else self.path or "/", message))
+
+    def only(self, known: frozenset[str]) -> None:
+        """Refuse every key Meseta does not read here: nothing a user writes is silently ignored."""
+        for key in self.data:
+            if key not in known:
+                self.problem(str(key), UNSUPPORTED)
 
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None

@@ -35,6 +35,15 @@ VOLUME_MODES = ("RO", "RW")
 PERSISTENT_TYPES = ("root", "path", "mount")
 PORT_NAME = re.compile(r"[a-z0-9-]+")
 MAX_PORT = 65535
+# The keys each part reads (the rest is refused, not ignored); appc, secret and external are read to refuse them.
+CONTAINER_KEYS = frozenset({"type", "docker", "volumes", "portMappings", "appc"})
+DOCKER_KEYS = frozenset({"image", "forcePullImage", "privileged", "parameters", "pullConfig", "network",
+                         "portMappings"})
+VOLUME_KEYS = frozenset({"containerPath", "hostPath", "mode", "persistent", "secret", "external"})
+PORT_DEFINITION_KEYS = frozenset({"port", "protocol", "name", "labels"})
+PORT_MAPPING_KEYS = frozenset({"containerPort", "hostPort", "servicePort", "protocol", "name", "labels",
+                               "networkNames"})
+NETWORK_KEYS = frozenset({"mode", "name", "labels"})
 DEFAULT_PORT_DEFINITION = {"port": 0, "protocol": "tcp", "name": "default"}
 
 
@@ -87,6 +96,7 @@ def _read_networks(app: Reader, docker_network: str | None) -> list[dict[str, An
         return [{"mode": LEGACY_DOCKER_NETWORKS[docker_network]}]
     networks = []
     for network in given:
+        network.only(NETWORK_KEYS)
         mode = network.choice("mode", CONTAINER, NETWORK_MODES)
         entry: dict[str, Any] = {"mode": mode}
         name = network.string("name", non_empty=True)
@@ -108,6 +118,7 @@ def _read_networks(app: Reader, docker_network: str | None) -> list[dict[str, An
 
 def _read_container(container: Reader, mode: str, networks: list[dict[str, Any]],
                     secrets: Mapping[str, Any]) -> dict[str, Any]:
+    container.only(CONTAINER_KEYS)
     kind = container.choice("type", "DOCKER", CONTAINER_TYPES)
     result: dict[str, Any] = {"type": kind}
     if container.has("appc"):
@@ -135,6 +146,7 @@ def _read_container(container: Reader, mode: str, networks: list[dict[str, Any]]
 
 
 def _read_docker(docker: Reader, kind: str, secrets: Mapping[str, Any]) -> dict[str, Any]:
+    docker.only(DOCKER_KEYS)
     image = docker.string("image", "", required=True, non_empty=True) or ""
     result: dict[str, Any] = {"image": image, "forcePullImage": docker.boolean("forcePullImage", False)}
     privileged = docker.boolean("privileged", False)
@@ -162,6 +174,7 @@ def _read_docker(docker: Reader, kind: str, secrets: Mapping[str, Any]) -> dict[
 
 
 def _read_volume(volume: Reader) -> dict[str, Any] | None:
+    volume.only(VOLUME_KEYS)
     for unsupported in ("secret", "external"):
         if volume.has(unsupported):
             volume.problem(unsupported, f"{unsupported} volumes are not supported")
@@ -242,6 +255,7 @@ def _read_port_mappings(container: Reader, items: list[Reader], mode: str,
     names = [n["name"] for n in networks if "name" in n]
     result = []
     for item in items:
+        item.only(PORT_MAPPING_KEYS)
         entry: dict[str, Any] = {"containerPort": item.integer("containerPort", 0, low=0, high=MAX_PORT)}
         host_port = item.optional_integer("hostPort", low=0, high=MAX_PORT)
         if host_port is not None or mode == BRIDGE:
@@ -277,6 +291,7 @@ def _read_port_definitions(app: Reader) -> list[dict[str, Any]] | None:
         return None if raw_ports is None else [{"port": p, "protocol": "tcp"} for p in ports]
     definitions = []
     for item in items:
+        item.only(PORT_DEFINITION_KEYS)
         if not item.has("port"):
             item.problem("port", MISSING)
         entry: dict[str, Any] = {"port": item.integer("port", 0, low=0, high=MAX_PORT), "protocol": read_protocol(item)}
