@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +29,9 @@ from meseta.testing.local_cluster import LocalCluster, clusters
 from meseta.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
-EXAMPLES = 120  # per test; three tests: a few hundred requests in all, well under a minute
+# Per test; three tests: a few hundred requests in all, well under a minute (more to explore:
+# MESETA_FUZZ_EXAMPLES=2000 pytest tests/integration/test_services_fuzz.py).
+EXAMPLES = int(os.environ.get("MESETA_FUZZ_EXAMPLES", "120"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 NUMBERED = itertools.count()

@@ -128,8 +128,8 @@ class ServicesApi:
             version = self.machine.version(now)
             target = self.machine.root
             for raw in raws:
-                app = self._merged(raw, partial, now, (raw or {}).get("id") if isinstance(raw, dict) else None,
-                                   version=version)
+                given = raw.get("id") if isinstance(raw, dict) else None
+                app = self._merged(raw, partial, now, given if isinstance(given, str) else None, version=version)
                 target = groups.put_app(target, app, version=version)
             return self.machine.deploy(self.machine.with_service_ports(target), now, force=flag(request, "force"))
 
