@@ -18,18 +18,18 @@ import pytest
 
 from meseta.client.scheduler import Scheduler, SchedulerDriver
 from meseta.runtime.serve import free_port
+from meseta.testing.clusters import start_daemon, wait_for_agents
 from meseta.testing.local_cluster import LocalCluster
+from meseta.testing.processes import stop_processes
 from meseta.testing.waiting import async_wait_until, wait_until
-
-from .conftest import _start, _stop, wait_for_agents
 
 pytestmark = pytest.mark.timeout(180)
 APP = {"cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 1}
 
 
 def start_master(base: Path, port: int) -> subprocess.Popen[bytes]:
-    return _start(["master", "--port", str(port), "--work-dir", str(base / "master"), "--allocation-interval", "0.2"],
-                  base / f"master-{port}-{len(list(base.glob('master-*.log')))}.log")
+    return start_daemon(["master", "--port", str(port), "--work-dir", str(base / "master"),
+                         "--allocation-interval", "0.2"], base / f"master-{len(list(base.glob('master-*.log')))}.log")
 
 
 @pytest.fixture
@@ -37,16 +37,16 @@ def processes(tmp_path: Path) -> Iterator[dict[str, Any]]:
     port, services_port = free_port(), free_port()
     master = f"127.0.0.1:{port}"
     procs = {"master": start_master(tmp_path, port),
-             "agent": _start(["agent", "--master", master, "--port", str(free_port()),
+             "agent": start_daemon(["agent", "--master", master, "--port", str(free_port()),
                               "--work-dir", str(tmp_path / "agent"), "--no-switch-user",
                               "--resources", "cpus:2;mem:1024;disk:1024;ports:[31000-31100]"], tmp_path / "agent.log"),
-             "services": _start(["services", "--master", master, "--port", str(services_port),
+             "services": start_daemon(["services", "--master", master, "--port", str(services_port),
                                  "--work-dir", str(tmp_path / "services")], tmp_path / "services.log")}
     try:
         wait_for_agents(master, 1)
         yield {"procs": procs, "port": port, "url": f"http://127.0.0.1:{services_port}", "base": tmp_path}
     finally:
-        _stop(list(procs.values()))
+        stop_processes(list(procs.values()))
 
 
 def ping(url: str) -> httpx.Response | None:
