@@ -38,10 +38,11 @@ def processes(tmp_path: Path) -> Iterator[dict[str, Any]]:
     master = f"127.0.0.1:{port}"
     procs = {"master": start_master(tmp_path, port),
              "agent": start_daemon(["agent", "--master", master, "--port", str(free_port()),
-                              "--work-dir", str(tmp_path / "agent"), "--no-switch-user",
-                              "--resources", "cpus:2;mem:1024;disk:1024;ports:[31000-31100]"], tmp_path / "agent.log"),
+                                    "--work-dir", str(tmp_path / "agent"), "--no-switch-user",
+                                    "--resources", "cpus:2;mem:1024;disk:1024;ports:[31000-31100]"],
+                                   tmp_path / "agent.log"),
              "services": start_daemon(["services", "--master", master, "--port", str(services_port),
-                                 "--work-dir", str(tmp_path / "services")], tmp_path / "services.log")}
+                                       "--work-dir", str(tmp_path / "services")], tmp_path / "services.log")}
     try:
         wait_for_agents(master, 1)
         yield {"procs": procs, "port": port, "url": f"http://127.0.0.1:{services_port}", "base": tmp_path}
