@@ -12,7 +12,6 @@ app still deploys and runs.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import os
@@ -26,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meseta.testing.local_cluster import LocalCluster, clusters
+from meseta.testing.mutations import encode, mutated
 from meseta.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -100,38 +100,6 @@ QUERY_MUTANTS = st.sampled_from(["", "maybe", "TRUE", "x" * 9000, "\x00", "-1", 
                                  "apps.tasks", "lastUnusedOffers", "a==b,c!=d", "x in (a,b)", "team notin ()", *RAW])
 
 
-def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from paths(child, (*prefix, index))
-
-
-def mutated(body: Any, path: tuple[Any, ...], mutant: Any, delete: bool) -> Any:
-    if not path:
-        return mutant
-    body = copy.deepcopy(body)
-    parent = body
-    for key in path[:-1]:
-        parent = parent[key]
-    if delete and isinstance(parent, dict):
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = mutant
-    return body
-
-
-def encode(body: Any) -> bytes:
-    """JSON as a hostile client writes it: NaN and Infinity literals, lone surrogates escaped."""
-    try:
-        return json.dumps(body, allow_nan=True).encode()
-    except ValueError:  # an int too long for str(): its digits, written out
-        return json.dumps(body, default=str).encode()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     yield from clusters(tmp_path_factory.mktemp("fuzz"), services=True,
@@ -180,9 +148,7 @@ def send(api: httpx.Client, method: str, path: str, query: dict[str, str], body:
 def test_one_body_field_mutated(api: httpx.Client, data: st.DataObject) -> None:
     calls = [c for c in requests(next(NUMBERED)) if c[3] is not None]
     method, path, query, body = data.draw(st.sampled_from(calls))
-    where = data.draw(st.sampled_from(list(paths(body))))
-    mutant = data.draw(MUTANTS)
-    send(api, method, path, query, mutated(body, where, mutant, data.draw(st.booleans())))
+    send(api, method, path, query, data.draw(mutated(body, MUTANTS)).value)
 
 
 @SETTINGS

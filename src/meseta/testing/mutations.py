@@ -48,8 +48,12 @@ class Mutation:
 
 
 def encode(value: Any) -> bytes:
-    """JSON as a hostile client writes it: escapes for lone surrogates, NaN and Infinity literals."""
-    return json.dumps(value, ensure_ascii=True).encode()
+    """JSON as a hostile client writes it: escapes for lone surrogates, NaN and Infinity literals,
+    integers of any length written out."""
+    try:
+        return json.dumps(value, ensure_ascii=True).encode()
+    except ValueError:  # an int longer than str() allows
+        return json.dumps(value, ensure_ascii=True, default=str).encode()
 
 
 def paths(value: Any, prefix: Path = ()) -> list[Path]:
@@ -70,6 +74,8 @@ def describe(path: Path) -> str:
 
 
 def mutate(template: Any, path: Path, how: str, hostile: Any) -> Any:
+    if not path:  # the whole value
+        return hostile
     value = copy.deepcopy(template)
     parent: Any = value
     for step in path[:-1]:
@@ -86,16 +92,20 @@ def mutate(template: Any, path: Path, how: str, hostile: Any) -> Any:
     return value
 
 
-def mutated(template: Any) -> st.SearchStrategy[Mutation]:
-    """One hostile change of ``template`` (a dict or list of JSON values)."""
+def mutated(template: Any, values: st.SearchStrategy[Any] | None = None) -> st.SearchStrategy[Mutation]:
+    """One hostile change of ``template`` (a dict or list of JSON values): a member at any depth
+    replaced, removed or given a hostile sibling, or the whole value replaced; the hostile values
+    are HOSTILE unless ``values`` gives others."""
     places = paths(template)
     assert places, "a template with no members cannot be mutated"
 
     def build(choice: tuple[Path, str, Any]) -> Mutation:
         path, how, hostile = choice
+        if not path:
+            how = "replace"
         shown = repr(hostile) if len(repr(hostile)) < 40 else repr(hostile)[:37] + "..."
         done = {"replace": f"replaced by {shown}", "remove": "removed", "add": f"with {shown} added beside it"}[how]
         return Mutation(f"{describe(path)} {done}", mutate(template, path, how, hostile))
 
-    return st.tuples(st.sampled_from(places), st.sampled_from(("replace", "remove", "add")),
-                     st.sampled_from(HOSTILE)).map(build)
+    return st.tuples(st.sampled_from([(), *places]), st.sampled_from(("replace", "remove", "add")),
+                     values if values is not None else st.sampled_from(HOSTILE)).map(build)
