@@ -1,14 +1,15 @@
-"""The agent: registers with the master, runs what it is told, reports every update reliably.
+"""The agent's asyncio shell around :class:`AgentMachine`: it owns the clock, the master
+connection, the processes (``meseta.agent.executors``), the files and the timers.
+
+Each entry point calls one machine handler synchronously (atomic on the event loop) with
+``now`` and executes the effects it returns (``meseta.agent.effects``); what the effects start
+(a fork, a fetch, a probe, a process exit) comes back as another handler call.
 
 Connection lifecycle (``run``)::
 
-    REGISTER (first time) | REREGISTER (known agent id)  --> master stream
-        REGISTERED: remember the agent id (also on disk); resend in-flight updates
+    recover (``meseta.agent.recovery``) --> REGISTER (first time) | REREGISTER (known id) --> stream
+        master messages --> machine.handle_master_message; PING --> PONG (here)
         stream ends / no PING for ping_interval x max_ping_timeouts --> backoff --> REREGISTER
-        SHUTDOWN (master removed us) --> kill everything, forget id and reservations, register afresh
-
-Checkpointed reservations and volumes (``meseta.agent.checkpoint``) make the agent's total;
-after a restart the agent re-registers with its old id and that total.
 """
 
 from __future__ import annotations
@@ -17,147 +18,127 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import shutil
-import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from meseta import MESOS_COMPAT_VERSION
 from meseta.agent import checkpoint, paths, recovery
-from meseta.agent import disk_quota as disk_rules
-from meseta.agent import gc as gc_rules
-from meseta.agent import qos as qos_rules
-from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits
+from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits, parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
 from meseta.agent.containerizer.images import ImageError, ImageStore, image_name
-from meseta.agent.containerizer.launcher import Launcher
-from meseta.agent.executors import CommandExecutor, CustomExecutor, DefaultExecutor, ExecutorRun, new_uuid
+from meseta.agent.containerizer.launcher import LaunchError, ProcessHandle
+from meseta.agent.effects import (
+    AdoptExecutor,
+    AdoptTask,
+    CheckpointRecord,
+    CheckpointTask,
+    CloseExecutorStream,
+    CreateContainer,
+    Effect,
+    ExpectPings,
+    ForgetAgent,
+    ForgetRun,
+    GrowContainer,
+    KillTask,
+    LaunchTask,
+    Log,
+    ProbeHealth,
+    ReleaseContainer,
+    RemoveSandbox,
+    RunKey,
+    SaveAgent,
+    SaveResources,
+    StartExecutor,
+    StartTask,
+    StartTimer,
+    StopExecutor,
+    ToExecutor,
+    ToMaster,
+)
+from meseta.agent.executors import Container
 from meseta.agent.fetcher import Fetcher, FetcherCache
-from meseta.agent.status_updates import StatusUpdateManager
-from meseta.core.reservations import checkpointed as checkpointed_part
+from meseta.agent.health_probes import probe
+from meseta.agent.machine import AgentMachine
+from meseta.agent.options import AgentOptions
+from meseta.agent.seams import AgentSeams
 from meseta.core.reservations import is_revocable, volumes
-from meseta.core.resources import Resources, parse_json
+from meseta.core.resources import Resources, parse_attributes
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.fast_http import FastHttpError, FastPoster
 from meseta.runtime.leader import locate_masters, while_leading
+from meseta.runtime.streams import EventStream
 from meseta.runtime.zk import is_zk_url
 
 log = logging.getLogger(__name__)
 
 REGISTRATION_BACKOFF_MAX = 60.0
-
-
 RECOVERING_RETRY = 0.25  # seconds (at most) between tries while the leader answers 503
+EXECUTOR_HEARTBEAT_SECONDS = 1800.0  # DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL
 
 
 class MasterNotReady(Exception):
     """503 from the master: it is recovering its registry, or knows no leader."""
 
 
-class Agent:
-    def __init__(
-        self,
-        *,
-        master: str,
-        ip: str,
-        port: int,
-        work_dir: Path,
-        resources: Resources,
-        attributes: list[dict[str, Any]],
-        launcher: Launcher,
-        hostname: str | None = None,
-        switch_user: bool = True,
-        update_retry_seconds: float = 10.0,
-        update_retry_max_seconds: float = 600.0,
-        recover: str = "reconnect",
-        qos: qos_rules.LoadThresholds = qos_rules.LoadThresholds(),
-        qos_interval: float = 1.0,
-        pid_namespace: bool = False,
-        cgroups: CgroupIsolation | None = None,
-        fetcher: Fetcher | None = None,
-        gc_delay: float = gc_rules.DEFAULT_GC_DELAY,
-        gc_disk_headroom: float = gc_rules.DEFAULT_DISK_HEADROOM,
-        disk_watch_interval: float = gc_rules.DEFAULT_DISK_WATCH_INTERVAL,
-        disk_du: bool = False,
-        enforce_disk_quota: bool = False,
-        container_disk_watch_interval: float = disk_rules.DEFAULT_WATCH_INTERVAL,
-        docker_registry: Path | None = None,
-        executor_reregistration_timeout: float = 2.0,
-    ) -> None:
-        self.master_flag = master  # HOST:PORT or zk://.../path (followed in run())
+class AgentActor:
+    def __init__(self, options: AgentOptions, resources: Resources, seams: AgentSeams) -> None:
+        self.options, self.seams, self.clock = options, seams, seams.clock
+        self.work_dir = options.work_dir
+        self.launcher = seams.launcher
+        self.cgroups: CgroupIsolation | None = seams.cgroups
+        isolation = parse_isolation(options.isolation)
+        self.pid_namespace, self.disk_du = isolation.pid_namespace, isolation.disk_du
+        self.fetcher = seams.fetcher or Fetcher(FetcherCache(options.fetcher_cache_dir or self.work_dir / "fetch",
+                                                             options.fetcher_cache_size))
+        self.images = ImageStore(self.work_dir, options.docker_registry)
+        seed = seams.seed if seams.seed is not None else random.SystemRandom().getrandbits(64)
+        self.machine = AgentMachine(options, resources, parse_attributes(options.attributes),
+                                    agent_id=checkpoint.load_agent_id(self.work_dir),
+                                    checkpointed=checkpoint.load_resources(self.work_dir), seed=seed)
+        master = options.master  # HOST:PORT or zk://.../path (followed in run())
         self.master = "" if is_zk_url(master) else master if master.startswith("http") else f"http://{master}"
-        self.ip, self.port = ip, port
-        self.hostname = hostname or ip
-        self.work_dir = work_dir
-        self.resources = resources
-        self.attributes = attributes
-        self.launcher = launcher
-        self.switch_user = switch_user
-        self.flag_resources = resources
-        self.agent_id: str | None = checkpoint.load_agent_id(work_dir)
-        self.checkpointed = checkpoint.load_resources(work_dir)
-        total = checkpoint.total_with(resources, self.checkpointed)
-        if total is None:
-            log.warning("agent: checkpointed resources no longer fit --resources; starting afresh")
-            checkpoint.forget_agent(work_dir)
-            self.agent_id, self.checkpointed, total = None, Resources(), resources
-        self.resources = total
-        self.drain_config: dict[str, Any] | None = None
         self.stream_id: str | None = None
-        self.frameworks: dict[str, dict[str, Any]] = {}  # framework id -> FrameworkInfo
-        self.executors: dict[tuple[str, str], ExecutorRun] = {}
-        self.completed_executors: list[ExecutorRun] = []
-        self._finished: dict[tuple[str, str], ExecutorRun] = {}  # (framework, task) -> its ended run
-        self.updates = StatusUpdateManager(update_retry_seconds, update_retry_max_seconds)
-        self.recover_mode = recover  # reconnect: find the tasks again; cleanup: kill what is left
-        self.start_time = time.time()
+        self.containers: dict[RunKey, Container] = {}
+        self.executor_streams: dict[RunKey, EventStream] = {}
+        self.start_time = self.clock.time()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))  # the stream only
         self._poster = self._poster_for(self.master)
-        self._last_ping = time.monotonic()
+        self._last_ping = 0.0
         self._ping_deadline = 75.0
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.qos, self.qos_interval = qos, qos_interval
-        self.pid_namespace, self.cgroups = pid_namespace, cgroups
-        self.fetcher = fetcher or Fetcher(FetcherCache(work_dir / "fetch"))
-        self.gc_delay, self.gc_disk_headroom, self.disk_watch_interval = gc_delay, gc_disk_headroom, disk_watch_interval
-        self.gc_scheduled: dict[str, float] = {}  # finished sandbox -> when its executor ended
-        self.disk_du, self.enforce_disk_quota = disk_du, enforce_disk_quota
-        self.container_disk_watch_interval = container_disk_watch_interval
-        self.images = ImageStore(work_dir, docker_registry)
-        self.executor_reregistration_timeout = executor_reregistration_timeout  # Mesos's default: 2 s
-        self.metrics: dict[str, int] = {"executors_preempted": 0}
-
-    # ================================================================ identity
-    def agent_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "hostname": self.hostname,
-            "port": self.port,
-            "resources": self.resources.to_json(),
-            "attributes": self.attributes,
-        }
-        if self.agent_id:
-            info["id"] = {"value": self.agent_id}
-        return info
+        self._timers: dict[tuple[str, ...], asyncio.TimerHandle] = {}
+        self.run(self.machine.handle_start)
 
     @property
     def pid(self) -> str:
-        return f"slave(1)@{self.ip}:{self.port}"
+        return f"slave(1)@{self.options.ip}:{self.options.port}"
+
+    def now(self) -> float:
+        return self.clock.time()
+
+    # ================================================================ the machine's entry
+    def run(self, handler: Callable[..., list[Effect]], *args: Any) -> None:
+        """Call ``handler(*args, now)`` and execute its effects."""
+        self.execute(handler(*args, self.now()))
+
+    def execute(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            _EXECUTORS[type(effect)](self, effect)
 
     # ================================================================ master connection
-    async def run(self) -> None:
-        await recovery.recover(self)
-        masters = await locate_masters(self.master_flag)
+    async def run_forever(self) -> None:
+        await self.recover()
+        masters = await locate_masters(self.options.master)
         backoff = 1.0
         while True:
             address = await masters.wait_leader()
             if self.master != f"http://{address}":
-                log.info("agent %s: following the master at %s", self.port, address)
+                log.info("agent %s: following the master at %s", self.options.port, address)
                 old, self.master, self._poster = self._poster, f"http://{address}", self._poster_for(address)
                 await old.close()
             try:
@@ -166,7 +147,7 @@ class Agent:
             except MasterNotReady:
                 backoff = RECOVERING_RETRY  # a new leader still loading its registry: it is close
             except (httpx.HTTPError, OSError, ValueError) as exc:
-                log.info("agent %s: master connection failed: %s", self.port, exc)
+                log.info("agent %s: master connection failed: %s", self.options.port, exc)
             self.stream_id = None
             slept, _ = await while_leading(masters, address, asyncio.sleep(random.uniform(0, backoff)))
             backoff = min(backoff * 2, REGISTRATION_BACKOFF_MAX) if slept else 1.0  # a new leader: try it soon
@@ -177,7 +158,7 @@ class Agent:
         return FastPoster(host or "127.0.0.1", int(port or 5050), connections=16)
 
     async def _connect_once(self) -> None:
-        body = self._registration_body()
+        body = self.machine.registration_call()
         async with self._client.stream("POST", self.master + AGENT_STREAM_PATH, json=body) as response:
             if response.status_code == 503:
                 raise MasterNotReady("the master has not finished recovery (or no leader)")
@@ -189,417 +170,325 @@ class Agent:
             try:
                 async for chunk in response.aiter_raw():
                     for record in decoder.feed(chunk):
-                        await self._dispatch(json.loads(record))
+                        self._dispatch(json.loads(record))
             finally:
                 watchdog.cancel()
 
-    def _registration_body(self) -> dict[str, Any]:
-        if self.agent_id is None:
-            return {"type": "REGISTER", "agent_info": self.agent_info(), "version": MESOS_COMPAT_VERSION}
-        return {
-            "type": "REREGISTER",
-            "agent_info": self.agent_info(),
-            "version": MESOS_COMPAT_VERSION,
-            "frameworks": list(self.frameworks.values()),
-            "executor_infos": [
-                {**run.executor_info, "framework_id": {"value": run.framework_id}}
-                for run in self.executors.values() if run.kind == "CUSTOM"
-            ],
-            "tasks": [
-                {"framework_id": {"value": run.framework_id}, "info": t.info, "state": t.state,
-                 "executor_id": run.executor_id if run.kind == "CUSTOM" else "", "resources": t.info.get("resources")}
-                for run, t in self._reported_tasks()
-            ],
-        }
-
-    def _reported_tasks(self) -> list[tuple[ExecutorRun, Any]]:
-        """What a re-registration reports: every live task, and the ended ones whose last
-        updates are not acknowledged yet (as Mesos does), so the master does not take a task
-        that finished while the agent was away for lost."""
-        live = [(run, t) for run in self.executors.values() for t in run.tasks.values()]
-        ended = [(run, run.tasks[task_id]) for (fid, task_id), run in self._finished.items()
-                 if task_id in run.tasks and self.updates.has_pending(fid, task_id)]
-        return live + ended
-
     async def _ping_watchdog(self, response: httpx.Response) -> None:
-        self._last_ping = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self._last_ping = loop.time()
         while True:
             await asyncio.sleep(1.0)
-            if time.monotonic() - self._last_ping > self._ping_deadline:
-                log.warning("agent %s: no PING from the master, re-registering", self.port)
+            if loop.time() - self._last_ping > self._ping_deadline:
+                log.warning("agent %s: no PING from the master, re-registering", self.options.port)
                 await response.aclose()
                 return
 
-    async def _dispatch(self, message: dict[str, Any]) -> None:
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "PING":
+            self._last_ping = asyncio.get_running_loop().time()
+            self._spawn(self._call({"type": "PONG"}))
+            return
         try:
-            await self._on_master_message(message)
+            self.run(self.machine.handle_master_message, message)
         except Exception:  # one bad message must not take the agent down
-            log.exception("agent %s: failed to handle %s", self.port, message.get("type"))
-
-    async def _on_master_message(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind in ("REGISTERED", "REREGISTERED"):
-            self._on_registered(message[kind.lower()])
-        elif kind == "PING":
-            self._last_ping = time.monotonic()
-            await self._call({"type": "PONG"})
-        elif kind == "RUN_TASK":
-            self._run_task(message["framework_info"], message["task"])
-        elif kind == "RUN_TASK_GROUP":
-            self._run_task_group(message["framework_info"], message["executor"], message["task_group"]["tasks"])
-        elif kind == "KILL_TASK":
-            self._kill_task(message["framework_id"]["value"], message["task_id"]["value"], message.get("kill_policy"))
-        elif kind == "ACKNOWLEDGE":
-            self._acknowledge(message["framework_id"]["value"], message["task_id"]["value"], message["uuid"])
-        elif kind == "FRAMEWORK_MESSAGE":
-            self._framework_message(message)
-        elif kind == "SHUTDOWN_EXECUTOR":
-            run = self.executors.get((message["framework_id"]["value"], message["executor_id"]["value"]))
-            if run is not None:
-                run.shutdown()
-        elif kind == "SHUTDOWN_FRAMEWORK":
-            self._shutdown_framework(message["framework_id"]["value"])
-        elif kind == "CHECKPOINT_RESOURCES":
-            self._checkpoint_resources(parse_json(message.get("resources") or []))
-        elif kind == "DRAIN":
-            self._drain(message.get("drain_config"))
-        elif kind == "SHUTDOWN":
-            log.warning("agent %s: master asked us to shut down: %s", self.port, message.get("shutdown"))
-            for framework_id in list(self.frameworks):
-                self._shutdown_framework(framework_id)
-            self.agent_id = None
-            checkpoint.forget_agent(self.work_dir)
-            self.checkpointed, self.resources, self.drain_config = Resources(), self.flag_resources, None
-
-    def _on_registered(self, payload: dict[str, Any]) -> None:
-        self.agent_id = payload["agent_id"]["value"]
-        checkpoint.save_agent(self.work_dir, self.agent_id, {**self.agent_info(), "id": {"value": self.agent_id}})
-        self._ping_deadline = float(payload.get("ping_interval_seconds", 15)) * int(
-            payload.get("max_ping_timeouts", 5))
-        for update in self.updates.in_flight():
-            self._spawn(self._forward(update))
+            log.exception("agent %s: failed to handle %s", self.options.port, message.get("type"))
 
     async def _call(self, body: dict[str, Any]) -> bool:
-        if self.stream_id is None or self.agent_id is None:
+        agent_id = self.machine.agent_id
+        if self.stream_id is None or agent_id is None:
             return False
-        body = {**body, "agent_id": {"value": self.agent_id}}
+        body = {**body, "agent_id": {"value": agent_id}}
         try:
             status, _ = await self._poster.post(AGENT_CALL_PATH, body, {STREAM_ID_HEADER: self.stream_id})
         except (FastHttpError, OSError, TimeoutError) as exc:
-            log.info("agent %s: call %s failed: %r", self.port, body["type"], exc)
+            log.info("agent %s: call %s failed: %r", self.options.port, body["type"], exc)
             return False
         return status == 202
 
-    # ================================================================ tasks and executors
+    # ================================================================ effects: master, executors, time
+    def _to_master(self, effect: ToMaster) -> None:
+        self._spawn(self._call(effect.call))
 
-    def _checkpoint_resources(self, given: Resources) -> None:
-        """CHECKPOINT_RESOURCES: the master's view of our reservations and volumes."""
-        wanted = checkpointed_part(given)
-        total = checkpoint.total_with(self.flag_resources, wanted)
-        if total is None:
-            log.error("agent %s: checkpointed resources %s do not fit our resources", self.port, wanted.to_text())
-            return
-        checkpoint.save_resources(self.work_dir, wanted, self.checkpointed)
-        self.checkpointed, self.resources = wanted, total
+    def _expect_pings(self, effect: ExpectPings) -> None:
+        self._ping_deadline = effect.within
 
-    def _drain(self, config: dict[str, Any] | None) -> None:
-        """DRAIN: kill every task, grace capped by max_grace_period; None ends draining."""
-        self.drain_config = config
-        if config is None:
-            return
-        cap = config.get("max_grace_period")
-        for run in list(self.executors.values()):
-            for task_id, task in list(run.tasks.items()):
-                policy = task.info.get("kill_policy") or {}
-                if cap is not None:
-                    own = (policy.get("grace_period") or {}).get("nanoseconds")
-                    nanos = cap["nanoseconds"] if own is None else min(int(own), int(cap["nanoseconds"]))
-                    policy = {**policy, "grace_period": {"nanoseconds": nanos}}
-                run.kill(task_id, policy or None)
+    def _to_executor(self, effect: ToExecutor) -> None:
+        stream = self.executor_streams.get(effect.run)
+        if stream is not None and not stream.closed:
+            stream.send(effect.event)
 
-    def _link_volumes(self, sandbox: Path, resources: Resources) -> None:
-        if volumes(resources):
-            checkpoint.link_volumes(self.work_dir, sandbox, resources)
+    def _close_executor_stream(self, effect: CloseExecutorStream) -> None:
+        stream = self.executor_streams.pop(effect.run, None)
+        if stream is not None:
+            stream.close()
 
-    def _new_run(self, cls: type[ExecutorRun], framework_info: dict[str, Any],
-                 executor_info: dict[str, Any], resources: Resources = Resources(),
-                 container: dict[str, Any] | None = None, container_id: str | None = None) -> ExecutorRun:
-        """A new run, or with ``container_id`` one found again by recovery (its sandbox exists)."""
-        framework_id = framework_info["id"]["value"]
-        self.frameworks[framework_id] = framework_info
-        recovered = container_id is not None
-        container_id = container_id or str(uuid.uuid4())
-        assert self.agent_id is not None
-        where = (self.work_dir, self.agent_id, framework_id, executor_info["executor_id"]["value"], container_id)
-        sandbox = paths.sandbox_dir(*where)  # validates the ids; the directories are made off the loop
-        run = cls(
-            framework_info=framework_info, executor_info=executor_info, container_id=container_id,
-            sandbox=sandbox, launcher=self.launcher,
-            base_env=self._executor_env(framework_info, executor_info, sandbox),
-            send_update=self.status_update, on_terminated=self._executor_terminated,
-            user=self._user(framework_info, executor_info.get("command") or {}),
-            make_sandbox=None if recovered else (lambda: self._make_sandbox(run, where, resources)),
-        )
-        run.pid_namespace, run.fetcher = self.pid_namespace, self.fetcher
-        run.meta_dir = paths.meta_run_dir(*where)  # so that a restarted agent finds the run again
+    def _start_timer(self, effect: StartTimer) -> None:
+        old = self._timers.pop(effect.key, None)
+        if old is not None:
+            old.cancel()
+
+        def fire() -> None:
+            self._timers.pop(effect.key, None)
+            self.run(self.machine.handle_timer, effect.key)
+
+        self._timers[effect.key] = asyncio.get_running_loop().call_later(max(0.0, effect.at - self.now()), fire)
+
+    def _log(self, effect: Log) -> None:
+        log.log(effect.level, "%s", effect.message)
+
+    # ================================================================ effects: files
+    def _save_agent(self, effect: SaveAgent) -> None:
+        checkpoint.save_agent(self.work_dir, effect.agent_id, effect.info)
+
+    def _forget_agent(self, effect: ForgetAgent) -> None:
+        checkpoint.forget_agent(self.work_dir)
+
+    def _save_resources(self, effect: SaveResources) -> None:
+        checkpoint.save_resources(self.work_dir, effect.checkpointed, effect.previous)
+
+    def _meta_dir(self, key: RunKey) -> Path:
+        container = self.containers.get(key)
+        return container.meta_dir if container is not None else paths.meta_run_dir(self.work_dir, *key)
+
+    def _checkpoint_task(self, effect: CheckpointTask) -> None:
+        task_dir = self._meta_dir(effect.run) / "tasks" / str(effect.info["task_id"]["value"])
+        self._spawn(asyncio.to_thread(checkpoint.save_task, task_dir, effect.info))
+
+    def _checkpoint_record(self, effect: CheckpointRecord) -> None:
+        checkpoint.append_update_record(self._meta_dir(effect.run) / "tasks" / effect.task_id, effect.record)
+
+    def _forget_run(self, effect: ForgetRun) -> None:
+        self._spawn(asyncio.to_thread(checkpoint.forget_run, self._meta_dir(effect.run)))
+
+    def _remove_sandbox(self, effect: RemoveSandbox) -> None:
+        self._spawn(asyncio.to_thread(shutil.rmtree, paths.sandbox_dir(self.work_dir, *effect.run), True))
+
+    # ================================================================ effects: containers
+    def _create_container(self, effect: CreateContainer) -> None:
+        key = effect.run
+        sandbox = paths.sandbox_dir(self.work_dir, *key)  # validates the ids; directories are made off the loop
+        container = Container(
+            key=key, sandbox=sandbox, meta_dir=paths.meta_run_dir(self.work_dir, *key), launcher=self.launcher,
+            base_env=self._executor_env(key, effect.framework_info), fetcher=self.fetcher, images=self.images,
+            user=self._user(effect.framework_info, effect.executor_info.get("command") or {}),
+            pid_namespace=self.pid_namespace, allocated=effect.resources)
+        if not effect.recovered:
+            container.make_sandbox = lambda: self._make_sandbox(container, effect)
         if self.cgroups is not None:
             try:
-                run.cgroups = self.cgroups.prepare(container_id, _limits(resources, self.cgroups))
+                container.cgroups = self.cgroups.prepare(key.container_id, _limits(effect.resources, self.cgroups))
             except CgroupError as exc:
-                run.setup_error = f"Failed to prepare the container's cgroups: {exc}"
-        run.allocated, run.images = resources, self.images
+                container.setup_error = f"Failed to prepare the container's cgroups: {exc}"
         try:
-            run.image = image_name((executor_info.get("container") if cls is CustomExecutor else container) or None)
+            container.image = image_name(effect.container or None)
         except ImageError as exc:
-            run.setup_error = str(exc)
-        self.executors[(framework_id, run.executor_id)] = run
-        return run
+            container.setup_error = str(exc)
+        self.containers[key] = container
 
-    def _make_sandbox(self, run: ExecutorRun, where: tuple[Path, str, str, str, str], resources: Resources) -> None:
+    def _make_sandbox(self, container: Container, effect: CreateContainer) -> None:
         """Off the loop, once per run: the sandbox, its volumes and the run's checkpoint."""
-        self._link_volumes(paths.create_sandbox(*where), resources)
-        if run.meta_dir is not None and self.agent_id is not None:
-            info = {"kind": run.kind, "executor_info": run.executor_info, "container_id": run.container_id,
-                    "sandbox": str(run.sandbox), "resources": run.allocated.to_json()}
-            checkpoint.save_run(self.work_dir, self.agent_id, run.framework_info, info, run.meta_dir)
+        sandbox = paths.create_sandbox(self.work_dir, *container.key)
+        if volumes(container.allocated):
+            checkpoint.link_volumes(self.work_dir, sandbox, container.allocated)
+        info = {"kind": effect.kind, "executor_info": effect.executor_info, "container_id": container.key.container_id,
+                "sandbox": str(sandbox), "resources": container.allocated.to_json()}
+        checkpoint.save_run(self.work_dir, container.key.agent_id, effect.framework_info, info, container.meta_dir)
 
-    def _grow(self, run: ExecutorRun, resources: Resources) -> None:
-        """More tasks for a running executor: its container's limits follow its resources."""
-        run.allocated = run.allocated + resources
-        if run.cgroups is not None and self.cgroups is not None:
+    def _grow_container(self, effect: GrowContainer) -> None:
+        container = self.containers.get(effect.run)
+        if container is None:
+            return
+        if volumes(effect.added):
+            checkpoint.link_volumes(self.work_dir, container.sandbox, effect.added)
+        container.allocated = effect.allocated
+        if container.cgroups is not None and self.cgroups is not None:
             try:
-                run.cgroups.apply(_limits(run.allocated, self.cgroups))
+                container.cgroups.apply(_limits(effect.allocated, self.cgroups))
             except CgroupError as exc:
-                log.error("agent %s: cannot update the limits of %s: %s", self.port, run.container_id, exc)
+                log.error("agent %s: cannot update the limits of %s: %s", self.options.port,
+                          effect.run.container_id, exc)
+
+    def _release_container(self, effect: ReleaseContainer) -> None:
+        container = self.containers.pop(effect.run, None)
+        if container is not None and container.rootfs is not None:
+            self._spawn(asyncio.to_thread(self.images.release, effect.run.container_id))
+        if self.cgroups is not None:  # whatever the executor left behind dies with its cgroups
+            self._spawn(asyncio.to_thread(self.cgroups.release, effect.run.container_id))
 
     def _user(self, framework_info: dict[str, Any], command: dict[str, Any]) -> str | None:
-        if not self.switch_user:
+        if not self.options.switch_user:
             return None
-        user = command.get("user") or framework_info.get("user") or ""
-        return user or None
+        return command.get("user") or framework_info.get("user") or None
 
-    def _executor_env(self, framework_info: dict[str, Any], executor_info: dict[str, Any],
-                      sandbox: Path) -> dict[str, str]:
-        checkpoint = bool(framework_info.get("checkpoint"))
+    def _executor_env(self, key: RunKey, framework_info: dict[str, Any]) -> dict[str, str]:
+        checkpointing = bool(framework_info.get("checkpoint"))
+        sandbox = str(paths.sandbox_dir(self.work_dir, *key))
         env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "MESOS_FRAMEWORK_ID": framework_info["id"]["value"],
-            "MESOS_EXECUTOR_ID": executor_info["executor_id"]["value"],
-            "MESOS_DIRECTORY": str(sandbox),
-            "MESOS_SANDBOX": str(sandbox),
-            "MESOS_SLAVE_ID": self.agent_id or "",
-            "MESOS_AGENT_ID": self.agent_id or "",
+            "MESOS_FRAMEWORK_ID": key.framework_id,
+            "MESOS_EXECUTOR_ID": key.executor_id,
+            "MESOS_DIRECTORY": sandbox,
+            "MESOS_SANDBOX": sandbox,
+            "MESOS_SLAVE_ID": key.agent_id,
+            "MESOS_AGENT_ID": key.agent_id,
             "MESOS_SLAVE_PID": self.pid,
-            "MESOS_AGENT_ENDPOINT": f"{self.ip}:{self.port}",
-            "MESOS_CHECKPOINT": "1" if checkpoint else "0",
+            "MESOS_AGENT_ENDPOINT": f"{self.options.ip}:{self.options.port}",
+            "MESOS_CHECKPOINT": "1" if checkpointing else "0",
             "MESOS_HTTP_COMMAND_EXECUTOR": "0",
             "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "5secs",
             "LIBPROCESS_PORT": "0",
         }
-        if checkpoint:
+        if checkpointing:
             env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
             env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
         return env
 
-    def _run_task(self, framework_info: dict[str, Any], task: dict[str, Any]) -> None:
-        framework_id = framework_info["id"]["value"]
-        executor_info = task.get("executor")
-        if executor_info is None:  # a command task: the built-in command executor, id = task id
-            executor_info = {"executor_id": task["task_id"], "name": f"Command Executor (Task: "
-                             f"{task['task_id']['value']})", "source": task["task_id"]["value"],
-                             "framework_id": {"value": framework_id}}
-            run = self._new_run(CommandExecutor, framework_info, executor_info, _resources_of(task),
-                                task.get("container"))
-            assert isinstance(run, CommandExecutor)
-            run.launch(task)
+    # ================================================================ effects: processes
+    def _start_task(self, effect: StartTask) -> None:
+        container = self.containers.get(effect.run)
+        if container is not None:
+            self._spawn(self._fetch_for_task(container, effect))
+
+    async def _fetch_for_task(self, container: Container, effect: StartTask) -> None:
+        error = await container.prepared(effect.command)
+        self.run(self.machine.handle_task_fetched, effect.run, effect.task_id, error)
+
+    def _launch_task(self, effect: LaunchTask) -> None:
+        container = self.containers.get(effect.run)
+        if container is not None:
+            self._spawn(self._task_process(container, effect))
+
+    async def _task_process(self, container: Container, effect: LaunchTask) -> None:
+        try:
+            process = await container.launch_task(effect.task_id, effect.info, effect.command)
+        except LaunchError as exc:
+            self.run(self.machine.handle_task_launch_failed, effect.run, effect.task_id, str(exc))
             return
-        existing = self.executors.get((framework_id, executor_info["executor_id"]["value"]))
-        if isinstance(existing, CustomExecutor) and not existing.terminated:
-            self._link_volumes(existing.sandbox, _resources_of(task))
-            self._grow(existing, _resources_of(task))
-            existing.launch(task)
+        self.run(self.machine.handle_task_launched, effect.run, effect.task_id)
+        await self._task_exit(container, effect.run, effect.task_id, process)
+
+    def _adopt_task(self, effect: AdoptTask) -> None:
+        container = self.containers.get(effect.run)
+        if container is not None:
+            process = container.adopt_task(effect.task_id, effect.pid, effect.status_file)
+            self._spawn(self._task_exit(container, effect.run, effect.task_id, process))
+
+    async def _task_exit(self, container: Container, key: RunKey, task_id: str, process: ProcessHandle) -> None:
+        ended = container.exit_of(await process.wait())
+        self.run(self.machine.handle_task_exited, key, task_id, ended.succeeded, ended.description, ended.limitation)
+
+    def _kill_task(self, effect: KillTask) -> None:
+        container = self.containers.get(effect.run)
+        process = container.processes.get(effect.task_id) if container is not None else None
+        if process is not None:
+            self._spawn(process.terminate(effect.grace))
+
+    def _probe_health(self, effect: ProbeHealth) -> None:
+        container = self.containers.get(effect.run)
+        if container is not None:
+            self._spawn(self._probe(container, effect))
+
+    async def _probe(self, container: Container, effect: ProbeHealth) -> None:
+        ok = await probe(effect.policy, self.launcher, container.probe_env(effect.task_id, effect.command),
+                         container.sandbox)
+        self.run(self.machine.handle_health_probed, effect.run, effect.task_id, ok)
+
+    def _start_executor(self, effect: StartExecutor) -> None:
+        container, run = self.containers.get(effect.run), self.machine.run_of(effect.run)
+        if container is not None and run is not None:
+            self._spawn(self._executor_process(container, effect.run, run.executor_info))
+
+    async def _executor_process(self, container: Container, key: RunKey, executor_info: dict[str, Any]) -> None:
+        error = await container.prepared(executor_info.get("command") or {})
+        if error is not None:
+            self.run(self.machine.handle_executor_launch_failed, key, error)
             return
-        custom = self._new_run(CustomExecutor, framework_info, executor_info,
-                               _resources_of(task) + _resources_of(executor_info))
-        assert isinstance(custom, CustomExecutor)
-        custom.launch(task)
-        custom.spawn(custom.start(custom.base_env))
-
-    def _run_task_group(self, framework_info: dict[str, Any], executor_info: dict[str, Any],
-                        tasks: list[dict[str, Any]]) -> None:
-        framework_id = framework_info["id"]["value"]
-        existing = self.executors.get((framework_id, executor_info["executor_id"]["value"]))
-        group_resources = sum((_resources_of(t) for t in tasks), _resources_of(executor_info))
-        if existing is not None and not existing.terminated:
-            self._link_volumes(existing.sandbox, group_resources)
-            self._grow(existing, sum((_resources_of(t) for t in tasks), Resources()))
-            existing.launch_group(tasks)
+        try:
+            process = await container.launch_executor(executor_info)
+        except LaunchError as exc:
+            self.run(self.machine.handle_executor_launch_failed, key, f"Failed to launch executor: {exc}")
             return
-        if executor_info.get("type") == "CUSTOM":
-            custom = self._new_run(CustomExecutor, framework_info, executor_info, group_resources)
-            assert isinstance(custom, CustomExecutor)
-            custom.launch_group(tasks)
-            custom.spawn(custom.start(custom.base_env))
+        self.run(self.machine.handle_executor_launched, key)
+        await self._executor_exit(container, key, process)
+
+    def _adopt_executor(self, effect: AdoptExecutor) -> None:
+        container = self.containers.get(effect.run)
+        if container is not None:
+            process = container.adopt_executor(effect.pid, effect.status_file)
+            self._spawn(self._executor_exit(container, effect.run, process))
+
+    async def _executor_exit(self, container: Container, key: RunKey, process: ProcessHandle) -> None:
+        ended = container.exit_of(await process.wait())
+        self.run(self.machine.handle_executor_exited, key, ended.code, ended.signal, ended.description,
+                 ended.limitation)
+
+    def _stop_executor(self, effect: StopExecutor) -> None:
+        container = self.containers.get(effect.run)
+        if container is not None:
+            self._spawn(container.stop_executor(effect.after))
+
+    # ================================================================ the executor API's streams
+    def open_executor_stream(self, key: RunKey) -> EventStream:
+        """A (new) subscription of the executor ``key``: a second SUBSCRIBE closes the first."""
+
+        def closed(stream: EventStream) -> None:
+            if self.executor_streams.get(key) is stream:
+                del self.executor_streams[key]
+                self.run(self.machine.handle_executor_disconnected, key)
+
+        old = self.executor_streams.pop(key, None)
+        if old is not None:
+            old.close()
+        stream = self.executor_streams[key] = EventStream(key.container_id, EXECUTOR_HEARTBEAT_SECONDS,
+                                                          on_closed=closed)
+        return stream
+
+    # ================================================================ recovery and ticks
+    async def recover(self) -> None:
+        """After a restart (even a ``kill -9``), find the tasks again from the checkpoint."""
+        agent_id = self.machine.agent_id
+        if agent_id is None:
             return
-        run = self._new_run(DefaultExecutor, framework_info, executor_info, group_resources)
-        assert isinstance(run, DefaultExecutor)
-        run.launch_group(tasks)
-
-    def _kill_task(self, framework_id: str, task_id: str, kill_policy: Any) -> None:
-        for (fid, _), run in self.executors.items():
-            if fid == framework_id and task_id in run.tasks:
-                run.kill(task_id, kill_policy)
-                return
-        # Unknown here: tell the scheduler it is gone (the agent has no such task).
-        status = {"task_id": {"value": task_id}, "state": "TASK_LOST", "source": "SOURCE_AGENT",
-                  "reason": "REASON_TASK_UNKNOWN", "message": "Task is unknown to the agent",
-                  "timestamp": time.time(), "uuid": new_uuid()}
-        self.status_update(framework_id, status)
-
-    def _shutdown_framework(self, framework_id: str) -> None:
-        for (fid, _), run in list(self.executors.items()):
-            if fid == framework_id:
-                run.shutdown()
-        self.updates.drop_framework(framework_id)
-
-    def _executor_terminated(self, run: ExecutorRun) -> None:
-        self.executors.pop((run.framework_id, run.executor_id), None)
-        for task_id in run.tasks:  # until their last updates are acknowledged
-            self._finished[(run.framework_id, task_id)] = run
-            self._forget_if_done(run.framework_id, task_id)
-        self.gc_scheduled[str(run.sandbox)] = time.time()
-        if run.rootfs is not None:
-            self._spawn(asyncio.to_thread(self.images.release, run.container_id))
-        if self.cgroups is not None:  # whatever the executor left behind dies with its cgroups
-            self._spawn(asyncio.to_thread(self.cgroups.release, run.container_id))
-        self.completed_executors.append(run)
-        del self.completed_executors[:-150]  # --max_completed_executors_per_framework, roughly
-        status = run.exit_status
-        self._spawn(self._call({"type": "EXECUTOR_EXITED", "framework_id": {"value": run.framework_id},
-                                "executor_id": {"value": run.executor_id}, "status": status,
-                                "custom": run.kind == "CUSTOM"}))
-
-    def _framework_message(self, message: dict[str, Any]) -> None:
-        run = self.executors.get((message["framework_id"]["value"], message["executor_id"]["value"]))
-        if isinstance(run, CustomExecutor):
-            run.send({"type": "MESSAGE", "message": {"data": message["data"]}})
-
-    # ================================================================ status updates
-    def status_update(self, framework_id: str, status: dict[str, Any]) -> None:
-        """Hand one update (from any executor, or the agent) to the reliable delivery path."""
-        if self.agent_id:
-            status = {**status, "agent_id": {"value": self.agent_id}}
-        if self.drain_config is not None and status.get("state") in ("TASK_KILLING", "TASK_KILLED"):
-            status = {**status, "reason": "REASON_AGENT_DRAINING"}
-            if status["state"] == "TASK_KILLED" and self.drain_config.get("mark_gone"):
-                status["state"] = "TASK_GONE_BY_OPERATOR"
-        update = {"framework_id": {"value": framework_id}, "status": status}
-        self._record(framework_id, status["task_id"]["value"], {"update": update})
-        to_send = self.updates.add(framework_id, update, time.monotonic())
-        if to_send is not None:
-            self._spawn(self._forward(to_send))
-
-    async def _forward(self, update: dict[str, Any]) -> None:
-        await self._call({"type": "STATUS_UPDATE", "update": update})
-
-    def _acknowledge(self, framework_id: str, task_id: str, uuid_b64: str) -> None:
-        matched, next_update = self.updates.acknowledge(framework_id, task_id, uuid_b64, time.monotonic())
-        if matched:
-            self._record(framework_id, task_id, {"ack": uuid_b64})
-            self._forget_if_done(framework_id, task_id)
-        if next_update is not None:
-            self._spawn(self._forward(next_update))
-
-    def _run_of(self, framework_id: str, task_id: str) -> ExecutorRun | None:
-        run = self.executors.get((framework_id, task_id))  # a command task's executor has its id
-        if run is not None and task_id in run.tasks:
-            return run
-        return next((r for (fid, _), r in self.executors.items() if fid == framework_id and task_id in r.tasks),
-                    self._finished.get((framework_id, task_id)))
-
-    def _record(self, framework_id: str, task_id: str, record: dict[str, Any]) -> None:
-        """Checkpoint an update or an acknowledgement, so a restarted agent resends what is unacked."""
-        run = self._run_of(framework_id, task_id)
-        if run is not None and run.meta_dir is not None:
-            checkpoint.append_update_record(run.meta_dir / "tasks" / task_id, record)
-
-    def _forget_if_done(self, framework_id: str, task_id: str) -> None:
-        """A finished run whose updates are all acknowledged needs no checkpoint any more."""
-        run = self._finished.get((framework_id, task_id))
-        if run is None or any(self.updates.has_pending(framework_id, t) for t in run.tasks):
-            return
-        for other in run.tasks:
-            self._finished.pop((framework_id, other), None)
-        if run.meta_dir is not None:
-            self._spawn(asyncio.to_thread(checkpoint.forget_run, run.meta_dir))
+        plans = await recovery.plan(self.work_dir, agent_id, self.options.recover)
+        await recovery.discard(plans)
+        self.run(self.machine.handle_recovered, plans)
 
     async def retry_updates(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            for update in self.updates.due(time.monotonic()):
-                await self._forward(update)
+            self.run(self.machine.handle_retry_tick)
 
-    # ================================================================ sandbox garbage collection
     async def collect_garbage(self) -> None:
         """Every disk-watch interval, delete the finished sandboxes the disk can no longer keep."""
         while True:
-            await asyncio.sleep(self.disk_watch_interval)
+            await asyncio.sleep(self.options.disk_watch_interval)
             await self.prune_sandboxes()
 
-    async def prune_sandboxes(self) -> list[str]:
+    async def prune_sandboxes(self) -> None:
         await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)  # (before the first task)
         disk = await asyncio.to_thread(shutil.disk_usage, self.work_dir)
-        limit = gc_rules.max_age(self.gc_delay, self.gc_disk_headroom, disk.used / disk.total)
-        doomed = gc_rules.due(self.gc_scheduled, time.time(), limit)
-        for path in doomed:
-            del self.gc_scheduled[path]
-            await asyncio.to_thread(shutil.rmtree, path, True)
-        return doomed
+        self.run(self.machine.handle_gc_tick, disk.used / disk.total)
 
-    # ================================================================ disk/du
     async def watch_disk_usage(self) -> None:
-        """disk/du: measure every sandbox; over its quota, with enforcement on, the container goes."""
+        """disk/du: measure every sandbox; the machine judges each against its quota."""
         if not self.disk_du:
             return
         while True:
-            await asyncio.sleep(self.container_disk_watch_interval)
-            await self.check_disk_usage()
+            await asyncio.sleep(self.options.container_disk_watch_interval)
+            for key in self.machine.live_runs():
+                container = self.containers.get(key)
+                if container is not None:
+                    used = await asyncio.to_thread(paths.disk_usage, container.sandbox)
+                    self.run(self.machine.handle_disk_usage, key, used)
 
-    async def check_disk_usage(self) -> None:
-        for run in list(self.executors.values()):
-            if run.terminated or run.termination is not None:
-                continue
-            run.disk_used = await asyncio.to_thread(paths.disk_usage, run.sandbox)
-            problem = disk_rules.disk_limitation(run.disk_used, disk_rules.quota_bytes(run.allocated))
-            if problem is not None and self.enforce_disk_quota:
-                log.warning("agent %s: %s of %s: %s", self.port, run.executor_id, run.framework_id, problem)
-                run.destroy("TASK_FAILED", disk_rules.DISK_REASON, problem)
-
-    # ================================================================ QoS corrections
     async def qos_corrections(self) -> None:
         """Poll the system load; over a threshold, revocable executors go first (``meseta.agent.qos``)."""
-        if not self.qos.enabled():
+        if not self.machine.qos.enabled():
             return
         while True:
-            await asyncio.sleep(self.qos_interval)
-            load_5min, load_15min = os.getloadavg()[1:]
-            self.correct(qos_rules.overload(self.qos, load_5min, load_15min))
-
-    def correct(self, overload: str | None) -> None:
-        if overload is None:
-            return
-        for run in list(self.executors.values()):
-            if run.termination is None and not run.terminated and qos_rules.holds_revocable(run.resource_lists()):
-                log.warning("agent %s: preempting executor %s of %s: %s",
-                            self.port, run.executor_id, run.framework_id, overload)
-                self.metrics["executors_preempted"] += 1
-                run.destroy(qos_rules.preempted_state(run.framework_info), qos_rules.PREEMPTED_REASON,
-                            f"Container preempted by QoS: {overload}")
-
-    # ================================================================ executor API glue
-    def executor_message(self, run: ExecutorRun, data: str) -> None:
-        self._spawn(self._call({"type": "EXECUTOR_MESSAGE", "framework_id": {"value": run.framework_id},
-                                "executor_id": {"value": run.executor_id}, "data": data}))
+            await asyncio.sleep(self.options.qos_correction_interval)
+            self.run(self.machine.handle_load, *self.seams.load())
 
     # ================================================================ plumbing
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -609,13 +498,13 @@ class Agent:
         return task
 
     async def stop(self) -> None:
-        for run in list(self.executors.values()):
-            run.shutdown()
-            for task in run.tasks.values():
-                if task.process is not None:
-                    await task.process.terminate(1.0)
-            if run.process is not None:
-                await run.process.terminate(1.0)
+        with contextlib.suppress(Exception):
+            self.run(self.machine.handle_stopping)
+        for container in list(self.containers.values()):
+            await container.stop_all()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
         for pending in list(self._tasks):
             pending.cancel()
         if self.cgroups is not None:
@@ -627,15 +516,36 @@ class Agent:
             await self._poster.close()
 
 
+_EXECUTORS: dict[type, Callable[[AgentActor, Any], None]] = {
+    ToMaster: AgentActor._to_master,
+    ToExecutor: AgentActor._to_executor,
+    CloseExecutorStream: AgentActor._close_executor_stream,
+    ExpectPings: AgentActor._expect_pings,
+    CreateContainer: AgentActor._create_container,
+    StartTask: AgentActor._start_task,
+    LaunchTask: AgentActor._launch_task,
+    AdoptTask: AgentActor._adopt_task,
+    KillTask: AgentActor._kill_task,
+    StartExecutor: AgentActor._start_executor,
+    AdoptExecutor: AgentActor._adopt_executor,
+    StopExecutor: AgentActor._stop_executor,
+    GrowContainer: AgentActor._grow_container,
+    ProbeHealth: AgentActor._probe_health,
+    ReleaseContainer: AgentActor._release_container,
+    CheckpointTask: AgentActor._checkpoint_task,
+    CheckpointRecord: AgentActor._checkpoint_record,
+    ForgetRun: AgentActor._forget_run,
+    RemoveSandbox: AgentActor._remove_sandbox,
+    SaveAgent: AgentActor._save_agent,
+    ForgetAgent: AgentActor._forget_agent,
+    SaveResources: AgentActor._save_resources,
+    StartTimer: AgentActor._start_timer,
+    Log: AgentActor._log,
+}
+
+
 def _limits(resources: Resources, cgroups: CgroupIsolation) -> Limits:
     cpus = resources.filter(lambda k: k.name == "cpus")
     revocable = not cpus.is_empty() and all(is_revocable(k) for k in cpus)
     return compute_limits(resources.scalar("cpus"), resources.scalar("mem"), revocable_cpus=revocable,
                           enable_cfs=cgroups.enable_cfs, pids_max=cgroups.pids_max)
-
-
-def _resources_of(info: dict[str, Any]) -> Resources:
-    try:
-        return parse_json(info.get("resources") or [])
-    except ValueError:
-        return Resources()

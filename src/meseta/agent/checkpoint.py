@@ -4,12 +4,10 @@
     resources         meta/resources/resources.info: dynamic reservations and persistent volumes,
                       as the master last sent them (CHECKPOINT_RESOURCES)
 
-The agent's total is its flag resources with the checkpointed ones carved out of them::
-
-    total = flags - stripped(checkpointed) + checkpointed
-
-A checkpoint that the flags can no longer hold (the operator shrank ``--resources``) is ignored,
-and the agent starts afresh with a new id, as Mesos refuses incompatible recovered resources.
+The agent's total is its flag resources with the checkpointed ones carved out of them
+(``meseta.agent.machine.total_with``); a checkpoint that the flags can no longer hold (the operator
+shrank ``--resources``) is ignored, and the agent starts afresh with a new id, as Mesos refuses
+incompatible recovered resources.
 """
 
 from __future__ import annotations
@@ -17,12 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meseta.agent import paths
-from meseta.core.reservations import stripped, volumes
+from meseta.agent.recovery_plan import SavedRun, SavedTask
+from meseta.core.reservations import volumes
 from meseta.core.resources import ResourceError, Resources, parse_json
 
 log = logging.getLogger(__name__)
@@ -58,14 +56,6 @@ def load_resources(work_dir: Path) -> Resources:
     except (ValueError, ResourceError) as exc:
         log.warning("ignoring unreadable %s: %s", path, exc)
         return Resources()
-
-
-def total_with(flags: Resources, checkpointed: Resources) -> Resources | None:
-    """The agent's total, or None when the flags cannot hold the checkpointed resources."""
-    base = stripped(checkpointed)
-    if not flags.contains(base):
-        return None
-    return flags - base + checkpointed
 
 
 def save_resources(work_dir: Path, checkpointed: Resources, previous: Resources) -> None:
@@ -121,24 +111,7 @@ def append_update_record(task_dir: Path, record: dict[str, Any]) -> None:
         out.write(json.dumps(record) + "\n")
 
 
-@dataclass
-class RecoveredTask:
-    info: dict[str, Any]
-    directory: Path
-    pid: int | None
-    records: list[dict[str, Any]]  # updates and acks, in order
-
-
-@dataclass
-class RecoveredRun:
-    framework_info: dict[str, Any]
-    info: dict[str, Any]  # kind, executor_info, container_id, sandbox, resources
-    directory: Path
-    tasks: list[RecoveredTask]
-    pid: int | None  # a custom executor's wrapper
-
-
-def load_runs(work_dir: Path, agent_id: str) -> list[RecoveredRun]:
+def load_runs(work_dir: Path, agent_id: str) -> list[SavedRun]:
     """Every checkpointed run of this agent (the latest run of each executor)."""
     runs = []
     for framework_dir in sorted(paths.meta_frameworks_dir(work_dir, agent_id).glob("*")):
@@ -153,9 +126,9 @@ def load_runs(work_dir: Path, agent_id: str) -> list[RecoveredRun]:
             for task_dir in sorted(run_dir.glob("tasks/*")):
                 task_info = _json(task_dir / "task.info")
                 if task_info is not None:
-                    tasks.append(RecoveredTask(task_info, task_dir, _pid(task_dir),
+                    tasks.append(SavedTask(task_info, task_dir, _pid(task_dir),
                                                _records(task_dir / "task.updates")))
-            runs.append(RecoveredRun(framework_info, info, run_dir, tasks, _pid(run_dir)))
+            runs.append(SavedRun(framework_info, info, run_dir, tasks, _pid(run_dir)))
     return runs
 
 

@@ -30,8 +30,9 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from meseta.agent.options import DEFAULT_CACHE_BYTES
+
 ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
-DEFAULT_CACHE_BYTES = 2 * 1024**3  # Mesos --fetcher_cache_size: 2 GB
 
 
 class FetchError(Exception):

@@ -12,7 +12,10 @@ the sandboxes and are never collected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 DEFAULT_GC_DELAY = 7 * 24 * 3600.0  # Mesos --gc_delay: 1 week
 DEFAULT_DISK_HEADROOM = 0.1  # Mesos --gc_disk_headroom
@@ -24,7 +27,7 @@ def max_age(gc_delay: float, headroom: float, disk_usage: float) -> float:
     return gc_delay * max(0.0, 1.0 - headroom - disk_usage)
 
 
-def due(scheduled: Mapping[str, float], now: float, age_limit: float) -> list[str]:
-    """The scheduled sandboxes (path -> when it finished) older than ``age_limit``, oldest first."""
+def due(scheduled: Mapping[K, float], now: float, age_limit: float) -> list[K]:
+    """The scheduled sandboxes (sandbox -> when its run ended) older than ``age_limit``, oldest first."""
     return sorted((path for path, finished in scheduled.items() if now - finished >= age_limit),
                   key=lambda path: scheduled[path])

@@ -24,19 +24,14 @@ import os
 import uuid
 from pathlib import Path
 
-MAX_ID_LENGTH = 255
+from meseta.agent.runs import id_problem
 
 
 def validate_id(kind: str, value: str) -> None:
     """Ids become path components: reject anything that could escape or confuse the tree."""
-    if not value:
-        raise ValueError(f"{kind} must not be empty")
-    if len(value) > MAX_ID_LENGTH:
-        raise ValueError(f"{kind} is longer than {MAX_ID_LENGTH} characters")
-    if value in (".", ".."):
-        raise ValueError(f"{kind} '{value}' is not allowed")
-    if any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError(f"{kind} '{value}' contains '/', '\\\\' or a control character")
+    problem = id_problem(kind, value)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def slaves_root(work_dir: Path) -> Path:

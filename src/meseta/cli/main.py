@@ -17,7 +17,7 @@ from rich.console import Console
 from meseta import __version__
 
 if TYPE_CHECKING:
-    from meseta.agent.daemon import AgentOptions
+    from meseta.agent.options import AgentOptions
     from meseta.master.daemon import MasterOptions
     from meseta.services.daemon import ServicesOptions
 
@@ -239,7 +239,7 @@ def agent(
                                                   min=0.01),
 ) -> None:
     """Run an agent that registers with MASTER and runs the tasks it is given."""
-    from meseta.agent.daemon import AgentOptions
+    from meseta.agent.options import AgentOptions
 
     options = AgentOptions(master, ip, port, work_dir, resources, attributes, hostname, switch_user,
                            oversubscribed_resources=oversubscribed_resources or "",
@@ -300,7 +300,8 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
                        isolation: str = "posix/cpu,posix/mem", services_port: int = 0) -> None:
-    from meseta.agent.daemon import AgentOptions, build_agent, run_agent
+    from meseta.agent.daemon import build_agent, run_agent
+    from meseta.agent.options import AgentOptions
     from meseta.core.resources import Resources, share_of_ranges
     from meseta.master.daemon import MasterOptions, build_master
     from meseta.runtime.serve import server

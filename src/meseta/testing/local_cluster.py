@@ -142,7 +142,8 @@ class LocalCluster:
             self._failure = exc
 
     async def _main(self) -> None:
-        from meseta.agent.daemon import AgentOptions, build_agent, run_agent
+        from meseta.agent.daemon import build_agent, run_agent
+        from meseta.agent.options import AgentOptions
         from meseta.master.daemon import MasterOptions, build_master
 
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()

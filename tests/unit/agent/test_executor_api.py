@@ -7,26 +7,27 @@ from typing import Any
 
 import httpx
 
-from meseta.agent.actor import Agent
+from meseta.agent.actor import AgentActor
 from meseta.agent.containerizer.launcher import PosixLauncher
-from meseta.agent.executors import CustomExecutor
 from meseta.agent.http.app import build_agent_app
+from meseta.agent.options import AgentOptions
+from meseta.agent.runs import CustomRun
+from meseta.agent.seams import AgentSeams
 from meseta.client import new_uuid
 from meseta.core.resources import Resources
-from meseta.runtime.streams import EventStream
 
 FRAMEWORK = {"id": {"value": "fw"}, "user": "", "name": "f"}
-EXECUTOR = {"executor_id": {"value": "ex"}, "command": {"value": "true"}}
+EXECUTOR = {"executor_id": {"value": "ex"}, "command": {"value": "sleep 30"}}
 IDS = {"framework_id": {"value": "fw"}, "executor_id": {"value": "ex"}}
 
 
-def make_agent(tmp_path: Path) -> Agent:
-    agent = Agent(master="127.0.0.1:1", ip="127.0.0.1", port=5051, work_dir=tmp_path,
-                  resources=Resources.parse("cpus:1;mem:128"), attributes=[], launcher=PosixLauncher())
-    agent.agent_id = "agent-1"
-    run = agent._new_run(CustomExecutor, FRAMEWORK, EXECUTOR)
-    assert isinstance(run, CustomExecutor)
-    run.launch({"task_id": {"value": "t1"}, "name": "t1", "agent_id": {"value": "agent-1"}})
+def make_agent(tmp_path: Path) -> AgentActor:
+    """An agent (not connected to any master) running one custom executor that has not subscribed."""
+    options = AgentOptions("127.0.0.1:1", work_dir=tmp_path, switch_user=False)
+    agent = AgentActor(options, Resources.parse("cpus:1;mem:128"), AgentSeams(launcher=PosixLauncher(), seed=1))
+    agent.machine.agent_id = "agent-1"
+    task = {"task_id": {"value": "t1"}, "name": "t1", "agent_id": {"value": "agent-1"}, "executor": EXECUTOR}
+    agent.run(agent.machine.handle_master_message, {"type": "RUN_TASK", "framework_info": FRAMEWORK, "task": task})
     return agent
 
 
@@ -53,15 +54,16 @@ async def test_executor_calls_are_validated(tmp_path: Path) -> None:
         not_subscribed = await post(update())
         assert not_subscribed.status_code == 403 and "not subscribed" in not_subscribed.text
 
-        run = agent.executors[("fw", "ex")]
-        assert isinstance(run, CustomExecutor)
-        run.subscribed(EventStream("s"), agent.agent_info())  # as a SUBSCRIBE would
+        run = agent.machine.executors[("fw", "ex")]
+        assert isinstance(run, CustomRun)
+        agent.open_executor_stream(run.key)  # as a SUBSCRIBE would
+        agent.run(agent.machine.handle_executor_subscribed, run.key, [])
         for bad, fragment in (({"source": "SOURCE_MASTER"}, "SOURCE_EXECUTOR"), ({"state": "TASK_STAGING"},
                               "TASK_STAGING"), ({"uuid": "bm90LTE2"}, "16 bytes"), ({"uuid": None}, "uuid")):
             response = await post(update(**bad))
             assert response.status_code == 400 and fragment in response.text, (bad, response.text)
         good = await post(update())
         assert good.status_code == 202
-        assert agent.updates.has_pending("fw", "t1")
+        assert agent.machine.updates.has_pending("fw", "t1")
         assert (await post({"type": "MESSAGE", **IDS, "message": {}})).status_code == 400
     await agent.stop()
