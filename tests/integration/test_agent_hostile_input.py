@@ -4,20 +4,27 @@ One ``LocalCluster`` for the module; a pymesos framework keeps two tasks running
 ``held``, run by a real custom executor (``pymesos_executor.py``, subscribed to the agent), and
 ``files``, a command task whose sandbox holds what a task may leave there to trip the agent up
 (a FIFO, a socket, a name that is not UTF-8). Each probe found by hand (R4, R6 and the 500s of
-issue 14) is a regression test here; ``test_agent_fuzz.py`` mutates the same calls at random.
+issue 14) is a regression test; then a structure-aware hypothesis fuzz sends valid calls with one
+field mutated to every surface (executor API, /files, the other endpoints), and the last test
+checks the invariants: nothing answered >= 500, nothing logged an error, both tasks still run,
+the executor is still subscribed, and a new task launches and finishes.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("pymesos")
 
@@ -165,14 +172,15 @@ def test_json_nested_a_thousand_deep_is_a_400(live: Live) -> None:
 def test_a_fifo_in_a_sandbox_is_refused_without_blocking_anything(live: Live) -> None:
     """R6: 60 reads of a FIFO held every worker thread and froze /health, /master/state and /state."""
     fifo = f"{live.sandbox}/fifo"
+    client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=60))
 
     def read() -> httpx.Response:
-        return httpx.get(f"{live.agent}/files/read", params={"path": fifo, "offset": 0}, timeout=10)
+        return client.get(f"{live.agent}/files/read", params={"path": fifo, "offset": 0})
 
-    with concurrent.futures.ThreadPoolExecutor(60) as pool:
+    with client, concurrent.futures.ThreadPoolExecutor(60) as pool:
         answers = list(pool.map(lambda _: read(), range(60)))
         for url in (f"{live.agent}/health", f"http://{live.cluster.master}/master/state", f"{live.agent}/state"):
-            assert httpx.get(url, timeout=5).status_code == 200
+            assert client.get(url).status_code == 200
     assert {a.status_code for a in answers} == {400}
     assert "fifo" in answers[0].text and "FIFO" in answers[0].text
     download = httpx.get(f"{live.agent}/files/download", params={"path": fifo}, timeout=10)
@@ -217,6 +225,181 @@ def test_reads_within_a_sandbox_still_work(live: Live) -> None:
     assert download.status_code == 200 and download.content == b"hello\n"
 
 
-def test_no_request_logged_an_error(live: Live) -> None:
+# ====================================================================== the fuzz
+FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+DELETE = object()  # the mutation that removes the field
+_deep: Any = "bottom"
+for _ in range(300):
+    _deep = {"x": [_deep]}  # 600 levels: far past the agent's bound, within what json.dumps can write
+HOSTILE = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12), st.binary(max_size=8).map(lambda b: b.decode("latin-1")),
+    st.sampled_from(["\ud800", "x" * 200_000, "", " ", "TASK_RUNNING\x00", "../../etc/passwd", "\u202e", _deep,
+                     1e308, -1e308, 2**63, -(2**63) - 1, [], {}, [[[[]]]], {"value": None}, {"value": 5}]),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=3),
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value a mutation can hit: each key and list index, nested."""
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _paths(child, (*prefix, index))
+    return found
+
+
+def _mutated(value: Any, path: tuple[Any, ...], replacement: Any) -> Any:
+    value = json.loads(json.dumps(value))
+    parent = value
+    for step in path[:-1]:
+        parent = parent[step]
+    if replacement is DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = replacement
+    return value
+
+
+def _encoded(call: Any) -> bytes:
+    return json.dumps(call, allow_nan=True).encode()  # NaN and Infinity tokens, as a hostile client sends them
+
+
+def _base_calls(live: Live) -> list[dict[str, Any]]:
+    status = {**live.update(message="fuzz", data="aGVsbG8=", timestamp=1.5e9, healthy=True,
+                            labels={"labels": [{"key": "k", "value": "v"}]})["update"]["status"]}
+    return [
+        {"type": "UPDATE", **live.ids(), "update": {"status": status}},
+        {"type": "MESSAGE", **live.ids(), "message": {"data": "aGk="}},
+        {"type": "HEARTBEAT", **live.ids()},
+        # aimed at no executor, so that no mutation can take the real executor's subscription
+        {"type": "SUBSCRIBE", "framework_id": {"value": live.framework_id}, "executor_id": {"value": "nobody"},
+         "subscribe": {"unacknowledged_tasks": [{"task_id": {"value": "held"}, "name": "x"}],
+                       "unacknowledged_updates": [{"status": status}]}},
+    ]
+
+
+@st.composite
+def executor_calls(draw: st.DrawFn, bases: list[dict[str, Any]]) -> bytes:
+    base = draw(st.sampled_from(bases))
+    how = draw(st.sampled_from(["field", "field", "field", "field", "raw"]))
+    if how == "raw":
+        body = _encoded(base)
+        return draw(st.sampled_from([body[: len(body) // 2], body.replace(b"{", b"[", 1), b"\xff\xfe" + body,
+                                     body[:-1] + b', "padding": "' + b"x" * (5 * 1024 * 1024) + b'"}',
+                                     body.replace(b'"aGk="', b"NaN"), b"", b"null", b"[]", b"1e999"]))
+    path = draw(st.sampled_from(_paths(base)))
+    return _encoded(_mutated(base, path, draw(st.one_of(HOSTILE, st.just(DELETE)))))
+
+
+def test_fuzz_the_executor_api(live: Live) -> None:
+    client = httpx.Client(timeout=10)
+    bases = _base_calls(live)
+    statuses: list[int] = []
+
+    @FUZZ
+    @given(executor_calls(bases), st.sampled_from([JSON] * 8 + [{"Content-Type": "text/plain"}, {}]))
+    def one(body: bytes, headers: dict[str, str]) -> None:
+        response = client.post(f"{live.agent}/api/v1/executor", content=body, headers=headers)
+        statuses.append(response.status_code)
+        assert response.status_code < 500, (body[:300], response.status_code, response.text)
+
+    try:
+        one()
+    finally:
+        client.close()
+    assert {400, 202} <= set(statuses)  # the fuzz hit both sides of the gate
+
+
+FILE_ENDPOINTS = ["browse", "read", "download", "browse.json", "read.json", "download.json"]
+PATH_SUFFIXES = ["", "/", "/.", "/..", "/../..", "/../../../../etc/passwd", "/sub", "/sub/greeting", "/fifo",
+                 "/sock", "/stdout", "/nope", "//", "/\x00", "%00", "/\ud800", "/" + "x" * 300, "/" + "y/" * 2100,
+                 "\\", "/\u202e", "\n", "/ÿ", "/\udcff"]
+
+
+@st.composite
+def file_requests(draw: st.DrawFn, sandbox: str) -> tuple[str, list[tuple[str, str]]]:
+    endpoint = draw(st.sampled_from(FILE_ENDPOINTS))
+    params = [("path", sandbox + draw(st.sampled_from(PATH_SUFFIXES))), ("offset", "0"), ("length", "16")]
+    which = draw(st.integers(0, len(params)))
+    odd = draw(st.one_of(st.text(max_size=12), st.integers(-(2**80), 2**80).map(str),
+                         st.sampled_from(["-1", "1e3", "0x10", "", " 1", "1.5", "NaN", "9" * 5000, str(2**63)])))
+    if which == len(params):
+        params.append((draw(st.sampled_from(["path", "offset", "length", "jsonp", "x"])), odd))  # repeated or extra
+    elif draw(st.booleans()):
+        params[which] = (params[which][0], odd if which else sandbox + odd)
+    else:
+        del params[which]
+    return endpoint, params
+
+
+def _query(params: list[tuple[str, str]]) -> str:
+    """Percent-encoded as bytes: a surrogate-escaped name becomes its raw byte (``%FF``)."""
+    def raw(text: str) -> bytes:
+        try:
+            return text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "surrogatepass")
+    return "&".join(f"{quote_from_bytes(raw(k), safe='')}={quote_from_bytes(raw(v), safe='')}" for k, v in params)
+
+
+def test_fuzz_the_files_endpoints(live: Live) -> None:
+    client = httpx.Client(timeout=10)
+    statuses: list[int] = []
+
+    @FUZZ
+    @given(file_requests(live.sandbox))
+    def one(request: tuple[str, list[tuple[str, str]]]) -> None:
+        endpoint, params = request
+        response = client.get(f"{live.agent}/files/{endpoint}?{_query(params)}")
+        statuses.append(response.status_code)
+        assert response.status_code < 500, (endpoint, params, response.status_code, response.text[:300])
+        path = dict(params).get("path", "")
+        if path in (f"{live.sandbox}/fifo", f"{live.sandbox}/sock") and "browse" not in endpoint:
+            assert response.status_code == 400, (endpoint, params)
+
+    try:
+        one()
+    finally:
+        client.close()
+    assert {200, 400, 404} <= set(statuses)
+
+
+OTHER_ENDPOINTS = ["/state", "/state.json", "/slave(1)/state", "/monitor/statistics", "/monitor/statistics.json",
+                   "/flags", "/flags.json", "/metrics/snapshot", "/health", "/slave(1)/health", "/version",
+                   "/api/v1/executor", "/files/debug", "/nope"]
+
+
+def test_fuzz_the_other_endpoints(live: Live) -> None:
+    client = httpx.Client(timeout=10)
+
+    @settings(FUZZ, max_examples=100)
+    @given(st.sampled_from(OTHER_ENDPOINTS), st.sampled_from(["GET", "GET", "POST", "PUT", "DELETE", "HEAD"]),
+           st.lists(st.tuples(st.text(max_size=8), st.text(max_size=16)), max_size=4))
+    def one(endpoint: str, method: str, params: list[tuple[str, str]]) -> None:
+        response = client.request(method, f"{live.agent}{endpoint}?{_query(params)}",
+                                  headers={"Content-Type": "application/json"})
+        assert response.status_code < 500, (method, endpoint, params, response.status_code, response.text[:300])
+
+    try:
+        one()
+    finally:
+        client.close()
+
+
+def test_afterwards_the_agent_is_whole(live: Live) -> None:
+    """Last: no traceback, both tasks still run, the executor is subscribed, a new task finishes."""
     assert live.cluster.logged_errors() == []
-    assert live.agent_task_state("held") == "TASK_RUNNING"
+    for task_id in ("held", "files"):
+        assert live.master_task(task_id)["state"] == "TASK_RUNNING"
+        assert live.agent_task_state(task_id) == "TASK_RUNNING"
+    assert live.executor_call({"type": "HEARTBEAT", **live.ids()}).status_code == 202
+    live.fence()  # and its updates still reach the scheduler
+    offer = live.recorder.take_offers()[0]
+    live.driver.launchTasks(offer["id"], [task("fresh", offer, command={"value": "true"})])
+    assert live.recorder.final("fresh")["state"] == "TASK_FINISHED"
+    assert live.cluster.logged_errors() == []
