@@ -102,9 +102,11 @@ class AgentMachine:
         self.port = options.port
         self.attributes = attributes
         self.flag_resources = resources
-        self.agent_id = agent_id
-        self.checkpointed = checkpointed
-        self.resources = resources
+        total = total_with(resources, checkpointed)
+        self.starting_afresh = total is None  # the checkpointed reservations no longer fit the flags
+        self.agent_id = None if total is None else agent_id
+        self.checkpointed = Resources() if total is None else checkpointed
+        self.resources = resources if total is None else total
         self.drain_config: dict[str, Any] | None = None
         self.frameworks: dict[str, dict[str, Any]] = {}  # framework id -> FrameworkInfo
         self.executors: dict[tuple[str, str], ExecutorRun] = {}  # (framework, executor) -> live run
@@ -119,13 +121,11 @@ class AgentMachine:
     # ================================================================ identity
     def handle_start(self, now: float) -> list[Effect]:
         """Checkpointed reservations make the total; ones the flags no longer hold start us afresh."""
-        total = total_with(self.flag_resources, self.checkpointed)
-        if total is None:
-            self.agent_id, self.checkpointed, self.resources = None, Resources(), self.flag_resources
-            return [Log(logging.WARNING, "agent: checkpointed resources no longer fit --resources; starting afresh"),
-                    ForgetAgent()]
-        self.resources = total
-        return []
+        if not self.starting_afresh:
+            return []
+        self.starting_afresh = False
+        return [Log(logging.WARNING, "agent: checkpointed resources no longer fit --resources; starting afresh"),
+                ForgetAgent()]
 
     def agent_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"hostname": self.hostname, "port": self.port,
