@@ -26,7 +26,7 @@ def validate(machine: AgentMachine) -> list[str]:
             problems.append(f"live run {run.key} is scheduled for GC")
         problems += [f"task {task_id} of {run.key} is filed as {task.task_id}"
                      for task_id, task in run.tasks.items() if task.task_id != task_id]
-    for (framework_id, task_id), run in machine.finished.items():
+    for (framework_id, task_id), run in machine.book.finished.items():
         if task_id not in run.tasks or run.framework_id != framework_id:
             problems.append(f"finished task {task_id} points at run {run.key} which does not hold it")
         if not run.terminated:

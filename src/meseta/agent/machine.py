@@ -13,10 +13,10 @@ Agent lifecycle (connection handling is the actor's)::
 
 Status updates, whoever sends them (built-in runs, custom executors, the agent itself)::
 
-    report --> stamped (agent id; drain rewrites KILLING/KILLED) --> CheckpointRecord
-           --> StatusUpdateManager: one in flight per task --> ToMaster(STATUS_UPDATE)
-    ACKNOWLEDGE --> CheckpointRecord(ack) --> the next one; an ended run whose updates are all
-                    acknowledged is forgotten (ForgetRun)
+    report --> stamped (time, uuid, agent id; drain rewrites KILLING/KILLED)
+           --> the update book (``meseta.agent.update_book``): CheckpointRecord, one in flight
+               per task --> ToMaster(STATUS_UPDATE); ACKNOWLEDGE releases the next; an ended run
+               whose updates are all acknowledged is forgotten (ForgetRun)
 """
 
 from __future__ import annotations
@@ -35,12 +35,10 @@ from meseta.agent import qos as qos_rules
 from meseta.agent.effects import (
     AdoptExecutor,
     AdoptTask,
-    CheckpointRecord,
     CreateContainer,
     Effect,
     ExpectPings,
     ForgetAgent,
-    ForgetRun,
     GrowContainer,
     Log,
     ReleaseContainer,
@@ -68,7 +66,7 @@ from meseta.agent.runs import (
     TaskRecord,
     id_problem,
 )
-from meseta.agent.status_updates import StatusUpdateManager
+from meseta.agent.update_book import UpdateBook
 from meseta.core.reservations import checkpointed as checkpointed_part
 from meseta.core.reservations import stripped
 from meseta.core.resources import ResourceError, Resources, parse_json
@@ -111,8 +109,7 @@ class AgentMachine:
         self.frameworks: dict[str, dict[str, Any]] = {}  # framework id -> FrameworkInfo
         self.executors: dict[tuple[str, str], ExecutorRun] = {}  # (framework, executor) -> live run
         self.completed_executors: list[ExecutorRun] = []
-        self.finished: dict[tuple[str, str], ExecutorRun] = {}  # (framework, task) -> its ended run
-        self.updates = StatusUpdateManager(options.status_update_retry_min, options.status_update_retry_max)
+        self.book = UpdateBook(self.executors, options.status_update_retry_min, options.status_update_retry_max)
         self.gc_scheduled: dict[RunKey, float] = {}  # ended run -> when it ended
         self.qos = qos_rules.LoadThresholds(options.qos_load_threshold_5min, options.qos_load_threshold_15min)
         self.metrics: dict[str, int] = {"executors_preempted": 0}
@@ -141,8 +138,7 @@ class AgentMachine:
         if self.agent_id is None:
             return {"type": "REGISTER", "agent_info": self.agent_info(), "version": MESOS_COMPAT_VERSION}
         live = [(run, t) for run in self.executors.values() for t in run.tasks.values()]
-        ended = [(run, run.tasks[task_id]) for (fid, task_id), run in self.finished.items()
-                 if task_id in run.tasks and self.updates.has_pending(fid, task_id)]
+        ended = list(self.book.unacknowledged_ended())
         return {
             "type": "REREGISTER",
             "agent_info": self.agent_info(),
@@ -174,7 +170,7 @@ class AgentMachine:
         out.append(SaveAgent(self.agent_id, {**self.agent_info(), "id": {"value": self.agent_id}}))
         out.append(ExpectPings(float(payload.get("ping_interval_seconds", 15))
                                * int(payload.get("max_ping_timeouts", 5))))
-        out.extend(_forward(update) for update in self.updates.in_flight())
+        out.extend(self.book.in_flight())
 
     def _on_run_task(self, out: Outbox, message: Mapping[str, Any], now: float) -> None:
         framework_info, task = message["framework_info"], message["task"]
@@ -231,13 +227,7 @@ class AgentMachine:
 
     def _on_acknowledge(self, out: Outbox, message: Mapping[str, Any], now: float) -> None:
         framework_id, task_id = message["framework_id"]["value"], message["task_id"]["value"]
-        uuid_b64 = message["uuid"]
-        matched, next_update = self.updates.acknowledge(framework_id, task_id, uuid_b64, now)
-        if matched:
-            self._record(out, framework_id, task_id, {"ack": uuid_b64})
-            self._forget_if_done(out, framework_id, task_id)
-        if next_update is not None:
-            out.append(_forward(next_update))
+        self.book.acknowledge(out, framework_id, task_id, message["uuid"], now)
 
     def _on_framework_message(self, out: Outbox, message: Mapping[str, Any], now: float) -> None:
         run = self.executors.get((message["framework_id"]["value"], message["executor_id"]["value"]))
@@ -256,7 +246,7 @@ class AgentMachine:
         for (fid, _), run in list(self.executors.items()):
             if fid == framework_id:
                 run.shutdown(out)
-        self.updates.drop_framework(framework_id)
+        self.book.drop_framework(framework_id)
 
     def _on_checkpoint_resources(self, out: Outbox, message: Mapping[str, Any], now: float) -> None:
         """CHECKPOINT_RESOURCES: the master's view of our reservations and volumes."""
@@ -468,40 +458,12 @@ class AgentMachine:
             status = {**status, "reason": "REASON_AGENT_DRAINING"}
             if status["state"] == "TASK_KILLED" and self.drain_config.get("mark_gone"):
                 status["state"] = "TASK_GONE_BY_OPERATOR"
-        update = {"framework_id": {"value": framework_id}, "status": status}
-        self._record(effects, framework_id, status["task_id"]["value"], {"update": update})
-        to_send = self.updates.add(framework_id, update, now)
-        if to_send is not None:
-            effects.append(_forward(to_send))
-
-    def _run_of_task(self, framework_id: str, task_id: str) -> ExecutorRun | None:
-        run = self.executors.get((framework_id, task_id))  # a command task's executor has its id
-        if run is not None and task_id in run.tasks:
-            return run
-        return next((r for (fid, _), r in self.executors.items() if fid == framework_id and task_id in r.tasks),
-                    self.finished.get((framework_id, task_id)))
-
-    def _record(self, effects: list[Any], framework_id: str, task_id: str, record: dict[str, Any]) -> None:
-        """Checkpoint an update or an acknowledgement, so a restarted agent resends what is unacked."""
-        run = self._run_of_task(framework_id, task_id)
-        if run is not None:
-            effects.append(CheckpointRecord(run.key, task_id, record))
-
-    def _forget_if_done(self, effects: list[Any], framework_id: str, task_id: str) -> None:
-        """A finished run whose updates are all acknowledged needs no checkpoint any more."""
-        run = self.finished.get((framework_id, task_id))
-        if run is None or any(self.updates.has_pending(framework_id, t) for t in run.tasks):
-            return
-        for other in run.tasks:
-            self.finished.pop((framework_id, other), None)
-        effects.append(ForgetRun(run.key))
+        self.book.add(effects, framework_id, status, now)
 
     def _run_ended(self, effects: list[Any], run: ExecutorRun, now: float) -> None:
         if self.executors.get((run.framework_id, run.executor_id)) is run:
             del self.executors[(run.framework_id, run.executor_id)]
-        for task_id in run.tasks:  # until their last updates are acknowledged
-            self.finished[(run.framework_id, task_id)] = run
-            self._forget_if_done(effects, run.framework_id, task_id)
+        self.book.retire(effects, run)
         self.gc_scheduled[run.key] = now
         effects.append(ReleaseContainer(run.key))  # whatever the executor left behind dies with it
         self.completed_executors.append(run)
@@ -513,7 +475,7 @@ class AgentMachine:
     # ================================================================ ticks
     def handle_retry_tick(self, now: float) -> list[Effect]:
         """Every second: the updates whose retry time has come go again."""
-        return [_forward(update) for update in self.updates.due(now)]
+        return list(self.book.due(now))
 
     def handle_gc_tick(self, disk_usage: float, now: float) -> list[Effect]:
         """Every disk-watch interval: the ended sandboxes the disk (``disk_usage``, 0..1) can no
@@ -578,13 +540,8 @@ class AgentMachine:
                             _resources_json(saved.info.get("resources")), container_id=saved.info["container_id"])
         framework_id = run.framework_id
         for task, fate in zip(saved.tasks, plan.task_fates, strict=True):
-            record = run.tasks[task.task_id] = TaskRecord(task.info)
-            for entry in task.records:  # the update streams as they were: unacknowledged ones pending
-                if "update" in entry:
-                    self.updates.add(framework_id, entry["update"], now)
-                    record.state = entry["update"]["status"]["state"]
-                elif "ack" in entry:
-                    self.updates.acknowledge(framework_id, record.task_id, entry["ack"], now)
+            record = run.tasks[task.task_id] = TaskRecord(task.info, task.replayed_state() or TaskState.TASK_STAGING)
+            self.book.replay(framework_id, record.task_id, task.records, now)
             if fate == Fate.GONE:
                 run.report(out, record, TaskState.TASK_FAILED, "The task's process was gone when the agent "
                            "recovered", EXECUTOR_TERMINATED, source=AGENT)
@@ -626,10 +583,6 @@ _MASTER_HANDLERS = {
     "DRAIN": AgentMachine._on_drain,
     "SHUTDOWN": AgentMachine._on_shutdown,
 }
-
-
-def _forward(update: dict[str, Any]) -> ToMaster:
-    return ToMaster({"type": "STATUS_UPDATE", "update": update})
 
 
 def _resources_of(info: Mapping[str, Any]) -> Resources:

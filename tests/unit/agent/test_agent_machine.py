@@ -93,7 +93,7 @@ class World:
         while pending:
             pending = statuses(self.message("ACKNOWLEDGE", framework_id={"value": FID}, task_id={"value": task_id},
                                             uuid=pending.pop(0)["uuid"]))
-        assert not self.machine.updates.has_pending(FID, task_id)
+        assert not self.machine.book.has_pending(FID, task_id)
         return key
 
 
@@ -151,7 +151,7 @@ def test_a_command_task_from_run_task_to_finished() -> None:
     done = world.message("ACKNOWLEDGE", framework_id={"value": FID}, task_id={"value": "t1"},
                          uuid=statuses(last)[0]["uuid"])
     assert done == [CheckpointRecord(key, "t1", {"ack": statuses(last)[0]["uuid"]}), ForgetRun(key)]
-    assert world.machine.finished == {}
+    assert world.machine.book.finished == {}
 
 
 def test_a_fetch_or_launch_failure_fails_the_task() -> None:
@@ -411,7 +411,7 @@ def test_recovery_rebuilds_runs_replays_updates_and_adopts_processes() -> None:
     assert key.container_id == "c-1" and isinstance(effects[0], CreateContainer) and effects[0].recovered
     assert AdoptTask(key, "t1", 99, Path("/meta/run/tasks/t1/exit.status")) in effects
     assert recorded(effects) == ["TASK_FAILED"]  # t2: its process was gone
-    assert world.machine.updates.has_pending(FID, "t1") and not world.machine.updates.has_pending(FID, "t3")
+    assert world.machine.book.has_pending(FID, "t1") and not world.machine.book.has_pending(FID, "t3")
 
     custom = saved_run("CUSTOM", [saved_task("c1", Wrapper.UNKNOWN, update_record("c1", "TASK_RUNNING", "u4"))],
                        executor_id="ex")

@@ -64,6 +64,6 @@ async def test_executor_calls_are_validated(tmp_path: Path) -> None:
             assert response.status_code == 400 and fragment in response.text, (bad, response.text)
         good = await post(update())
         assert good.status_code == 202
-        assert agent.machine.updates.has_pending("fw", "t1")
+        assert agent.machine.book.has_pending("fw", "t1")
         assert (await post({"type": "MESSAGE", **IDS, "message": {}})).status_code == 400
     await agent.stop()

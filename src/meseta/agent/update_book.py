@@ -1,0 +1,99 @@
+"""The agent's status updates on their way to the scheduler: the only owner of the update streams
+(``StatusUpdateManager``), their checkpoint records and the ended runs kept until every update
+of theirs is acknowledged (pure; the machine stamps the updates and the actor sends them).
+
+    add(update) --> CheckpointRecord({"update"}) --> one in flight per task --> ToMaster(STATUS_UPDATE)
+    acknowledge --> CheckpointRecord({"ack"}) --> the next one goes
+    retire(run): its tasks wait in ``finished``; once all are acknowledged, ForgetRun (checkpoint gone)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from meseta.agent.effects import CheckpointRecord, ForgetRun, ToMaster
+from meseta.agent.runs import ExecutorRun, TaskRecord
+from meseta.agent.status_updates import StatusUpdateManager
+
+
+def forward(update: dict[str, Any]) -> ToMaster:
+    return ToMaster({"type": "STATUS_UPDATE", "update": update})
+
+
+class UpdateBook:
+    def __init__(self, live: Mapping[tuple[str, str], ExecutorRun], retry_min: float, retry_max: float) -> None:
+        self.live = live  # the machine's live runs, (framework, executor) -> run: read here, never changed
+        self.streams = StatusUpdateManager(retry_min, retry_max)
+        self.finished: dict[tuple[str, str], ExecutorRun] = {}  # (framework, task) -> its ended run
+
+    def add(self, effects: list[Any], framework_id: str, status: dict[str, Any], now: float) -> None:
+        """Checkpoint one update and hand it to reliable delivery (sent now if first in line)."""
+        update = {"framework_id": {"value": framework_id}, "status": status}
+        self._record(effects, framework_id, status["task_id"]["value"], {"update": update})
+        to_send = self.streams.add(framework_id, update, now)
+        if to_send is not None:
+            effects.append(forward(to_send))
+
+    def replay(self, framework_id: str, task_id: str, records: list[dict[str, Any]], now: float) -> None:
+        """Recovery: a task's update stream as it was checkpointed; the unacknowledged stay pending."""
+        for entry in records:
+            if "update" in entry:
+                self.streams.add(framework_id, entry["update"], now)
+            elif "ack" in entry:
+                self.streams.acknowledge(framework_id, task_id, entry["ack"], now)
+
+    def acknowledge(self, effects: list[Any], framework_id: str, task_id: str, uuid: str, now: float) -> None:
+        matched, next_update = self.streams.acknowledge(framework_id, task_id, uuid, now)
+        if matched:
+            self._record(effects, framework_id, task_id, {"ack": uuid})
+            self._forget_if_done(effects, framework_id, task_id)
+        if next_update is not None:
+            effects.append(forward(next_update))
+
+    def retire(self, effects: list[Any], run: ExecutorRun) -> None:
+        """The run has ended: its tasks stay known until their last updates are acknowledged."""
+        for task_id in run.tasks:
+            self.finished[(run.framework_id, task_id)] = run
+            self._forget_if_done(effects, run.framework_id, task_id)
+
+    def due(self, now: float) -> list[ToMaster]:
+        return [forward(update) for update in self.streams.due(now)]
+
+    def in_flight(self) -> list[ToMaster]:
+        """Every stream's head, to resend after (re-)registering with a master."""
+        return [forward(update) for update in self.streams.in_flight()]
+
+    def drop_framework(self, framework_id: str) -> None:
+        self.streams.drop_framework(framework_id)
+
+    def has_pending(self, framework_id: str, task_id: str) -> bool:
+        return self.streams.has_pending(framework_id, task_id)
+
+    def unacknowledged_ended(self) -> Iterator[tuple[ExecutorRun, TaskRecord]]:
+        """Ended tasks whose last updates are not acknowledged yet (a re-registration reports them)."""
+        for (framework_id, task_id), run in self.finished.items():
+            if task_id in run.tasks and self.streams.has_pending(framework_id, task_id):
+                yield run, run.tasks[task_id]
+
+    def _run_of_task(self, framework_id: str, task_id: str) -> ExecutorRun | None:
+        run = self.live.get((framework_id, task_id))  # a command task's executor has its id
+        if run is not None and task_id in run.tasks:
+            return run
+        return next((r for (fid, _), r in self.live.items() if fid == framework_id and task_id in r.tasks),
+                    self.finished.get((framework_id, task_id)))
+
+    def _record(self, effects: list[Any], framework_id: str, task_id: str, record: dict[str, Any]) -> None:
+        """Checkpoint an update or an acknowledgement, so a restarted agent resends what is unacked."""
+        run = self._run_of_task(framework_id, task_id)
+        if run is not None:
+            effects.append(CheckpointRecord(run.key, task_id, record))
+
+    def _forget_if_done(self, effects: list[Any], framework_id: str, task_id: str) -> None:
+        """A finished run whose updates are all acknowledged needs no checkpoint any more."""
+        run = self.finished.get((framework_id, task_id))
+        if run is None or any(self.streams.has_pending(framework_id, t) for t in run.tasks):
+            return
+        for other in run.tasks:
+            self.finished.pop((framework_id, other), None)
+        effects.append(ForgetRun(run.key))
