@@ -270,7 +270,7 @@ class AgentActor:
         sandbox = paths.sandbox_dir(self.work_dir, *key)  # validates the ids; directories are made off the loop
         container = Container(
             key=key, sandbox=sandbox, meta_dir=paths.meta_run_dir(self.work_dir, *key), launcher=self.launcher,
-            base_env=self._executor_env(key, effect.framework_info), fetcher=self.fetcher, images=self.images,
+            base_env=self._executor_env(key, sandbox, effect.framework_info), fetcher=self.fetcher, images=self.images,
             user=self._user(effect.framework_info, effect.executor_info.get("command") or {}),
             pid_namespace=self.pid_namespace, allocated=effect.resources)
         if not effect.recovered:
@@ -321,9 +321,9 @@ class AgentActor:
             return None
         return command.get("user") or framework_info.get("user") or None
 
-    def _executor_env(self, key: RunKey, framework_info: dict[str, Any]) -> dict[str, str]:
+    def _executor_env(self, key: RunKey, sandbox_dir: Path, framework_info: dict[str, Any]) -> dict[str, str]:
         checkpointing = bool(framework_info.get("checkpoint"))
-        sandbox = str(paths.sandbox_dir(self.work_dir, *key))
+        sandbox = str(sandbox_dir)
         env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "MESOS_FRAMEWORK_ID": key.framework_id,

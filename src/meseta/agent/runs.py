@@ -22,6 +22,7 @@ it) and ``RunEnded`` once no task is left. Built-in runs report with
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,7 @@ REREGISTRATION_TIMEOUT = "REASON_EXECUTOR_REREGISTRATION_TIMEOUT"
 EXECUTOR_TERMINATED = "REASON_EXECUTOR_TERMINATED"
 AGENT, EXECUTOR = "SOURCE_AGENT", "SOURCE_EXECUTOR"
 MAX_ID_LENGTH = 255  # NAME_MAX: ids become path components (``meseta.agent.paths``)
+_UNSAFE_IN_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 
 def id_problem(kind: str, value: str) -> str | None:
@@ -63,7 +65,7 @@ def id_problem(kind: str, value: str) -> str | None:
         return f"{kind} is longer than {MAX_ID_LENGTH} characters"
     if value in (".", ".."):
         return f"{kind} '{value}' is not allowed"
-    if any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in value):
+    if _UNSAFE_IN_ID.search(value):
         return f"{kind} '{value}' contains '/', '\\\\' or a control character"
     return None
 
