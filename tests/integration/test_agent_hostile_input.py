@@ -5,15 +5,14 @@ One ``LocalCluster`` for the module; a pymesos framework keeps two tasks running
 ``files``, a command task whose sandbox holds what a task may leave there to trip the agent up
 (a FIFO, a socket, a name that is not UTF-8). Each probe found by hand (R4, R6 and the 500s of
 issue 14) is a regression test; then a structure-aware hypothesis fuzz sends valid calls with one
-field mutated to every surface (executor API, /files, the other endpoints), and the last test
-checks the invariants: nothing answered >= 500, nothing logged an error, both tasks still run,
-the executor is still subscribed, and a new task launches and finishes.
+field mutated (``meseta.testing.mutations``) to every surface (executor API, /files, the other
+endpoints), and the last test checks the invariants: nothing answered >= 500, nothing logged an
+error, both tasks still run, the executor is still subscribed, and a new task launches and finishes.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ pytest.importorskip("pymesos")
 
 from meseta.client import new_uuid
 from meseta.testing.local_cluster import LocalCluster
+from meseta.testing.mutations import encode, mutated
 from meseta.testing.pymesos_recorder import Recorder, start_driver, task
 from meseta.testing.waiting import wait_until
 
@@ -228,47 +228,6 @@ def test_reads_within_a_sandbox_still_work(live: Live) -> None:
 # ====================================================================== the fuzz
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-DELETE = object()  # the mutation that removes the field
-_deep: Any = "bottom"
-for _ in range(300):
-    _deep = {"x": [_deep]}  # 600 levels: far past the agent's bound, within what json.dumps can write
-HOSTILE = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.binary(max_size=8).map(lambda b: b.decode("latin-1")),
-    st.sampled_from(["\ud800", "x" * 200_000, "", " ", "TASK_RUNNING\x00", "../../etc/passwd", "\u202e", _deep,
-                     1e308, -1e308, 2**63, -(2**63) - 1, [], {}, [[[[]]]], {"value": None}, {"value": 5}]),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=3),
-)
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every place in a JSON value a mutation can hit: each key and list index, nested."""
-    found = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found += _paths(child, (*prefix, index))
-    return found
-
-
-def _mutated(value: Any, path: tuple[Any, ...], replacement: Any) -> Any:
-    value = json.loads(json.dumps(value))
-    parent = value
-    for step in path[:-1]:
-        parent = parent[step]
-    if replacement is DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = replacement
-    return value
-
-
-def _encoded(call: Any) -> bytes:
-    return json.dumps(call, allow_nan=True).encode()  # NaN and Infinity tokens, as a hostile client sends them
-
-
 def _base_calls(live: Live) -> list[dict[str, Any]]:
     status = {**live.update(message="fuzz", data="aGVsbG8=", timestamp=1.5e9, healthy=True,
                             labels={"labels": [{"key": "k", "value": "v"}]})["update"]["status"]}
@@ -283,17 +242,17 @@ def _base_calls(live: Live) -> list[dict[str, Any]]:
     ]
 
 
-@st.composite
-def executor_calls(draw: st.DrawFn, bases: list[dict[str, Any]]) -> bytes:
-    base = draw(st.sampled_from(bases))
-    how = draw(st.sampled_from(["field", "field", "field", "field", "raw"]))
-    if how == "raw":
-        body = _encoded(base)
-        return draw(st.sampled_from([body[: len(body) // 2], body.replace(b"{", b"[", 1), b"\xff\xfe" + body,
-                                     body[:-1] + b', "padding": "' + b"x" * (5 * 1024 * 1024) + b'"}',
-                                     body.replace(b'"aGk="', b"NaN"), b"", b"null", b"[]", b"1e999"]))
-    path = draw(st.sampled_from(_paths(base)))
-    return _encoded(_mutated(base, path, draw(st.one_of(HOSTILE, st.just(DELETE)))))
+def executor_calls(bases: list[dict[str, Any]]) -> st.SearchStrategy[bytes]:
+    """One valid call with one member made hostile (``meseta.testing.mutations``), or its body
+    broken as raw bytes: cut, not JSON, not UTF-8, over the size bound, NaN, empty."""
+    def raw(base: dict[str, Any]) -> st.SearchStrategy[bytes]:
+        body = encode(base)
+        return st.sampled_from([body[: len(body) // 2], body.replace(b"{", b"[", 1), b"\xff\xfe" + body,
+                                body[:-1] + b', "padding": "' + b"x" * (5 * 1024 * 1024) + b'"}',
+                                body.replace(b'"aGk="', b"NaN"), b"", b"null", b"[]", b"1e999"])
+
+    fields = st.one_of(*(mutated(base).map(lambda m: m.body) for base in bases))
+    return st.one_of(fields, fields, fields, st.sampled_from(bases).flatmap(raw))
 
 
 def test_fuzz_the_executor_api(live: Live) -> None:
