@@ -13,6 +13,7 @@ error, both tasks still run, the executor is still subscribed, and a new task la
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -226,7 +227,10 @@ def test_reads_within_a_sandbox_still_work(live: Live) -> None:
 
 
 # ====================================================================== the fuzz
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
+# A few hundred examples per surface keep `make test` short; raise them for a deeper look
+# (MESETA_FUZZ_EXAMPLES=2000 pytest tests/integration/test_agent_hostile_input.py).
+EXAMPLES = int(os.environ.get("MESETA_FUZZ_EXAMPLES", "200"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def _base_calls(live: Live) -> list[dict[str, Any]]:
     status = {**live.update(message="fuzz", data="aGVsbG8=", timestamp=1.5e9, healthy=True,
@@ -336,7 +340,7 @@ OTHER_ENDPOINTS = ["/state", "/state.json", "/slave(1)/state", "/monitor/statist
 def test_fuzz_the_other_endpoints(live: Live) -> None:
     client = httpx.Client(timeout=10)
 
-    @settings(FUZZ, max_examples=100)
+    @settings(FUZZ, max_examples=max(1, EXAMPLES // 2))
     @given(st.sampled_from(OTHER_ENDPOINTS), st.sampled_from(["GET", "GET", "POST", "PUT", "DELETE", "HEAD"]),
            st.lists(st.tuples(st.text(max_size=8), st.text(max_size=16)), max_size=4))
     def one(endpoint: str, method: str, params: list[tuple[str, str]]) -> None:
