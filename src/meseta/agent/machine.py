@@ -64,12 +64,12 @@ from meseta.agent.runs import (
     Report,
     RunEnded,
     TaskRecord,
-    id_problem,
 )
 from meseta.agent.update_book import UpdateBook
 from meseta.core.reservations import checkpointed as checkpointed_part
 from meseta.core.reservations import stripped
 from meseta.core.resources import ResourceError, Resources, parse_json
+from meseta.protocol.ids import id_problem
 from meseta.protocol.task_states import TERMINAL, TaskState
 
 MAX_COMPLETED_EXECUTORS = 150  # --max_completed_executors_per_framework, roughly

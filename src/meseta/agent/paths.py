@@ -24,7 +24,7 @@ import os
 import uuid
 from pathlib import Path
 
-from meseta.agent.runs import id_problem
+from meseta.protocol.ids import id_problem
 
 
 def validate_id(kind: str, value: str) -> None:

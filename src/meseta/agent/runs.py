@@ -22,7 +22,6 @@ it) and ``RunEnded`` once no task is left. Built-in runs report with
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,21 +52,6 @@ REGISTRATION_TIMEOUT = "REASON_EXECUTOR_REGISTRATION_TIMEOUT"
 REREGISTRATION_TIMEOUT = "REASON_EXECUTOR_REREGISTRATION_TIMEOUT"
 EXECUTOR_TERMINATED = "REASON_EXECUTOR_TERMINATED"
 AGENT, EXECUTOR = "SOURCE_AGENT", "SOURCE_EXECUTOR"
-MAX_ID_LENGTH = 255  # NAME_MAX: ids become path components (``meseta.agent.paths``)
-_UNSAFE_IN_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
-
-
-def id_problem(kind: str, value: str) -> str | None:
-    """Why ``value`` cannot name a directory of the agent's tree, or None."""
-    if not value:
-        return f"{kind} must not be empty"
-    if len(value) > MAX_ID_LENGTH:
-        return f"{kind} is longer than {MAX_ID_LENGTH} characters"
-    if value in (".", ".."):
-        return f"{kind} '{value}' is not allowed"
-    if _UNSAFE_IN_ID.search(value):
-        return f"{kind} '{value}' contains '/', '\\\\' or a control character"
-    return None
 
 
 Outbox = list[Any]  # effects and notes, in the order they happened

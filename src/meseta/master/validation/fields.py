@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 from meseta.core.resources import ResourceError, Resources, validate_role
 from meseta.master.validation.errors import invalid
+from meseta.protocol.ids import id_problem
 from meseta.protocol.messages import ID, NonConforming, conform
 
 T = TypeVar("T")
-MAX_ID_LENGTH = 255  # NAME_MAX: ids become path components on agents
 NANOS = 1_000_000_000
 # A Duration is int64 nanoseconds: the longest any timeout (failover, grace, window) can be, ~292 years.
 MAX_DURATION_SECONDS = (2**63 - 1) / NANOS
@@ -33,16 +33,10 @@ def checked_id(kind: str, value: ID | None) -> str:
     """The id's string, or a 400 saying what is wrong with it (Mesos's id rules)."""
     if value is None or value.value is None:
         raise invalid(f"'{kind}' is required (an object {{\"value\": \"...\"}})")
-    text = value.value
-    if not text:
-        raise invalid(f"'{kind}' must not be empty")
-    if len(text) > MAX_ID_LENGTH:
-        raise invalid(f"'{kind}' '{text[:32]}...' is longer than {MAX_ID_LENGTH} characters")
-    if text in (".", ".."):
-        raise invalid(f"'{kind}' '{text}' is not allowed")
-    if any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in text):
-        raise invalid(f"'{kind}' '{text}' contains '/', '\\\\' or a control character")
-    return text
+    problem = id_problem(f"'{kind}'", value.value)
+    if problem:
+        raise invalid(problem)
+    return value.value
 
 
 def raw_id(raw: Any, kind: str) -> str:
