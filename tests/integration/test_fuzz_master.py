@@ -223,18 +223,20 @@ class Fuzzer:
         self.raw = RawFramework(master, {"user": "", "name": "fuzzer", "failover_timeout": 3600.0,
                                          "capabilities": [{"type": "PARTITION_AWARE"}]})
         self.offer: dict[str, Any] | None = None
+        self.used = False  # the offer went with a call the master took (202): its resources moved on
 
     def current_offer(self) -> dict[str, Any]:
-        """The newest offer it was given; one that an earlier call used up is replaced as soon as
-        the master offers its resources again (an ACCEPT or DECLINE here refuses for 0 s)."""
-        wait = 0.0 if self.offer is not None else 10.0
-        while True:
-            try:
-                self.offer = self.raw.next_event("OFFERS", wait)["offers"]["offers"][-1]
-                wait = 0.0
-            except AssertionError:
-                break
-        assert self.offer is not None, "the fuzzing framework got no offer"
+        """An offer this framework holds and has not used yet: the newest one the master sent, or,
+        once the last one was used (or the fuzz suppressed the framework), a fresh one asked for
+        with REVIVE (an ACCEPT or DECLINE here refuses for 0 s, so it comes within an allocation)."""
+        fresh = self.raw.events_now("OFFERS")
+        if fresh:
+            self.offer, self.used = fresh[-1]["offers"]["offers"][-1], False
+        elif self.offer is None or self.used:
+            self.raw.call("REVIVE")
+            self.offer = self.raw.next_event("OFFERS", 10.0)["offers"]["offers"][-1]
+            self.used = False
+        assert self.offer is not None
         return self.offer
 
     def fill(self, body: bytes, offer: dict[str, Any]) -> bytes:
@@ -292,8 +294,11 @@ SCHEDULER_CALLS = ["ACCEPT", "ACCEPT", "LAUNCH_GROUP", "DECLINE", "REVIVE", "SUP
 def test_scheduler_calls_on_real_offers(bystander: Bystander, fuzzer: Fuzzer, mutation: Mutation) -> None:
     """Every call type, on the fuzzing framework's real offer (the bystander's task is on the
     same agent); the fuzzing framework keeps its stream throughout."""
-    answer = fuzzer.raw.post(fuzzer.fill(mutation.body, fuzzer.current_offer()))
+    offer = fuzzer.current_offer()
+    answer = fuzzer.raw.post(fuzzer.fill(mutation.body, offer))
     assert answer.status_code < 500, (mutation.where, answer.status_code, answer.text[:300])
+    fuzzer.used = fuzzer.used or (answer.status_code == 202 and offer["id"]["value"].encode() in
+                                  fuzzer.fill(mutation.body, offer))
     assert not fuzzer.raw.ended.is_set(), f"the fuzzing framework's stream ended after {mutation.where}"
 
 

@@ -5,6 +5,7 @@ root of the test's own, which must be empty of containers when the tasks are don
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,10 +40,10 @@ def _container_running(root: str, controller: str, argv: bytes) -> Path:
     """The container cgroup holding a process whose command line is ``argv`` (NUL-separated);
     the other containers' cgroups may still be on their way out."""
     for container in _containers(root, controller):
-        for pid in (container / "cgroup.procs").read_text().split():
-            cmdline = Path(f"/proc/{pid}/cmdline")
-            if cmdline.exists() and cmdline.read_bytes().rstrip(b"\0") == argv:
-                return container
+        with contextlib.suppress(FileNotFoundError):  # a cgroup (or process) that left meanwhile
+            for pid in (container / "cgroup.procs").read_text().split():
+                if Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0") == argv:
+                    return container
     raise AssertionError(f"no {controller} cgroup under {root} runs {argv!r}")
 
 

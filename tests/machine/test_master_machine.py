@@ -216,3 +216,17 @@ def test_an_agent_cannot_speak_for_another_agents_task(cluster: Any) -> None:
     task = world.frameworks[fid].tasks["t1"]
     assert task.state == "TASK_STAGING" and not task.released
     assert world.metrics["invalid_status_updates"] == 1
+
+
+def test_an_agent_whose_stream_closes_before_its_admission_is_written_is_not_offered() -> None:
+    """(Found by the fuzz: such agents were admitted connected, their resources offered, their
+    dead streams pinged until they were marked unreachable.)"""
+    world = World()
+    effects = world.register_agent({"hostname": "h", "resources": Resources.parse("cpus:2;mem:512").to_json()},
+                                   "short-lived", 0.0)
+    agent_id = effects[0].operation.agent_id  # type: ignore[union-attr]
+    assert world.agent_disconnected(agent_id, "short-lived", 0.1) == []
+    world.persisted(effects[0].operation, 0.2)
+    assert not world.agents[agent_id].connected and not world.agents[agent_id].active
+    subscribe(world, "A")
+    assert not offers_in(world.allocate(1.0))

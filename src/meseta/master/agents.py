@@ -49,8 +49,11 @@ class AgentLifecycle:
         pending = self.books.agents.take_admitting(operation.agent_id)
         if pending is None:
             return None
-        call, stream_id = pending
-        return self.admission.admit(operation.agent_id, call.info, call.total, stream_id, now, reregistered=False)
+        effects = self.admission.admit(operation.agent_id, pending.call.info, pending.call.total, pending.stream_id,
+                                       now, reregistered=False)
+        if not pending.connected:  # its stream closed while the write was out
+            effects += self.disconnected(operation.agent_id, pending.stream_id, now)
+        return effects
 
     def reregister(self, call: Reregistration, stream_id: str, now: float) -> list[Effect]:
         agents, agent_id = self.books.agents, call.agent_id
@@ -156,7 +159,7 @@ class AgentLifecycle:
         agents = self.books.agents
         agent = agents.get(agent_id)
         if agent is None:
-            agents.parked_stream_closed(agent_id, stream_id)
+            agents.pending_stream_closed(agent_id, stream_id)
             return []
         if agent.stream_id != stream_id or not agent.connected:
             return []

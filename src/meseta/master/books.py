@@ -54,6 +54,15 @@ class Standing(Enum):
 
 
 @dataclass(slots=True)
+class Admitting:
+    """A REGISTER, held until the registry has admitted the agent."""
+
+    call: Registration
+    stream_id: str
+    connected: bool = True  # its stream closed while the write was out: admitted, then disconnected
+
+
+@dataclass(slots=True)
 class Parked:
     """A REREGISTER of an unreachable agent, held until the registry admits the agent again."""
 
@@ -202,7 +211,7 @@ class AgentBook:
         self.recovered: dict[str, dict[str, Any]] = {
             a: info for a, info in (admitted or {}).items() if a not in self.gone and a not in self.unreachable}
         self.registered: dict[str, Agent] = {}
-        self.admitting: dict[str, tuple[Registration, str]] = {}  # REGISTER: (call, stream id)
+        self.admitting: dict[str, Admitting] = {}  # REGISTER seen, AdmitAgent out
         self.marking_unreachable: dict[str, str] = {}  # MarkAgentUnreachable out: agent id -> why
         self.marking_gone: set[str] = set()  # MarkAgentGone out
         self.readmitting: dict[str, Parked] = {}  # unreachable agents back; AdmitAgent out
@@ -240,9 +249,9 @@ class AgentBook:
 
     # ------------------------------------------------------------- joining
     def admitting_started(self, agent_id: str, call: Registration, stream_id: str) -> None:
-        self.admitting[agent_id] = (call, stream_id)
+        self.admitting[agent_id] = Admitting(call, stream_id)
 
-    def take_admitting(self, agent_id: str) -> tuple[Registration, str] | None:
+    def take_admitting(self, agent_id: str) -> Admitting | None:
         return self.admitting.pop(agent_id, None)
 
     def take_recovered(self, agent_id: str) -> dict[str, Any] | None:
@@ -326,7 +335,12 @@ class AgentBook:
         self.unreachable.pop(agent_id, None)
         return self.partition_lost.pop(agent_id, set())
 
-    def parked_stream_closed(self, agent_id: str, stream_id: str) -> None:
+    def pending_stream_closed(self, agent_id: str, stream_id: str) -> None:
+        """The stream of an agent whose registry write is out closed: it is admitted, then
+        disconnected at once (or, if nothing was written yet, forgotten)."""
+        admitting = self.admitting.get(agent_id)
+        if admitting is not None and admitting.stream_id == stream_id:
+            admitting.connected = False
         registration = self.readmitting.get(agent_id)
         if registration is None or registration.stream_id != stream_id:
             return

@@ -96,6 +96,15 @@ class RawFramework:
             self._taken.add(found[0])
             return self.events[found[0]]
 
+    def events_now(self, kind: str | Collection[str]) -> list[dict[str, Any]]:
+        """Every event of type ``kind`` that has come and was not handed out yet, handed out now,
+        in order (no waiting)."""
+        kinds = {kind} if isinstance(kind, str) else set(kind)
+        with self._changed:
+            found = [i for i, event in enumerate(self.events) if i not in self._taken and event["type"] in kinds]
+            self._taken.update(found)
+            return [self.events[i] for i in found]
+
     def update_for(self, task_id: str, timeout: float = 10.0) -> dict[str, Any]:
         """The status of the next UPDATE about ``task_id``."""
         event = self.next_event("UPDATE", timeout, lambda e: e["update"]["status"]["task_id"]["value"] == task_id)

@@ -109,6 +109,9 @@ def test_operator_actions_name_the_bad_field(kind: str, payload: dict[str, Any],
     ("UPDATE_QUOTA", {"quota_configs": [{"role": "r", "limits": {"cpus": {"value": 1.7976931348623157e308}}}]},
      "limits.cpus.value"),
     ("UPDATE_WEIGHTS", {"weight_infos": [{"role": "r", "weight": -1}]}, "weight"),
+    ("SET_QUOTA", {"quota_request": {"role": "*", "force": True, "guarantee": [  # found by the fuzz: it capped
+        {"name": "mem", "scalar": {"value": 16}}]}}, "default role '*'"),  # every framework in '*'
+    ("UPDATE_QUOTA", {"quota_configs": [{"role": "*", "limits": {"cpus": {"value": 1}}}]}, "default role '*'"),
     ("SET_QUOTA", {"quota_request": {"role": "r", "guarantee": [{"name": "cpus", "scalar": 1}]}}, "scalar.value"),
     ("UPDATE_MAINTENANCE_SCHEDULE", {"schedule": {"windows": [{"machine_ids": [{"hostname": "h"}],
                                                                "unavailability": {"start": {"nanoseconds": 2**70}}}]}},

@@ -29,7 +29,6 @@ from meseta.master import views
 from meseta.master.actor import Deposed, MasterActor
 from meseta.master.validation import operator as ops
 from meseta.master.validation.errors import CallRejected
-from meseta.master.validation.fields import checked_role
 from meseta.protocol.common import version_json
 from meseta.protocol.json_edge import JsonRejected, decode_json
 from meseta.runtime.http import HttpError, check_json_request, read_body
@@ -154,7 +153,7 @@ def legacy_routes(actor: MasterActor, render: Callable[[Request, Any], Response]
         if request.method == "GET":
             return render(request, machine.settings.quota_json())
         if request.method == "DELETE":
-            await actor.change_setting(ops.QuotaRemoval(checked_role(request.path_params.get("role"), "role")))
+            await actor.change_setting(ops.QuotaRemoval(ops.quota_role(request.path_params.get("role"), "role")))
             return Response(status_code=200)
         await actor.change_setting(ops.parse_set_quota(await _json(request, "quota request")))
         return Response(status_code=200)

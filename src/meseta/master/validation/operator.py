@@ -119,7 +119,7 @@ def parse_setting(kind: str, payload: dict[str, Any]) -> Setting:
     if kind == "SET_QUOTA":
         return parse_set_quota(payload.get("quota_request"))
     if kind == "REMOVE_QUOTA":
-        return QuotaRemoval(checked_role(payload.get("role"), "role"))
+        return QuotaRemoval(quota_role(payload.get("role"), "role"))
     if kind == "UPDATE_MAINTENANCE_SCHEDULE":
         return Schedule(parse_schedule(payload.get("schedule")))
     if kind in ("START_MAINTENANCE", "STOP_MAINTENANCE"):
@@ -191,6 +191,16 @@ def _scalar_map(value: Any, where: str) -> dict[str, float]:
     return out
 
 
+def quota_role(value: Any, where: str) -> str:
+    """A role quota may be set on: a valid, top-level role other than the default role '*'."""
+    role = checked_role(value, where)
+    if role == UNRESERVED:
+        raise invalid(f"'{where}': quota cannot be set for the default role '*'")
+    if "/" in role:
+        raise invalid(f"'{where}' '{role}': quota can only be set on top-level roles")
+    return role
+
+
 def parse_quota_configs(configs: Any) -> dict[str, QuotaConfig]:
     if not isinstance(configs, list):
         raise invalid("'quota_configs' must be a list of QuotaConfig")
@@ -199,9 +209,7 @@ def parse_quota_configs(configs: Any) -> dict[str, QuotaConfig]:
         where = f"quota_configs[{i}]"
         if not isinstance(config, dict):
             raise invalid(f"'{where}' must be an object")
-        role = checked_role(config.get("role"), f"{where}.role")
-        if "/" in role:
-            raise invalid(f"'{where}.role' '{role}': quota can only be set on top-level roles")
+        role = quota_role(config.get("role"), f"{where}.role")
         guarantees = _scalar_map(config.get("guarantees"), f"{where}.guarantees")
         limits = _scalar_map(config.get("limits"), f"{where}.limits")
         for name, amount in guarantees.items():
@@ -215,9 +223,7 @@ def parse_set_quota(request: Any) -> QuotaUpdate:
     """SET_QUOTA / POST /quota: ``{role, guarantee: [Resource], force}`` (guarantee = limit)."""
     if not isinstance(request, dict):
         raise invalid("'quota_request' must be an object")
-    role = checked_role(request.get("role"), "quota_request.role")
-    if "/" in role:
-        raise invalid(f"'quota_request.role' '{role}': quota can only be set on top-level roles")
+    role = quota_role(request.get("role"), "quota_request.role")
     guarantee = request.get("guarantee")
     if not isinstance(guarantee, list) or not guarantee:
         raise invalid("'quota_request.guarantee' must be a non-empty list of scalar resources")
