@@ -282,7 +282,20 @@ class Resources(Mapping[ResourceKey, Quantity]):
 
     @classmethod
     def from_json(cls, items: Iterable[Mapping[str, Any]]) -> Resources:
-        return parse_json(items)
+        """Resources from their v1 JSON list. Values are immutable and clusters repeat the same
+        requests (every instance of an app, every task an agent reports after a failover), so
+        parses are shared through a bounded cache keyed by the list's text (``repr``: one C pass,
+        the same for equal JSON values, different for different ones)."""
+        if not isinstance(items, list):
+            return parse_json(items)
+        key = repr(items)
+        parsed = _PARSED.get(key)
+        if parsed is None:
+            parsed = parse_json(items)
+            if len(_PARSED) >= PARSE_CACHE_SIZE:
+                _PARSED.clear()
+            _PARSED[key] = parsed
+        return parsed
 
     def to_json(self, allocation_role: str | None = None) -> list[dict[str, Any]]:
         return [resource_to_json(k, q, allocation_role) for k, q in sorted(self._items.items())]
@@ -436,6 +449,10 @@ def parse_json(items: Iterable[Mapping[str, Any]]) -> Resources:
         key, qty = _resource_from_json(index, item)
         result[key] = qty if key not in result else _add(result[key], qty)
     return Resources(result)
+
+
+PARSE_CACHE_SIZE = 4096  # distinct resource lists kept parsed: far more shapes than a cluster's apps
+_PARSED: dict[str, Resources] = {}
 
 
 def _resource_from_json(index: int, item: Mapping[str, Any]) -> tuple[ResourceKey, Quantity]:

@@ -88,7 +88,7 @@ class Admission:
         frameworks = self.books.frameworks
         if not framework_id or frameworks.get(framework_id) is not None or framework_id in frameworks.removed_ids:
             return
-        framework = Framework(id=framework_id, info=info.raw, roles=info.roles, capabilities=info.capabilities,
+        framework = Framework(id=framework_id, info=dict(info.raw), roles=info.roles, capabilities=info.capabilities,
                               registered_time=now, state=FrameworkState.RECOVERED,
                               failover_timeout=info.failover_timeout)
         frameworks.add(framework)

@@ -17,7 +17,6 @@ msgspec already refuses the last three while decoding; ``check_tree`` catches th
 from __future__ import annotations
 
 import math
-from itertools import accumulate
 from typing import Any, TypeVar
 
 import msgspec
@@ -54,22 +53,36 @@ def decode_typed(body: bytes, kind: type[T], what: str, max_depth: int = MAX_DEP
     return _decode(decoder, body, what, max_depth)  # type: ignore[no-any-return]
 
 
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_DEPTH_STEP = [1 if bytes([b]) in (b"[", b"{") else -1 for b in range(256)]
+_NOT_BRACKETS_OR_QUOTES = bytes(b for b in range(256) if b not in b'[]{}"')
+_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
 
 
 def nested_deeper_than(body: bytes, limit: int) -> bool:
     """Whether the containers of a JSON text nest more than ``limit`` deep, counted on the bytes
-    at C speed so that it is safe before decoding: a text with no more brackets than ``limit``
-    cannot; otherwise escaped backslashes and quotes go, the text splits at the quotes (every
-    other piece is inside a string), and the running sum of the brackets outside strings is the
-    depth."""
-    brackets = body.translate(None, delete=_NOT_BRACKETS)
-    if len(brackets) <= limit:
+    in a few C passes, so that it is safe before decoding (~3 us a kilobyte):
+
+        fewer opening brackets than ``limit``          cannot be deeper
+        escaped backslashes and quotes removed, then only brackets and quotes kept;
+        the quotes of strings without brackets ("") removed: if no quote is left, no string
+        holds a bracket (the first one that did would leave an odd run of quotes); else the
+        quoted runs are cut out one by one
+        [{ and ]} as ( and ): each pass that removes every "()" peels one level off
+
+    A text whose brackets do not balance counts as too deep (it is no JSON either)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
         return False
-    outside = b"".join(body.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
-    brackets = outside.translate(None, delete=_NOT_BRACKETS)
-    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > limit
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = body.translate(None, delete=_NOT_BRACKETS_OR_QUOTES)
+    outside = kept.replace(b'""', b"")
+    if b'"' in outside:
+        outside = b"".join(kept.split(b'"')[::2])
+    levels = outside.translate(_PARENTHESES)
+    for _ in range(limit):
+        if not levels:
+            return False
+        levels = levels.replace(b"()", b"")
+    return bool(levels)
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str, max_depth: int) -> Any:

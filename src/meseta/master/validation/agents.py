@@ -111,8 +111,8 @@ def parse_stream_call(body: Any) -> Registration | Reregistration:
 
 def _agent_info(raw: Any) -> tuple[dict[str, Any], Resources]:
     """The AgentInfo the master keeps (and the registry stores), rebuilt from its checked parts:
-    hostname, port (default 5051), attributes and resources in their canonical forms; unset
-    (null) members dropped, the rest as sent."""
+    hostname, port (default 5051) and attributes in their canonical forms; unset (null) members
+    dropped, the rest (resources included, once they parse) as sent."""
     typed = structured(raw, messages.AgentInfo, "agent_info")
     hostname = typed.hostname
     if not hostname or len(hostname) > MAX_HOSTNAME:
@@ -123,7 +123,7 @@ def _agent_info(raw: Any) -> tuple[dict[str, Any], Resources]:
     assert isinstance(raw, dict)
     total = resources(raw.get("resources"), "agent_info.resources")
     info = {k: v for k, v in raw.items() if v is not None}
-    info.update(hostname=hostname, port=port, resources=total.to_json())
+    info.update(hostname=hostname, port=port)
     if typed.attributes:
         info["attributes"] = [_attribute(a, f"agent_info.attributes[{i}]") for i, a in enumerate(typed.attributes)]
     return info, total

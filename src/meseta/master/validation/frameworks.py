@@ -32,7 +32,24 @@ class FrameworkInfo:
         return {**self.raw, "id": {"value": framework_id}}
 
 
+PARSED_CACHE_SIZE = 1024  # FrameworkInfos kept parsed: every agent reports its frameworks after a failover
+_parsed: dict[str, FrameworkInfo] = {}
+
+
 def parse_framework_info(raw: Any, where: str = "framework_info") -> FrameworkInfo:
+    """A FrameworkInfo record; the same JSON (10,000 agents re-registering report the same few
+    frameworks) is parsed once and the frozen record shared."""
+    key = repr(raw)
+    known = _parsed.get(key)
+    if known is None:
+        known = _parse(raw, where)
+        if len(_parsed) >= PARSED_CACHE_SIZE:
+            _parsed.clear()
+        _parsed[key] = known
+    return known
+
+
+def _parse(raw: Any, where: str) -> FrameworkInfo:
     info = structured(raw, messages.FrameworkInfo, where)
     for required in ("user", "name"):
         if getattr(info, required) is None:
@@ -54,11 +71,3 @@ def parse_framework_info(raw: Any, where: str = "framework_info") -> FrameworkIn
     return FrameworkInfo(raw=raw, user=info.user or "", name=info.name or "", id=framework_id, roles=roles,
                          capabilities=capabilities, principal=info.principal, checkpoint=bool(info.checkpoint),
                          failover_timeout=timeout)
-
-
-def roles_of(raw: dict[str, Any]) -> tuple[str, ...]:
-    """The roles of FrameworkInfo JSON already accepted (agents report it back after a failover)."""
-    capabilities = {c.get("type") for c in raw.get("capabilities") or () if isinstance(c, dict)}
-    if "MULTI_ROLE" in capabilities:
-        return tuple(raw.get("roles") or ())
-    return (str(raw.get("role") or "*"),)
