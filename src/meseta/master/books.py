@@ -95,9 +95,6 @@ class FrameworkBook:
     def __len__(self) -> int:
         return len(self.by_id)
 
-    def connected(self) -> list[Framework]:
-        return [f for f in self.by_id.values() if f.connected]
-
     # ------------------------------------------------------------- lifecycle
     def add(self, framework: Framework) -> None:
         self.by_id[framework.id] = framework
@@ -241,11 +238,10 @@ class AgentBook:
         return Standing.UNKNOWN
 
     def counts(self) -> dict[str, int]:
-        """How many registered agents are active, deactivated (or draining), connected."""
+        """How many registered agents are active (connected and ACTIVE) or not, connected or not."""
         agents = self.registered.values()
         return {"active": sum(a.active for a in agents), "inactive": sum(not a.active for a in agents),
-                "connected": sum(a.connected for a in agents), "disconnected": sum(not a.connected for a in agents),
-                "deactivated": sum(a.deactivated for a in agents)}
+                "connected": sum(a.connected for a in agents), "disconnected": sum(not a.connected for a in agents)}
 
     # ------------------------------------------------------------- joining
     def admitting_started(self, agent_id: str, call: Registration, stream_id: str) -> None:
@@ -391,9 +387,6 @@ class OfferBook:
 
     def of_agent(self, agent_id: str) -> list[Offer]:
         return [self.by_id[o] for o in sorted(self._by_agent.get(agent_id, ()))]
-
-    def ids_of_framework(self, framework_id: str) -> frozenset[str]:
-        return frozenset(self._by_framework.get(framework_id, ()))
 
     # ------------------------------------------------------------- inverse offers (maintenance)
     def add_inverse(self, inverse: InverseOffer) -> None:

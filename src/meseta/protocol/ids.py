@@ -6,7 +6,6 @@ characters)."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 MAX_ID_LENGTH = 255  # NAME_MAX
 _UNSAFE_IN_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -28,12 +27,3 @@ def id_problem(kind: str, value: str) -> str | None:
 def id_json(value: str) -> dict[str, str]:
     """The wire form of an id."""
     return {"value": value}
-
-
-def id_value(message: Any) -> str | None:
-    """The string inside an id object, or None when ``message`` is not one."""
-    if isinstance(message, dict):
-        value = message.get("value")
-        if isinstance(value, str):
-            return value
-    return None

@@ -237,10 +237,6 @@ class TaskInfo(Message, frozen=True):
     max_completion_time: Duration | None = None
 
 
-class TaskGroupInfo(Message, frozen=True):
-    tasks: list[TaskInfo] = []
-
-
 # ----------------------------------------------------------------------------- frameworks and agents
 
 

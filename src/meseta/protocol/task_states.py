@@ -39,8 +39,3 @@ TERMINAL: frozenset[str] = frozenset({
     TaskState.TASK_FINISHED, TaskState.TASK_FAILED, TaskState.TASK_KILLED, TaskState.TASK_ERROR,
     TaskState.TASK_LOST, TaskState.TASK_DROPPED, TaskState.TASK_GONE, TaskState.TASK_GONE_BY_OPERATOR,
 })
-UNREACHABLE: str = TaskState.TASK_UNREACHABLE
-
-
-def is_terminal(state: str) -> bool:
-    return state in TERMINAL

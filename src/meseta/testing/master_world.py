@@ -197,14 +197,6 @@ class World:
     def persisted(self, operation: RegistryOperation, now: float) -> list[Effect]:
         return list(self.run(self.machine.handle_persisted, operation, now))
 
-    def persist_all(self, effects: list[Effect], now: float) -> list[Effect]:
-        """The effects, plus what every registry write among them led to once written."""
-        out = list(effects)
-        for effect in effects:
-            if isinstance(effect, Persist):
-                out += self.persist_all(self.persisted(effect.operation, now), now)
-        return out
-
     def timer(self, key: tuple[str, ...], now: float) -> list[Effect]:
         return list(self.run(self.machine.handle_timer, key, now))
 
