@@ -102,11 +102,7 @@ class LaunchDesk:
             return pool, effects
         if isinstance(operation, calls.LaunchGroup):
             return self._launch_group(framework, agent, role, pool, operation.group)
-        if isinstance(operation, calls.OfferOperation):
-            return self.reservations.apply_offer_operation(framework, agent, role, pool, operation)
-        self.core.log_problem(f"operation type '{operation.kind}' from framework {framework.id} is not supported; "
-                              "dropped")
-        return pool, []
+        return self.reservations.apply_offer_operation(framework, agent, role, pool, operation)
 
     # ------------------------------------------------------------- LAUNCH
     def _launch_task(self, framework: Framework, agent: Agent, role: str, pool: Resources,

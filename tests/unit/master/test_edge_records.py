@@ -40,6 +40,8 @@ def accept(*operations: Any) -> dict[str, Any]:
      "$.kill_policy.grace_period.nanoseconds"),
     ({"type": "RESERVE", "reserve": {"resources": [{"name": "cpus", "scalar": "x"}]}}, "$.scalar"),
     (7, "$.accept.operations[0]"),
+    ({"type": "GROW_VOLUME", "grow_volume": {}}, "'accept.operations[0].type' 'GROW_VOLUME' is not supported"),
+    ({"type": "CREATE_DISK"}, "'accept.operations[0].type' 'CREATE_DISK' is not supported"),
 ])
 def test_accept_that_would_not_parse_is_refused_whole(operation: Any, field: str) -> None:
     with pytest.raises((CallRejected, CallError)) as refused:

@@ -3,8 +3,8 @@ one frozen record per call type, every field checked, before the master sees it:
 
     SUBSCRIBE               Subscribe(info: FrameworkInfo, framework_id, suppressed_roles)
     UPDATE_FRAMEWORK        UpdateFramework(info, suppressed_roles)
-    ACCEPT                  Accept(offer_ids, operations: Launch | LaunchGroup | OfferOperation
-                                   | Unsupported, refuse_seconds)
+    ACCEPT                  Accept(offer_ids, operations: Launch | LaunchGroup | OfferOperation,
+                                   refuse_seconds); another operation type is refused, named
     DECLINE                 Decline(offer_ids, refuse_seconds)
     ACCEPT/DECLINE_INVERSE_OFFERS   InverseAnswer(ids, accept, refuse_seconds)
     REVIVE / SUPPRESS       Revive(roles) / Suppress(roles)
@@ -65,12 +65,7 @@ class OfferOperation:
     problem: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Unsupported:
-    kind: str
-
-
-Operation = Launch | LaunchGroup | OfferOperation | Unsupported
+Operation = Launch | LaunchGroup | OfferOperation
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +210,8 @@ def _operation(raw: Any, where: str) -> Operation:
     if kind in OFFER_OPERATIONS:
         return _offer_operation(kind, _object(raw.get(kind.lower()), f"{where}.{kind.lower()}"),
                                 f"{where}.{kind.lower()}")
-    return Unsupported(kind)
+    supported = ", ".join(["LAUNCH", "LAUNCH_GROUP", *OFFER_OPERATIONS])
+    raise invalid(f"'{where}.type' {kind!r} is not supported (supported: {supported})")
 
 
 def _offer_operation(kind: str, body: dict[str, Any], where: str) -> OfferOperation:
