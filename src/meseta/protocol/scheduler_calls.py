@@ -25,6 +25,7 @@ class Filters(msgspec.Struct):
 class Subscribe(msgspec.Struct):
     framework_info: dict[str, Any]
     suppressed_roles: list[str] = []
+    offer_constraints: dict[str, Any] | None = None  # read only to refuse it: Meseta does not carry it out
 
 
 class Accept(msgspec.Struct):
@@ -83,6 +84,7 @@ class Message(msgspec.Struct):
 class UpdateFramework(msgspec.Struct):
     framework_info: dict[str, Any]
     suppressed_roles: list[str] = []
+    offer_constraints: dict[str, Any] | None = None  # read only to refuse it: Meseta does not carry it out
 
 
 class Call(msgspec.Struct):

@@ -76,6 +76,7 @@ def test_tasks_that_break_a_rule_become_task_errors(task: dict[str, Any], proble
     ({"user": "u", "name": "x", "role": "a b"}, None),  # parses, breaks a rule: refused (200, ERROR)
     ({"user": "u", "name": "x", "failover_timeout": 1e300}, None),
     ({"user": "u"}, None),
+    ({"user": "u", "name": "x", "offer_filters": {"web": {"min_allocatable_resources": {}}}}, None),
 ])
 def test_subscribe_with_a_bad_framework_info(info: dict[str, Any], status: int | None) -> None:
     body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
@@ -86,6 +87,33 @@ def test_subscribe_with_a_bad_framework_info(info: dict[str, Any], status: int |
         return
     record = parse(body)
     assert isinstance(record, calls.Subscribe) and record.info is None and record.refusal
+
+
+def test_subscribe_refusal_names_offer_filters() -> None:
+    info = {"user": "u", "name": "x", "offer_filters": {"web": {}}}
+    record = parse({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}})
+    assert isinstance(record, calls.Subscribe) and record.refusal is not None
+    assert "'subscribe.framework_info.offer_filters' is not supported" in record.refusal
+    assert isinstance(parse({"type": "SUBSCRIBE", "subscribe": {"framework_info": {**info, "offer_filters": {}}}}),
+                      calls.Subscribe)  # an empty map asks for nothing
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "x"},
+                                         "offer_constraints": {"role_constraints": {}}}},
+     "'subscribe.offer_constraints' is not supported"),
+    ({"type": "UPDATE_FRAMEWORK", "framework_id": FID,
+      "update_framework": {"framework_info": {"user": "u", "name": "x", "id": FID},
+                           "offer_constraints": {"role_constraints": {"*": {}}}}},
+     "'update_framework.offer_constraints' is not supported"),
+    ({"type": "UPDATE_FRAMEWORK", "framework_id": FID,
+      "update_framework": {"framework_info": {"user": "u", "name": "x", "id": FID, "offer_filters": {"*": {}}}}},
+     "'update_framework.framework_info.offer_filters' is not supported"),
+])
+def test_what_meseta_does_not_carry_out_is_refused_by_name(body: dict[str, Any], field: str) -> None:
+    with pytest.raises(CallRejected) as refused:
+        parse(body)
+    assert refused.value.status == 400 and field in refused.value.message
 
 
 def test_deep_json_is_a_400_not_a_recursion_error() -> None:

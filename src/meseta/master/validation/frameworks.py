@@ -2,7 +2,8 @@
 
     raw JSON --structured (types)--> rules --> FrameworkInfo record (frozen)
     rules: user and name are strings; roles: ``roles`` needs MULTI_ROLE, ``role`` and ``roles``
-    not both, every role valid; failover_timeout a Duration's worth of seconds; id valid if given
+    not both, every role valid; failover_timeout a Duration's worth of seconds; id valid if given;
+    offer_filters (per-role minimum offers) is not carried out, so a non-empty one is refused
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def _parse(raw: Any, where: str) -> FrameworkInfo:
     for required in ("user", "name"):
         if getattr(info, required) is None:
             raise invalid(f"'{where}.{required}' is required and must be a string")
+    if info.offer_filters:
+        raise invalid(f"'{where}.offer_filters' is not supported by Meseta")
     capabilities = frozenset(c.type for c in info.capabilities if c.type is not None)
     multi = "MULTI_ROLE" in capabilities
     if multi and info.role not in (None, "*") and info.roles:

@@ -168,6 +168,7 @@ def _subscribe(call: scheduler_calls.Call) -> Subscribe:
     """A FrameworkInfo that would not parse is a 400; one that parses but breaks a rule (roles,
     failover_timeout, a missing user or name) is refused the Mesos way: 200, ERROR, close."""
     assert call.subscribe is not None
+    _not_supported(call.subscribe.offer_constraints, "subscribe.offer_constraints")
     framework_id = _id("framework_id", call.framework_id) if call.framework_id is not None else None
     suppressed = _roles(call.subscribe.suppressed_roles, "subscribe.suppressed_roles")
     raw = call.subscribe.framework_info
@@ -180,6 +181,7 @@ def _subscribe(call: scheduler_calls.Call) -> Subscribe:
 
 def _update_framework(call: scheduler_calls.Call) -> UpdateFramework:
     assert call.update_framework is not None
+    _not_supported(call.update_framework.offer_constraints, "update_framework.offer_constraints")
     info = parse_framework_info(call.update_framework.framework_info, "update_framework.framework_info")
     return UpdateFramework(info, _roles(call.update_framework.suppressed_roles, "update_framework.suppressed_roles"))
 
@@ -320,6 +322,11 @@ _PARSERS: dict[str, Callable[[scheduler_calls.Call], SchedulerCall]] = {
 
 def _id(kind: str, value: scheduler_calls.ID) -> str:
     return checked_id(kind, ID(value.value))
+
+
+def _not_supported(value: dict[str, Any] | None, where: str) -> None:
+    if value:
+        raise invalid(f"'{where}' is not supported by Meseta")
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
