@@ -17,6 +17,7 @@ from meseta.master.effects import Effect, StartTimer
 
 ALLOCATE_NOW = ("allocate",)  # an allocation soon after something changed (coalesced)
 ALLOCATE_BATCH = ("allocate-batch",)  # and one every allocation_interval, as Mesos batches them
+ID_LETTERS = {"agent": "S", "offer": "O", "inverse": "IO"}  # frameworks are numbered without one
 MAX_PROBLEMS = 100  # recent dropped operations kept for operators
 
 
@@ -79,7 +80,7 @@ class Core:
         self._counters[kind] = number + 1
         if kind == "framework":
             return f"{self.master_id}-{number:04d}"
-        return f"{self.master_id}-{ {'agent': 'S', 'offer': 'O', 'inverse': 'IO'}[kind]}{number}"
+        return f"{self.master_id}-{ID_LETTERS[kind]}{number}"
 
     def request_allocation(self, effects: list[Effect], now: float) -> None:
         if not self._allocation_pending:

@@ -31,19 +31,21 @@ def structured(raw: Any, kind: type[T], where: str) -> T:
 
 def checked_id(kind: str, value: ID | None) -> str:
     """The id's string, or a 400 saying what is wrong with it (Mesos's id rules)."""
-    if value is None or value.value is None:
-        raise invalid(f"'{kind}' is required (an object {{\"value\": \"...\"}})")
-    problem = id_problem(f"'{kind}'", value.value)
-    if problem:
-        raise invalid(problem)
-    return value.value
+    return _id_string(kind, None if value is None else value.value)
 
 
 def raw_id(raw: Any, kind: str) -> str:
     """An id given as raw JSON (``{"value": "..."}``), checked like ``checked_id``."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("value"), str):
+    return _id_string(kind, raw.get("value") if isinstance(raw, dict) else None)
+
+
+def _id_string(kind: str, value: Any) -> str:
+    if not isinstance(value, str):
         raise invalid(f"'{kind}' is required (an object {{\"value\": \"...\"}})")
-    return checked_id(kind, ID(raw["value"]))
+    problem = id_problem(f"'{kind}'", value)
+    if problem:
+        raise invalid(problem)
+    return value
 
 
 def checked_role(role: Any, where: str) -> str:

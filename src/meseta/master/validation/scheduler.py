@@ -170,7 +170,7 @@ def _subscribe(call: scheduler_calls.Call) -> Subscribe:
     assert call.subscribe is not None
     _not_supported(call.subscribe.offer_constraints, "subscribe.offer_constraints")
     framework_id = _id("framework_id", call.framework_id) if call.framework_id is not None else None
-    suppressed = _roles(call.subscribe.suppressed_roles, "subscribe.suppressed_roles")
+    suppressed = frozenset(call.subscribe.suppressed_roles)
     raw = call.subscribe.framework_info
     structured(raw, messages.FrameworkInfo, "subscribe.framework_info")
     try:
@@ -183,7 +183,7 @@ def _update_framework(call: scheduler_calls.Call) -> UpdateFramework:
     assert call.update_framework is not None
     _not_supported(call.update_framework.offer_constraints, "update_framework.offer_constraints")
     info = parse_framework_info(call.update_framework.framework_info, "update_framework.framework_info")
-    return UpdateFramework(info, _roles(call.update_framework.suppressed_roles, "update_framework.suppressed_roles"))
+    return UpdateFramework(info, frozenset(call.update_framework.suppressed_roles))
 
 
 def _accept(call: scheduler_calls.Call) -> Accept:
@@ -246,11 +246,11 @@ def _inverse(call: scheduler_calls.Call) -> InverseAnswer:
 
 
 def _revive(call: scheduler_calls.Call) -> Revive:
-    return Revive(tuple(sorted(_roles(scheduler_calls.roles_of(call.revive), "revive.roles"))))
+    return Revive(tuple(sorted(set(scheduler_calls.roles_of(call.revive)))))
 
 
 def _suppress(call: scheduler_calls.Call) -> Suppress:
-    return Suppress(tuple(sorted(_roles(scheduler_calls.roles_of(call.suppress), "suppress.roles"))))
+    return Suppress(tuple(sorted(set(scheduler_calls.roles_of(call.suppress)))))
 
 
 def _kill(call: scheduler_calls.Call) -> Kill:
@@ -335,11 +335,6 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid(f"'{where}' must be an object")
     return value
-
-
-def _roles(roles: list[str], where: str) -> frozenset[str]:
-    """Roles named by REVIVE, SUPPRESS and suppressed_roles: only compared with the framework's."""
-    return frozenset(roles)
 
 
 def _refuse(filters: scheduler_calls.Filters | None) -> float | None:
