@@ -139,6 +139,9 @@ def test_an_update_with_a_list_as_its_state_is_refused_and_the_master_keeps_a_st
     ({"task_id": {"value": ["held"]}}, "task_id"),
     ({"labels": {"labels": [{"key": 1}]}}, "labels"),
     ({"check_status": {"nested": DEEP}}, "nested"),
+    # beyond int64: the master would refuse the update the agent had taken, and hold up the task's
+    # stream behind it for good
+    ({"unreachable_time": {"nanoseconds": 2**70}}, "unreachable_time"),
 ])
 def test_every_field_of_an_update_is_checked_before_anything_changes(
         live: Live, status: dict[str, Any], fragment: str) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from meseta.protocol.json_edge import JsonRejected, check_tree, decode_typed
+from meseta.protocol.messages import Int64
 from meseta.protocol.task_states import TaskState
 
 CALL_TYPES = ("SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT")
@@ -64,7 +65,7 @@ class Labels(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class TimeInfo(msgspec.Struct, frozen=True):
-    nanoseconds: int
+    nanoseconds: Int64  # the proto's width, as the master parses it
 
 
 class TaskStatus(msgspec.Struct, frozen=True, omit_defaults=True):
