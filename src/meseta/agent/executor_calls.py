@@ -32,8 +32,8 @@ CALL_TYPES = ("SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT")
 # An update travels on to the master inside a call of its own: keep it well under the master's
 # 16 MiB body limit, so that no update the agent accepted can be refused there for its size.
 MAX_CALL_BYTES = 4 * 1024 * 1024
-REASONS = frozenset("REASON_" + name for name in (
-    "REASON_", "COMMAND_EXECUTOR_FAILED", "CONTAINER_LAUNCH_FAILED", "CONTAINER_LIMITATION",
+REASONS = frozenset("REASON_" + name for name in (  # TaskStatus.Reason, the names of spec 1
+    "COMMAND_EXECUTOR_FAILED", "CONTAINER_LAUNCH_FAILED", "CONTAINER_LIMITATION",
     "CONTAINER_LIMITATION_DISK", "CONTAINER_LIMITATION_MEMORY", "CONTAINER_PREEMPTED", "CONTAINER_UPDATE_FAILED",
     "MAX_COMPLETION_TIME_REACHED", "EXECUTOR_REGISTRATION_TIMEOUT", "EXECUTOR_REREGISTRATION_TIMEOUT",
     "EXECUTOR_TERMINATED", "EXECUTOR_UNREGISTERED", "FRAMEWORK_REMOVED", "GC_ERROR", "INVALID_FRAMEWORKID",

@@ -80,6 +80,16 @@ def test_a_time_beyond_int64_is_refused_at_the_edge() -> None:
         raise AssertionError("an int64 field beyond int64 was accepted")
 
 
+def test_an_unknown_reason_is_dropped_as_mesos_drops_an_unknown_enum_name() -> None:
+    for reason, kept in (("REASON_RECONCILIATION", True), ("REASON_TASK_UNKNOWN", True), ("REASON_BOGUS", False),
+                         ("REASON_REASON_", False)):
+        bent = json.loads(json.dumps(UPDATE))
+        bent["update"]["status"]["reason"] = reason
+        call = decode_call(encode(bent))
+        assert call.update is not None
+        assert ("reason" in status_json(call.update.status)) is kept, reason
+
+
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(UPDATE))
 def test_what_the_agent_accepts_the_master_accepts(mutation: Mutation) -> None:
