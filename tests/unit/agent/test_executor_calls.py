@@ -20,7 +20,7 @@ from meseta.agent.options import AgentOptions
 from meseta.core.resources import Resources
 from meseta.master.validation.agents import parse_agent_call
 from meseta.protocol.json_edge import decode_json
-from meseta.testing.mutations import Mutation, encode, mutated
+from meseta.testing.mutations import Mutation, encode, mutated, nested
 
 AGENT, FID, EXECUTOR, TASK = "agent-1", "fw-1", "ex", "held"
 IDS = {"framework_id": {"value": FID}, "executor_id": {"value": EXECUTOR}}
@@ -78,6 +78,27 @@ def test_a_time_beyond_int64_is_refused_at_the_edge() -> None:
         assert "unreachable_time" in exc.message
     else:
         raise AssertionError("an int64 field beyond int64 was accepted")
+
+
+def test_free_form_members_are_bounded_with_the_whole_body() -> None:
+    """check_status, container_status, limitation and unacknowledged_tasks are any JSON: the
+    body's depth bound and msgspec's finite-number and Unicode rules cover them too."""
+    subscribe = {"type": "SUBSCRIBE", **IDS, "subscribe": {"unacknowledged_tasks": [{"task_id": {"value": TASK}}]}}
+    for template, where in ((UPDATE, ("update", "status", "check_status")),
+                            (UPDATE, ("update", "status", "container_status")),
+                            (UPDATE, ("update", "status", "limitation")),
+                            (subscribe, ("subscribe", "unacknowledged_tasks", 0))):
+        for hostile in (nested(40), {"x": float("inf")}, {"x": "\ud800"}, {"x": float("nan")}):
+            bent = json.loads(json.dumps(template))
+            parent = bent
+            for step in where[:-1]:
+                parent = parent[step]
+            parent[where[-1]] = hostile
+            try:
+                decode_call(encode(bent))
+            except CallInvalid:
+                continue
+            raise AssertionError(f"{where} = {hostile!r:.40} was accepted")
 
 
 def test_an_unknown_reason_is_dropped_as_mesos_drops_an_unknown_enum_name() -> None:
