@@ -42,11 +42,7 @@ class ExecutorEndpoint:
                 self.agent.run(machine.handle_executor_update, run, status_json(call.update.status))
             elif call.type == "MESSAGE" and call.message is not None:
                 self.agent.run(machine.handle_executor_message, run, call.message.data)
-        except HttpError as exc:
-            return exc.response()
-        except CallInvalid as exc:
-            return PlainTextResponse(exc.message, status_code=exc.status)
-        except ExecutorCallRejected as exc:
+        except (HttpError, CallInvalid, ExecutorCallRejected) as exc:  # each: the status and the message
             return PlainTextResponse(exc.message, status_code=exc.status)
         return accepted()
 

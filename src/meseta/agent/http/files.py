@@ -35,18 +35,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from meseta.runtime.http import HttpError
+
 T = TypeVar("T")
 MAX_READ_BYTES = 16 * 1024 * 1024  # one /files/read answers at most this much
 MAX_PATH_BYTES = 4096  # PATH_MAX
 MAX_OFFSET = 2**63 - 1  # off_t
 FILE_WORKERS = 4  # threads for this agent's file requests; more requests wait for one
 CHUNK_BYTES = 256 * 1024  # /files/download reads this much at a time
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 def shown(path: str) -> str:
@@ -56,11 +52,11 @@ def shown(path: str) -> str:
 
 def checked_path(raw: str | None) -> str:
     if not raw:
-        raise Refused(400, "Expecting 'path' to be present")
+        raise HttpError(400, "Expecting 'path' to be present")
     if "\x00" in raw:
-        raise Refused(400, "'path' must not contain a NUL byte")
+        raise HttpError(400, "'path' must not contain a NUL byte")
     if len(os.fsencode(raw)) > MAX_PATH_BYTES:
-        raise Refused(400, f"'path' is longer than {MAX_PATH_BYTES} bytes")
+        raise HttpError(400, f"'path' is longer than {MAX_PATH_BYTES} bytes")
     return raw
 
 
@@ -71,9 +67,9 @@ def confine(raw: str, roots: Sequence[Path]) -> Path:
         resolved = Path(os.path.realpath(root))
         if path == resolved or resolved in path.parents:
             if not os.path.lexists(path):
-                raise Refused(404, f"'{shown(raw)}' not found")
+                raise HttpError(404, f"'{shown(raw)}' not found")
             return path
-    raise Refused(404, f"'{shown(raw)}' not found")
+    raise HttpError(404, f"'{shown(raw)}' not found")
 
 
 def int_param(request: Request, name: str) -> int | None:
@@ -85,27 +81,27 @@ def int_param(request: Request, name: str) -> int | None:
     except ValueError:
         value = None
     if value is None:
-        raise Refused(400, f"Failed to parse '{name}': '{shown(raw[:32])}' is not an integer")
+        raise HttpError(400, f"Failed to parse '{name}': '{shown(raw[:32])}' is not an integer")
     if not -1 <= value <= MAX_OFFSET:
-        raise Refused(400, f"'{name}' must be between -1 and {MAX_OFFSET}")
+        raise HttpError(400, f"'{name}' must be between -1 and {MAX_OFFSET}")
     return value
 
 
 def open_regular(path: Path) -> tuple[int, os.stat_result]:
-    """An fd of the regular file at ``path``, opened without blocking; Refused for anything else."""
+    """An fd of the regular file at ``path``, opened without blocking; HttpError(400) for anything else."""
     before = os.lstat(path)
     if stat.S_ISDIR(before.st_mode):
-        raise Refused(400, f"'{shown(str(path))}' is a directory")
+        raise HttpError(400, f"'{shown(str(path))}' is a directory")
     if not stat.S_ISREG(before.st_mode):
-        raise Refused(400, f"'{shown(str(path))}' is not a regular file ({_kind(before.st_mode)})")
+        raise HttpError(400, f"'{shown(str(path))}' is not a regular file ({_kind(before.st_mode)})")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
-        raise Refused(400, f"'{shown(str(path))}' cannot be opened: {exc.strerror}") from None
+        raise HttpError(400, f"'{shown(str(path))}' cannot be opened: {exc.strerror}") from None
     st = os.fstat(fd)  # what was opened, whatever the name points at now
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise Refused(400, f"'{shown(str(path))}' is not a regular file ({_kind(st.st_mode)})")
+        raise HttpError(400, f"'{shown(str(path))}' is not a regular file ({_kind(st.st_mode)})")
     return fd, st
 
 
@@ -134,7 +130,7 @@ def _group(gid: int) -> str:
 def listing(raw: str, roots: Sequence[Path]) -> list[dict[str, Any]]:
     path = confine(raw, roots)
     if not stat.S_ISDIR(os.stat(path).st_mode):
-        raise Refused(400, f"'{shown(str(path))}' is not a directory")
+        raise HttpError(400, f"'{shown(str(path))}' is not a directory")
     entries = []
     with os.scandir(path) as children:
         for child in children:
@@ -171,8 +167,8 @@ class FileRoutes:
     async def _answer(self, work: Callable[[], Awaitable[Response]]) -> Response:
         try:
             return await work()
-        except Refused as exc:
-            return PlainTextResponse(exc.message, status_code=exc.status)
+        except HttpError as exc:
+            return exc.response()
         except OSError as exc:  # a race with the task (a file removed, a directory swapped)
             return PlainTextResponse(f"Failed to access the path: {exc.strerror or exc}", status_code=400)
 
