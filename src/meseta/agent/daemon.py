@@ -14,10 +14,9 @@ from typing import Any
 import psutil
 
 from meseta.agent.actor import AgentActor
-from meseta.agent.containerizer.cgroup_limits import Isolation, parse_isolation
+from meseta.agent.containerizer.cgroup_limits import parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupIsolation
 from meseta.agent.containerizer.launcher import PosixLauncher
-from meseta.agent.fetcher import Fetcher, FetcherCache
 from meseta.agent.http.app import build_agent_app
 from meseta.agent.options import AgentOptions
 from meseta.agent.seams import AgentSeams
@@ -48,24 +47,22 @@ def detect_resources(work_dir: Path, given: str | None) -> Resources:
     return explicit + Resources.parse(";".join(detected))
 
 
-def build_isolation(options: AgentOptions) -> tuple[Isolation, CgroupIsolation | None]:
-    """``--isolation`` -> (what it asks for, the cgroups isolators or None).
+def build_cgroups(options: AgentOptions) -> CgroupIsolation | None:
+    """The cgroups isolators ``--isolation`` asks for, or None.
     Raises ValueError for an unknown isolator, CgroupError for a controller the host lacks."""
     isolation = parse_isolation(options.isolation)
     if not isolation.controllers:
-        return isolation, None
-    cgroups = CgroupIsolation.detect(set(isolation.controllers), options.cgroups_root, options.cgroups_enable_cfs,
-                                     options.cgroups_limit_pids)
-    return isolation, cgroups
+        return None
+    return CgroupIsolation.detect(set(isolation.controllers), options.cgroups_root, options.cgroups_enable_cfs,
+                                  options.cgroups_limit_pids)
 
 
 def build_agent(options: AgentOptions) -> tuple[AgentActor, Any]:
     resources = detect_resources(options.work_dir, options.resources)
-    _, cgroups = build_isolation(options)
+    cgroups = build_cgroups(options)
     if options.oversubscribed_resources:
         resources = resources + as_revocable(Resources.parse(options.oversubscribed_resources))
-    fetcher = Fetcher(FetcherCache(options.fetcher_cache_dir or options.work_dir / "fetch", options.fetcher_cache_size))
-    agent = AgentActor(options, resources, AgentSeams(launcher=PosixLauncher(), cgroups=cgroups, fetcher=fetcher))
+    agent = AgentActor(options, resources, AgentSeams(launcher=PosixLauncher(), cgroups=cgroups))  # its own fetcher
     flags = {k: str(v) for k, v in vars(options).items() if k != "extra_flags"} | options.extra_flags
     return agent, build_agent_app(agent, flags)
 
