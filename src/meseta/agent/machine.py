@@ -13,7 +13,8 @@ Agent lifecycle (connection handling is the actor's)::
 
 Status updates, whoever sends them (built-in runs, custom executors, the agent itself)::
 
-    report --> stamped (time, uuid, agent id; drain rewrites KILLING/KILLED)
+    report --> stamped (time, uuid, agent id; drain rewrites KILLING/KILLED); an executor's
+               UPDATE keeps its uuid and gets the agent's time
            --> the update book (``meseta.agent.update_book``): CheckpointRecord, one in flight
                per task --> ToMaster(STATUS_UPDATE); ACKNOWLEDGE releases the next; an ended run
                whose updates are all acknowledged is forgotten (ForgetRun)
@@ -442,8 +443,7 @@ class AgentMachine:
         for item in out:
             kind = type(item)
             if kind is Report:
-                status = {**item.status, "timestamp": now, "uuid": self.new_uuid()}
-                self._status_update(effects, item.framework_id, status, now)
+                self._status_update(effects, item.framework_id, {**item.status, "uuid": self.new_uuid()}, now)
             elif kind is RunEnded:
                 self._run_ended(effects, item.run, now)
             else:
@@ -451,11 +451,13 @@ class AgentMachine:
         return effects
 
     def _status_update(self, effects: list[Any], framework_id: str, status: dict[str, Any], now: float) -> None:
-        """Hand one update (from any executor, or the agent) to the reliable delivery path."""
+        """Hand one update (from any executor, or the agent) to the reliable delivery path, stamped
+        with the agent's time (an executor's own timestamp is overwritten, as Mesos does)."""
+        status = {**status, "timestamp": now}
         if self.agent_id:
-            status = {**status, "agent_id": {"value": self.agent_id}}
+            status["agent_id"] = {"value": self.agent_id}
         if self.drain_config is not None and status.get("state") in ("TASK_KILLING", "TASK_KILLED"):
-            status = {**status, "reason": "REASON_AGENT_DRAINING"}
+            status["reason"] = "REASON_AGENT_DRAINING"
             if status["state"] == "TASK_KILLED" and self.drain_config.get("mark_gone"):
                 status["state"] = "TASK_GONE_BY_OPERATOR"
         self.book.add(effects, framework_id, status, now)

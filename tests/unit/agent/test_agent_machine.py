@@ -245,8 +245,9 @@ def test_a_subscribed_executor_gets_its_launches_and_speaks_only_for_its_tasks()
 
     uuid = "AAAAAAAAAAAAAAAAAAAAAA=="
     status = {"task_id": {"value": "c1"}, "state": "TASK_RUNNING", "source": "SOURCE_EXECUTOR", "uuid": uuid}
-    effects = world("handle_executor_update", run, status)
+    effects = world("handle_executor_update", run, {**status, "timestamp": -1e308})
     assert states(effects) == ["TASK_RUNNING"]
+    assert statuses(effects)[0]["timestamp"] == world.now  # the agent's time, whatever the executor said
     assert effects[-1] == ToExecutor(key, {"type": "ACKNOWLEDGED", "acknowledged": {
         "task_id": {"value": "c1"}, "uuid": uuid}})
     for bad, status_code in ((dict(status, task_id={"value": "other"}), 400), (dict(status, state="TASK_STAGING"), 400),
