@@ -1,4 +1,5 @@
-"""The status update manager: per-task FIFO, one in flight, backoff, closed after a terminal ack."""
+"""The status update manager: per-task FIFO, one in flight, backoff, closed after a terminal ack;
+``add`` answers (taken, to send now), ``acknowledge`` (matched, to send now)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ def update(task: str, state: str, uuid: str) -> dict:
 
 def test_one_update_in_flight_per_task_in_order() -> None:
     manager = StatusUpdateManager(initial_retry=10, max_retry=600)
-    first = manager.add("f", update("t", "TASK_STARTING", "u1"), now=0)
-    assert first is not None and first["status"]["uuid"] == "u1"
-    assert manager.add("f", update("t", "TASK_RUNNING", "u2"), now=0) is None  # queued behind u1
-    assert manager.add("f", update("other", "TASK_RUNNING", "o1"), now=0) is not None  # other task: own stream
+    taken, first = manager.add("f", update("t", "TASK_STARTING", "u1"), now=0)
+    assert taken and first is not None and first["status"]["uuid"] == "u1"
+    assert manager.add("f", update("t", "TASK_RUNNING", "u2"), now=0) == (True, None)  # queued behind u1
+    assert manager.add("f", update("other", "TASK_RUNNING", "o1"), now=0)[1] is not None  # other task: own stream
     matched, following = manager.acknowledge("f", "t", "u1", now=1)
     assert matched and following is not None and following["status"]["uuid"] == "u2"
     assert following["latest_state"] == "TASK_RUNNING"
@@ -34,7 +35,7 @@ def test_wrong_ack_changes_nothing_and_retries_back_off() -> None:
 def test_terminal_ack_closes_the_stream_and_duplicates_are_dropped() -> None:
     manager = StatusUpdateManager()
     manager.add("f", update("t", "TASK_FINISHED", "u1"), now=0)
-    assert manager.add("f", update("t", "TASK_FINISHED", "u1"), now=0) is None  # executor re-sent it
+    assert manager.add("f", update("t", "TASK_FINISHED", "u1"), now=0) == (False, None)  # executor re-sent it
     assert manager.acknowledge("f", "t", "u1", now=1) == (True, None)
     assert not manager.has_pending("f", "t")
     assert manager.in_flight() == []
@@ -48,3 +49,4 @@ def test_in_flight_lists_every_stream_head_for_resending() -> None:
     assert sorted(u["status"]["uuid"] for u in manager.in_flight()) == ["a1", "b1"]
     manager.drop_framework("f")
     assert manager.in_flight() == []
+

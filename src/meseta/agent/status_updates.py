@@ -5,7 +5,8 @@ Pure bookkeeping; the agent actor does the sending. One stream per (framework, t
     add(update) --> [u1 in flight] [u2 queued] [u3 queued]
                      | due() -> resend u1 at 10 s, 20 s, 40 s ... capped at 10 min
                      | acknowledge(uuid of u1) -> u2 goes in flight (sent at once)
-    a terminal update acknowledged closes the stream; later updates for it are dropped.
+    a duplicate (an update still pending, by its uuid) is not taken: the caller checkpoints only
+    what is taken; a terminal update acknowledged ends the stream (it is forgotten, as in Mesos).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ class _Stream:
     pending: deque[dict[str, Any]] = field(default_factory=deque)
     next_retry: float = 0.0
     backoff: float = INITIAL_RETRY_SECONDS
-    closed: bool = False
     latest_state: str | None = None
 
 
@@ -35,19 +35,18 @@ class StatusUpdateManager:
         self.max_retry = max_retry
         self._streams: dict[tuple[str, str], _Stream] = {}
 
-    def add(self, framework_id: str, update: dict[str, Any], now: float) -> dict[str, Any] | None:
-        """Queue ``update`` (a ``{"framework_id", "status"}`` record); return it if it goes out now."""
+    def add(self, framework_id: str, update: dict[str, Any], now: float) -> tuple[bool, dict[str, Any] | None]:
+        """Queue ``update`` (a ``{"framework_id", "status"}`` record): (it was taken, the update to
+        send now if any)."""
         key = (framework_id, update["status"]["task_id"]["value"])
         stream = self._streams.setdefault(key, _Stream())
-        if stream.closed:
-            return None
         if any(p["status"].get("uuid") == update["status"].get("uuid") for p in stream.pending):
-            return None  # a duplicate re-sent by an executor after it re-subscribed
+            return False, None  # a duplicate re-sent by an executor after it re-subscribed
         stream.latest_state = update["status"]["state"]
         stream.pending.append(update)
         if len(stream.pending) == 1:
-            return self._send_head(stream, now)
-        return None
+            return True, self._send_head(stream, now)
+        return True, None
 
     def acknowledge(self, framework_id: str, task_id: str, uuid: str, now: float) -> tuple[bool, dict[str, Any] | None]:
         """Apply an ACK: (it matched, the next update to send now if any)."""
@@ -56,8 +55,6 @@ class StatusUpdateManager:
             return False, None
         acked = stream.pending.popleft()
         if acked["status"]["state"] in TERMINAL:
-            stream.closed = True
-            stream.pending.clear()
             del self._streams[(framework_id, task_id)]
             return True, None
         if stream.pending:

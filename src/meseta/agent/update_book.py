@@ -2,7 +2,8 @@
 (``StatusUpdateManager``), their checkpoint records and the ended runs kept until every update
 of theirs is acknowledged (pure; the machine stamps the updates and the actor sends them).
 
-    add(update) --> CheckpointRecord({"update"}) --> one in flight per task --> ToMaster(STATUS_UPDATE)
+    add(update) --> CheckpointRecord({"update"}) unless a duplicate --> one in flight per task
+                --> ToMaster(STATUS_UPDATE)
     acknowledge --> CheckpointRecord({"ack"}) --> the next one goes
     retire(run): its tasks wait in ``finished``; once all are acknowledged, ForgetRun (checkpoint gone)
 """
@@ -28,10 +29,12 @@ class UpdateBook:
         self.finished: dict[tuple[str, str], ExecutorRun] = {}  # (framework, task) -> its ended run
 
     def add(self, effects: list[Any], framework_id: str, status: dict[str, Any], now: float) -> None:
-        """Checkpoint one update and hand it to reliable delivery (sent now if first in line)."""
+        """Checkpoint one update and hand it to reliable delivery (sent now, after its record, if
+        first in line); a duplicate of one still pending is neither."""
         update = {"framework_id": {"value": framework_id}, "status": status}
-        self._record(effects, framework_id, status["task_id"]["value"], {"update": update})
-        to_send = self.streams.add(framework_id, update, now)
+        taken, to_send = self.streams.add(framework_id, update, now)
+        if taken:
+            self._record(effects, framework_id, status["task_id"]["value"], {"update": update})
         if to_send is not None:
             effects.append(forward(to_send))
 

@@ -267,6 +267,15 @@ def test_a_subscribed_executor_gets_its_launches_and_speaks_only_for_its_tasks()
                      "status": 256, "custom": True}) in ended
 
 
+def test_a_resubscribing_executor_resends_its_unacknowledged_updates() -> None:
+    world, key, _ = custom_world()
+    world("handle_executor_launched", key)
+    uuid = "AAAAAAAAAAAAAAAAAAAAAA=="
+    status = {"task_id": {"value": "c1"}, "state": "TASK_RUNNING", "source": "SOURCE_EXECUTOR", "uuid": uuid}
+    effects = world("handle_executor_subscribed", key, [status, status])
+    assert states(effects) == ["TASK_RUNNING"] and recorded(effects) == ["TASK_RUNNING"]  # the duplicate dropped
+
+
 def test_registered_resends_what_is_in_flight_and_shutdown_forgets_us() -> None:
     world = World()
     world.run_task(command_task("t1"))
