@@ -396,7 +396,8 @@ class AgentMachine:
     def handle_executor_subscribed(self, key: RunKey, unacknowledged_updates: Iterable[dict[str, Any]],
                                    now: float) -> list[Effect]:
         """Its stream is open: SUBSCRIBED, what was queued, then what it never saw acknowledged
-        (duplicates of updates we have are dropped by their uuid; invalid ones skipped)."""
+        (duplicates of updates we have are dropped by their uuid; invalid ones skipped, logged with
+        why: the subscription itself stands, as in Mesos)."""
         run = self.run_of(key)
         if not isinstance(run, CustomRun):
             return []
@@ -406,8 +407,9 @@ class AgentMachine:
         for status in unacknowledged_updates:
             try:
                 effects += self.handle_executor_update(run, status, now)
-            except ExecutorCallRejected:
-                continue
+            except ExecutorCallRejected as exc:
+                effects.append(Log(logging.WARNING, f"agent {self.port}: executor {run.executor_id} of "
+                                                    f"{run.framework_id} re-sent an update not taken: {exc.message}"))
         return effects
 
     def handle_executor_update(self, run: CustomRun, status: dict[str, Any], now: float) -> list[Effect]:

@@ -272,8 +272,10 @@ def test_a_resubscribing_executor_resends_its_unacknowledged_updates() -> None:
     world("handle_executor_launched", key)
     uuid = "AAAAAAAAAAAAAAAAAAAAAA=="
     status = {"task_id": {"value": "c1"}, "state": "TASK_RUNNING", "source": "SOURCE_EXECUTOR", "uuid": uuid}
-    effects = world("handle_executor_subscribed", key, [status, status])
+    effects = world("handle_executor_subscribed", key, [status, {**status, "task_id": {"value": "ghost"}}, status])
     assert states(effects) == ["TASK_RUNNING"] and recorded(effects) == ["TASK_RUNNING"]  # the duplicate dropped
+    [skipped] = [e for e in effects if isinstance(e, Log)]
+    assert skipped.level == logging.WARNING and "'ghost'" in skipped.message
 
 
 def test_registered_resends_what_is_in_flight_and_shutdown_forgets_us() -> None:
