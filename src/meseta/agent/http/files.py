@@ -150,7 +150,8 @@ def read_part(raw: str, roots: Sequence[Path], offset: int | None, length: int |
         if offset is None or offset == -1:
             return {"offset": st.st_size, "data": ""}
         size = MAX_READ_BYTES if length in (None, -1) else min(length, MAX_READ_BYTES)
-        data = os.pread(fd, size, offset) if size > 0 else b""
+        # past the end there is nothing to read (and pread near 2^63 fails with EINVAL)
+        data = os.pread(fd, size, offset) if size > 0 and offset < st.st_size else b""
     finally:
         os.close(fd)
     return {"offset": offset, "data": data.decode("utf-8", errors="replace")}
