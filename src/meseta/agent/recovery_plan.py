@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from meseta.agent.runs import KINDS
 from meseta.protocol.task_states import TERMINAL
 
 
@@ -87,16 +88,13 @@ class Rebuild:
     executor_fate: Fate  # SETTLED for the built-in executors
 
 
-KNOWN_KINDS = ("COMMAND", "DEFAULT", "CUSTOM")
-
-
 def plan_recovery(runs: list[SavedRun], mode: str) -> list[Discard | Rebuild]:
     """``mode`` is --recover: ``reconnect`` finds the tasks again, ``cleanup`` kills what is left."""
     return [_plan_run(run, mode) for run in runs]
 
 
 def _plan_run(run: SavedRun, mode: str) -> Discard | Rebuild:
-    if run.kind not in KNOWN_KINDS or not run.framework_info.get("checkpoint") or mode == "cleanup":
+    if run.kind not in KINDS or not run.framework_info.get("checkpoint") or mode == "cleanup":
         wrappers = [(t.pid, t.wrapper) for t in run.tasks] + [(run.pid, run.wrapper)]
         return Discard(run, tuple(pid for pid, seen in wrappers if pid is not None and seen == Wrapper.RUNNING))
     custom = run.kind == "CUSTOM"
