@@ -251,12 +251,15 @@ class AgentActor:
         container = self.containers.get(key)
         return container.meta_dir if container is not None else paths.meta_run_dir(self.work_dir, *key)
 
+    def _task_dir(self, key: RunKey, task_id: str) -> Path:
+        return paths.meta_task_dir(self._meta_dir(key), task_id)
+
     def _checkpoint_task(self, effect: CheckpointTask) -> None:
-        task_dir = self._meta_dir(effect.run) / "tasks" / str(effect.info["task_id"]["value"])
+        task_dir = self._task_dir(effect.run, str(effect.info["task_id"]["value"]))
         self._spawn(asyncio.to_thread(checkpoint.save_task, task_dir, effect.info))
 
     def _checkpoint_record(self, effect: CheckpointRecord) -> None:
-        checkpoint.append_update_record(self._meta_dir(effect.run) / "tasks" / effect.task_id, effect.record)
+        checkpoint.append_update_record(self._task_dir(effect.run, effect.task_id), effect.record)
 
     def _forget_run(self, effect: ForgetRun) -> None:
         self._spawn(asyncio.to_thread(checkpoint.forget_run, self._meta_dir(effect.run)))

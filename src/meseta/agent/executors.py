@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meseta.agent import checkpoint
+from meseta.agent import checkpoint, paths
 from meseta.agent.containerizer.cgroups import ContainerCgroups
 from meseta.agent.containerizer.images import SANDBOX_IN_CONTAINER, ImageError, ImageStore, RootfsMount
 from meseta.agent.containerizer.launcher import (
@@ -97,7 +97,7 @@ class Container:
     sandbox_ready: asyncio.Future[Any] | None = None
 
     def task_dir(self, task_id: str) -> Path:
-        return self.meta_dir / "tasks" / task_id
+        return paths.meta_task_dir(self.meta_dir, task_id)
 
     def pids(self) -> list[int]:
         pids = [process.pid for process in self.processes.values()]
