@@ -27,7 +27,7 @@ import logging
 import random
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from meseta import MESOS_COMPAT_VERSION
 from meseta.agent import disk_quota as disk_rules
@@ -73,6 +73,7 @@ from meseta.core.resources import ResourceError, Resources, parse_json
 from meseta.protocol.ids import id_problem
 from meseta.protocol.task_states import TERMINAL, TaskState
 
+Run = TypeVar("Run", bound=ExecutorRun)
 MAX_COMPLETED_EXECUTORS = 150  # --max_completed_executors_per_framework, roughly
 
 
@@ -192,7 +193,6 @@ class AgentMachine:
             return
         custom = self._new_run(out, CustomRun, framework_info, executor_info,
                                _resources_of(task) + _resources_of(executor_info), executor_info.get("container"))
-        assert isinstance(custom, CustomRun)
         custom.launch(out, task)
         custom.start(out)
 
@@ -208,7 +208,6 @@ class AgentMachine:
         if executor_info.get("type") == "CUSTOM":
             custom = self._new_run(out, CustomRun, framework_info, executor_info, group_resources,
                                    executor_info.get("container"))
-            assert isinstance(custom, CustomRun)
             custom.launch_group(out, tasks)
             custom.start(out)
             return
@@ -285,9 +284,9 @@ class AgentMachine:
         self.checkpointed, self.resources, self.drain_config = Resources(), self.flag_resources, None
 
     # ================================================================ runs
-    def _new_run(self, out: Outbox, cls: type[ExecutorRun], framework_info: dict[str, Any],
+    def _new_run(self, out: Outbox, cls: type[Run], framework_info: dict[str, Any],
                  executor_info: dict[str, Any], resources: Resources = Resources(),
-                 container: dict[str, Any] | None = None, container_id: str | None = None) -> ExecutorRun:
+                 container: dict[str, Any] | None = None, container_id: str | None = None) -> Run:
         """A new run, or with ``container_id`` one found again by recovery (its sandbox exists)."""
         assert self.agent_id is not None
         key = RunKey(self.agent_id, str(framework_info["id"]["value"]), str(executor_info["executor_id"]["value"]),
@@ -387,7 +386,7 @@ class AgentMachine:
         if framework_id not in self.frameworks:
             raise ExecutorCallRejected(400, "Framework cannot be found")
         run = self.executors.get((framework_id, executor_id))
-        if not isinstance(run, CustomRun) and (run is None or subscribing):
+        if run is None or (subscribing and not isinstance(run, CustomRun)):
             raise ExecutorCallRejected(400, "Executor cannot be found")
         if not isinstance(run, CustomRun) or not (subscribing or run.connected):
             raise ExecutorCallRejected(403, "Executor is not subscribed")

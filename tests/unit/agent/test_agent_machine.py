@@ -267,6 +267,19 @@ def test_a_subscribed_executor_gets_its_launches_and_speaks_only_for_its_tasks()
                      "status": 256, "custom": True}) in ended
 
 
+def test_only_a_custom_executor_may_subscribe_or_call() -> None:
+    world = World()
+    world.running("t1")  # a command task: the agent is its executor
+    for framework_id, executor_id, subscribing, status, message in (
+            ("nope", "t1", False, 400, "Framework cannot be found"),
+            (FID, "nobody", True, 400, "Executor cannot be found"),
+            (FID, "t1", True, 400, "Executor cannot be found"),
+            (FID, "t1", False, 403, "Executor is not subscribed")):
+        with pytest.raises(ExecutorCallRejected) as refused:
+            world.machine.executor_for_call(framework_id, executor_id, subscribing=subscribing)
+        assert (refused.value.status, refused.value.message) == (status, message)
+
+
 def test_a_resubscribing_executor_resends_its_unacknowledged_updates() -> None:
     world, key, _ = custom_world()
     world("handle_executor_launched", key)
