@@ -237,8 +237,12 @@ EXAMPLES = int(os.environ.get("MESETA_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def _base_calls(live: Live) -> list[dict[str, Any]]:
+    # every TaskStatus member an executor may send, so that a mutation can reach each of them
     status = {**live.update(message="fuzz", data="aGVsbG8=", timestamp=1.5e9, healthy=True,
-                            labels={"labels": [{"key": "k", "value": "v"}]})["update"]["status"]}
+                            labels={"labels": [{"key": "k", "value": "v"}]}, reason="REASON_RECONCILIATION",
+                            agent_id={"value": "whoever"}, executor_id={"value": live.executor_id},
+                            check_status={"type": "COMMAND"}, container_status={"executor_pid": 1},
+                            unreachable_time={"nanoseconds": 5}, limitation={"resources": []})["update"]["status"]}
     return [
         {"type": "UPDATE", **live.ids(), "update": {"status": status}},
         {"type": "MESSAGE", **live.ids(), "message": {"data": "aGk="}},
