@@ -50,3 +50,11 @@ def test_in_flight_lists_every_stream_head_for_resending() -> None:
     manager.drop_framework("f")
     assert manager.in_flight() == []
 
+
+def test_a_stream_remembers_where_its_records_go() -> None:
+    manager = StatusUpdateManager()
+    manager.add("f", update("t", "TASK_RUNNING", "u1"), now=0, where="run-1")
+    manager.add("f", update("t", "TASK_LOST", "u2"), now=0)  # a report on a task the agent does not have
+    assert manager.where("f", "t") == "run-1" and manager.where("f", "nope") is None
+    manager.add("f", update("t", "TASK_RUNNING", "u3"), now=0, where="run-2")  # a later run of the same id
+    assert manager.where("f", "t") == "run-2"

@@ -111,7 +111,7 @@ class AgentMachine:
         self.frameworks: dict[str, dict[str, Any]] = {}  # framework id -> FrameworkInfo
         self.executors: dict[tuple[str, str], ExecutorRun] = {}  # (framework, executor) -> live run
         self.completed_executors: list[ExecutorRun] = []
-        self.book = UpdateBook(self.executors, options.status_update_retry_min, options.status_update_retry_max)
+        self.book = UpdateBook(options.status_update_retry_min, options.status_update_retry_max)
         self.gc_scheduled: dict[RunKey, float] = {}  # ended run -> when it ended
         self.qos = qos_rules.LoadThresholds(options.qos_load_threshold_5min, options.qos_load_threshold_15min)
         self.metrics: dict[str, int] = {"executors_preempted": 0}
@@ -223,7 +223,7 @@ class AgentMachine:
         # Unknown here: tell the scheduler it is gone (the agent has no such task).
         out.append(Report(framework_id, {"task_id": {"value": task_id}, "state": TaskState.TASK_LOST,
                                          "source": AGENT, "reason": "REASON_TASK_UNKNOWN",
-                                         "message": "Task is unknown to the agent"}))
+                                         "message": "Task is unknown to the agent"}, None))
 
     def _on_acknowledge(self, out: Outbox, message: Mapping[str, Any], now: float) -> None:
         framework_id, task_id = message["framework_id"]["value"], message["task_id"]["value"]
@@ -428,7 +428,7 @@ class AgentMachine:
         status = {**status, "executor_id": run.executor_info["executor_id"]}
         run.record_update(task, status["state"])
         effects: list[Effect] = []
-        self._status_update(effects, run.framework_id, status, now)
+        self._status_update(effects, run.key, run.framework_id, status, now)
         effects.append(ToExecutor(run.key, {"type": "ACKNOWLEDGED", "acknowledged": {
             "task_id": status["task_id"], "uuid": status["uuid"]}}))
         return effects
@@ -444,14 +444,16 @@ class AgentMachine:
         for item in out:
             kind = type(item)
             if kind is Report:
-                self._status_update(effects, item.framework_id, {**item.status, "uuid": self.new_uuid()}, now)
+                self._status_update(effects, item.run, item.framework_id, {**item.status, "uuid": self.new_uuid()},
+                                    now)
             elif kind is RunEnded:
                 self._run_ended(effects, item.run, now)
             else:
                 effects.append(item)
         return effects
 
-    def _status_update(self, effects: list[Any], framework_id: str, status: dict[str, Any], now: float) -> None:
+    def _status_update(self, effects: list[Any], run: RunKey | None, framework_id: str, status: dict[str, Any],
+                       now: float) -> None:
         """Hand one update (from any executor, or the agent) to the reliable delivery path, stamped
         with the agent's time (an executor's own timestamp is overwritten, as Mesos does)."""
         status = {**status, "timestamp": now}
@@ -461,7 +463,7 @@ class AgentMachine:
             status["reason"] = "REASON_AGENT_DRAINING"
             if status["state"] == "TASK_KILLED" and self.drain_config.get("mark_gone"):
                 status["state"] = "TASK_GONE_BY_OPERATOR"
-        self.book.add(effects, framework_id, status, now)
+        self.book.add(effects, run, framework_id, status, now)
 
     def _run_ended(self, effects: list[Any], run: ExecutorRun, now: float) -> None:
         if self.executors.get((run.framework_id, run.executor_id)) is run:
@@ -541,10 +543,9 @@ class AgentMachine:
         saved = plan.run
         run = self._new_run(out, KINDS[saved.kind], saved.framework_info, saved.info["executor_info"],
                             _resources_json(saved.info.get("resources")), container_id=saved.info["container_id"])
-        framework_id = run.framework_id
         for task, fate in zip(saved.tasks, plan.task_fates, strict=True):
             record = run.tasks[task.task_id] = TaskRecord(task.info, task.replayed_state() or TaskState.TASK_STAGING)
-            self.book.replay(framework_id, record.task_id, task.records, now)
+            self.book.replay(run.key, record.task_id, task.records, now)
             if fate == Fate.GONE:
                 run.report(out, record, TaskState.TASK_FAILED, "The task's process was gone when the agent "
                            "recovered", EXECUTOR_TERMINATED, source=AGENT)

@@ -63,6 +63,7 @@ class Report:
 
     framework_id: str
     status: dict[str, Any]
+    run: RunKey | None  # where the task is checkpointed; None for a task the agent does not have
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +159,7 @@ class ExecutorRun:
             status["reason"] = reason
         if healthy is not None:
             status["healthy"] = healthy
-        out.append(Report(self.framework_id, status))
+        out.append(Report(self.framework_id, status, self.key))
 
     def finish_if_idle(self, out: Outbox) -> None:
         if not self.terminated and all(t.state in TERMINAL for t in self.tasks.values()):

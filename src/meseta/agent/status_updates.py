@@ -1,6 +1,7 @@
 """Reliable status updates: every update reaches the scheduler at least once, in order per task.
 
-Pure bookkeeping; the agent actor does the sending. One stream per (framework, task)::
+Pure bookkeeping; the agent actor does the sending. One stream per (framework, task), which
+remembers where its task's records are checkpointed (``where``: opaque here, the run's key)::
 
     add(update) --> [u1 in flight] [u2 queued] [u3 queued]
                      | due() -> resend u1 at 10 s, 20 s, 40 s ... capped at 10 min
@@ -27,6 +28,7 @@ class _Stream:
     next_retry: float = 0.0
     backoff: float = INITIAL_RETRY_SECONDS
     latest_state: str | None = None
+    where: Any = None  # where the task's update records go (its latest run)
 
 
 class StatusUpdateManager:
@@ -35,11 +37,14 @@ class StatusUpdateManager:
         self.max_retry = max_retry
         self._streams: dict[tuple[str, str], _Stream] = {}
 
-    def add(self, framework_id: str, update: dict[str, Any], now: float) -> tuple[bool, dict[str, Any] | None]:
-        """Queue ``update`` (a ``{"framework_id", "status"}`` record): (it was taken, the update to
-        send now if any)."""
+    def add(self, framework_id: str, update: dict[str, Any], now: float,
+            where: Any = None) -> tuple[bool, dict[str, Any] | None]:
+        """Queue ``update`` (a ``{"framework_id", "status"}`` record) of the task checkpointed at
+        ``where``: (it was taken, the update to send now if any)."""
         key = (framework_id, update["status"]["task_id"]["value"])
         stream = self._streams.setdefault(key, _Stream())
+        if where is not None:  # (a report on a task the agent does not have leaves its records where they were)
+            stream.where = where
         if any(p["status"].get("uuid") == update["status"].get("uuid") for p in stream.pending):
             return False, None  # a duplicate re-sent by an executor after it re-subscribed
         stream.latest_state = update["status"]["state"]
@@ -78,6 +83,11 @@ class StatusUpdateManager:
     def drop_framework(self, framework_id: str) -> None:
         for key in [k for k in self._streams if k[0] == framework_id]:
             del self._streams[key]
+
+    def where(self, framework_id: str, task_id: str) -> Any:
+        """Where the task's records go, as its latest update said (None: no stream, or nowhere)."""
+        stream = self._streams.get((framework_id, task_id))
+        return stream.where if stream is not None else None
 
     def has_pending(self, framework_id: str, task_id: str) -> bool:
         stream = self._streams.get((framework_id, task_id))

@@ -10,10 +10,10 @@ of theirs is acknowledged (pure; the machine stamps the updates and the actor se
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-from meseta.agent.effects import CheckpointRecord, ForgetRun, ToMaster
+from meseta.agent.effects import CheckpointRecord, ForgetRun, RunKey, ToMaster
 from meseta.agent.runs import ExecutorRun, TaskRecord
 from meseta.agent.status_updates import StatusUpdateManager
 
@@ -23,33 +23,37 @@ def forward(update: dict[str, Any]) -> ToMaster:
 
 
 class UpdateBook:
-    def __init__(self, live: Mapping[tuple[str, str], ExecutorRun], retry_min: float, retry_max: float) -> None:
-        self.live = live  # the machine's live runs, (framework, executor) -> run: read here, never changed
+    def __init__(self, retry_min: float, retry_max: float) -> None:
         self.streams = StatusUpdateManager(retry_min, retry_max)
         self.finished: dict[tuple[str, str], ExecutorRun] = {}  # (framework, task) -> its ended run
 
-    def add(self, effects: list[Any], framework_id: str, status: dict[str, Any], now: float) -> None:
-        """Checkpoint one update and hand it to reliable delivery (sent now, after its record, if
-        first in line); a duplicate of one still pending is neither."""
+    def add(self, effects: list[Any], run: RunKey | None, framework_id: str, status: dict[str, Any],
+            now: float) -> None:
+        """Checkpoint one update of a task of ``run`` (None: a task the agent does not have) and
+        hand it to reliable delivery (sent now, after its record, if first in line); a duplicate of
+        one still pending is neither."""
         update = {"framework_id": {"value": framework_id}, "status": status}
-        taken, to_send = self.streams.add(framework_id, update, now)
-        if taken:
-            self._record(effects, framework_id, status["task_id"]["value"], {"update": update})
+        taken, to_send = self.streams.add(framework_id, update, now, where=run)
+        if taken and run is not None:
+            effects.append(CheckpointRecord(run, status["task_id"]["value"], {"update": update}))
         if to_send is not None:
             effects.append(forward(to_send))
 
-    def replay(self, framework_id: str, task_id: str, records: list[dict[str, Any]], now: float) -> None:
+    def replay(self, run: RunKey, task_id: str, records: list[dict[str, Any]], now: float) -> None:
         """Recovery: a task's update stream as it was checkpointed; the unacknowledged stay pending."""
+        framework_id = run.framework_id
         for entry in records:
             if "update" in entry:
-                self.streams.add(framework_id, entry["update"], now)
+                self.streams.add(framework_id, entry["update"], now, where=run)
             elif "ack" in entry:
                 self.streams.acknowledge(framework_id, task_id, entry["ack"], now)
 
     def acknowledge(self, effects: list[Any], framework_id: str, task_id: str, uuid: str, now: float) -> None:
+        run: RunKey | None = self.streams.where(framework_id, task_id)  # (a terminal ack ends the stream)
         matched, next_update = self.streams.acknowledge(framework_id, task_id, uuid, now)
         if matched:
-            self._record(effects, framework_id, task_id, {"ack": uuid})
+            if run is not None:
+                effects.append(CheckpointRecord(run, task_id, {"ack": uuid}))
             self._forget_if_done(effects, framework_id, task_id)
         if next_update is not None:
             effects.append(forward(next_update))
@@ -78,19 +82,6 @@ class UpdateBook:
         for (framework_id, task_id), run in self.finished.items():
             if task_id in run.tasks and self.streams.has_pending(framework_id, task_id):
                 yield run, run.tasks[task_id]
-
-    def _run_of_task(self, framework_id: str, task_id: str) -> ExecutorRun | None:
-        run = self.live.get((framework_id, task_id))  # a command task's executor has its id
-        if run is not None and task_id in run.tasks:
-            return run
-        return next((r for (fid, _), r in self.live.items() if fid == framework_id and task_id in r.tasks),
-                    self.finished.get((framework_id, task_id)))
-
-    def _record(self, effects: list[Any], framework_id: str, task_id: str, record: dict[str, Any]) -> None:
-        """Checkpoint an update or an acknowledgement, so a restarted agent resends what is unacked."""
-        run = self._run_of_task(framework_id, task_id)
-        if run is not None:
-            effects.append(CheckpointRecord(run.key, task_id, record))
 
     def _forget_if_done(self, effects: list[Any], framework_id: str, task_id: str) -> None:
         """A finished run whose updates are all acknowledged needs no checkpoint any more."""

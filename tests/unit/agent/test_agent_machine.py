@@ -291,6 +291,18 @@ def test_a_resubscribing_executor_resends_its_unacknowledged_updates() -> None:
     assert skipped.level == logging.WARNING and "'ghost'" in skipped.message
 
 
+def test_an_executors_updates_and_their_acknowledgements_are_checkpointed_in_its_run() -> None:
+    world, key, _ = custom_world()
+    world("handle_executor_launched", key)
+    world("handle_executor_subscribed", key, [])
+    uuid = "AAAAAAAAAAAAAAAAAAAAAA=="
+    status = {"task_id": {"value": "c1"}, "state": "TASK_RUNNING", "source": "SOURCE_EXECUTOR", "uuid": uuid}
+    effects = world("handle_executor_update", world.machine.executors[(FID, "ex")], status)
+    assert [(e.run, e.task_id) for e in effects if isinstance(e, CheckpointRecord)] == [(key, "c1")]
+    acked = world.message("ACKNOWLEDGE", framework_id={"value": FID}, task_id={"value": "c1"}, uuid=uuid)
+    assert acked == [CheckpointRecord(key, "c1", {"ack": uuid})]
+
+
 def test_registered_resends_what_is_in_flight_and_shutdown_forgets_us() -> None:
     world = World()
     world.run_task(command_task("t1"))
