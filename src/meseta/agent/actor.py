@@ -68,6 +68,7 @@ from meseta.agent.seams import AgentSeams
 from meseta.core.reservations import is_revocable, volumes
 from meseta.core.resources import Resources, parse_attributes
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
+from meseta.protocol.ids import id_json
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.fast_http import FastHttpError, FastPoster
 from meseta.runtime.leader import locate_masters, while_leading
@@ -198,7 +199,7 @@ class AgentActor:
         agent_id = self.machine.agent_id
         if self.stream_id is None or agent_id is None:
             return False
-        body = {**body, "agent_id": {"value": agent_id}}
+        body = {**body, "agent_id": id_json(agent_id)}
         try:
             status, _ = await self._poster.post(AGENT_CALL_PATH, body, {STREAM_ID_HEADER: self.stream_id})
         except (FastHttpError, OSError, TimeoutError) as exc:

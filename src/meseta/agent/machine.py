@@ -70,7 +70,7 @@ from meseta.agent.update_book import UpdateBook
 from meseta.core.reservations import checkpointed as checkpointed_part
 from meseta.core.reservations import stripped
 from meseta.core.resources import ResourceError, Resources, parse_json
-from meseta.protocol.ids import id_problem
+from meseta.protocol.ids import id_json, id_problem
 from meseta.protocol.task_states import TERMINAL, TaskState
 
 Run = TypeVar("Run", bound=ExecutorRun)
@@ -130,7 +130,7 @@ class AgentMachine:
         info: dict[str, Any] = {"hostname": self.hostname, "port": self.port,
                                 "resources": self.resources.to_json(), "attributes": self.attributes}
         if self.agent_id:
-            info["id"] = {"value": self.agent_id}
+            info["id"] = id_json(self.agent_id)
         return info
 
     def registration_call(self) -> dict[str, Any]:
@@ -146,9 +146,9 @@ class AgentMachine:
             "agent_info": self.agent_info(),
             "version": MESOS_COMPAT_VERSION,
             "frameworks": list(self.frameworks.values()),
-            "executor_infos": [{**run.executor_info, "framework_id": {"value": run.framework_id}}
+            "executor_infos": [{**run.executor_info, "framework_id": id_json(run.framework_id)}
                                for run in self.executors.values() if run.kind == "CUSTOM"],
-            "tasks": [{"framework_id": {"value": run.framework_id}, "info": t.info, "state": t.state,
+            "tasks": [{"framework_id": id_json(run.framework_id), "info": t.info, "state": t.state,
                        "executor_id": run.executor_id if run.kind == "CUSTOM" else "",
                        "resources": t.info.get("resources")} for run, t in live + ended],
         }
@@ -169,7 +169,7 @@ class AgentMachine:
     def _on_registered(self, out: Outbox, message: Mapping[str, Any], now: float) -> None:
         payload = message[str(message["type"]).lower()]
         self.agent_id = str(payload["agent_id"]["value"])
-        out.append(SaveAgent(self.agent_id, {**self.agent_info(), "id": {"value": self.agent_id}}))
+        out.append(SaveAgent(self.agent_id, self.agent_info()))
         out.append(ExpectPings(float(payload.get("ping_interval_seconds", 15))
                                * int(payload.get("max_ping_timeouts", 5))))
         out.extend(self.book.in_flight())
@@ -181,7 +181,7 @@ class AgentMachine:
         if executor_info is None:  # a command task: the built-in command executor, id = task id
             task_id = task["task_id"]["value"]
             executor_info = {"executor_id": task["task_id"], "name": f"Command Executor (Task: {task_id})",
-                             "source": task_id, "framework_id": {"value": framework_id}}
+                             "source": task_id, "framework_id": id_json(framework_id)}
             run = self._new_run(out, CommandRun, framework_info, executor_info, _resources_of(task),
                                 task.get("container"))
             run.launch(out, task)
@@ -221,7 +221,7 @@ class AgentMachine:
                 run.kill(out, task_id, message.get("kill_policy"))
                 return
         # Unknown here: tell the scheduler it is gone (the agent has no such task).
-        out.append(Report(framework_id, {"task_id": {"value": task_id}, "state": TaskState.TASK_LOST,
+        out.append(Report(framework_id, {"task_id": id_json(task_id), "state": TaskState.TASK_LOST,
                                          "source": AGENT, "reason": "REASON_TASK_UNKNOWN",
                                          "message": "Task is unknown to the agent"}, None))
 
@@ -434,8 +434,8 @@ class AgentMachine:
         return effects
 
     def handle_executor_message(self, run: CustomRun, data: str, now: float) -> list[Effect]:
-        return [ToMaster({"type": "EXECUTOR_MESSAGE", "framework_id": {"value": run.framework_id},
-                          "executor_id": {"value": run.executor_id}, "data": data})]
+        return [ToMaster({"type": "EXECUTOR_MESSAGE", "framework_id": id_json(run.framework_id),
+                          "executor_id": id_json(run.executor_id), "data": data})]
 
     # ================================================================ status updates
     def _settle(self, out: Outbox, now: float) -> list[Effect]:
@@ -458,7 +458,7 @@ class AgentMachine:
         with the agent's time (an executor's own timestamp is overwritten, as Mesos does)."""
         status = {**status, "timestamp": now}
         if self.agent_id:
-            status["agent_id"] = {"value": self.agent_id}
+            status["agent_id"] = id_json(self.agent_id)
         if self.drain_config is not None and status.get("state") in ("TASK_KILLING", "TASK_KILLED"):
             status["reason"] = "REASON_AGENT_DRAINING"
             if status["state"] == "TASK_KILLED" and self.drain_config.get("mark_gone"):
@@ -473,8 +473,8 @@ class AgentMachine:
         effects.append(ReleaseContainer(run.key))  # whatever the executor left behind dies with it
         self.completed_executors.append(run)
         del self.completed_executors[:-MAX_COMPLETED_EXECUTORS]
-        effects.append(ToMaster({"type": "EXECUTOR_EXITED", "framework_id": {"value": run.framework_id},
-                                 "executor_id": {"value": run.executor_id}, "status": run.exit_status,
+        effects.append(ToMaster({"type": "EXECUTOR_EXITED", "framework_id": id_json(run.framework_id),
+                                 "executor_id": id_json(run.executor_id), "status": run.exit_status,
                                  "custom": run.kind == "CUSTOM"}))
 
     # ================================================================ ticks

@@ -41,6 +41,7 @@ from meseta.agent.effects import (
 )
 from meseta.agent.health import HEALTH_REASON, HealthCheckError, HealthPolicy, HealthTracker
 from meseta.core.resources import Resources
+from meseta.protocol.ids import id_json
 from meseta.protocol.task_states import TERMINAL, TaskState
 
 DEFAULT_KILL_GRACE_SECONDS = 3.0  # the command executor's default
@@ -347,7 +348,7 @@ class CustomRun(ExecutorRun):
             self.report(out, task, TaskState.TASK_KILLED, "Killed before the executor subscribed",
                         "REASON_TASK_KILLED_DURING_LAUNCH", source=AGENT)
             return
-        event: dict[str, Any] = {"type": "KILL", "kill": {"task_id": {"value": task_id}}}
+        event: dict[str, Any] = {"type": "KILL", "kill": {"task_id": id_json(task_id)}}
         if kill_policy:
             event["kill"]["kill_policy"] = kill_policy
         self.send(out, event)
@@ -403,7 +404,7 @@ class CustomRun(ExecutorRun):
                 "executor_info": self.executor_info,
                 "framework_info": self.framework_info,
                 "agent_info": agent_info,
-                "container_id": {"value": self.container_id},
+                "container_id": id_json(self.container_id),
             },
         }))
         out.extend(ToExecutor(self.key, event) for event in self.queued)

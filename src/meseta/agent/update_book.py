@@ -16,6 +16,7 @@ from typing import Any
 from meseta.agent.effects import CheckpointRecord, ForgetRun, RunKey, ToMaster
 from meseta.agent.runs import ExecutorRun, TaskRecord
 from meseta.agent.status_updates import StatusUpdateManager
+from meseta.protocol.ids import id_json
 
 
 def forward(update: dict[str, Any]) -> ToMaster:
@@ -32,7 +33,7 @@ class UpdateBook:
         """Checkpoint one update of a task of ``run`` (None: a task the agent does not have) and
         hand it to reliable delivery (sent now, after its record, if first in line); a duplicate of
         one still pending is neither."""
-        update = {"framework_id": {"value": framework_id}, "status": status}
+        update = {"framework_id": id_json(framework_id), "status": status}
         taken, to_send = self.streams.add(framework_id, update, now, where=run)
         if taken and run is not None:
             effects.append(CheckpointRecord(run, status["task_id"]["value"], {"update": update}))
