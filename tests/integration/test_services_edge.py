@@ -168,3 +168,16 @@ def test_ping_info_and_metrics_say_the_framework_is_connected(api: httpx.Client)
     gauges = api.get("/metrics").json()["gauges"]
     assert gauges["marathon.mesos.connected.gauge"] == {"value": 1}
     json.dumps(gauges)
+
+
+def test_absent_groups_are_404_and_groups_implied_by_an_app_exist(api: httpx.Client) -> None:
+    before = stored(api)
+    assert api.delete("/v2/groups/nowhere").status_code == 404
+    assert api.put("/v2/groups/nowhere", json={"scaleBy": 2}).status_code == 404
+    assert api.get("/v2/groups/nowhere/versions").status_code == 404
+    assert stored(api) == before
+    assert api.post("/v2/apps", json={**APP, "id": "/implied/deep/a", "instances": 0}).status_code == 201
+    assert api.get("/v2/groups/implied/versions").status_code == 200
+    assert api.put("/v2/groups/implied/deep", json={"scaleBy": 1}, params={"force": "true"}).status_code == 200
+    assert api.delete("/v2/groups/implied", params={"force": "true"}).status_code == 200
+    assert api.get("/v2/groups/implied").status_code == 404

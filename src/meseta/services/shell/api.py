@@ -366,7 +366,7 @@ class ServicesApi:
                 factor = body["scaleBy"]
                 if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor <= INT_MAX:
                     raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a number from 0 to 2147483647")]))
-                if wire.tree_json(m.root, group_id) is None:
+                if group_id not in m.group_ids:
                     raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
                 if any(a["instances"] * factor > INT_MAX for a in groups.apps_below(m.root, group_id)):
                     raise ApiError(422, wire.invalid_body([("/scaleBy", f"scales an app beyond {INT_MAX} instances")]))
@@ -394,7 +394,7 @@ class ServicesApi:
         as it was; PUT .../versions/{v}: roll back to it (marathon-python's rollback_group)."""
         recorded = self.machine.group_versions.get(group_id, {})
         if request.method == "GET" and not version:
-            if wire.tree_json(self.machine.root, group_id) is None and not recorded:
+            if group_id not in self.machine.group_ids and not recorded:
                 raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
             return JSONResponse(sorted(recorded, reverse=True))
         if request.method == "GET":
@@ -409,7 +409,7 @@ class ServicesApi:
         return self._deployed(plan.id, plan.version)
 
     async def delete_group(self, request: Request, group_id: str) -> Response:
-        if wire.tree_json(self.machine.root, group_id) is None:
+        if group_id not in self.machine.group_ids:
             raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
 
         def delete(now: float) -> Any:
