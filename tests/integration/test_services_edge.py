@@ -75,6 +75,10 @@ def test_r3_a_lone_surrogate_is_refused_naming_the_field_and_nothing_is_stored(a
     assert answer.json()["details"] == [{"path": "/cmd", "errors": ["is not valid Unicode (a lone surrogate)"]}]
     answer = post_raw(api, "/v2/apps", b'{"id": "/r3", "cmd": "x", "labels": {"\\udfff": "a"}}')
     assert answer.status_code == 422, answer.text
+    answer = post_raw(api, "/v2/apps", b'{"id": "/r3", "cmd": "x", "labels": {"it\' s": "\\udfff"}}')
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["details"] == [{"path": "/labels/it' s",
+                                         "errors": ["is not valid Unicode (a lone surrogate)"]}]
     assert stored(api) == before
 
 

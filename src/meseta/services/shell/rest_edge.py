@@ -81,10 +81,9 @@ def _named_problem(raw: bytes) -> tuple[str, str] | None:
     try:
         check_tree(value, "$", MAX_BODY_DEPTH)
     except JsonRejected as exc:
-        if "nested deeper" in exc.message:
-            return None  # a body problem (400), like JSON too deep to parse at all
-        path, _, problem = exc.message.partition("' ")
-        return marathon_path(path.strip("'")), problem
+        if exc.where is None or exc.problem is None:
+            return None  # a body problem (400: too deep), like JSON too deep to parse at all
+        return marathon_path(exc.where), exc.problem
     return None
 
 
