@@ -185,3 +185,22 @@ def test_absent_groups_are_404_and_groups_implied_by_an_app_exist(api: httpx.Cli
     assert api.put("/v2/groups/implied/deep", json={"scaleBy": 1}, params={"force": "true"}).status_code == 200
     assert api.delete("/v2/groups/implied", params={"force": "true"}).status_code == 200
     assert api.get("/v2/groups/implied").status_code == 404
+
+
+def test_embed_values_an_endpoint_does_not_know_are_refused_naming_them(api: httpx.Client) -> None:
+    """Marathon drops an unknown embed silently (a typo returns less than asked, unnoticed)."""
+    assert api.post("/v2/apps", json={**APP, "id": "/embedded/a", "instances": 0}).status_code == 201
+    for path, known in [("/v2/apps", "apps.taskStats"), ("/v2/apps/embedded/a", "app.readiness"),
+                        ("/v2/apps/embedded/*", "app.tasks"), ("/v2/groups", "group.apps.tasks"),
+                        ("/v2/queue", "lastUnusedOffers"), ("/v2/deployments", "stall"), ("/v2/info", "connection")]:
+        assert api.get(path, params={"embed": known}).status_code == 200, (path, known)
+        answer = api.get(path, params={"embed": [known, "apps.taks"]})
+        assert answer.status_code == 400 and "'apps.taks'" in answer.json()["message"], (path, answer.text)
+    for name in ("tasks", "counts", "deployments", "readiness", "lastTaskFailure", "failures", "taskStats"):
+        for prefix in ("app.", "apps.", ""):  # every form marathon-python and marathon-lb send
+            assert api.get("/v2/apps", params={"embed": prefix + name}).status_code == 200, prefix + name
+    assert api.get("/v2/groups", params={"embed": ["group.groups", "group.apps", "group.pods"]}).status_code == 200
+    group = api.get("/v2/groups/embedded", params={"embed": "group.apps.tasks"}).json()
+    assert group["apps"][0]["tasks"] == [], "the apps of a group embed what group.apps.* names"
+    assert "tasks" not in api.get("/v2/groups/embedded").json()["apps"][0]
+    assert api.delete("/v2/groups/embedded", params={"force": "true"}).status_code == 200

@@ -14,7 +14,7 @@
     GET  /v2/groups/<id>/versions[/<v>]   PUT /v2/groups/<id>/versions/<v> (roll back)
 
 Repeated slashes collapse (the client sends ``/v2/apps//web``); query booleans are read
-case-insensitively. Deployable calls answer DeploymentResult with ``Marathon-Deployment-Id``.
+case-insensitively; an ``embed`` value the endpoint does not know is 400 (rest_edge.choices). Deployable calls answer DeploymentResult with ``Marathon-Deployment-Id``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
 from meseta.services.shell.actor import ServicesActor
 from meseta.services.shell.event_bus import sse_frame
-from meseta.services.shell.rest_edge import check_query, flag, read_json
+from meseta.services.shell.rest_edge import check_query, choices, flag, read_json
 from meseta.services.spec import app_definition, app_ids, group_definitions
 from meseta.services.spec.app_fields import INT_MAX
 
@@ -86,7 +86,7 @@ class ServicesApi:
             return await self.create_app(request)
         if request.method == "PUT":
             return await self.update_apps(request)
-        embed = wire.embed_names(request.query_params.getlist("embed")) | {"counts", "deployments"}
+        embed = wire.embed_names(choices(request, "embed", wire.APP_EMBED_VALUES)) | {"counts", "deployments"}
         cmd, wanted_id = request.query_params.get("cmd"), request.query_params.get("id")
         label = request.query_params.get("label")
         found = []
@@ -155,11 +155,11 @@ class ServicesApi:
             return await self.put_app(request, path)
         if request.method == "DELETE":
             return await self.delete_app(request, path)
+        embed = wire.embed_names(choices(request, "embed", wire.APP_EMBED_VALUES)) | {"tasks", "lastTaskFailure"}
         if path.endswith("/*"):
             group = path[:-2] or "/"
             apps = [a for a in self.machine.root.apps.values() if app_ids.is_child_of(a["id"], group)]
-            return JSONResponse({"*": [self.app_info(a, {"tasks", "lastTaskFailure"}) for a in apps]})
-        embed = wire.embed_names(request.query_params.getlist("embed")) | {"tasks", "lastTaskFailure"}
+            return JSONResponse({"*": [self.app_info(a, embed) for a in apps]})
         return JSONResponse({"app": self.app_info(self._app(path), embed)})
 
     async def put_app(self, request: Request, app_id: str) -> Response:
@@ -290,7 +290,7 @@ class ServicesApi:
         """``?embed=stall`` adds ``stallReason`` to deployments that stopped making progress
         (marathon 0.13.0 refuses unknown keys, so it is opt-in; the reason is also in the
         deployment_failed event)."""
-        with_stall = "stall" in request.query_params.getlist("embed")
+        with_stall = "stall" in choices(request, "embed", ("stall",))
         out = []
         for running in self.machine.running.values():
             steps = [[(a.kind.value, a.app_id) for a in step] for step in running.plan.steps]
@@ -325,7 +325,7 @@ class ServicesApi:
             last_unused_offers=stats.last_unused_offers_json() if stats and with_offers else None)
 
     async def queue(self, request: Request) -> Response:
-        with_offers = "lastUnusedOffers" in request.query_params.getlist("embed")
+        with_offers = "lastUnusedOffers" in choices(request, "embed", ("lastUnusedOffers",))
         items = [self.queue_item(app, with_offers=with_offers)
                  for app_id in sorted(self.machine.queue) if (app := self.machine.root.apps.get(app_id))]
         return JSONResponse({"queue": [item for item in items if item is not None]})
@@ -347,7 +347,9 @@ class ServicesApi:
             return await self.change_group(request, group_id)
         if request.method == "DELETE":
             return await self.delete_group(request, group_id)
-        tree = wire.tree_json(self.machine.root, group_id, render_app=lambda a: self.app_info(a, set()))
+        wanted = choices(request, "embed", wire.GROUP_EMBED_VALUES)  # its groups, apps and (no) pods always
+        embed = wire.embed_names(e for e in wanted if e.startswith("group.apps."))
+        tree = wire.tree_json(self.machine.root, group_id, render_app=lambda a: self.app_info(a, embed))
         if tree is None:
             raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
         return JSONResponse(tree)
@@ -424,7 +426,7 @@ class ServicesApi:
         """``?embed=connection`` adds ``connection``: whether the framework is subscribed to the
         master, why not, and since when (opt-in: marathon 0.13.0 refuses unknown keys)."""
         body = self.describe()
-        if "connection" in request.query_params.getlist("embed"):
+        if "connection" in choices(request, "embed", ("connection",)):
             connected, reason, since = self.actor.connection()
             body["connection"] = {"connected": connected, "reason": reason,
                                   "since": wire.timestamp(since) if since is not None else None,
