@@ -204,3 +204,17 @@ def test_embed_values_an_endpoint_does_not_know_are_refused_naming_them(api: htt
     assert group["apps"][0]["tasks"] == [], "the apps of a group embed what group.apps.* names"
     assert "tasks" not in api.get("/v2/groups/embedded").json()["apps"][0]
     assert api.delete("/v2/groups/embedded", params={"force": "true"}).status_code == 200
+
+
+def test_unknown_task_statuses_and_event_types_are_refused_naming_them(api: httpx.Client) -> None:
+    for params in ({"status": "running"}, {"status": "RUNNING"}, {"status[]": ["staging", "killing"]}):
+        assert api.get("/v2/tasks", params=params).status_code == 200, params
+    answer = api.get("/v2/tasks", params={"status": ["running", "runing"]})
+    assert answer.status_code == 400 and "'runing'" in answer.json()["message"], answer.text
+    for bad in ("status_updat_event", "\x00", "x" * 5000):
+        answer = api.get("/v2/events", params={"event_type": ["status_update_event", bad]})
+        assert answer.status_code == 400 and "event_type" in answer.json()["message"], answer.text
+    assert api.get("/v2/events?event_type=%ED%A0%80").status_code == 400
+    with api.stream("GET", "/v2/events", params={"event_type": "status_update_event"}) as stream:
+        assert stream.status_code == 200
+        assert b"event_stream_attached" in next(stream.iter_raw())

@@ -14,7 +14,8 @@
     GET  /v2/groups/<id>/versions[/<v>]   PUT /v2/groups/<id>/versions/<v> (roll back)
 
 Repeated slashes collapse (the client sends ``/v2/apps//web``); query booleans are read
-case-insensitively; an ``embed`` value the endpoint does not know is 400 (rest_edge.choices). Deployable calls answer DeploymentResult with ``Marathon-Deployment-Id``.
+case-insensitively; an ``embed``, ``status`` or ``event_type`` value the endpoint does not know
+is 400 (rest_edge.choices). Deployable calls answer DeploymentResult with ``Marathon-Deployment-Id``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from meseta.protocol.task_states import ALL_STATES
 from meseta.runtime.http import FastJSONResponse as JSONResponse
 from meseta.runtime.http import RecordStream
 from meseta.services import wire
@@ -36,13 +38,14 @@ from meseta.services.effects import Emit
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
 from meseta.services.shell.actor import ServicesActor
-from meseta.services.shell.event_bus import sse_frame
+from meseta.services.shell.event_bus import EVENT_TYPES, sse_frame
 from meseta.services.shell.rest_edge import check_query, choices, flag, read_json
 from meseta.services.spec import app_definition, app_ids, group_definitions
 from meseta.services.spec.app_fields import INT_MAX
 
 MARATHON_VERSION = "1.10.19"
 FLAGS = ("force", "partialUpdate", "scale", "wipe")  # the boolean query parameters
+TASK_STATUSES = frozenset(state.removeprefix("TASK_").lower() for state in ALL_STATES)  # GET /v2/tasks?status=
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -253,8 +256,8 @@ class ServicesApi:
         return m.deploy(target, now, force=force, kill=kills)
 
     async def tasks(self, request: Request) -> Response:
-        params = request.query_params
-        wanted = {s.lower() for s in [*params.getlist("status"), *params.getlist("status[]")]}
+        wanted = {*choices(request, "status", TASK_STATUSES, fold_case=True),
+                  *choices(request, "status[]", TASK_STATUSES, fold_case=True)}
         out = []
         for instance in self.machine.instances.values():
             app = self.machine.root.apps.get(instance.app_id)
@@ -463,7 +466,7 @@ class ServicesApi:
                              "meters": {}, "timers": {}})
 
     async def events(self, request: Request) -> Response | RecordStream:
-        subscriber = self.actor.bus.subscribe(request.query_params.getlist("event_type"))
+        subscriber = self.actor.bus.subscribe(choices(request, "event_type", EVENT_TYPES))
         client = request.client.host if request.client else ""
         attached = wire.event("event_stream_attached", wire.timestamp(self.actor.clock()), remoteAddress=client)
         subscriber.queue.put_nowait(sse_frame(attached))

@@ -56,10 +56,13 @@ def flag(request: Request, name: str, default: bool = False) -> bool:
     raise ApiError(400, {"message": f"Query parameter '{name}' must be true or false, got '{value[:64]}'"})
 
 
-def choices(request: Request, name: str, known: Collection[str]) -> list[str]:
-    """The values of the repeated query parameter ``name``, each one of ``known``: what an
-    endpoint cannot honour is refused, not dropped (Marathon drops an unknown embed silently)."""
+def choices(request: Request, name: str, known: Collection[str], *, fold_case: bool = False) -> list[str]:
+    """The values of the repeated query parameter ``name``, each one of ``known`` (lower-cased
+    first with ``fold_case``): what an endpoint cannot honour is refused, not dropped (Marathon
+    drops an unknown embed silently)."""
     values = request.query_params.getlist(name)
+    if fold_case:
+        values = [value.lower() for value in values]
     for value in values:
         if value not in known:
             raise ApiError(400, {"message": f"Unknown {name} '{value[:64]}' here; known: {', '.join(sorted(known))}"})
