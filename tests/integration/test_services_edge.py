@@ -218,3 +218,24 @@ def test_unknown_task_statuses_and_event_types_are_refused_naming_them(api: http
     with api.stream("GET", "/v2/events", params={"event_type": "status_update_event"}) as stream:
         assert stream.status_code == 200
         assert b"event_stream_attached" in next(stream.iter_raw())
+
+
+def test_a_dry_run_answers_the_steps_and_deploys_nothing(api: httpx.Client) -> None:
+    """Ignoring dryRun=true (as before) deployed what the user only meant to look at."""
+    assert api.post("/v2/apps", json={**APP, "id": "/dry/db", "instances": 0}).status_code == 201
+    wait_until(lambda: not api.get("/v2/deployments").json(), 20, "/dry/db deployed")
+    before = stored(api)
+    change = {"id": "/dry", "apps": [{**APP, "id": "db", "instances": 0, "cmd": "sleep 1001"},
+                                     {**APP, "id": "web", "instances": 0, "dependencies": ["db"]}]}
+    answer = api.put("/v2/groups/dry", params={"dryRun": "true"}, json=change)
+    assert answer.status_code == 200, answer.text
+    actions = [[(a["action"], a["app"]) for a in step["actions"]] for step in answer.json()["steps"]]
+    assert actions[-2:] == [[("RestartApplication", "/dry/db")], [("ScaleApplication", "/dry/web")]], actions
+    scaled = api.put("/v2/groups/dry", params={"dryRun": "true"}, json={"scaleBy": 2})
+    assert scaled.status_code == 200 and "steps" in scaled.json(), scaled.text
+    assert api.put("/v2/groups/dry", params={"dryRun": "true"}, json={"apps": [{"id": "x"}]}).status_code == 422
+    assert api.post("/v2/groups", params={"dryRun": "true"}, json={"id": "/dry2"}).status_code == 400
+    assert api.put("/v2/groups/dry", params={"dryRun": "maybe"}, json=change).status_code == 400
+    assert stored(api) == before and api.get("/v2/apps/dry/db").json()["app"]["cmd"] == "sleep 1000"
+    assert not api.get("/v2/deployments").json()
+    assert api.delete("/v2/groups/dry", params={"force": "true"}).status_code == 200

@@ -63,6 +63,7 @@ def requests(n: int) -> list[tuple[str, str, dict[str, str], Any]]:
         ("POST", "/v2/groups", {}, {"id": f"/fz/g{n}", "apps": [app_body(f"/fz/g{n}/a")],
                                     "groups": [{"id": f"/fz/g{n}/inner", "apps": []}]}),
         ("PUT", "/v2/groups/fz", {"force": "true"}, {"scaleBy": 1.5}),
+        ("PUT", f"/v2/groups/fz/d{n}", {"dryRun": "true"}, {"id": f"/fz/d{n}", "apps": [app_body(f"/fz/d{n}/a")]}),
         ("POST", "/v2/tasks/delete", {"scale": "false"}, {"ids": [f"fz_a0.instance-{'0' * 32}._app.1"]}),
         ("DELETE", "/v2/deployments/00000000-0000-0000-0000-000000000000", {"force": "true"}, None),
         ("DELETE", "/v2/apps/base/tasks", {"scale": "false", "wipe": "false", "host": "nowhere"}, None),

@@ -136,24 +136,7 @@ class ServicesMachine(OfferHandling):
         the change went through (the groups API), whose version is recorded for rollback.
         ``touched``: the only apps that differ from the root (one app's create, update or
         delete), so that the cost is the change's; None compares every app."""
-        if touched is None:
-            changed = {a: app for a, app in target.apps.items() if self.root.apps.get(a) is not app}
-            removed = [a for a in self.root.apps if a not in target.apps]
-            dependents = groups.dependents_of(target.apps)
-        else:
-            changed = {a: target.apps[a] for a in touched
-                       if a in target.apps and self.root.apps.get(a) is not target.apps[a]}
-            removed = [a for a in touched if a in self.root.apps and a not in target.apps]
-            dependents = (self.dependents - set(touched)) | groups.dependents_of(changed)
-        problem = groups.validate_root(target, touched=touched, known_groups=self.group_ids, dependents=dependents)
-        if problem is not None:
-            raise ApiError(problem.status, wire.error_body(problem.message, list(problem.details)))
-        ports, problems = app_ports.changed_service_ports(self.service_ports, self.root.apps, changed, removed)
-        if problems:
-            raise ApiError(422, wire.error_body("Object is not valid", problems))
-        plan = deployments.narrowed(deployments.plan(self.root, target, plan_id=self.new_uuid(),
-                                                     version=target.version, restarted=tuple(restarted),
-                                                     kill=kill or {}, touched=touched, dependents=dependents))
+        plan, changed, removed, dependents, ports = self._checked_plan(target, restarted, kill, touched)
         blocking = deployments.conflicts(plan, [r.plan for r in self.running.values()])
         effects: list[Effect] = []
         if blocking and not force:
@@ -196,6 +179,36 @@ class ServicesMachine(OfferHandling):
         effects.append(Emit(self._plan_event("deployment_info", running, now)))
         effects += self.tick(now, full=False)
         return plan, effects
+
+    def preview(self, target: RootGroup) -> DeploymentPlan:
+        """The plan ``deploy(target)`` would start, refused as it would be (except for a lock
+        held by a running deployment); nothing changes (PUT /v2/groups?dryRun=true)."""
+        return self._checked_plan(target, (), None, None)[0]
+
+    def _checked_plan(self, target: RootGroup, restarted: Iterable[str], kill: dict[str, list[str]] | None,
+                      touched: Collection[str] | None) -> tuple[DeploymentPlan, dict[str, App], list[str], set[str],
+                                                                dict[int, str]]:
+        """(plan, changed apps, removed app ids, the target's dependents, its service ports), or
+        ApiError (422, 409) when ``target`` may not become the root; reads the state only."""
+        if touched is None:
+            changed = {a: app for a, app in target.apps.items() if self.root.apps.get(a) is not app}
+            removed = [a for a in self.root.apps if a not in target.apps]
+            dependents = groups.dependents_of(target.apps)
+        else:
+            changed = {a: target.apps[a] for a in touched
+                       if a in target.apps and self.root.apps.get(a) is not target.apps[a]}
+            removed = [a for a in touched if a in self.root.apps and a not in target.apps]
+            dependents = (self.dependents - set(touched)) | groups.dependents_of(changed)
+        problem = groups.validate_root(target, touched=touched, known_groups=self.group_ids, dependents=dependents)
+        if problem is not None:
+            raise ApiError(problem.status, wire.error_body(problem.message, list(problem.details)))
+        ports, problems = app_ports.changed_service_ports(self.service_ports, self.root.apps, changed, removed)
+        if problems:
+            raise ApiError(422, wire.error_body("Object is not valid", problems))
+        plan = deployments.narrowed(deployments.plan(self.root, target, plan_id=self.new_uuid(),
+                                                     version=target.version, restarted=tuple(restarted),
+                                                     kill=kill or {}, touched=touched, dependents=dependents))
+        return plan, changed, removed, dependents, ports
 
     def _record_group_version(self, target: RootGroup, group_id: str) -> list[tuple[str, str, Any]]:
         return group_versions.record(self.group_versions.setdefault(group_id, {}), target, group_id, MAX_VERSIONS)

@@ -366,3 +366,24 @@ def test_a_change_named_by_its_app_is_checked_like_a_whole_root(hinted: bool) ->
     m.deploy(groups.remove_app(m.root, "/b", version=m.version(NOW)), NOW, force=True,
              touched=["/b"] if hinted else None)
     assert "/b" not in m.root.apps and m.dependents == set() and app["id"] not in m.service_ports.values()
+
+
+def test_a_preview_plans_like_deploy_refuses_like_it_and_changes_nothing() -> None:
+    """PUT /v2/groups?dryRun=true: the steps deploy would take, and no state moves."""
+    m = machine()
+    post(m, id="/g/db")
+    version = m.version(NOW + 1)
+    web = m.new_app({"id": "/g/web", "cmd": "x", "dependencies": ["/g/db"], "portDefinitions": []}, NOW + 1)
+    target = groups.put_app(groups.put_app(m.root, {**m.root.apps["/g/db"], "cmd": "y"}, version=version), web,
+                            version=version)
+    before = (m.root, dict(m.running), set(m.group_ids), {k: dict(v) for k, v in m.versions.items()}, dict(m.queue))
+    steps = [[(a.kind.value, a.app_id) for a in step] for step in m.preview(target).steps]
+    assert before == (m.root, dict(m.running), set(m.group_ids), {k: dict(v) for k, v in m.versions.items()},
+                      dict(m.queue)), "nothing changed"
+    plan, _ = m.deploy(target, NOW + 1, force=True)
+    assert steps == [[(a.kind.value, a.app_id) for a in step] for step in plan.steps]
+    assert steps[-2:] == [[("RestartApplication", "/g/db")], [("ScaleApplication", "/g/web")]]
+    cyclic = groups.put_app(m.root, {**m.root.apps["/g/db"], "dependencies": ["/g/web"]}, version=m.version(NOW + 2))
+    with pytest.raises(ApiError) as refused:
+        m.preview(cyclic)
+    assert refused.value.status == 422 and "cyclic" in str(refused.value.body)

@@ -10,7 +10,8 @@
     GET  /v2/deployments   DELETE /v2/deployments/<id> (force: stop; else roll back)
     GET  /v2/queue   DELETE /v2/queue/<id>/delay
     GET  /v2/events                           Server-Sent Events (services.events)
-    GET|POST|PUT|DELETE /v2/groups[/<id>]     tree; create, update ({"scaleBy"}, {"version": v} rolls back)
+    GET|POST|PUT|DELETE /v2/groups[/<id>]     tree; create, update ({"scaleBy"}, {"version": v} rolls back;
+                                              ?dryRun=true: the plan's steps, nothing deployed)
     GET  /v2/groups/<id>/versions[/<v>]   PUT /v2/groups/<id>/versions/<v> (roll back)
 
 Repeated slashes collapse (the client sends ``/v2/apps//web``); query booleans are read
@@ -33,7 +34,8 @@ from meseta.protocol.task_states import ALL_STATES
 from meseta.runtime.http import FastJSONResponse as JSONResponse
 from meseta.runtime.http import RecordStream
 from meseta.services import wire
-from meseta.services.deploy import groups
+from meseta.services.deploy import deployments, groups
+from meseta.services.deploy.groups import RootGroup
 from meseta.services.effects import Emit
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
@@ -44,7 +46,7 @@ from meseta.services.spec import app_definition, app_ids, group_definitions
 from meseta.services.spec.app_fields import INT_MAX
 
 MARATHON_VERSION = "1.10.19"
-FLAGS = ("force", "partialUpdate", "scale", "wipe")  # the boolean query parameters
+FLAGS = ("force", "partialUpdate", "scale", "wipe", "dryRun")  # the boolean query parameters
 TASK_STATUSES = frozenset(state.removeprefix("TASK_").lower() for state in ALL_STATES)  # GET /v2/tasks?status=
 _SLASHES = re.compile(r"/{2,}")
 
@@ -358,41 +360,50 @@ class ServicesApi:
         return JSONResponse(tree)
 
     async def change_group(self, request: Request, group_id: str) -> Response:
+        """POST creates, PUT changes (a definition, ``{"version": v}`` rolls back, ``{"scaleBy":
+        f}`` scales); PUT ``?dryRun=true`` answers the plan's ``{"steps"}`` and changes nothing."""
         body = await read_json(request)
-        force, creating = flag(request, "force"), request.method == "POST"
+        force, creating, dry_run = flag(request, "force"), request.method == "POST", flag(request, "dryRun")
+        if creating and dry_run:
+            raise ApiError(400, {"message": "dryRun is only for PUT /v2/groups (a POST always deploys)"})
 
         def change(now: float) -> Any:
-            m = self.machine
-            version = m.version(now)
-            if not creating and isinstance(body, dict) and isinstance(body.get("version"), str):
-                return m.deploy(m.group_at(group_id, body["version"], version), now, force=force,
-                                group_version=group_id)  # {"version": v} rolls the group back
-            if isinstance(body, dict) and "scaleBy" in body and "apps" not in body and "groups" not in body:
-                factor = body["scaleBy"]
-                if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor <= INT_MAX:
-                    raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a number from 0 to 2147483647")]))
-                if group_id not in m.group_ids:
-                    raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
-                if any(a["instances"] * factor > INT_MAX for a in groups.apps_below(m.root, group_id)):
-                    raise ApiError(422, wire.invalid_body([("/scaleBy", f"scales an app beyond {INT_MAX} instances")]))
-                return m.deploy(groups.scale_by(m.root, group_id, float(factor), version=version), now, force=force,
-                                group_version=group_id)
+            target, group_version = self._group_target(body, group_id, creating, self.machine.version(now))
+            if dry_run:
+                return {"steps": deployments.steps_json(self.machine.preview(target))}, []
+            return self.machine.deploy(target, now, force=force, group_version=group_version)
 
-            def normalise(raw: dict[str, Any], base: str) -> Any:
-                app, problems = app_definition.normalise(raw, now_version=version, base=base)
-                return app, problems
+        result = await self.actor.run(change)
+        if dry_run:
+            return JSONResponse(result)
+        return self._deployed(result.id, result.version, 201 if creating else 200)
 
-            spec = group_definitions.parse_group(body, group_id, normalise_app=normalise)
-            if isinstance(spec, groups.GroupError):
-                raise ApiError(spec.status, wire.error_body(spec.message, list(spec.details)))
-            change_of = groups.create_group if creating else groups.update_group
-            target = change_of(m.root, spec, version=version)
-            if isinstance(target, groups.GroupError):
-                raise ApiError(target.status, wire.error_body(target.message, list(target.details)))
-            return m.deploy(m.with_service_ports(target), now, force=force, group_version=spec.id)
+    def _group_target(self, body: Any, group_id: str, creating: bool, version: str) -> tuple[RootGroup, str]:
+        """The root a group change makes, and the group whose version it records."""
+        m = self.machine
+        if not creating and isinstance(body, dict) and isinstance(body.get("version"), str):
+            return m.group_at(group_id, body["version"], version), group_id  # {"version": v} rolls the group back
+        if isinstance(body, dict) and "scaleBy" in body and "apps" not in body and "groups" not in body:
+            factor = body["scaleBy"]
+            if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor <= INT_MAX:
+                raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a number from 0 to 2147483647")]))
+            if group_id not in m.group_ids:
+                raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
+            if any(a["instances"] * factor > INT_MAX for a in groups.apps_below(m.root, group_id)):
+                raise ApiError(422, wire.invalid_body([("/scaleBy", f"scales an app beyond {INT_MAX} instances")]))
+            return groups.scale_by(m.root, group_id, float(factor), version=version), group_id
 
-        plan = await self.actor.run(change)
-        return self._deployed(plan.id, plan.version, 201 if creating else 200)
+        def normalise(raw: dict[str, Any], base: str) -> Any:
+            return app_definition.normalise(raw, now_version=version, base=base)
+
+        spec = group_definitions.parse_group(body, group_id, normalise_app=normalise)
+        if isinstance(spec, groups.GroupError):
+            raise ApiError(spec.status, wire.error_body(spec.message, list(spec.details)))
+        change_of = groups.create_group if creating else groups.update_group
+        target = change_of(m.root, spec, version=version)
+        if isinstance(target, groups.GroupError):
+            raise ApiError(target.status, wire.error_body(target.message, list(target.details)))
+        return m.with_service_ports(target), spec.id
 
     async def group_versions(self, request: Request, group_id: str, version: str) -> Response:
         """GET .../versions: the recorded versions (newest first); GET .../versions/{v}: the group
