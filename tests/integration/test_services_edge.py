@@ -131,6 +131,11 @@ def test_unsupported_definitions_are_refused_naming_the_field(api: httpx.Client)
         answer = api.post("/v2/apps", json={**APP, "id": "/unsupported", **body})
         assert answer.status_code == 422, (body, answer.text)
         assert path in [d["path"] for d in answer.json()["details"]], answer.text
+    for body, path in [({"pods": [{"id": "p"}]}, "/pods"), ({"apps": [], "scaleBy": 2}, "/scaleBy"),
+                       ({"groups": [{"id": "inner", "app": []}]}, "/groups(0)/app")]:
+        answer = api.post("/v2/groups", json={"id": "/unsupported", **body})
+        assert answer.status_code == 422, (body, answer.text)
+        assert path in [d["path"] for d in answer.json()["details"]], answer.text
     assert stored(api) == before
 
 
