@@ -101,6 +101,9 @@ QUERY_MUTANTS = st.sampled_from(["", "maybe", "TRUE", "x" * 9000, "\x00", "-1", 
                                  "apps.tasks", "lastUnusedOffers", "a==b,c!=d", "x in (a,b)", "team notin ()", *RAW])
 
 
+BASE_TASKS: list[str] = []  # /base's running task, recorded before the fuzz: the same one must run after
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     yield from clusters(tmp_path_factory.mktemp("fuzz"), services=True,
@@ -112,7 +115,7 @@ def api(cluster: LocalCluster) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=cluster.services_url, timeout=30) as client:
         base = {"id": "/base", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 1}
         assert client.post("/v2/apps", json=base).status_code == 201
-        wait_until(lambda: running_tasks(client, "/base"), 30, "/base running")
+        BASE_TASKS[:] = wait_until(lambda: running_tasks(client, "/base"), 30, "/base running")
         for method, path, query, body in requests(next(NUMBERED)):  # every template is valid as it stands
             answer = client.request(method, path, params=query, content=encode(body) if body is not None else None,
                                     headers={"content-type": "application/json"})
@@ -198,7 +201,7 @@ def test_afterwards_the_cluster_is_whole(cluster: LocalCluster, api: httpx.Clien
     assert cluster.logged_errors() == []
     base = api.get("/v2/apps/base").json()["app"]
     assert base["cmd"] == "sleep 1000" and base["instances"] == 1 and base["cpus"] == 0.1
-    assert len(running_tasks(api, "/base")) == 1
+    assert running_tasks(api, "/base") == BASE_TASKS and len(BASE_TASKS) == 1, "the same task, never replaced"
     assert api.delete("/v2/groups/fz", params={"force": "true"}).status_code in (200, 404)
     wait_until(lambda: not api.get("/v2/deployments").json(), 30, "deployments done")
     answer = api.post("/v2/apps", json={"id": "/after", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16})
