@@ -96,6 +96,8 @@ MUTANTS = st.one_of(
                      "NaN", "/", "..", "\x00", "é" * 10, -(2**31), 2**31]),
     st.integers(), st.floats(), st.text(max_size=20),
 )
+QUERY_NAMES = ("force", "embed", "cmd", "label", "status", "status[]", "scale", "wipe", "host", "dryRun",
+               "partialUpdate", "event_type")  # every query parameter the API reads, on every endpoint
 RAW = ("%ED%A0%80", "%FF", "%00", "%", "%%41")  # sent as they are: a lone surrogate's bytes, bad UTF-8...
 QUERY_MUTANTS = st.sampled_from(["", "maybe", "TRUE", "x" * 9000, "\x00", "-1", "1e400", "null", "é",
                                  "apps.tasks", "lastUnusedOffers", "a==b,c!=d", "x in (a,b)", "team notin ()", *RAW])
@@ -159,7 +161,7 @@ def test_one_body_field_mutated(api: httpx.Client, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_one_query_parameter_mutated(api: httpx.Client, data: st.DataObject) -> None:
     method, path, query, body = data.draw(st.sampled_from(requests(next(NUMBERED))))
-    name = data.draw(st.sampled_from([*query, "force", "embed", "cmd", "label", "status", "scale", "wipe", "host"]))
+    name = data.draw(st.sampled_from([*query, *QUERY_NAMES]))
     send(api, method, path, {**query, name: data.draw(QUERY_MUTANTS)}, body)
 
 
