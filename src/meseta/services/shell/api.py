@@ -107,9 +107,8 @@ class ServicesApi:
 
     async def create_app(self, request: Request) -> Response:
         raw = await read_json(request)
-        now = self.actor.clock()
 
-        def create(_now: float) -> Any:
+        def create(now: float) -> Any:
             app = self.machine.new_app(raw, now)
             if app["id"] in self.machine.root.apps:
                 raise ApiError(409, {"message": f"An app with id [{app['id']}] already exists."})
