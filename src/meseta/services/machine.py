@@ -140,10 +140,7 @@ class ServicesMachine(OfferHandling):
         blocking = deployments.conflicts(plan, [r.plan for r in self.running.values()])
         effects: list[Effect] = []
         if blocking and not force:
-            raise ApiError(409, {
-                "message": "App is locked by one or more deployments. Override with the option '?force=true'. "
-                           f"View details at '/v2/deployments/{blocking[0]}'.",
-                "deployments": [{"id": b} for b in blocking]})
+            raise ApiError(409, wire.locked_body(blocking))
         for plan_id in blocking:
             effects += self._cancel(plan_id)
         changes: list[tuple[str, str, Any]] = []
@@ -452,10 +449,7 @@ class ServicesMachine(OfferHandling):
             if app is not None:
                 self.delays.on_task_status(app, state, now, health_check_kill=instance.healthy is False)
                 if state in ("TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_FINISHED"):
-                    self.last_failure[instance.app_id] = {
-                        "appId": instance.app_id, "host": instance.host, "message": instance.message,
-                        "taskId": task_id, "slaveId": instance.agent_id, "state": state,
-                        "timestamp": ts, "version": instance.version}
+                    self.last_failure[instance.app_id] = wire.task_failure_json(instance, at=now)
         else:
             effects.append(Store((("instance", task_id, codec.instance_json(instance)),), sync=False))
         return effects  # the shell ticks soon after (coalescing a burst of updates into one tick)

@@ -387,3 +387,22 @@ def test_a_preview_plans_like_deploy_refuses_like_it_and_changes_nothing() -> No
     with pytest.raises(ApiError) as refused:
         m.preview(cyclic)
     assert refused.value.status == 422 and "cyclic" in str(refused.value.body)
+
+
+def test_a_failed_task_is_the_apps_last_failure_and_a_locked_app_is_409() -> None:
+    """Both bodies come from services.wire, whose shapes the client contract tests pin."""
+    m = machine()
+    post(m, id="/web")
+    (plan_id,) = m.running
+    with pytest.raises(ApiError) as locked:
+        post(m, NOW + 1, id="/web", cmd="sleep 101")
+    assert locked.value.status == 409 and locked.value.body == wire.locked_body([plan_id])
+    assert locked.value.body["deployments"] == [{"id": plan_id}] and "?force=true" in locked.value.body["message"]
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    task_id = launch.tasks[0]["task_id"]["value"]
+    running(m, task_id)
+    m.status({"task_id": {"value": task_id}, "state": "TASK_FAILED", "message": "exit 1"}, NOW + 2)
+    assert m.last_failure["/web"] == {
+        "appId": "/web", "host": "h1", "message": "exit 1", "taskId": task_id, "instanceId": task_id,
+        "slaveId": "S-h1", "state": "TASK_FAILED", "timestamp": wire.timestamp(NOW + 2),
+        "version": m.root.apps["/web"]["version"]}
