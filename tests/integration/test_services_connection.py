@@ -7,6 +7,7 @@ afterwards the framework subscribes again with its id and an app created meanwhi
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -128,3 +129,32 @@ async def test_a_raising_callback_is_logged_and_the_driver_subscribes_again(tmp_
             await driver.stop()
         logged = cluster.logged_errors()
         assert len(logged) == 1 and "scheduler callback failed" in logged[0] and "OverflowError" in logged[0], logged
+
+
+class Refused(Scheduler):
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    async def error(self, driver: SchedulerDriver, message: str) -> None:
+        self.errors.append(message)
+
+
+async def test_a_removed_framework_is_refused_for_good_and_the_driver_says_why(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    info = {"user": "root", "name": "removed", "failover_timeout": 60}
+    with LocalCluster(tmp_path) as cluster:
+        first = SchedulerDriver(Scheduler(), info, cluster.master)
+        await first.start()
+        await async_wait_until(lambda: first.connected, 20, "the first subscription")
+        await first.stop()  # TEARDOWN: the master removes the framework
+        scheduler = Refused()
+        again = SchedulerDriver(scheduler, {**info, "id": {"value": first.framework_id}}, cluster.master)
+        await again.start()
+        try:
+            await asyncio.wait_for(again.join(), 20)  # run() ends: refused for good, no retry
+        finally:
+            await again.stop()
+        assert scheduler.errors == ["Framework has been removed"]
+        assert not again.connected and again.last_error == "the master says: Framework has been removed"
+        assert "refused by the master for good (the master says: Framework has been removed)" in caplog.text
+        assert cluster.logged_errors() == []

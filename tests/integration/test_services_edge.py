@@ -4,7 +4,6 @@ bodies, RecursionError, NaN) as regression tests, and stored state an older vers
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +74,10 @@ def test_r3_a_lone_surrogate_is_refused_naming_the_field_and_nothing_is_stored(a
     assert answer.json()["details"] == [{"path": "/cmd", "errors": ["is not valid Unicode (a lone surrogate)"]}]
     answer = post_raw(api, "/v2/apps", b'{"id": "/r3", "cmd": "x", "labels": {"\\udfff": "a"}}')
     assert answer.status_code == 422, answer.text
+    answer = post_raw(api, "/v2/apps", b'{"id": "/r3", "cmd": "x", "labels": {"it\' s": "\\udfff"}}')
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["details"] == [{"path": "/labels/it' s",
+                                         "errors": ["is not valid Unicode (a lone surrogate)"]}]
     assert stored(api) == before
 
 
@@ -127,6 +130,11 @@ def test_unsupported_definitions_are_refused_naming_the_field(api: httpx.Client)
         answer = api.post("/v2/apps", json={**APP, "id": "/unsupported", **body})
         assert answer.status_code == 422, (body, answer.text)
         assert path in [d["path"] for d in answer.json()["details"]], answer.text
+    for body, path in [({"pods": [{"id": "p"}]}, "/pods"), ({"apps": [], "scaleBy": 2}, "/scaleBy"),
+                       ({"groups": [{"id": "inner", "app": []}]}, "/groups(0)/app")]:
+        answer = api.post("/v2/groups", json={"id": "/unsupported", **body})
+        assert answer.status_code == 422, (body, answer.text)
+        assert path in [d["path"] for d in answer.json()["details"]], answer.text
     assert stored(api) == before
 
 
@@ -165,6 +173,73 @@ def test_ping_info_and_metrics_say_the_framework_is_connected(api: httpx.Client)
     connection = api.get("/v2/info", params={"embed": "connection"}).json()["connection"]
     assert connection["connected"] is True and connection["reason"] is None
     assert "connection" not in api.get("/v2/info").json()  # marathon 0.13.0 refuses unknown keys
-    gauges = api.get("/metrics").json()["gauges"]
-    assert gauges["marathon.mesos.connected.gauge"] == {"value": 1}
-    json.dumps(gauges)
+    metrics = api.get("/metrics").json()
+    assert metrics["gauges"]["marathon.mesos.connected.gauge"] == {"value": 1}
+    assert metrics["counters"]["marathon.mesos.disconnections.counter"] == {"count": 0}
+
+
+def test_absent_groups_are_404_and_groups_implied_by_an_app_exist(api: httpx.Client) -> None:
+    before = stored(api)
+    assert api.delete("/v2/groups/nowhere").status_code == 404
+    assert api.put("/v2/groups/nowhere", json={"scaleBy": 2}).status_code == 404
+    assert api.get("/v2/groups/nowhere/versions").status_code == 404
+    assert stored(api) == before
+    assert api.post("/v2/apps", json={**APP, "id": "/implied/deep/a", "instances": 0}).status_code == 201
+    assert api.get("/v2/groups/implied/versions").status_code == 200
+    assert api.put("/v2/groups/implied/deep", json={"scaleBy": 1}, params={"force": "true"}).status_code == 200
+    assert api.delete("/v2/groups/implied", params={"force": "true"}).status_code == 200
+    assert api.get("/v2/groups/implied").status_code == 404
+
+
+def test_embed_values_an_endpoint_does_not_know_are_refused_naming_them(api: httpx.Client) -> None:
+    """Marathon drops an unknown embed silently (a typo returns less than asked, unnoticed)."""
+    assert api.post("/v2/apps", json={**APP, "id": "/embedded/a", "instances": 0}).status_code == 201
+    for path, known in [("/v2/apps", "apps.taskStats"), ("/v2/apps/embedded/a", "app.readiness"),
+                        ("/v2/apps/embedded/*", "app.tasks"), ("/v2/groups", "group.apps.tasks"),
+                        ("/v2/queue", "lastUnusedOffers"), ("/v2/deployments", "stall"), ("/v2/info", "connection")]:
+        assert api.get(path, params={"embed": known}).status_code == 200, (path, known)
+        answer = api.get(path, params={"embed": [known, "apps.taks"]})
+        assert answer.status_code == 400 and "'apps.taks'" in answer.json()["message"], (path, answer.text)
+    for name in ("tasks", "counts", "deployments", "readiness", "lastTaskFailure", "failures", "taskStats"):
+        for prefix in ("app.", "apps.", ""):  # every form marathon-python and marathon-lb send
+            assert api.get("/v2/apps", params={"embed": prefix + name}).status_code == 200, prefix + name
+    assert api.get("/v2/groups", params={"embed": ["group.groups", "group.apps", "group.pods"]}).status_code == 200
+    group = api.get("/v2/groups/embedded", params={"embed": "group.apps.tasks"}).json()
+    assert group["apps"][0]["tasks"] == [], "the apps of a group embed what group.apps.* names"
+    assert "tasks" not in api.get("/v2/groups/embedded").json()["apps"][0]
+    assert api.delete("/v2/groups/embedded", params={"force": "true"}).status_code == 200
+
+
+def test_unknown_task_statuses_and_event_types_are_refused_naming_them(api: httpx.Client) -> None:
+    for params in ({"status": "running"}, {"status": "RUNNING"}, {"status[]": ["staging", "killing"]}):
+        assert api.get("/v2/tasks", params=params).status_code == 200, params
+    answer = api.get("/v2/tasks", params={"status": ["running", "runing"]})
+    assert answer.status_code == 400 and "'runing'" in answer.json()["message"], answer.text
+    for bad in ("status_updat_event", "\x00", "x" * 5000):
+        answer = api.get("/v2/events", params={"event_type": ["status_update_event", bad]})
+        assert answer.status_code == 400 and "event_type" in answer.json()["message"], answer.text
+    assert api.get("/v2/events?event_type=%ED%A0%80").status_code == 400
+    with api.stream("GET", "/v2/events", params={"event_type": "status_update_event"}) as stream:
+        assert stream.status_code == 200
+        assert b"event_stream_attached" in next(stream.iter_raw())
+
+
+def test_a_dry_run_answers_the_steps_and_deploys_nothing(api: httpx.Client) -> None:
+    """Ignoring dryRun=true (as before) deployed what the user only meant to look at."""
+    assert api.post("/v2/apps", json={**APP, "id": "/dry/db", "instances": 0}).status_code == 201
+    wait_until(lambda: not api.get("/v2/deployments").json(), 20, "/dry/db deployed")
+    before = stored(api)
+    change = {"id": "/dry", "apps": [{**APP, "id": "db", "instances": 0, "cmd": "sleep 1001"},
+                                     {**APP, "id": "web", "instances": 0, "dependencies": ["db"]}]}
+    answer = api.put("/v2/groups/dry", params={"dryRun": "true"}, json=change)
+    assert answer.status_code == 200, answer.text
+    actions = [[(a["action"], a["app"]) for a in step["actions"]] for step in answer.json()["steps"]]
+    assert actions[-2:] == [[("RestartApplication", "/dry/db")], [("ScaleApplication", "/dry/web")]], actions
+    scaled = api.put("/v2/groups/dry", params={"dryRun": "true"}, json={"scaleBy": 2})
+    assert scaled.status_code == 200 and "steps" in scaled.json(), scaled.text
+    assert api.put("/v2/groups/dry", params={"dryRun": "true"}, json={"apps": [{"id": "x"}]}).status_code == 422
+    assert api.post("/v2/groups", params={"dryRun": "true"}, json={"id": "/dry2"}).status_code == 400
+    assert api.put("/v2/groups/dry", params={"dryRun": "maybe"}, json=change).status_code == 400
+    assert stored(api) == before and api.get("/v2/apps/dry/db").json()["app"]["cmd"] == "sleep 1000"
+    assert not api.get("/v2/deployments").json()
+    assert api.delete("/v2/groups/dry", params={"force": "true"}).status_code == 200

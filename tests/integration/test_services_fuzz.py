@@ -63,6 +63,7 @@ def requests(n: int) -> list[tuple[str, str, dict[str, str], Any]]:
         ("POST", "/v2/groups", {}, {"id": f"/fz/g{n}", "apps": [app_body(f"/fz/g{n}/a")],
                                     "groups": [{"id": f"/fz/g{n}/inner", "apps": []}]}),
         ("PUT", "/v2/groups/fz", {"force": "true"}, {"scaleBy": 1.5}),
+        ("PUT", f"/v2/groups/fz/d{n}", {"dryRun": "true"}, {"id": f"/fz/d{n}", "apps": [app_body(f"/fz/d{n}/a")]}),
         ("POST", "/v2/tasks/delete", {"scale": "false"}, {"ids": [f"fz_a0.instance-{'0' * 32}._app.1"]}),
         ("DELETE", "/v2/deployments/00000000-0000-0000-0000-000000000000", {"force": "true"}, None),
         ("DELETE", "/v2/apps/base/tasks", {"scale": "false", "wipe": "false", "host": "nowhere"}, None),
@@ -95,9 +96,14 @@ MUTANTS = st.one_of(
                      "NaN", "/", "..", "\x00", "é" * 10, -(2**31), 2**31]),
     st.integers(), st.floats(), st.text(max_size=20),
 )
+QUERY_NAMES = ("force", "embed", "cmd", "label", "status", "status[]", "scale", "wipe", "host", "dryRun",
+               "partialUpdate", "event_type")  # every query parameter the API reads, on every endpoint
 RAW = ("%ED%A0%80", "%FF", "%00", "%", "%%41")  # sent as they are: a lone surrogate's bytes, bad UTF-8...
 QUERY_MUTANTS = st.sampled_from(["", "maybe", "TRUE", "x" * 9000, "\x00", "-1", "1e400", "null", "é",
                                  "apps.tasks", "lastUnusedOffers", "a==b,c!=d", "x in (a,b)", "team notin ()", *RAW])
+
+
+BASE_TASKS: list[str] = []  # /base's running task, recorded before the fuzz: the same one must run after
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +117,7 @@ def api(cluster: LocalCluster) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=cluster.services_url, timeout=30) as client:
         base = {"id": "/base", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 1}
         assert client.post("/v2/apps", json=base).status_code == 201
-        wait_until(lambda: running_tasks(client, "/base"), 30, "/base running")
+        BASE_TASKS[:] = wait_until(lambda: running_tasks(client, "/base"), 30, "/base running")
         for method, path, query, body in requests(next(NUMBERED)):  # every template is valid as it stands
             answer = client.request(method, path, params=query, content=encode(body) if body is not None else None,
                                     headers={"content-type": "application/json"})
@@ -155,7 +161,7 @@ def test_one_body_field_mutated(api: httpx.Client, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_one_query_parameter_mutated(api: httpx.Client, data: st.DataObject) -> None:
     method, path, query, body = data.draw(st.sampled_from(requests(next(NUMBERED))))
-    name = data.draw(st.sampled_from([*query, "force", "embed", "cmd", "label", "status", "scale", "wipe", "host"]))
+    name = data.draw(st.sampled_from([*query, *QUERY_NAMES]))
     send(api, method, path, {**query, name: data.draw(QUERY_MUTANTS)}, body)
 
 
@@ -197,7 +203,7 @@ def test_afterwards_the_cluster_is_whole(cluster: LocalCluster, api: httpx.Clien
     assert cluster.logged_errors() == []
     base = api.get("/v2/apps/base").json()["app"]
     assert base["cmd"] == "sleep 1000" and base["instances"] == 1 and base["cpus"] == 0.1
-    assert len(running_tasks(api, "/base")) == 1
+    assert running_tasks(api, "/base") == BASE_TASKS and len(BASE_TASKS) == 1, "the same task, never replaced"
     assert api.delete("/v2/groups/fz", params={"force": "true"}).status_code in (200, 404)
     wait_until(lambda: not api.get("/v2/deployments").json(), 30, "deployments done")
     answer = api.post("/v2/apps", json={"id": "/after", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16})

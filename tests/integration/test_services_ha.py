@@ -74,6 +74,9 @@ def test_leader_killed_mid_deployment_the_other_finishes_it(
     wait_until(lambda: pings(f"http://127.0.0.1:{ports[standby]}"), 30, "the stand-by to answer")
     via_standby = MarathonClient(f"http://127.0.0.1:{ports[standby]}")
     assert via_standby.get_info().leader == f"127.0.0.1:{ports[leading]}", "the stand-by proxies to the leader"
+    too_big = httpx.post(f"http://127.0.0.1:{ports[standby]}/v2/apps", content=b"x" * (17 * 1024 * 1024),
+                         headers={"content-type": "application/json"}, timeout=30)
+    assert too_big.status_code == 413 and "exceeds the limit" in too_big.json()["message"], "bounded before proxying"
     launches = tmp_path / "launches"
     # each instance turns healthy only ~3 s after it starts: the deployment is still running when we kill
     cmd = (f"echo $MESOS_TASK_ID >> {launches}; mkdir -p www; sleep 3; echo ok > www/health; "

@@ -52,6 +52,18 @@ def test_values_built_by_json_loads_are_checked(value: Any, problem: str) -> Non
         check_tree(value)
 
 
+def test_a_value_at_fault_is_named_apart_from_the_message() -> None:
+    """Callers render the place in their own form without parsing the message (a key may hold
+    quotes and spaces); a body refused as a whole names no place."""
+    with pytest.raises(JsonRejected) as refused:
+        check_tree({"labels": {"it' s": "\ud800"}})
+    assert (refused.value.where, refused.value.problem) == ("$.labels.it' s", "is not valid Unicode (a lone surrogate)")
+    assert refused.value.message == "'$.labels.it' s' is not valid Unicode (a lone surrogate)"
+    with pytest.raises(JsonRejected) as deep:
+        check_tree(json.loads("[" * 40 + "]" * 40))
+    assert deep.value.where is None and deep.value.problem is None
+
+
 def test_typed_decoding_names_the_field_and_survives_deep_nesting() -> None:
     assert decode_typed(b'{"type": "X", "count": 2}', Call, "Call") == Call("X", 2)
     with pytest.raises(JsonRejected, match=r"\$\.count"):

@@ -145,8 +145,8 @@ class SchedulerDriver:
                     self.base = f"http://{address}"
                     _, ended = await while_leading(masters, address, self._subscribe_once())
                     refused = bool(ended)
-                if refused:
-                    self._lost("refused by the master", refused=True)
+                if refused and not self._stopping:  # last_error holds the master's ERROR message
+                    log.warning("refused by the master for good (%s)", self.last_error)
                 elif self.connected:
                     self._lost(f"the event stream from {self.base} ended")
                 backoff = BACKOFF_INITIAL
@@ -163,11 +163,12 @@ class SchedulerDriver:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
-    def _lost(self, reason: str, *, refused: bool = False) -> None:
-        """Note why there is no subscription (``last_error``); a new reason is a warning."""
+    def _lost(self, reason: str) -> None:
+        """Note why there is no subscription (``last_error``); a new reason is logged, as a
+        warning when a subscription was lost."""
         if self.last_error != reason and not self._stopping:
-            log.log(logging.WARNING if self.connected or refused else logging.INFO, "%s", reason)
-        self.last_error = self.last_error if refused and self.last_error else reason
+            log.log(logging.WARNING if self.connected else logging.INFO, "%s", reason)
+        self.last_error = reason
 
     async def _subscribe_once(self) -> bool:
         """One subscription; True when the master refused the framework for good."""

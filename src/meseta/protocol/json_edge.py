@@ -28,12 +28,22 @@ MAX_DEPTH = 32
 
 
 class JsonRejected(ValueError):
-    """The body cannot be used; ``status`` is the HTTP status to answer (400)."""
+    """The body cannot be used; ``status`` is the HTTP status to answer (400). A value at fault
+    (not finite, not valid Unicode, a key that is no string) is also named apart: ``where`` its
+    path (``$.container.volumes[0].hostPath``) and ``problem`` what is wrong with it; both are
+    None when the body as a whole is refused (malformed, too deep)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, where: str | None = None,
+                 problem: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.where = where
+        self.problem = problem
+
+
+def _value_rejected(where: str, problem: str) -> JsonRejected:
+    return JsonRejected(f"'{where}' {problem}", where=where, problem=problem)
 
 
 _any_decoder = msgspec.json.Decoder()
@@ -99,7 +109,7 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str, max_dept
 
 def check_tree(value: Any, where: str = "$", max_depth: int = MAX_DEPTH) -> None:
     """Raise JsonRejected naming the first place where ``value`` is too deep, not finite, not
-    valid Unicode or keyed by a non-string."""
+    valid Unicode or keyed by a non-string (the last three with ``where`` and ``problem``)."""
     stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
         item, path, depth = stack.pop()
@@ -108,7 +118,7 @@ def check_tree(value: Any, where: str = "$", max_depth: int = MAX_DEPTH) -> None
                 raise JsonRejected(f"'{path}' is nested deeper than {max_depth} levels")
             for key, child in item.items():
                 if not isinstance(key, str):
-                    raise JsonRejected(f"'{path}' has a key that is not a string")
+                    raise _value_rejected(path, "has a key that is not a string")
                 _check_text(key, path)
                 stack.append((child, f"{path}.{key}", depth + 1))
         elif isinstance(item, list):
@@ -118,7 +128,7 @@ def check_tree(value: Any, where: str = "$", max_depth: int = MAX_DEPTH) -> None
         elif isinstance(item, str):
             _check_text(item, path)
         elif isinstance(item, float) and not math.isfinite(item):
-            raise JsonRejected(f"'{path}' must be a finite number")
+            raise _value_rejected(path, "must be a finite number")
 
 
 def _check_text(text: str, path: str) -> None:
@@ -126,4 +136,4 @@ def _check_text(text: str, path: str) -> None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise JsonRejected(f"'{path}' is not valid Unicode (a lone surrogate)") from None
+            raise _value_rejected(path, "is not valid Unicode (a lone surrogate)") from None

@@ -16,14 +16,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from typing import Any
 
 import httpx
+from starlette.requests import Request
 
 from meseta.protocol.master_znodes import master_address
-from meseta.runtime.http import MAX_BODY_BYTES
+from meseta.runtime.http import HttpError, read_body
 from meseta.runtime.leadership import Leadership
 from meseta.runtime.serve import abort_process, server
 from meseta.runtime.zk import make_client, parse_zk_url, start_client
@@ -67,19 +69,12 @@ class ServicesGate:
         await self._proxy(scope, receive, send, target)
 
     async def _proxy(self, scope: dict[str, Any], receive: Any, send: Any, target: str) -> None:
-        chunks, size = [], 0
-        while True:  # bounded like the leader's own API (shell/rest_edge): never buffered whole
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                await _respond(send, 413, f'{{"message": "Request body exceeds the limit of {MAX_BODY_BYTES} bytes"}}'
-                               .encode(), [(b"content-type", b"application/json")])
-                return
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        try:  # bounded like the leader's own API (shell/rest_edge): never buffered whole
+            body = await read_body(Request(scope, receive))
+        except HttpError as exc:
+            await _respond(send, exc.status, json.dumps({"message": exc.message}).encode(),
+                           [(b"content-type", b"application/json")])
+            return
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])
                    if k.decode("latin-1").lower() not in HOP_HEADERS]
         try:

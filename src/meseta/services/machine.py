@@ -136,31 +136,11 @@ class ServicesMachine(OfferHandling):
         the change went through (the groups API), whose version is recorded for rollback.
         ``touched``: the only apps that differ from the root (one app's create, update or
         delete), so that the cost is the change's; None compares every app."""
-        if touched is None:
-            changed = {a: app for a, app in target.apps.items() if self.root.apps.get(a) is not app}
-            removed = [a for a in self.root.apps if a not in target.apps]
-            dependents = groups.dependents_of(target.apps)
-        else:
-            changed = {a: target.apps[a] for a in touched
-                       if a in target.apps and self.root.apps.get(a) is not target.apps[a]}
-            removed = [a for a in touched if a in self.root.apps and a not in target.apps]
-            dependents = (self.dependents - set(touched)) | groups.dependents_of(changed)
-        problem = groups.validate_root(target, touched=touched, known_groups=self.group_ids, dependents=dependents)
-        if problem is not None:
-            raise ApiError(problem.status, wire.error_body(problem.message, list(problem.details)))
-        ports, problems = app_ports.changed_service_ports(self.service_ports, self.root.apps, changed, removed)
-        if problems:
-            raise ApiError(422, wire.error_body("Object is not valid", problems))
-        plan = deployments.narrowed(deployments.plan(self.root, target, plan_id=self.new_uuid(),
-                                                     version=target.version, restarted=tuple(restarted),
-                                                     kill=kill or {}, touched=touched, dependents=dependents))
+        plan, changed, removed, dependents, ports = self._checked_plan(target, restarted, kill, touched)
         blocking = deployments.conflicts(plan, [r.plan for r in self.running.values()])
         effects: list[Effect] = []
         if blocking and not force:
-            raise ApiError(409, {
-                "message": "App is locked by one or more deployments. Override with the option '?force=true'. "
-                           f"View details at '/v2/deployments/{blocking[0]}'.",
-                "deployments": [{"id": b} for b in blocking]})
+            raise ApiError(409, wire.locked_body(blocking))
         for plan_id in blocking:
             effects += self._cancel(plan_id)
         changes: list[tuple[str, str, Any]] = []
@@ -196,6 +176,36 @@ class ServicesMachine(OfferHandling):
         effects.append(Emit(self._plan_event("deployment_info", running, now)))
         effects += self.tick(now, full=False)
         return plan, effects
+
+    def preview(self, target: RootGroup) -> DeploymentPlan:
+        """The plan ``deploy(target)`` would start, refused as it would be (except for a lock
+        held by a running deployment); nothing changes (PUT /v2/groups?dryRun=true)."""
+        return self._checked_plan(target, (), None, None)[0]
+
+    def _checked_plan(self, target: RootGroup, restarted: Iterable[str], kill: dict[str, list[str]] | None,
+                      touched: Collection[str] | None) -> tuple[DeploymentPlan, dict[str, App], list[str], set[str],
+                                                                dict[int, str]]:
+        """(plan, changed apps, removed app ids, the target's dependents, its service ports), or
+        ApiError (422, 409) when ``target`` may not become the root; reads the state only."""
+        if touched is None:
+            changed = {a: app for a, app in target.apps.items() if self.root.apps.get(a) is not app}
+            removed = [a for a in self.root.apps if a not in target.apps]
+            dependents = groups.dependents_of(target.apps)
+        else:
+            changed = {a: target.apps[a] for a in touched
+                       if a in target.apps and self.root.apps.get(a) is not target.apps[a]}
+            removed = [a for a in touched if a in self.root.apps and a not in target.apps]
+            dependents = (self.dependents - set(touched)) | groups.dependents_of(changed)
+        problem = groups.validate_root(target, touched=touched, known_groups=self.group_ids, dependents=dependents)
+        if problem is not None:
+            raise ApiError(problem.status, wire.error_body(problem.message, list(problem.details)))
+        ports, problems = app_ports.changed_service_ports(self.service_ports, self.root.apps, changed, removed)
+        if problems:
+            raise ApiError(422, wire.error_body("Object is not valid", problems))
+        plan = deployments.narrowed(deployments.plan(self.root, target, plan_id=self.new_uuid(),
+                                                     version=target.version, restarted=tuple(restarted),
+                                                     kill=kill or {}, touched=touched, dependents=dependents))
+        return plan, changed, removed, dependents, ports
 
     def _record_group_version(self, target: RootGroup, group_id: str) -> list[tuple[str, str, Any]]:
         return group_versions.record(self.group_versions.setdefault(group_id, {}), target, group_id, MAX_VERSIONS)
@@ -439,10 +449,7 @@ class ServicesMachine(OfferHandling):
             if app is not None:
                 self.delays.on_task_status(app, state, now, health_check_kill=instance.healthy is False)
                 if state in ("TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_FINISHED"):
-                    self.last_failure[instance.app_id] = {
-                        "appId": instance.app_id, "host": instance.host, "message": instance.message,
-                        "taskId": task_id, "slaveId": instance.agent_id, "state": state,
-                        "timestamp": ts, "version": instance.version}
+                    self.last_failure[instance.app_id] = wire.task_failure_json(instance, at=now)
         else:
             effects.append(Store((("instance", task_id, codec.instance_json(instance)),), sync=False))
         return effects  # the shell ticks soon after (coalescing a burst of updates into one tick)

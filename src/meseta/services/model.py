@@ -21,13 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meseta.protocol.task_states import TERMINAL, TaskState
+from meseta.protocol.task_states import ALL_STATES, TERMINAL, TaskState
 
 App = dict[str, Any]  # a normalised app definition (see module docstring)
 
-ACTIVE_STATES = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_UNREACHABLE"})
 # Marathon counts TASK_UNKNOWN as terminal too: the master no longer knows the task, so it is gone.
 TERMINAL_STATES = TERMINAL | {TaskState.TASK_UNKNOWN}
+ACTIVE_STATES = frozenset(ALL_STATES) - TERMINAL_STATES  # staging, starting, running, killing, unreachable
 
 
 @dataclass(slots=True)

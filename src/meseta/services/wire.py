@@ -98,6 +98,12 @@ READINESS_KEYS = frozenset({"name", "protocol", "path", "portName", "intervalSec
                             "preserveLastResponse", "timeoutSeconds"})
 RESIDENCY_KEYS = frozenset({"relaunchEscalationTimeoutSeconds", "taskLostBehavior"})
 EMBED_PREFIXES = ("group.apps.", "apps.", "app.")
+# What AppInfo can embed (Marathon's InfoEmbedResolver; ``queue`` is Meseta's own), and the embed
+# values each endpoint reads: an app's with the prefix apps., app. or none; a group's own three,
+# and its apps' prefixed group.apps. (Marathon logs and drops the rest; Meseta refuses them: 400).
+APP_EMBEDS = ("tasks", "counts", "deployments", "readiness", "lastTaskFailure", "failures", "taskStats", "queue")
+APP_EMBED_VALUES = frozenset(prefix + name for prefix in ("", "app.", "apps.") for name in APP_EMBEDS)
+GROUP_EMBED_VALUES = frozenset({"group.groups", "group.apps", "group.pods", *(f"group.apps.{n}" for n in APP_EMBEDS)})
 
 
 def embed_names(values: Iterable[str]) -> set[str]:

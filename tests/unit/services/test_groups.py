@@ -31,6 +31,7 @@ from meseta.services.deploy.groups import (
     validate_root,
 )
 from meseta.services.model import App
+from meseta.services.spec.app_fields import UNSUPPORTED
 from meseta.services.spec.group_definitions import parse_group
 
 V0, V1 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
@@ -120,6 +121,18 @@ def test_parse_errors_carry_json_paths() -> None:
     paths = [p for p, _ in error.details]
     assert paths == ["/apps(0)/cmd", "/apps(2)/id", "/groups(0)/id"]
     assert isinstance(parse_group({"apps": {}}, "/g", normalise_app=normalise), GroupError)
+
+
+def test_keys_meseta_does_not_read_are_refused_naming_them() -> None:
+    """As in app definitions: pods, a typo (``app``) or a scaleBy beside apps were dropped silently."""
+    error = parse_group({"id": "/g", "app": [], "pods": [{"id": "p"}], "enforceRole": True, "scaleBy": 2, "apps": [],
+                         "groups": [{"id": "inner", "labels": {}}]}, normalise_app=normalise)
+    assert isinstance(error, GroupError) and error.status == 422
+    assert dict(error.details) == {"/app": UNSUPPORTED, "/pods": UNSUPPORTED, "/enforceRole": UNSUPPORTED,
+                                   "/scaleBy": "cannot be combined with apps or groups, nor nested",
+                                   "/groups(0)/labels": UNSUPPORTED}
+    what_get_shows = {"id": "/g", "apps": [], "groups": [], "dependencies": [], "version": V0, "pods": []}
+    assert parsed(what_get_shows).id == "/g"
 
 
 def test_body_id_is_relative_to_the_url_group() -> None:

@@ -366,3 +366,43 @@ def test_a_change_named_by_its_app_is_checked_like_a_whole_root(hinted: bool) ->
     m.deploy(groups.remove_app(m.root, "/b", version=m.version(NOW)), NOW, force=True,
              touched=["/b"] if hinted else None)
     assert "/b" not in m.root.apps and m.dependents == set() and app["id"] not in m.service_ports.values()
+
+
+def test_a_preview_plans_like_deploy_refuses_like_it_and_changes_nothing() -> None:
+    """PUT /v2/groups?dryRun=true: the steps deploy would take, and no state moves."""
+    m = machine()
+    post(m, id="/g/db")
+    version = m.version(NOW + 1)
+    web = m.new_app({"id": "/g/web", "cmd": "x", "dependencies": ["/g/db"], "portDefinitions": []}, NOW + 1)
+    target = groups.put_app(groups.put_app(m.root, {**m.root.apps["/g/db"], "cmd": "y"}, version=version), web,
+                            version=version)
+    before = (m.root, dict(m.running), set(m.group_ids), {k: dict(v) for k, v in m.versions.items()}, dict(m.queue))
+    steps = [[(a.kind.value, a.app_id) for a in step] for step in m.preview(target).steps]
+    assert before == (m.root, dict(m.running), set(m.group_ids), {k: dict(v) for k, v in m.versions.items()},
+                      dict(m.queue)), "nothing changed"
+    plan, _ = m.deploy(target, NOW + 1, force=True)
+    assert steps == [[(a.kind.value, a.app_id) for a in step] for step in plan.steps]
+    assert steps[-2:] == [[("RestartApplication", "/g/db")], [("ScaleApplication", "/g/web")]]
+    cyclic = groups.put_app(m.root, {**m.root.apps["/g/db"], "dependencies": ["/g/web"]}, version=m.version(NOW + 2))
+    with pytest.raises(ApiError) as refused:
+        m.preview(cyclic)
+    assert refused.value.status == 422 and "cyclic" in str(refused.value.body)
+
+
+def test_a_failed_task_is_the_apps_last_failure_and_a_locked_app_is_409() -> None:
+    """Both bodies come from services.wire, whose shapes the client contract tests pin."""
+    m = machine()
+    post(m, id="/web")
+    (plan_id,) = m.running
+    with pytest.raises(ApiError) as locked:
+        post(m, NOW + 1, id="/web", cmd="sleep 101")
+    assert locked.value.status == 409 and locked.value.body == wire.locked_body([plan_id])
+    assert locked.value.body["deployments"] == [{"id": plan_id}] and "?force=true" in locked.value.body["message"]
+    (launch,) = launches(m.offers([offer("O1")], NOW))
+    task_id = launch.tasks[0]["task_id"]["value"]
+    running(m, task_id)
+    m.status({"task_id": {"value": task_id}, "state": "TASK_FAILED", "message": "exit 1"}, NOW + 2)
+    assert m.last_failure["/web"] == {
+        "appId": "/web", "host": "h1", "message": "exit 1", "taskId": task_id, "instanceId": task_id,
+        "slaveId": "S-h1", "state": "TASK_FAILED", "timestamp": wire.timestamp(NOW + 2),
+        "version": m.root.apps["/web"]["version"]}

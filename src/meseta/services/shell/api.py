@@ -10,11 +10,13 @@
     GET  /v2/deployments   DELETE /v2/deployments/<id> (force: stop; else roll back)
     GET  /v2/queue   DELETE /v2/queue/<id>/delay
     GET  /v2/events                           Server-Sent Events (services.events)
-    GET|POST|PUT|DELETE /v2/groups[/<id>]     tree; create, update ({"scaleBy"}, {"version": v} rolls back)
+    GET|POST|PUT|DELETE /v2/groups[/<id>]     tree; create, update ({"scaleBy"}, {"version": v} rolls back;
+                                              ?dryRun=true: the plan's steps, nothing deployed)
     GET  /v2/groups/<id>/versions[/<v>]   PUT /v2/groups/<id>/versions/<v> (roll back)
 
 Repeated slashes collapse (the client sends ``/v2/apps//web``); query booleans are read
-case-insensitively. Deployable calls answer DeploymentResult with ``Marathon-Deployment-Id``.
+case-insensitively; an ``embed``, ``status`` or ``event_type`` value the endpoint does not know
+is 400 (rest_edge.choices). Deployable calls answer DeploymentResult with ``Marathon-Deployment-Id``.
 """
 
 from __future__ import annotations
@@ -28,21 +30,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from meseta.protocol.task_states import ALL_STATES
 from meseta.runtime.http import FastJSONResponse as JSONResponse
 from meseta.runtime.http import RecordStream
 from meseta.services import wire
-from meseta.services.deploy import groups
+from meseta.services.deploy import deployments, groups
+from meseta.services.deploy.groups import RootGroup
 from meseta.services.effects import Emit
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
 from meseta.services.shell.actor import ServicesActor
-from meseta.services.shell.event_bus import sse_frame
-from meseta.services.shell.rest_edge import check_query, flag, read_json
+from meseta.services.shell.event_bus import EVENT_TYPES, sse_frame
+from meseta.services.shell.rest_edge import check_query, choices, flag, read_json
 from meseta.services.spec import app_definition, app_ids, group_definitions
 from meseta.services.spec.app_fields import INT_MAX
 
 MARATHON_VERSION = "1.10.19"
-FLAGS = ("force", "partialUpdate", "scale", "wipe")  # the boolean query parameters
+FLAGS = ("force", "partialUpdate", "scale", "wipe", "dryRun")  # the boolean query parameters
+TASK_STATUSES = frozenset(state.removeprefix("TASK_").lower() for state in ALL_STATES)  # GET /v2/tasks?status=
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -86,7 +91,7 @@ class ServicesApi:
             return await self.create_app(request)
         if request.method == "PUT":
             return await self.update_apps(request)
-        embed = wire.embed_names(request.query_params.getlist("embed")) | {"counts", "deployments"}
+        embed = wire.embed_names(choices(request, "embed", wire.APP_EMBED_VALUES)) | {"counts", "deployments"}
         cmd, wanted_id = request.query_params.get("cmd"), request.query_params.get("id")
         label = request.query_params.get("label")
         found = []
@@ -102,9 +107,8 @@ class ServicesApi:
 
     async def create_app(self, request: Request) -> Response:
         raw = await read_json(request)
-        now = self.actor.clock()
 
-        def create(_now: float) -> Any:
+        def create(now: float) -> Any:
             app = self.machine.new_app(raw, now)
             if app["id"] in self.machine.root.apps:
                 raise ApiError(409, {"message": f"An app with id [{app['id']}] already exists."})
@@ -155,11 +159,11 @@ class ServicesApi:
             return await self.put_app(request, path)
         if request.method == "DELETE":
             return await self.delete_app(request, path)
+        embed = wire.embed_names(choices(request, "embed", wire.APP_EMBED_VALUES)) | {"tasks", "lastTaskFailure"}
         if path.endswith("/*"):
             group = path[:-2] or "/"
             apps = [a for a in self.machine.root.apps.values() if app_ids.is_child_of(a["id"], group)]
-            return JSONResponse({"*": [self.app_info(a, {"tasks", "lastTaskFailure"}) for a in apps]})
-        embed = wire.embed_names(request.query_params.getlist("embed")) | {"tasks", "lastTaskFailure"}
+            return JSONResponse({"*": [self.app_info(a, embed) for a in apps]})
         return JSONResponse({"app": self.app_info(self._app(path), embed)})
 
     async def put_app(self, request: Request, app_id: str) -> Response:
@@ -253,8 +257,8 @@ class ServicesApi:
         return m.deploy(target, now, force=force, kill=kills)
 
     async def tasks(self, request: Request) -> Response:
-        params = request.query_params
-        wanted = {s.lower() for s in [*params.getlist("status"), *params.getlist("status[]")]}
+        wanted = {*choices(request, "status", TASK_STATUSES, fold_case=True),
+                  *choices(request, "status[]", TASK_STATUSES, fold_case=True)}
         out = []
         for instance in self.machine.instances.values():
             app = self.machine.root.apps.get(instance.app_id)
@@ -290,7 +294,7 @@ class ServicesApi:
         """``?embed=stall`` adds ``stallReason`` to deployments that stopped making progress
         (marathon 0.13.0 refuses unknown keys, so it is opt-in; the reason is also in the
         deployment_failed event)."""
-        with_stall = "stall" in request.query_params.getlist("embed")
+        with_stall = "stall" in choices(request, "embed", ("stall",))
         out = []
         for running in self.machine.running.values():
             steps = [[(a.kind.value, a.app_id) for a in step] for step in running.plan.steps]
@@ -325,7 +329,7 @@ class ServicesApi:
             last_unused_offers=stats.last_unused_offers_json() if stats and with_offers else None)
 
     async def queue(self, request: Request) -> Response:
-        with_offers = "lastUnusedOffers" in request.query_params.getlist("embed")
+        with_offers = "lastUnusedOffers" in choices(request, "embed", ("lastUnusedOffers",))
         items = [self.queue_item(app, with_offers=with_offers)
                  for app_id in sorted(self.machine.queue) if (app := self.machine.root.apps.get(app_id))]
         return JSONResponse({"queue": [item for item in items if item is not None]})
@@ -347,54 +351,65 @@ class ServicesApi:
             return await self.change_group(request, group_id)
         if request.method == "DELETE":
             return await self.delete_group(request, group_id)
-        tree = wire.tree_json(self.machine.root, group_id, render_app=lambda a: self.app_info(a, set()))
+        wanted = choices(request, "embed", wire.GROUP_EMBED_VALUES)  # its groups, apps and (no) pods always
+        embed = wire.embed_names(e for e in wanted if e.startswith("group.apps."))
+        tree = wire.tree_json(self.machine.root, group_id, render_app=lambda a: self.app_info(a, embed))
         if tree is None:
             raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
         return JSONResponse(tree)
 
     async def change_group(self, request: Request, group_id: str) -> Response:
+        """POST creates, PUT changes (a definition, ``{"version": v}`` rolls back, ``{"scaleBy":
+        f}`` scales); PUT ``?dryRun=true`` answers the plan's ``{"steps"}`` and changes nothing."""
         body = await read_json(request)
-        force, creating = flag(request, "force"), request.method == "POST"
+        force, creating, dry_run = flag(request, "force"), request.method == "POST", flag(request, "dryRun")
+        if creating and dry_run:
+            raise ApiError(400, {"message": "dryRun is only for PUT /v2/groups (a POST always deploys)"})
 
         def change(now: float) -> Any:
-            m = self.machine
-            version = m.version(now)
-            if not creating and isinstance(body, dict) and isinstance(body.get("version"), str):
-                return m.deploy(m.group_at(group_id, body["version"], version), now, force=force,
-                                group_version=group_id)  # {"version": v} rolls the group back
-            if isinstance(body, dict) and "scaleBy" in body and "apps" not in body and "groups" not in body:
-                factor = body["scaleBy"]
-                if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor <= INT_MAX:
-                    raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a number from 0 to 2147483647")]))
-                if wire.tree_json(m.root, group_id) is None:
-                    raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
-                if any(a["instances"] * factor > INT_MAX for a in groups.apps_below(m.root, group_id)):
-                    raise ApiError(422, wire.invalid_body([("/scaleBy", f"scales an app beyond {INT_MAX} instances")]))
-                return m.deploy(groups.scale_by(m.root, group_id, float(factor), version=version), now, force=force,
-                                group_version=group_id)
+            target, group_version = self._group_target(body, group_id, creating, self.machine.version(now))
+            if dry_run:
+                return {"steps": deployments.steps_json(self.machine.preview(target))}, []
+            return self.machine.deploy(target, now, force=force, group_version=group_version)
 
-            def normalise(raw: dict[str, Any], base: str) -> Any:
-                app, problems = app_definition.normalise(raw, now_version=version, base=base)
-                return app, problems
+        result = await self.actor.run(change)
+        if dry_run:
+            return JSONResponse(result)
+        return self._deployed(result.id, result.version, 201 if creating else 200)
 
-            spec = group_definitions.parse_group(body, group_id, normalise_app=normalise)
-            if isinstance(spec, groups.GroupError):
-                raise ApiError(spec.status, wire.error_body(spec.message, list(spec.details)))
-            change_of = groups.create_group if creating else groups.update_group
-            target = change_of(m.root, spec, version=version)
-            if isinstance(target, groups.GroupError):
-                raise ApiError(target.status, wire.error_body(target.message, list(target.details)))
-            return m.deploy(m.with_service_ports(target), now, force=force, group_version=spec.id)
+    def _group_target(self, body: Any, group_id: str, creating: bool, version: str) -> tuple[RootGroup, str]:
+        """The root a group change makes, and the group whose version it records."""
+        m = self.machine
+        if not creating and isinstance(body, dict) and isinstance(body.get("version"), str):
+            return m.group_at(group_id, body["version"], version), group_id  # {"version": v} rolls the group back
+        if isinstance(body, dict) and "scaleBy" in body and "apps" not in body and "groups" not in body:
+            factor = body["scaleBy"]
+            if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor <= INT_MAX:
+                raise ApiError(422, wire.invalid_body([("/scaleBy", "must be a number from 0 to 2147483647")]))
+            if group_id not in m.group_ids:
+                raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
+            if any(a["instances"] * factor > INT_MAX for a in groups.apps_below(m.root, group_id)):
+                raise ApiError(422, wire.invalid_body([("/scaleBy", f"scales an app beyond {INT_MAX} instances")]))
+            return groups.scale_by(m.root, group_id, float(factor), version=version), group_id
 
-        plan = await self.actor.run(change)
-        return self._deployed(plan.id, plan.version, 201 if creating else 200)
+        def normalise(raw: dict[str, Any], base: str) -> Any:
+            return app_definition.normalise(raw, now_version=version, base=base)
+
+        spec = group_definitions.parse_group(body, group_id, normalise_app=normalise)
+        if isinstance(spec, groups.GroupError):
+            raise ApiError(spec.status, wire.error_body(spec.message, list(spec.details)))
+        change_of = groups.create_group if creating else groups.update_group
+        target = change_of(m.root, spec, version=version)
+        if isinstance(target, groups.GroupError):
+            raise ApiError(target.status, wire.error_body(target.message, list(target.details)))
+        return m.with_service_ports(target), spec.id
 
     async def group_versions(self, request: Request, group_id: str, version: str) -> Response:
         """GET .../versions: the recorded versions (newest first); GET .../versions/{v}: the group
         as it was; PUT .../versions/{v}: roll back to it (marathon-python's rollback_group)."""
         recorded = self.machine.group_versions.get(group_id, {})
         if request.method == "GET" and not version:
-            if wire.tree_json(self.machine.root, group_id) is None and not recorded:
+            if group_id not in self.machine.group_ids and not recorded:
                 raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
             return JSONResponse(sorted(recorded, reverse=True))
         if request.method == "GET":
@@ -409,7 +424,7 @@ class ServicesApi:
         return self._deployed(plan.id, plan.version)
 
     async def delete_group(self, request: Request, group_id: str) -> Response:
-        if wire.tree_json(self.machine.root, group_id) is None:
+        if group_id not in self.machine.group_ids:
             raise ApiError(404, {"message": f"Group '{group_id}' does not exist"})
 
         def delete(now: float) -> Any:
@@ -424,7 +439,7 @@ class ServicesApi:
         """``?embed=connection`` adds ``connection``: whether the framework is subscribed to the
         master, why not, and since when (opt-in: marathon 0.13.0 refuses unknown keys)."""
         body = self.describe()
-        if "connection" in request.query_params.getlist("embed"):
+        if "connection" in choices(request, "embed", ("connection",)):
             connected, reason, since = self.actor.connection()
             body["connection"] = {"connected": connected, "reason": reason,
                                   "since": wire.timestamp(since) if since is not None else None,
@@ -461,7 +476,7 @@ class ServicesApi:
                              "meters": {}, "timers": {}})
 
     async def events(self, request: Request) -> Response | RecordStream:
-        subscriber = self.actor.bus.subscribe(request.query_params.getlist("event_type"))
+        subscriber = self.actor.bus.subscribe(choices(request, "event_type", EVENT_TYPES))
         client = request.client.host if request.client else ""
         attached = wire.event("event_stream_attached", wire.timestamp(self.actor.clock()), remoteAddress=client)
         subscriber.queue.put_nowait(sse_frame(attached))

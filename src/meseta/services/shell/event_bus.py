@@ -26,6 +26,9 @@ CLIENT_KNOWN_TYPES = frozenset({
     "app_terminated_event", "instance_changed_event", "unknown_instance_terminated_event",
     "instance_health_changed_event", "pod_created_event", "pod_updated_event", "pod_deleted_event",
 })
+# Every type Marathon 1.10 has (a subscription may filter on any; another name is a mistake: 400).
+EVENT_TYPES = CLIENT_KNOWN_TYPES | {"scheduler_registered_event", "scheduler_reregistered_event",
+                                    "scheduler_disconnected_event"}
 QUEUE_LIMIT = 10_000
 
 

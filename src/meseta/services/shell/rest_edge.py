@@ -2,6 +2,8 @@
 
     request --check_query--> 414 query longer than MAX_QUERY_BYTES
             --flag(name)---> a boolean query parameter, or 400 naming it (true|false|1|0|yes|no)
+            --choices(name, known)--> the values of a repeated parameter (embed, status,
+                             event_type), or 400 naming the first one the endpoint does not know
             --read_json----> 413 body beyond MAX_BODY_BYTES (also chunked: read with a bound, never whole)
                              400 malformed JSON, or nested deeper than MAX_BODY_DEPTH levels
                              422 {"message", "details": [{"path": "/cmd", "errors": [...]}]} for a
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -53,6 +56,19 @@ def flag(request: Request, name: str, default: bool = False) -> bool:
     raise ApiError(400, {"message": f"Query parameter '{name}' must be true or false, got '{value[:64]}'"})
 
 
+def choices(request: Request, name: str, known: Collection[str], *, fold_case: bool = False) -> list[str]:
+    """The values of the repeated query parameter ``name``, each one of ``known`` (lower-cased
+    first with ``fold_case``): what an endpoint cannot honour is refused, not dropped (Marathon
+    drops an unknown embed silently)."""
+    values = request.query_params.getlist(name)
+    if fold_case:
+        values = [value.lower() for value in values]
+    for value in values:
+        if value not in known:
+            raise ApiError(400, {"message": f"Unknown {name} '{value[:64]}' here; known: {', '.join(sorted(known))}"})
+    return values
+
+
 async def read_json(request: Request) -> Any:
     """The body as a bounded JSON value (None when empty)."""
     try:
@@ -81,10 +97,9 @@ def _named_problem(raw: bytes) -> tuple[str, str] | None:
     try:
         check_tree(value, "$", MAX_BODY_DEPTH)
     except JsonRejected as exc:
-        if "nested deeper" in exc.message:
-            return None  # a body problem (400), like JSON too deep to parse at all
-        path, _, problem = exc.message.partition("' ")
-        return marathon_path(path.strip("'")), problem
+        if exc.where is None or exc.problem is None:
+            return None  # a body problem (400: too deep), like JSON too deep to parse at all
+        return marathon_path(exc.where), exc.problem
     return None
 
 

@@ -10,6 +10,8 @@ A body and what it defines (relative ids resolve against the enclosing group)::
 
 Every nested app or group must be a direct child of its group: ``{"id": "/group", "apps":
 [{"id": "/app"}]}`` is 422 "identifier /app is not child of /group. Hint: use relative paths.".
+Keys Meseta does not read are refused naming them, as in app definitions (``pods`` only when
+empty, as GET shows them; ``version`` is what GET adds; ``scaleBy`` only alone, handled before).
 Errors carry Marathon's JSON paths (``/groups(0)/apps(1)/cmd``).
 """
 
@@ -20,8 +22,10 @@ from typing import Any
 
 from meseta.services.deploy.groups import ROOT, Detail, GroupError, GroupSpec, canonical, parent_of, path_errors
 from meseta.services.model import App
+from meseta.services.spec.app_fields import UNSUPPORTED
 
 # normalise_app(app_json, group_id) -> (app, errors): app ids resolved against group_id.
+GROUP_KEYS = frozenset({"id", "apps", "groups", "dependencies", "version", "pods"})
 NormaliseApp = Callable[[dict[str, Any], str], tuple[App | None, list[Detail]]]
 
 
@@ -49,6 +53,11 @@ def parse_group(body: Any, base: str = ROOT, *, normalise_app: NormaliseApp) -> 
 
 def _parse_spec(body: dict[str, Any], group_id: str, at: str, errors: list[Detail],
                 normalise_app: NormaliseApp, seen: set[str]) -> GroupSpec:
+    for key in body:
+        if key == "scaleBy":
+            errors.append((f"{at}/scaleBy", "cannot be combined with apps or groups, nor nested"))
+        elif key not in GROUP_KEYS or (key == "pods" and body[key]):
+            errors.append((f"{at}/{key}", UNSUPPORTED))
     deps = body.get("dependencies")
     if deps is not None and not (isinstance(deps, list) and all(isinstance(d, str) for d in deps)):
         errors.append((f"{at}/dependencies", "must be an array of strings"))
