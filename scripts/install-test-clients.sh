@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the real third-party clients the tests drive (pymesos 0.3.15, marathon 0.13.0) into a venv.
+# Install the real third-party clients the tests drive (pymesos 0.3.15, marathon 0.13.0,
+# chronos-python 1.2.1) into a venv.
 # pymesos needs http-parser 0.9.0, whose shipped C file does not build on Python 3.11: we
 # regenerate it with Cython 0.29 (in a throwaway venv) and build it without isolation.
 set -euo pipefail
@@ -13,6 +14,7 @@ install_marathon() {
     > "$site/meseta-collections-shim.pth"
 }
 install_marathon
+"$PY" -c 'import chronos' 2>/dev/null || "$PY" -m pip install -q chronos-python==1.2.1
 if "$PY" -c 'import pymesos, http_parser.parser' 2>/dev/null; then exit 0; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -1,0 +1,1 @@
+"""Example frameworks built on meseta.client that a user can copy (MapReduce)."""
