@@ -17,7 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("app", "app_version", "group", "group_version", "deployment", "instance", "meta")  # see shell/store.py
+# The durable kinds (runtime.kv_store holds them):
+#   app           /prod/web            the current normalised app definition
+#   app_version   /prod/web@<version>  every stored version (rollback, GET .../versions)
+#   group         /prod                {"dependencies": [...], "version": ...}
+#   group_version /prod@<version>      {"apps": {id: app version}, "groups": {id: dependencies}}
+#   deployment    <plan id>            a running deployment plan (resumed by a new leader)
+#   instance      <task id>            an Instance record
+#   meta          framework_id         the framework id (re-subscribed with after failover)
+KINDS = ("app", "app_version", "group", "group_version", "deployment", "instance", "meta")
 Change = tuple[str, str, Any]  # (kind, key, value or None to delete)
 
 

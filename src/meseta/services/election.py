@@ -26,11 +26,12 @@ from starlette.requests import Request
 
 from meseta.protocol.master_znodes import master_address
 from meseta.runtime.http import HttpError, read_body
+from meseta.runtime.kv_store import ZooKeeperKvStore
 from meseta.runtime.leadership import Leadership
 from meseta.runtime.serve import abort_process, server
 from meseta.runtime.zk import make_client, parse_zk_url, start_client
 from meseta.services.daemon import ServicesOptions, build_services
-from meseta.services.shell.store import ZooKeeperServiceStore
+from meseta.services.effects import KINDS
 
 log = logging.getLogger(__name__)
 HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
@@ -114,7 +115,7 @@ class HaServices:
         await asyncio.wait([serving, asyncio.create_task(self.leadership.elected.wait())],
                            return_when=asyncio.FIRST_COMPLETED)
         if self.leadership.elected.is_set():
-            store = ZooKeeperServiceStore(self.client, self.url.child("state"))
+            store = ZooKeeperKvStore(self.client, self.url.child("state"), KINDS)
             await asyncio.to_thread(store.claim, self.id)
             self.actor, app = build_services(self.options, store)
             self.actor.on_fenced = self._lost

@@ -33,6 +33,7 @@ from typing import Any
 
 from meseta.client.scheduler import CallError, NotConnected, Scheduler, SchedulerDriver
 from meseta.runtime.fencing import Fenced
+from meseta.runtime.kv_store import KvStore
 from meseta.services import codec
 from meseta.services.deploy.readiness import Answer, Probe
 from meseta.services.effects import (
@@ -51,7 +52,6 @@ from meseta.services.effects import (
 from meseta.services.machine import ServicesMachine
 from meseta.services.shell.event_bus import EventBus
 from meseta.services.shell.readiness_prober import ReadinessProber
-from meseta.services.shell.store import ServiceStore
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -69,7 +69,7 @@ def framework_info(name: str, role: str, framework_id: str | None, hostname: str
 
 
 class ServicesActor(Scheduler):
-    def __init__(self, machine: ServicesMachine, store: ServiceStore, master: str, *, name: str = "marathon",
+    def __init__(self, machine: ServicesMachine, store: KvStore, master: str, *, name: str = "marathon",
                  role: str = "*", hostname: str = "127.0.0.1", clock: Callable[[], float] = time.time) -> None:
         self.machine = machine
         self.store = store
