@@ -51,7 +51,7 @@ from meseta.jobs.wall_clock import (
     wall_to_ms,
 )
 
-__all__ = ["Schedule", "ScheduleError", "due_times", "next_due", "parse_schedule", "remaining_text"]
+__all__ = ["Schedule", "ScheduleError", "due_times", "next_due", "parse_schedule", "period_parts", "remaining_text"]
 
 MAX_TEXT = 256  # the longest schedule Meseta reads: a full ISO interval is under 60 characters
 MAX_RECURRENCES = 2**31 - 1  # Chronos keeps n in a Java number; beyond this "R" (forever) says the same
@@ -172,28 +172,38 @@ def _parse_datetime(text: str, start: str) -> datetime:
 
 
 def _read_period(text: str, period: str) -> tuple[int, int, int]:
-    """The period as (months, days, exact ms); whole years/months/weeks/days, whole milliseconds."""
+    """The period as (months, days, exact ms), longer than zero and at most about 1000 years."""
+    try:
+        months, days, exact_ms = period_parts(period)
+    except ValueError as error:
+        raise ScheduleError(f"Cannot parse schedule {text!r}: {error}") from None
+    if months == days == exact_ms == 0:
+        raise ScheduleError(f"Cannot parse schedule {text!r}: the period must be longer than zero")
+    if months * 31 + days + exact_ms / 86_400_000 > MAX_PERIOD_DAYS:
+        raise ScheduleError(f"Cannot parse schedule {text!r}: the period is longer than 1000 years")
+    return months, days, exact_ms
+
+
+def period_parts(period: str) -> tuple[int, int, int]:
+    """An ISO 8601 duration (``P1Y2M3DT4H5M6.5S``, ``P2W``) as (months, days, exact ms) via aniso8601.
+
+    Years, months, weeks and days must be whole; hours, minutes and seconds add up to whole
+    milliseconds. ValueError says what is wrong otherwise.
+    """
     try:
         fields = aniso8601.parse_duration(period, builder=TupleBuilder)
     except _ISO_ERRORS as error:
-        raise ScheduleError(f"Cannot parse schedule {text!r}: period {period!r}: {error}") from None
+        raise ValueError(f"period {period!r}: {error}") from None
     whole = {name: getattr(fields, name) or "0" for name in ("PnY", "PnM", "PnW", "PnD")}
-    if not all(value.isdigit() for value in whole.values()):
-        raise ScheduleError(f"Cannot parse schedule {text!r}: period {period!r}: "
-                            "years, months, weeks and days must be whole numbers")
+    if not all(value.isdigit() and len(value) <= 9 for value in whole.values()):
+        raise ValueError(f"period {period!r}: years, months, weeks and days must be whole numbers")
     try:
         exact = sum((Decimal(getattr(fields, name) or "0") * per for name, per in _MS_PER.items()), Decimal(0))
     except InvalidOperation:
-        raise ScheduleError(f"Cannot parse schedule {text!r}: period {period!r} is not a duration") from None
-    if exact != exact.to_integral_value():
-        raise ScheduleError(f"Cannot parse schedule {text!r}: period {period!r} is not whole milliseconds")
-    months = int(whole["PnY"]) * 12 + int(whole["PnM"])
-    days = int(whole["PnW"]) * 7 + int(whole["PnD"])
-    if months == days == 0 and exact <= 0:
-        raise ScheduleError(f"Cannot parse schedule {text!r}: the period must be longer than zero")
-    if months * 31 + days + exact / 86_400_000 > MAX_PERIOD_DAYS:
-        raise ScheduleError(f"Cannot parse schedule {text!r}: the period is longer than 1000 years")
-    return months, days, int(exact)
+        raise ValueError(f"period {period!r} is not a duration") from None
+    if not exact.is_finite() or exact > 10**18 or exact != exact.to_integral_value():
+        raise ValueError(f"period {period!r} is not whole milliseconds")
+    return int(whole["PnY"]) * 12 + int(whole["PnM"]), int(whole["PnW"]) * 7 + int(whole["PnD"]), int(exact)
 
 
 # ----------------------------------------------------------------------------- due times

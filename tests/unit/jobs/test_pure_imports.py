@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 BLOCKED = ("kazoo", "httpx", "starlette", "sqlite3", "_sqlite3", "uvicorn", "asyncio")
-PURE = ("meseta.jobs.wall_clock", "meseta.jobs.cron", "meseta.jobs.schedule")
+PURE = ("meseta.jobs.wall_clock", "meseta.jobs.cron", "meseta.jobs.schedule", "meseta.jobs.job_fields",
+        "meseta.jobs.spec")
 
 
 def import_without_io(*modules: str) -> subprocess.CompletedProcess[str]:
