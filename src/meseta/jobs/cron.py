@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -51,25 +52,35 @@ def wall_to_instant_ms(wall: datetime, zone: tzinfo) -> int:
     return gap_end_ms(wall, zone) if is_skipped(wall, zone) else wall_to_ms(wall, zone)
 
 
-def next_cron_ms(expression: str, zone: tzinfo, after: float) -> int | None:
-    """The first instant strictly after ``after`` (epoch seconds) that ``expression`` is due, or None.
+def cron_times(expression: str, zone: tzinfo, after: float) -> Iterator[int]:
+    """The instants (epoch ms) strictly after ``after`` (epoch seconds) that ``expression`` is due,
+    ascending, ending at the year 9999 or when croniter finds no further match.
 
     croniter starts from the wall time of the whole second at or before ``after`` (cron times are
-    whole minutes, so none is skipped) and yields strictly later wall times; since the mapping to
-    instants never goes backwards, the first candidate past ``after`` is the answer.
+    whole minutes, so none is skipped) and yields strictly later wall times; the mapping to instants
+    never goes backwards, so dropping what is not past the last instant given keeps the order strict.
+    At most MAX_STEPS candidates in a row may be dropped (a repeated hour).
     """
     if not math.isfinite(after) or after >= MAX_MS / 1000:
-        return None
+        return
     base_ms = max(0, math.floor(after)) * 1000
     candidates: Any = croniter(expression, ms_to_wall(base_ms, zone))
-    for _ in range(MAX_STEPS):
+    last, dropped = after, 0
+    while dropped < MAX_STEPS:
         try:
             wall: datetime = candidates.get_next(datetime)
             due = wall_to_instant_ms(wall, zone)
-        except (CroniterError, ValueError, OverflowError):  # never again, or past year 9999
-            return None
+        except (CroniterError, ValueError, OverflowError):  # never again, or past the year 9999
+            return
         if due > MAX_MS:
-            return None
-        if due / 1000 > after:
-            return due
-    return None
+            return
+        if due / 1000 > last:
+            last, dropped = due / 1000, 0
+            yield due
+        else:
+            dropped += 1
+
+
+def next_cron_ms(expression: str, zone: tzinfo, after: float) -> int | None:
+    """The first instant strictly after ``after`` that ``expression`` is due, or None."""
+    return next(cron_times(expression, zone, after), None)

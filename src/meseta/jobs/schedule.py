@@ -37,7 +37,7 @@ import aniso8601
 from aniso8601.builders import TupleBuilder
 from dateutil.relativedelta import relativedelta
 
-from meseta.jobs.cron import cron_problem, next_cron_ms
+from meseta.jobs.cron import cron_problem, cron_times, next_cron_ms
 from meseta.jobs.wall_clock import (
     MAX_MS,
     MIN_MS,
@@ -94,8 +94,8 @@ def parse_schedule(text: str, time_zone: str = "", now: float = 0.0) -> Schedule
     if not isinstance(text, str) or not isinstance(time_zone, str):
         raise ScheduleError("Cannot parse schedule: expected a string")
     shown = text[:MAX_TEXT]
-    if len(text) > MAX_TEXT or not text.isprintable():
-        raise ScheduleError(f"Cannot parse schedule {shown!r}: expected at most {MAX_TEXT} printable characters")
+    if len(text) > MAX_TEXT or not text.isprintable() or not text.isascii():
+        raise ScheduleError(f"Cannot parse schedule {shown!r}: expected at most {MAX_TEXT} printable ASCII characters")
     try:
         zone = lookup_zone(time_zone) if time_zone else None
     except UnknownTimeZone as error:
@@ -264,13 +264,9 @@ def due_times(schedule: Schedule, after: float, until: float, limit: int = 1000)
     """Every due time t with after < t <= until, ascending, at most `limit` of them (honouring recurrences:
     the k-th due time exists only if k < n). Must be fast when `after` is years past the start with a
     one-minute period (no stepping one period at a time from the start for fixed-length periods)."""
-    result: list[float] = []
     if schedule.cron:
-        due = next_cron_ms(schedule.cron, schedule.zone, after)
-        while due is not None and due / 1000 <= until and len(result) < limit:
-            result.append(due / 1000)
-            due = next_cron_ms(schedule.cron, schedule.zone, due / 1000)
-        return result
+        return _cron_due_times(schedule, after, until, limit)
+    result: list[float] = []
     k = _first_index_after(schedule, after)
     while len(result) < limit and _within_recurrences(schedule, k):
         due = _due_ms(schedule, k)
@@ -279,6 +275,15 @@ def due_times(schedule: Schedule, after: float, until: float, limit: int = 1000)
         if not result or due / 1000 > result[-1]:  # a whole-day DST gap can fold two days into one instant
             result.append(due / 1000)
         k += 1
+    return result
+
+
+def _cron_due_times(schedule: Schedule, after: float, until: float, limit: int) -> list[float]:
+    result: list[float] = []
+    for due in cron_times(schedule.cron, schedule.zone, after):
+        if due / 1000 > until or len(result) >= limit:
+            break
+        result.append(due / 1000)
     return result
 
 

@@ -97,6 +97,7 @@ def test_a_cron_expression_is_due_on_its_minutes_in_its_zone() -> None:
     ("*/0 * * * *", "", "Cannot parse schedule"),
     ("0 0 30 2 *", "", "never due"),
     ("R/2014-03-08T20:00:00Z/PT1H\n", "", "printable"),
+    ("R/\u0662\u0660\u0661\u0664-03-08T20:00:00Z/PT1H", "", "ASCII"),
     ("R/" + "9" * 300, "", "at most 256"),
 ])
 def test_bad_schedules_are_refused_saying_why(text: str, time_zone: str, says: str) -> None:
