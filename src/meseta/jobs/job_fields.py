@@ -198,7 +198,7 @@ def read_environment(job: Fields) -> tuple[tuple[str, str], ...]:
             entry.reject("name", "must not contain '='")
         if any(name == seen for seen, _ in result):
             entry.reject("name", f"{name!r} is given twice")
-        result.append((name, entry.text("value", required=True)))
+        result.append((name, entry.text("value", required=True, limit=MAX_COMMAND)))
     return tuple(result)
 
 

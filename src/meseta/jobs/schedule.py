@@ -44,8 +44,10 @@ from meseta.jobs.wall_clock import (
     UnknownTimeZone,
     fixed_zone,
     format_ms,
+    format_wall,
     is_ambiguous,
     is_fixed,
+    is_skipped,
     lookup_zone,
     ms_to_wall,
     wall_to_ms,
@@ -303,18 +305,36 @@ def remaining_text(schedule: Schedule, after: float) -> str:
     ('R/...' when forever; an exhausted one keeps 'R0/<last start>/<period>'); a cron schedule is returned
     unchanged.
 
-    "Last start" is the last due time there was (the start as given for an R0 schedule). The text
-    shows the zone's offset; parsed again with the same ``time_zone`` it names the same instants.
+    "Last start" is the last due time there was (the start as given for an R0 schedule). Parsed
+    again with the same ``time_zone``, the text names the same next run. A run moved by a DST gap
+    is written as its wall time with the offset before the gap (``02:30:00.000+01:00``, the same
+    instant as ``03:30+02:00``), so that a daily 02:30 schedule read back stays at 02:30 (Chronos
+    drifts to 03:30 there). Re-parsing still restarts the count from the text, as Chronos does: a
+    month-end start (``Jan 31 + P1M`` shows ``Feb 28``) continues from the day shown, so keep the
+    parsed schedule, not its text, to compute due times.
     """
     if schedule.cron:
         return schedule.text
     done = _first_index_after(schedule, after)
     due = _due_ms(schedule, done)
     if schedule.recurrences is None and due is not None:
-        return f"R/{format_ms(due, schedule.zone)}/{schedule.period}"
+        return f"R/{_due_text(schedule, done, due)}/{schedule.period}"
     if schedule.recurrences is not None and done < schedule.recurrences and due is not None:
-        return f"R{schedule.recurrences - done}/{format_ms(due, schedule.zone)}/{schedule.period}"
-    last = done - 1 if schedule.recurrences is None else min(done, schedule.recurrences) - 1
-    last_due = _due_ms(schedule, max(0, last))
-    return f"R0/{format_ms(schedule.start_ms if last_due is None else last_due, schedule.zone)}/{schedule.period}"
+        return f"R{schedule.recurrences - done}/{_due_text(schedule, done, due)}/{schedule.period}"
+    last = max(0, done - 1 if schedule.recurrences is None else min(done, schedule.recurrences) - 1)
+    last_due = _due_ms(schedule, last)
+    return f"R0/{_due_text(schedule, last, schedule.start_ms if last_due is None else last_due)}/{schedule.period}"
 
+
+def _due_text(schedule: Schedule, k: int, due: int) -> str:
+    """Due time k in the schedule's zone; a whole-calendar step that fell in a DST gap as its wall time."""
+    if schedule.exact_ms == 0 and (schedule.months or schedule.days):
+        try:
+            wall = schedule.start_wall + relativedelta(months=k * schedule.months, days=k * schedule.days)
+        except (OverflowError, ValueError):
+            return format_ms(due, schedule.zone)
+        if is_skipped(wall, schedule.zone):
+            return format_wall(wall, schedule.zone)
+    elif k == 0 and is_skipped(schedule.start_wall, schedule.zone):
+        return format_wall(schedule.start_wall, schedule.zone)
+    return format_ms(due, schedule.zone)

@@ -16,7 +16,6 @@ cached by the standard library); a fixed offset written in a schedule is a ``dat
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -106,8 +105,9 @@ def format_ms(ms: int, zone: tzinfo = UTC) -> str:
     return text[:-6] + "Z" if local.utcoffset() == timedelta(0) else text
 
 
-def floor_ms(seconds: float) -> int:
-    """Float epoch seconds to whole ms (rounded down), clamped just outside MIN_MS..MAX_MS."""
-    if not math.isfinite(seconds):
-        return MAX_MS + 1 if seconds > 0 else MIN_MS - 1
-    return max(MIN_MS - 1, min(MAX_MS + 1, math.floor(seconds * 1000)))
+def format_wall(wall: datetime, zone: tzinfo) -> str:
+    """A naive wall time with the offset :func:`wall_to_ms` reads it with (fold 0): for a time in a
+    DST gap, the offset before the gap (``2026-03-29T02:30:00.000+01:00``, which is 03:30 CEST)."""
+    local = wall.replace(tzinfo=zone, fold=0)
+    text = local.isoformat(timespec="milliseconds")
+    return text[:-6] + "Z" if local.utcoffset() == timedelta(0) else text

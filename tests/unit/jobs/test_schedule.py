@@ -145,6 +145,15 @@ def test_p1d_at_0230_berlin_across_spring_forward_runs_every_day() -> None:
     assert [b - a for a, b in itertools.pairwise(got)] == [86_400, 86_400, 82_800, 86_400]
 
 
+def test_remaining_text_keeps_a_daily_0230_at_0230_across_the_gap() -> None:
+    daily = parse_schedule("R/2026-03-27T02:30:00/P1D", "Europe/Berlin")
+    text = remaining_text(daily, berlin(2026, 3, 28, 12))
+    assert text == "R/2026-03-29T02:30:00.000+01:00/P1D"  # the instant of 03:30 CEST, the wall time of 02:30
+    again = parse_schedule(text, "Europe/Berlin")
+    assert due_times(again, 0, berlin(2026, 3, 31, 12)) == due_times(daily, berlin(2026, 3, 28, 12),
+                                                                     berlin(2026, 3, 31, 12))
+
+
 def test_p1d_at_0230_berlin_across_fall_back_runs_once_on_the_first_pass() -> None:
     daily = parse_schedule("R/2026-10-24T02:30:00/P1D", "Europe/Berlin")
     got = due_times(daily, 0, berlin(2026, 10, 26, 12))
@@ -236,6 +245,16 @@ def test_recurrences_are_respected(schedule: Schedule) -> None:
         assert remaining_text(schedule, 4e11).startswith("R0/")
     if every:
         assert every[0] == schedule.start_ms / 1000
+
+
+@PROPERTY
+@given(iso_schedules(), instants)
+def test_remaining_text_read_back_keeps_the_run_times(schedule: Schedule, after: float) -> None:
+    """Exactly so for exact periods, and for whole-day/week periods (across DST gaps too); months
+    and years restart from the day shown (Jan 31 + P1M shows Feb 28), as in Chronos."""
+    assume(schedule.months == 0 and (schedule.days == 0 or schedule.exact_ms == 0))
+    again = parse_schedule(remaining_text(schedule, after), schedule.time_zone)
+    assert due_times(again, after, 4e11, limit=5) == due_times(schedule, after, 4e11, limit=5)
 
 
 @PROPERTY

@@ -362,7 +362,7 @@ def mutated_jobs(draw: st.DrawFn) -> tuple[dict[str, Any], bool]:
     return job, dependent
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_jobs(), st.booleans())
 def test_a_mutated_valid_job_is_a_job_or_a_refusal(case: tuple[dict[str, Any], bool], legacy: bool) -> None:
     job, dependent = case
