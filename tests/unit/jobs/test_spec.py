@@ -369,3 +369,23 @@ def test_a_mutated_valid_job_is_a_job_or_a_refusal(case: tuple[dict[str, Any], b
     spec = parse_or_refuse(job, dependent, legacy)
     if spec is not None:
         assert parse_job(shown(spec), dependent=dependent, legacy=legacy, now=0) == spec
+
+
+# ----------------------------------------------------------------------------- chronos-python's own checks
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_chronos_python_accepts_what_get_shows_for_adding_back(legacy: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """chronos-python 1.2.1 checks a job before it POSTs it (required fields, exactly one of schedule
+    and parents, container type and image): a GET entry must pass, so that a listed job can be added
+    back. Its legacy client extends a class-level list in place, hence the copy."""
+    import chronos
+
+    monkeypatch.setattr(chronos.ChronosJob, "fields", list(chronos.ChronosJob.fields))
+    client = chronos.ChronosClient("127.0.0.1:1", scheduler_api_version=None if legacy else "v1")
+    full = parse_job(FULL, dependent=False, legacy=legacy, now=NOW)
+    child = parse_job(DEPENDENT, dependent=True, legacy=legacy, now=NOW)
+    for spec in (scheduled(), full, child):
+        client._check_fields(shown(spec))
+    with pytest.raises(chronos.ChronosValidationError):  # the check can fail
+        client._check_fields({**shown(full), "parents": ["x"]})
