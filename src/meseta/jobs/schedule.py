@@ -192,6 +192,8 @@ def period_parts(period: str) -> tuple[int, int, int]:
     Years, months, weeks and days must be whole; hours, minutes and seconds add up to whole
     milliseconds. ValueError says what is wrong otherwise.
     """
+    if not period.isascii():
+        raise ValueError(f"period {period!r} is not ASCII")
     try:
         fields = aniso8601.parse_duration(period, builder=TupleBuilder)
     except _ISO_ERRORS as error:

@@ -132,6 +132,7 @@ REFUSALS: list[tuple[dict[str, Any], str, str]] = [
     ({"epsilon": "PT"}, "epsilon", "ISO 8601 duration"),
     ({"epsilon": 60}, "epsilon", "must be a string"),
     ({"epsilon": "P1M"}, "epsilon", "years or months"),
+    ({"epsilon": "PT\u0666\u0660S"}, "epsilon", "not ASCII"),
     ({"epsilon": "PT0.0001S"}, "epsilon", "whole milliseconds"),
     ({"epsilon": "P5000D"}, "epsilon", "ten years"),
     ({"retries": -1}, "retries", "between 0 and 1000"),
