@@ -6,8 +6,9 @@ Lifecycle of a definition::
     JobSpec + counters + current schedule  --job_json-->  GET /v1/scheduler/jobs entry
     a GET entry POSTed back  --parse_job-->  the same JobSpec (read-only counters are accepted and ignored)
 
-Defaults are Chronos 3.x's: shell true, retries 2, epsilon PT60S (3.x's global ``--task_epsilon``; the
-2.x ``epsilon`` field is read as an ISO duration), cpus/mem/disk 0 meaning the scheduler's defaults,
+Defaults are Chronos 3.x's: shell true, retries 2, no epsilon (the scheduler's ``--task-epsilon``, 60 s,
+as 3.x's global ``--task_epsilon``; the 2.x ``epsilon`` field, an ISO duration, overrides it for the
+job), cpus/mem/disk 0 meaning the scheduler's defaults,
 every flag false, runAsUser "" meaning the scheduler's user. Every member Meseta does not read is
 refused naming it, and so is every value it cannot honour: a custom executor, DOCKER containers
 (until the containers issue lands), networks other than HOST, operators other than EQUALS, LIKE and
@@ -40,7 +41,6 @@ MAX_PARENTS = 100  # a join of more parents than this is a graph mistake
 MAX_RETRIES = 1_000  # more retries than any job could use
 MAX_RESOURCE = 2.0**40  # cpus, MB of memory or disk: far more than any agent has, still exact in a float
 MAX_SECONDS = 10 * 366 * 86_400.0  # epsilon, maxCompletionTime: ten years
-DEFAULT_EPSILON = 60.0  # Chronos 3.x --task_epsilon
 DEFAULT_RETRIES = 2
 NAME = re.compile(r"[\w.-]+", re.ASCII)  # Chronos 3.x (Java's \w: ASCII letters, digits, _)
 LEGACY_NAME = re.compile(r"[\w.-](?:[\w. -]*[\w.-])?", re.ASCII)  # 2.x allowed spaces inside names
@@ -65,7 +65,7 @@ class JobSpec:
     schedule: str | None  # the ISO 8601 or cron text as given; None for a dependent job
     schedule_time_zone: str
     parents: tuple[str, ...]  # () for a scheduled job
-    epsilon: float  # seconds a missed run may still start late
+    epsilon: float | None  # seconds a missed run may still start late; None: the scheduler's --task-epsilon
     retries: int
     owner: str
     owner_name: str
@@ -194,10 +194,11 @@ def _read_parents(job: Fields, name: str, *, dependent: bool, legacy: bool) -> t
     return parents
 
 
-def _read_epsilon(job: Fields) -> float:
-    """``epsilon``: an ISO 8601 duration of weeks, days and time (``PT30M``); years and months vary."""
+def _read_epsilon(job: Fields) -> float | None:
+    """``epsilon``: an ISO 8601 duration of weeks, days and time (``PT30M``); years and months vary.
+    None when not given: the scheduler's ``--task-epsilon`` applies (Chronos 3.x's global one)."""
     if not job.present("epsilon"):
-        return DEFAULT_EPSILON
+        return None
     text = job.text("epsilon", limit=64)
     try:
         months, days, exact_ms = period_parts(text)
@@ -224,7 +225,7 @@ def job_json(spec: JobSpec, *, schedule: str | None, success_count: int, error_c
     both present; timestamps ISO 8601 UTC with milliseconds and Z, or ""; `schedule` is the given
     current schedule text)."""
     result: dict[str, Any] = {
-        "name": spec.name, "command": spec.command, "shell": spec.shell, "epsilon": duration_text(spec.epsilon),
+        "name": spec.name, "command": spec.command, "shell": spec.shell,
         "executor": spec.executor, "executorFlags": spec.executor_flags, "taskInfoData": spec.task_info_data,
         "retries": spec.retries, "owner": spec.owner, "ownerName": spec.owner_name, "description": spec.description,
         "async": spec.legacy_async, "successCount": success_count, "errorCount": error_count,
@@ -238,6 +239,8 @@ def job_json(spec: JobSpec, *, schedule: str | None, success_count: int, error_c
         "arguments": list(spec.arguments), "highPriority": spec.high_priority, "runAsUser": spec.run_as_user,
         "constraints": [list(constraint) for constraint in spec.constraints],
     }
+    if spec.epsilon is not None:  # (not shown when not given: a GET POSTed back keeps following the flag)
+        result["epsilon"] = duration_text(spec.epsilon)
     if spec.container is not None:
         result["container"] = {**spec.container, "volumes": [dict(v) for v in spec.container["volumes"]],
                                "parameters": list(spec.container["parameters"])}

@@ -48,7 +48,7 @@ def shown(spec: JobSpec) -> dict[str, Any]:
 
 def test_the_chronos_python_itest_job_gets_chronos_3_defaults() -> None:
     spec = scheduled()
-    assert (spec.shell, spec.retries, spec.epsilon, spec.cpus, spec.mem, spec.disk) == (True, 2, 60.0, 0, 0, 0)
+    assert (spec.shell, spec.retries, spec.epsilon, spec.cpus, spec.mem, spec.disk) == (True, 2, None, 0, 0, 0)
     assert (spec.parents, spec.container, spec.fetch, spec.run_as_user, spec.max_completion_time) == ((), None, (),
                                                                                                       "", 0)
     assert not (spec.disabled or spec.concurrent or spec.soft_error or spec.high_priority or spec.legacy_async)
