@@ -113,10 +113,11 @@ def job(name: str, **fields: Any) -> dict[str, Any]:
 
 async def j1(args: argparse.Namespace, work: Path) -> None:
     async with Cluster(work, args.agents, args.run_seconds) as cluster:
-        base = float(int(time.time()) + 20)  # whole seconds: due times are kept to the millisecond
+        base = float(int(time.time()) + 30 + args.jobs // 100)  # whole seconds; after the last POST
         for i in range(args.jobs):
             start = base if args.burst else base + 60.0 * i / args.jobs
             await cluster.post("/iso8601", job(f"j{i}", schedule=f"R/{iso(start)}/PT1M"))
+        assert time.time() < base, "the jobs were not all defined before the first was due: give more lead"
         end = base + 60 * args.minutes
         await asyncio.sleep(end - time.time() + 5)
         late: list[float] = []
@@ -138,11 +139,14 @@ async def j1(args: argparse.Namespace, work: Path) -> None:
 
 async def j3(args: argparse.Namespace, work: Path) -> None:
     async with Cluster(work, args.agents, args.run_seconds) as cluster:
-        start = time.time() + 10
+        later = time.time() + 3600  # the roots are moved to "soon" once every chain is defined
         for c in range(args.chains):
-            await cluster.post("/iso8601", job(f"c{c}-0", schedule=f"R1/{iso(start)}/PT1H"))
+            await cluster.post("/iso8601", job(f"c{c}-0", schedule=f"R1/{iso(later)}/PT1H"))
             for d in range(1, args.depth):
                 await cluster.post("/dependency", job(f"c{c}-{d}", parents=[f"c{c}-{d - 1}"]))
+        start = time.time() + 3
+        for c in range(args.chains):
+            await cluster.post("/iso8601", job(f"c{c}-0", schedule=f"R1/{iso(start)}/PT1H"))
         total = args.chains * args.depth
         await async_wait_until(lambda: cluster.launched() >= total, 60 + args.depth * 10, "every chain's end",
                                interval=0.2)
@@ -167,13 +171,14 @@ async def main() -> None:
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--run-seconds", type=float, default=0.5)
+    parser.add_argument("--keep", type=Path, help="keep the daemons' work directories and logs here")
     args = parser.parse_args()
     print(f"# {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in args.scenarios:
-            work = Path(tmp) / scenario
-            work.mkdir()
+            work = (args.keep or Path(tmp)) / scenario
+            work.mkdir(parents=True)
             await {"J1": j1, "J3": j3}[scenario](args, work)
 
 

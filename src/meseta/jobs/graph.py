@@ -40,6 +40,32 @@ def find_cycle(parents: Mapping[str, Sequence[str]]) -> list[str] | None:
     return None
 
 
+def cycle_through(children: Mapping[str, Sequence[str]], name: str, parents: Sequence[str]) -> list[str] | None:
+    """The cycle that giving ``name`` these ``parents`` would close, as a path ``[name, ..., p, name]``
+    (each one a parent of the next), or None: a walk down from ``name`` through ``children`` (the
+    graph without the new edges), so the cost is the size of what depends on ``name``, not the graph's."""
+    targets = set(parents)
+    if name in targets:
+        return [name, name]
+    path: dict[str, str | None] = {name: None}  # node -> the node it was reached from
+    stack = [name]
+    while stack:
+        node = stack.pop()
+        for child in children.get(node, ()):
+            if child in path:
+                continue
+            path[child] = node
+            if child in targets:
+                found: list[str] = [child]
+                step = path[child]
+                while step is not None:
+                    found.append(step)
+                    step = path[step]
+                return [*reversed(found), name]
+            stack.append(child)
+    return None
+
+
 def children_of(parents: Mapping[str, Sequence[str]], name: str) -> list[str]:
     return sorted(child for child, of in parents.items() if name in of)
 

@@ -12,9 +12,10 @@ schedule never stops advancing and a run due during a failover is queued after i
 still within the job's epsilon, otherwise recorded as missed (history, event, counter).
 
 Offers: while runs wait, every offer is used for as many as fit (highPriority first, then by
-due time); the rest is declined briefly. With nothing to run, an offer is held when a run is due
-within HOLD_SECONDS (so it starts on time instead of waiting for the next allocation), else
-declined and the framework suppressed; it revives REVIVE_LEAD seconds before the next due time.
+due time); the rest is declined briefly. With nothing to run, an offer is held (up to twice
+HOLD_SECONDS) when a run is due within HOLD_SECONDS or a job with children is running (its end
+may make a child ready), so the run starts at once instead of at the next allocation; otherwise
+it is declined and the framework suppressed; it revives REVIVE_LEAD seconds before the next due time.
 """
 
 from __future__ import annotations
@@ -108,6 +109,13 @@ class JobsMachine:
         self.framework_id: str | None = None
         self.suppressed = False
         self.on_event = on_event
+        self.children: dict[str, list[str]] = {}  # job -> the jobs naming it a parent (kept by _reindex)
+
+    def _reindex(self) -> None:
+        self.children = {}
+        for name in sorted(self.jobs):
+            for parent in self.jobs[name].spec.parents:
+                self.children.setdefault(parent, []).append(name)
 
     # ------------------------------------------------------------------ durable state
     def restore(self, stored: Mapping[str, Mapping[str, Any]], now: float) -> None:
@@ -136,6 +144,7 @@ class JobsMachine:
             run = Run.from_json(value)
             if run.job in self.jobs:
                 self.runs[key] = run
+        self._reindex()
 
     def _new_job(self, spec: JobSpec, now: float, schedule_after: float) -> Job:
         schedule = parse_schedule(spec.schedule, spec.schedule_time_zone, now) if spec.schedule else None
@@ -154,9 +163,7 @@ class JobsMachine:
         for parent in spec.parents:
             if parent not in self.jobs and parent != spec.name:
                 raise JobRejected("parents", f"parent job '{parent}' does not exist")
-        edges = {name: job.spec.parents for name, job in self.jobs.items()}
-        edges[spec.name] = spec.parents
-        cycle = graph.find_cycle(edges)
+        cycle = graph.cycle_through(self.children, spec.name, spec.parents)
         if cycle:
             raise JobRejected("parents", "the dependency would make a cycle: " + " -> ".join(cycle))
         old = self.jobs.get(spec.name)
@@ -164,9 +171,15 @@ class JobsMachine:
             schedule = parse_schedule(spec.schedule, spec.schedule_time_zone, now)
             spec = dataclasses.replace(spec, schedule=remaining_text(schedule, -1.0))  # the start made explicit
         job = self._new_job(spec, now, now)
-        if job.schedule is not None:  # due times before now predate the job: the first run is the next one
+        if job.schedule is not None:
+            # Due times before the job, older than its epsilon, are not its runs; one within its
+            # epsilon runs now (a start a moment ago means "now"). A replaced job keeps the due
+            # times its last version handled: an update never runs a due time again.
+            epsilon = self.default_epsilon if spec.epsilon is None else spec.epsilon
             first = next_due(job.schedule, -1.0)
-            job.schedule_after = now if first is None else max(first, now) - 1e-3
+            job.schedule_after = now if first is None else max(first - 1e-3, now - epsilon)
+            if old is not None:  # (what it handled is in the past: its schedule_after may lie ahead)
+                job.schedule_after = max(job.schedule_after, min(old.schedule_after, now))
             job.next_due = next_due(job.schedule, job.schedule_after)
         if old is not None:  # counters and history stay with the name
             for name in ("success_count", "error_count", "errors_since_last_success", "last_success", "last_error",
@@ -174,6 +187,10 @@ class JobsMachine:
                 setattr(job, name, getattr(old, name))
             job.parents_done = old.parents_done & set(spec.parents)
         self.jobs[spec.name] = job
+        for parent in old.spec.parents if old is not None else ():
+            self.children[parent].remove(spec.name)
+        for parent in spec.parents:
+            self.children.setdefault(parent, []).append(spec.name)
         effects: list[Effect] = [Store((self._job_change(job),))]
         return effects + self.tick(now)
 
@@ -184,7 +201,7 @@ class JobsMachine:
         job = self._job(name)
         changes: list[Change] = [("job", name, None)]
         effects: list[Effect] = []
-        for child_name in graph.children_of({n: j.spec.parents for n, j in self.jobs.items()}, name):
+        for child_name in list(self.children.get(name, ())):
             child = self.jobs[child_name]
             others = tuple(p for p in child.spec.parents if p != name)
             if job.schedule is None:
@@ -203,6 +220,7 @@ class JobsMachine:
             self.jobs[child_name] = rewired
             changes.append(self._job_change(rewired))
         del self.jobs[name]
+        self._reindex()
         for run in [r for r in self.runs.values() if r.job == name]:
             effects += self._drop_run(run, changes)
         return [Store(tuple(changes)), *effects]
@@ -215,7 +233,7 @@ class JobsMachine:
         run = self._queue(job, now, Cause.MANUAL, now, changes, arguments)
         if run is None:
             raise JobRejected("concurrent", f"job '{name}' is not concurrent and a run of it already waits to start")
-        return [Store(tuple(changes)), *self._offers_wanted()]
+        return [Store(tuple(changes)), *self._launch_held(now), *self._offers_wanted()]
 
     def kill_tasks(self, name: str, now: float) -> list[Effect]:
         """Kill every run of the job: queued ones are dropped, active ones killed (not retried)."""
@@ -240,7 +258,7 @@ class JobsMachine:
         job = self._job(name)
         changes: list[Change] = []
         self._succeeded(job, now, changes)
-        return [Store(tuple(changes)), *self._offers_wanted()]
+        return [Store(tuple(changes)), *self._launch_held(now), *self._offers_wanted()]
 
     def _job(self, name: str) -> Job:
         job = self.jobs.get(name)
@@ -389,17 +407,19 @@ class JobsMachine:
         if not self.held:
             return []
         queued = self._queued()
+        busy = {r.job for r in self.runs.values() if r.active and not self.jobs[r.job].spec.concurrent}
+        wanted = self._wanted_soon(now)
         effects: list[Effect] = []
         launched: list[Launch] = []
         changes: list[Change] = []
         declined: list[str] = []
         for offer_id, offer in list(self.held.items()):
-            tasks = self._fill(offer, queued, now, changes) if queued else []
+            tasks = self._fill(offer, queued, busy, now, changes) if queued else []
             if tasks:
                 launched.append(Launch(offer_id, tuple(tasks)))
                 self.rescinded(offer_id)
                 continue
-            if queued or not self._due_soon(now) or now - self.held_since[offer_id] > HOLD_SECONDS * 2:
+            if queued or not wanted or now - self.held_since[offer_id] > HOLD_SECONDS * 2:
                 declined.append(offer_id)
                 self.rescinded(offer_id)
         if changes:
@@ -407,28 +427,31 @@ class JobsMachine:
         effects += launched
         if declined:
             waiting = any(r.state is RunState.QUEUED for r in self.runs.values())
-            effects.append(Decline(tuple(declined), DECLINE_BUSY if waiting or self._due_soon(now) else DECLINE_IDLE))
-            if not waiting and not self._due_soon(now) and not self.suppressed:
+            effects.append(Decline(tuple(declined), DECLINE_BUSY if waiting or wanted else DECLINE_IDLE))
+            if not waiting and not wanted and not self.suppressed:
                 self.suppressed = True
                 effects.append(Suppress())
         return effects
 
-    def _running(self, job: str) -> bool:
-        return any(r.job == job and r.active for r in self.runs.values())
-
-    def _due_soon(self, now: float) -> bool:
+    def _wanted_soon(self, now: float) -> bool:
+        """Whether a run will likely be queued within HOLD_SECONDS: one is due, or a job with
+        children runs (its end may make a child ready)."""
         soonest = self._soonest_due()
-        return soonest is not None and soonest - now <= HOLD_SECONDS
+        if soonest is not None and soonest - now <= HOLD_SECONDS:
+            return True
+        return any(run.active and run.job in self.children for run in self.runs.values())
 
-    def _fill(self, offer: dict[str, Any], queued: list[Run], now: float,
+    def _fill(self, offer: dict[str, Any], queued: list[Run], busy: set[str], now: float,
               changes: list[Change]) -> list[dict[str, Any]]:
+        """As many queued runs as fit the offer (``busy``: the jobs that are not concurrent and
+        have a run going: theirs wait), each run taken out of ``queued``."""
         pool = OfferPool(offer, (self.role,))
         agent_id = offer["agent_id"]["value"]
         host = str(offer.get("hostname", ""))
         tasks: list[dict[str, Any]] = []
         for run in list(queued):
             spec = self.jobs[run.job].spec
-            if not spec.concurrent and self._running(run.job):
+            if run.job in busy:
                 continue  # it waits for the job's run before it to end
             if not _meets(spec, offer):
                 continue
@@ -440,6 +463,8 @@ class JobsMachine:
             run.state, run.agent_id, run.launched_at = RunState.LAUNCHING, agent_id, now
             changes.append(("run", run.task_id, run.to_json()))
             queued.remove(run)
+            if not spec.concurrent:
+                busy.add(run.job)
         return tasks
 
     # ------------------------------------------------------------------ status updates
@@ -473,7 +498,7 @@ class JobsMachine:
             run.state, run.agent_id, run.launched_at = RunState.QUEUED, "", None
             self.runs[run.task_id] = run
             changes[0] = ("run", run.task_id, run.to_json())
-            return [Store(tuple(changes)), *self._offers_wanted()]
+            return [Store(tuple(changes)), *self._launch_held(now), *self._offers_wanted()]
         started = run.started_at or run.launched_at or now
         name = job.spec.name
         if state == "TASK_FINISHED":
@@ -494,14 +519,14 @@ class JobsMachine:
         if state != "TASK_FINISHED":
             effects.append(self._event("run_failed", job.spec.name, task_id=run.task_id, state=state,
                                        message=str(status.get("message", ""))[:200], attempt=run.attempt))
-        return effects + self._offers_wanted()
+        return effects + self._launch_held(now) + self._offers_wanted()
 
     def _succeeded(self, job: Job, now: float, changes: list[Change]) -> None:
         job.success_count += 1
         job.errors_since_last_success = 0
         job.last_success = now
         changes.append(self._job_change(job))
-        for child_name in graph.children_of({n: j.spec.parents for n, j in self.jobs.items()}, job.spec.name):
+        for child_name in self.children.get(job.spec.name, ()):
             child = self.jobs[child_name]
             child.parents_done.add(job.spec.name)
             if graph.ready(child.spec.parents, child.parents_done) and not child.spec.disabled:

@@ -71,3 +71,24 @@ def test_task_ids_are_chronos_shaped_and_always_valid_ids() -> None:
     assert task_id("nightly", 1.5, 0, ()) == "ct:1500:0:nightly:"
     assert task_id("job", 2.0, 1, ("a", "b/c")) == "ct:2000:1:job:a b_c"
     assert len(task_id("j" * 300, 0.0, 0, ())) == 255
+
+
+@given(st.dictionaries(st.sampled_from("abcdef"), st.lists(st.sampled_from("abcdef"), max_size=3), max_size=6),
+       st.sampled_from("abcdef"), st.lists(st.sampled_from("abcdef"), max_size=3))
+def test_the_cycle_an_edit_would_close_is_found_by_walking_down_from_it(
+        graph_before: dict[str, list[str]], name: str, parents: list[str]) -> None:
+    """On an acyclic graph, cycle_through agrees with a search of the whole edited graph."""
+    if graph.find_cycle(graph_before) is not None:
+        return
+    children: dict[str, list[str]] = {}
+    for child, of in graph_before.items():
+        if child != name:
+            for parent in of:
+                children.setdefault(parent, []).append(child)
+    found = graph.cycle_through(children, name, parents)
+    edited = {**graph_before, name: parents}
+    assert (found is None) == (graph.find_cycle(edited) is None)
+    if found is not None:
+        assert found[0] == found[-1] == name
+        for parent, child in itertools.pairwise(found):
+            assert parent in edited[child]

@@ -273,3 +273,37 @@ def test_a_restart_keeps_counting_due_times_from_the_first_start() -> None:
     restarted = w.restarted(jan31 + 29 * 86400)
     assert restarted.machine.jobs["monthly"].next_due == 1_806_451_200.0  # 2027-03-31T00:00:00Z
     assert w.machine.jobs["monthly"].wire()["schedule"].startswith("R/2027-03-31")
+
+
+def test_an_offer_is_held_while_a_parent_runs_and_its_child_starts_on_it() -> None:
+    w = World()
+    w.put(job("parent", schedule=f"R1/{START}/PT1H"))
+    w.put(job("child", parents=["parent"]))
+    w.tick(T0)
+    (parent,) = w.launched(w.offer(T0))
+    w.update(parent, "TASK_RUNNING", T0 + 1)
+    held = w.offer(T0 + 2)
+    assert not any(isinstance(e, (Decline, Launch)) for e in held), "held: the child may be ready soon"
+    effects = w.update(parent, "TASK_FINISHED", T0 + 3)
+    (child,) = w.launched(effects)
+    assert ":child:" in child
+
+
+def test_a_job_replaced_keeps_what_ran_and_takes_its_new_start() -> None:
+    w = World()
+    w.put(job("moved", schedule="R/2027-01-15T09:00:00Z/PT1H"), now=T0 - 30)
+    w.put(job("moved", schedule=f"R1/{START}/PT1H"), now=T0 - 20)
+    assert w.machine.jobs["moved"].next_due == T0, "moved earlier: it runs at its new start"
+    w.tick(T0)
+    (task,) = w.launched(w.offer(T0))
+    w.run_to_end(task, T0)
+    w.put(job("moved", schedule=f"R1/{START}/PT1H", command="echo changed"), now=T0 + 5)
+    assert w.machine.jobs["moved"].next_due is None and w.machine.runs == {}, "an update does not run it again"
+
+
+def test_a_start_a_moment_ago_runs_now_and_one_long_past_does_not() -> None:
+    w = World()
+    w.put(job("just", schedule=f"R1/{START}/PT1H"), now=T0 + 10)
+    assert [r.due for r in w.machine.runs.values()] == [T0], "10 s late is within the 60 s epsilon: queued"
+    w.put(job("old", schedule=f"R1/{START}/PT1H"), now=T0 + 600)
+    assert [r.job for r in w.machine.runs.values()] == ["just"] and w.machine.jobs["old"].missed_count == 0
