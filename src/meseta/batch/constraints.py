@@ -16,9 +16,10 @@ IS is CLUSTER VALUE). Anything else is refused as unknown.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 OPERATORS = ("UNIQUE", "CLUSTER", "LIKE", "UNLIKE")
@@ -31,7 +32,7 @@ class Constraint:
     field: str
     operator: str
     value: str | None = None
-    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    pattern: re.Pattern[str] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def text(self) -> str:
         return ":".join(p for p in (self.field, self.operator, self.value) if p is not None)

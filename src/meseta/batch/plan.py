@@ -8,14 +8,14 @@ One task's lifecycle (``Slot.phase``)::
        +------------------------------+-------------------------------------+
                                       |  TASK_FINISHED, or no retry left --> DONE (exit_code)
 
-``plan(offers, now)`` walks the pending tasks in index order (retries merge in by index) and, for
+``plan(offers)`` walks the pending tasks in index order (retries merge in by index) and, for
 each, the first offer it fits: cpus/mem/disk left in the offer (``offers.OfferPool``), the job's
-constraints against the running tasks and those placed earlier in this plan, ``--max-parallel``,
-and, for RETRY_AVOID_SECONDS after a failure, not the agents the task failed on. Every task of a
-job needs the same, so once a task fits no offer, no later one does (only a retry that avoids
-agents may still fit elsewhere): the walk stops there, and an offer that runs short of one
-resource is dropped from the walk. Offers left without a task are ``unused`` (to decline) and say
-why (``reasons``: hostname -> the first reason), for the report of tasks that cannot be placed.
+constraints against the running tasks and those placed earlier in this plan, ``--max-parallel``;
+a retry takes an offer of an agent it has not failed on when one of these offers fits, else any.
+Every task of a job needs the same, so once a task fits no offer, no later one does: the walk
+stops there, and an offer that runs short of one resource is dropped from the walk. Offers left
+without a task are ``unused`` (to decline) and say why (``reasons``: hostname -> the first
+reason), for the report of tasks that cannot be placed.
 
 Exit code: the code of the lowest index that ended badly for good; 0 when every task finished.
 """
@@ -35,7 +35,6 @@ from meseta.batch.offers import OfferPool, need_of
 from meseta.batch.tasks import exit_code_of, index_attempt_of
 from meseta.protocol.task_states import TERMINAL, TaskState
 
-RETRY_AVOID_SECONDS = 30.0  # a retry keeps off the agents it failed on this long, then takes any
 NOT_RETRIED = frozenset({TaskState.TASK_ERROR})  # the task itself is invalid: it would fail again
 STARTED = frozenset({TaskState.TASK_STAGING, TaskState.TASK_STARTING, TaskState.TASK_RUNNING})
 
@@ -55,7 +54,6 @@ class Slot:
     agent_id: str | None = None
     fields: dict[str, str] = field(default_factory=dict)  # the constraint fields of its agent
     failed_on: set[str] = field(default_factory=set)
-    failed_at: float | None = None
     exit_code: int | None = None
     message: str = ""  # the last final status's message, for the summary
 
@@ -126,7 +124,7 @@ class BatchBook:
         return heapq.merge(sorted(self.returned), range(self.next_fresh, self.job.count))
 
     # ------------------------------------------------------------- the planner (no change to the book)
-    def plan(self, offers: Sequence[Mapping[str, Any]], now: float) -> OfferPlan:
+    def plan(self, offers: Sequence[Mapping[str, Any]]) -> OfferPlan:
         pools = [OfferPool.of(offer) for offer in offers]
         open_pools = list(pools)
         launches: dict[str, list[Launch]] = {}
@@ -139,12 +137,11 @@ class BatchBook:
             if capacity <= 0 or not open_pools:
                 break
             slot = self.slots[index]
-            avoid = slot.failed_on if slot.failed_at is not None and now < slot.failed_at + RETRY_AVOID_SECONDS \
-                else set()
-            pool = self._fit(open_pools, avoid, placed, pinned, reasons)
+            pool = None
+            if slot.failed_on:  # a retry: another agent of these offers if one fits, else any
+                pool = self._fit(open_pools, slot.failed_on, placed, pinned, {})
+            pool = pool or self._fit(open_pools, set(), placed, pinned, reasons)
             if pool is None:
-                if avoid:
-                    continue
                 break
             launch = Launch(index, slot.attempt + 1, pool.offer_id, pool.agent_id, pool.take(self.need),
                             dict(pool.fields))
@@ -167,7 +164,6 @@ class BatchBook:
                 reasons.setdefault(pool.hostname, short)
                 continue
             if pool.agent_id in avoid:
-                reasons.setdefault(pool.hostname, "a retry keeps off the agent its task failed on")
                 continue
             broken = next((why for c in self.job.constraints
                            if (why := violation(c, pool.fields, placed[c.field], pinned.get(c.field)))), None)
@@ -205,7 +201,7 @@ class BatchBook:
             if constraint.operator == "CLUSTER" and constraint.value is None and constraint.field in fields:
                 self.pinned.setdefault(constraint.field, fields[constraint.field])
 
-    def handle_update(self, status: Mapping[str, Any], now: float) -> Outcome:
+    def handle_update(self, status: Mapping[str, Any]) -> Outcome:
         """Apply one status update of this run's tasks."""
         found = index_attempt_of(self.run_id, str((status.get("task_id") or {}).get("value", "")))
         state = status.get("state")
@@ -226,7 +222,7 @@ class BatchBook:
         code = exit_code_of(status)
         slot.message = str(status.get("message") or state)
         if code != 0 and state not in NOT_RETRIED and attempt < self.job.retries:
-            slot.phase, slot.failed_at = Phase.PENDING, now
+            slot.phase = Phase.PENDING
             if slot.agent_id is not None:
                 slot.failed_on.add(slot.agent_id)
             heapq.heappush(self.returned, index)

@@ -23,7 +23,8 @@ from meseta.batch.job import TASK_INDEX_VARIABLE, Job
 FAILURE_CODE = 1  # a task that ended without an exit status of its own
 _EXITED = re.compile(r"Command exited with status (\d+)")
 _SIGNALLED = re.compile(r"Command terminated with signal (.+)")
-_SIGNALS = {**{s.name: int(s) for s in signal.Signals}, **{signal.strsignal(s) or s.name: int(s) for s in signal.Signals}}
+_SIGNALS = {**{s.name: int(s) for s in signal.Signals},  # "Killed" (strsignal) or "SIGKILL" -> 9
+            **{signal.strsignal(s) or s.name: int(s) for s in signal.Signals}}
 
 
 def task_id_of(run_id: str, index: int, attempt: int) -> str:
