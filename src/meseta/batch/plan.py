@@ -148,7 +148,7 @@ class BatchBook:
             launches.setdefault(pool.offer_id, []).append(launch)
             capacity -= 1
             self._note_placement(launch.fields, placed, pinned)
-        if capacity <= 0 and self.pending():
+        if capacity <= 0 and self.job.max_parallel and sum(map(len, launches.values())) < self.pending():
             for pool in pools:
                 reasons.setdefault(pool.hostname, f"--max-parallel {self.job.max_parallel} tasks already run")
         unused = [pool.offer_id for pool in pools if pool.offer_id not in launches]
