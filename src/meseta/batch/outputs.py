@@ -1,7 +1,7 @@
 """Getting the tasks' output to the user: fetched when a task is done, or followed while it runs.
 
     without --follow   task done for good -> download stdout and stderr (at most FETCHES at once,
-                       over the shared keep-alive client) -> printed in index order: task i's output
+                       over each agent's keep-alive connections) -> printed in index order: task i's output
                        once tasks 0..i-1 have been printed (a retried task: its last attempt's)
     --follow           task started -> a follower polls its files every FOLLOW_POLL seconds and
                        prints what is new (``[i] `` before each line when --count > 1); the task
@@ -18,9 +18,7 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
-import httpx
-
-from meseta.batch.sandbox import FOLLOW_CHUNK, AgentSandboxes, SandboxError, shared_client
+from meseta.batch.sandbox import FOLLOW_CHUNK, AgentSandboxes, SandboxError
 from meseta.batch.terminal import LinePrefixer, Terminal
 
 FETCHES = 16  # outputs downloaded at once (the agents serve files from 4 threads each)
@@ -29,10 +27,8 @@ STREAMS = ("stdout", "stderr")
 
 
 class Outputs:
-    def __init__(self, terminal: Terminal, count: int, *, follow: bool, fetch: bool,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, terminal: Terminal, count: int, *, follow: bool, fetch: bool) -> None:
         self.terminal, self.count, self.follow, self.fetch = terminal, count, follow, fetch
-        self.client = client or shared_client()
         self.framework_id = ""
         self.addresses: dict[str, str] = {}  # agent id -> host:port
         self.agents: dict[str, AgentSandboxes] = {}
@@ -52,7 +48,7 @@ class Outputs:
             address = self.addresses.get(agent_id)
             if address is None:
                 raise SandboxError(f"agent {agent_id}: its address is unknown (no offer named it)")
-            files = self.agents[agent_id] = AgentSandboxes(self.client, address, agent_id, self.framework_id)
+            files = self.agents[agent_id] = AgentSandboxes(address, agent_id, self.framework_id)
         return files
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -83,7 +79,8 @@ class Outputs:
         """Wait for every fetch and follower, then print what is left in order."""
         while self.work:
             await asyncio.gather(*list(self.work), return_exceptions=True)
-        await self.client.aclose()
+        for files in self.agents.values():
+            await files.close()
 
     async def cancel(self) -> None:
         for task in list(self.work):
@@ -97,10 +94,14 @@ class Outputs:
         async with self.fetching:
             try:
                 files = self._agent(agent_id)
-                sandbox = await files.sandbox(task_id)
-                if sandbox is None:
-                    raise SandboxError(f"agent {files.base}: no sandbox of task {task_id}")
-                out = await files.download(f"{sandbox}/stdout")
+                try:
+                    sandbox = await files.sandbox(task_id)
+                    out = await files.download(f"{sandbox}/stdout")
+                except SandboxError as exc:
+                    if exc.status != 404:
+                        raise
+                    sandbox = await files.sandbox(task_id, look_up=True)
+                    out = await files.download(f"{sandbox}/stdout")
                 err = await files.download(f"{sandbox}/stderr")
             except SandboxError as exc:
                 self.terminal.note(f"task {index}: output not fetched: {exc}")
@@ -122,10 +123,7 @@ class Outputs:
         streams = {name: [0, LinePrefixer(prefix)] for name in STREAMS}
         try:
             files = self._agent(agent_id)
-            sandbox = await files.sandbox(task_id, fallback=False)
-            while sandbox is None:
-                await _until(ended, FOLLOW_POLL)
-                sandbox = await files.sandbox(task_id, fallback=ended.is_set())
+            sandbox = await files.sandbox(task_id)  # its files appear there once the agent starts it
             while True:
                 last = ended.is_set()
                 for name, progress in streams.items():

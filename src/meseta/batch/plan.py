@@ -97,6 +97,7 @@ class BatchBook:
         self.active: dict[int, dict[str, str]] = {}  # index -> fields, launched and not ended
         self.pinned: dict[str, str] = {}  # CLUSTER without value: field -> the first placement's value
         self.done = 0
+        self.phases: Counter[str] = Counter({Phase.PENDING.value: job.count})  # tasks per phase
 
     # ------------------------------------------------------------- questions
     def pending(self) -> int:
@@ -117,8 +118,10 @@ class BatchBook:
                 return slot.exit_code
         return 0
 
-    def counts(self) -> Counter[str]:
-        return Counter(slot.phase.value for slot in self.slots)
+    def _move(self, slot: Slot, phase: Phase) -> None:
+        self.phases[slot.phase.value] -= 1
+        self.phases[phase.value] += 1
+        slot.phase = phase
 
     def pending_in_order(self) -> Iterator[int]:
         return heapq.merge(sorted(self.returned), range(self.next_fresh, self.job.count))
@@ -191,7 +194,8 @@ class BatchBook:
         else:
             self.returned.remove(launch.index)
             heapq.heapify(self.returned)
-        slot.phase, slot.attempt, slot.agent_id = Phase.LAUNCHED, launch.attempt, launch.agent_id
+        self._move(slot, Phase.LAUNCHED)
+        slot.attempt, slot.agent_id = launch.attempt, launch.agent_id
         slot.fields = launch.fields
         self.active[launch.index] = launch.fields
         self._pin(launch.fields)
@@ -214,7 +218,7 @@ class BatchBook:
         if state in STARTED:
             if slot.phase == Phase.RUNNING:
                 return Outcome("stale", index, attempt)
-            slot.phase = Phase.RUNNING
+            self._move(slot, Phase.RUNNING)
             return Outcome("started", index, attempt)
         if state not in TERMINAL:
             return Outcome("stale", index, attempt)
@@ -222,12 +226,13 @@ class BatchBook:
         code = exit_code_of(status)
         slot.message = str(status.get("message") or state)
         if code != 0 and state not in NOT_RETRIED and attempt < self.job.retries:
-            slot.phase = Phase.PENDING
+            self._move(slot, Phase.PENDING)
             if slot.agent_id is not None:
                 slot.failed_on.add(slot.agent_id)
             heapq.heappush(self.returned, index)
             return Outcome("retry", index, attempt, code)
-        slot.phase, slot.exit_code = Phase.DONE, code
+        self._move(slot, Phase.DONE)
+        slot.exit_code = code
         self.done += 1
         return Outcome("done", index, attempt, code)
 

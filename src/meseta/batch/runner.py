@@ -147,7 +147,7 @@ class BatchScheduler(Scheduler):
         self.finished.set()
 
     def _show(self) -> None:
-        self.terminal.show(self.book.done, self.book.counts())
+        self.terminal.show(self.book.done, self.book.phases)
 
     def report_waiting(self, driver: SchedulerDriver, master: str, now: float, last_report: float) -> float:
         """Say why tasks wait (or that there is no master); the time of the last report."""

@@ -62,7 +62,7 @@ class Terminal:
         self.err(f"meseta submit: {text}\n".encode())
 
     def show(self, done: int, phases: Counter[str]) -> None:
-        if self.progress is not None:
+        if self.progress is not None:  # rich redraws at its own pace: an update is a few assignments
             description = (f"running {phases['running'] + phases['launched']}, waiting {phases['pending']}, "
                            f"done")
             self.progress.update(self.task, completed=done, description=description)
