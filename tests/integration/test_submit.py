@@ -176,3 +176,13 @@ def test_a_job_file_describes_the_run(cluster: LocalCluster, tmp_path: Path) -> 
     done = submit(cluster.master, "--file", str(job))
     assert done.returncode == 2 and "job file: instances" in flat(done.stderr)
 
+
+
+def test_image_runs_the_task_on_that_root_filesystem(cluster: LocalCluster, tmp_path: Path) -> None:
+    from tests.integration.test_images import BUSYBOX, docker_archive
+
+    if not BUSYBOX.exists():
+        pytest.skip("needs Debian's busybox-static (scripts/install-test-system.sh)")
+    image = docker_archive(tmp_path / "tiny.tar")
+    done = submit(cluster.master, "--image", str(image), "cat /etc/os-release /hello.txt; pwd")
+    assert (done.returncode, done.stdout) == (0, "tiny-image\nfrom layer 2\n/mnt/mesos/sandbox\n"), done.stderr
