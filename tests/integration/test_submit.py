@@ -128,6 +128,8 @@ def test_retries_run_a_failed_task_again(cluster: LocalCluster, tmp_path: Path) 
     (["--env", "NOVALUE", "true"], "--env"),
     (["--cpus", "nan", "true"], "--cpus"),
     (["--max-parallel", "-2", "true"], "--max-parallel"),
+    (["--name", "a/b", "true"], "--name"),
+    (["--follow", "--no-output", "true"], "--follow and --no-output"),
 ])
 def test_bad_flags_exit_2_naming_the_flag_without_contacting_the_master(args: list[str], named: str) -> None:
     with socket.socket() as listener:  # a "master" that would see any connection

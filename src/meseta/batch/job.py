@@ -114,6 +114,14 @@ def checked_text(where: str, value: Any, limit: int = MAX_VALUE_BYTES, *, empty:
     return value
 
 
+def checked_name(where: str, value: Any) -> str:
+    """A name shown in every state endpoint and in task names: printable, no '/'."""
+    name = checked_text(where, value, MAX_NAME_BYTES)
+    if not name.isprintable() or "/" in name:
+        raise JobError(where, "must be printable characters without '/'")
+    return name
+
+
 def checked_number(where: str, value: Any, low: float, high: float, *, above_low: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise JobError(where, f"must be a number, not {type(value).__name__}")
@@ -228,7 +236,7 @@ def check_job(members: Mapping[str, Any], where: Mapping[str, str]) -> Job:
         count=count,
         max_parallel=max_parallel,
         retries=checked_int(where["retries"], members["retries"], 0, MAX_RETRIES),
-        name=checked_text(where["name"], members["name"], MAX_NAME_BYTES),
+        name=checked_name(where["name"], members["name"]),
     )
 
 

@@ -2,7 +2,8 @@
 
 Lifecycle (``run_batch``)::
 
-    SUBSCRIBE (name = --name, role = --role, failover_timeout 0)
+    SUBSCRIBE (name = --name, role = --role, failover_timeout FAILOVER_TIMEOUT)
+      subscribed again (master failover) -> RECONCILE the launched tasks
       OFFERS   -> BatchBook.plan -> LAUNCH as many tasks per offer as fit (leftovers refused for
                   LEFTOVER_REFUSE_SECONDS); offers taking none: DECLINE (DECLINE_REFUSE_SECONDS)
                   nothing launchable (all placed, or --max-parallel reached) -> SUPPRESS
@@ -41,6 +42,8 @@ IDLE_REFUSE_SECONDS = 30.0  # offers while nothing is launchable (SUPPRESS is on
 WAIT_REPORT_SECONDS = 10.0  # pending tasks unplaced this long are reported, and again every REPORT_EVERY
 REPORT_EVERY = 30.0
 INTERRUPTED = 130  # the shell's code for a run ended by SIGINT
+FAILOVER_TIMEOUT = 60.0  # a master failover (or a brief loss of the stream) does not kill the run;
+#                          a submit killed with -9 leaves its tasks this long before the master kills them
 
 
 class BatchScheduler(Scheduler):
@@ -64,6 +67,20 @@ class BatchScheduler(Scheduler):
 
     async def registered(self, driver: SchedulerDriver, framework_id: str, master_info: dict[str, Any]) -> None:
         self.outputs.framework_id = framework_id
+
+    async def reregistered(self, driver: SchedulerDriver, master_info: dict[str, Any]) -> None:
+        """Subscribed again (a new leading master): ask where every launched task stands."""
+        tasks = [{"task_id": {"value": task_id}, "agent_id": {"value": agent_id}}
+                 for task_id, agent_id in self.book.launched_ids()]
+        self._background(self._reconcile(driver, tasks))
+        self.suppressed = False  # a new master knows nothing of an earlier SUPPRESS
+        await self._suppress_or_revive(driver)
+
+    async def _reconcile(self, driver: SchedulerDriver, tasks: list[dict[str, Any]]) -> None:
+        try:
+            await driver.reconcile(tasks)
+        except (CallError, NotConnected) as exc:
+            log.info("reconciliation not sent: %s", exc)
 
     async def resource_offers(self, driver: SchedulerDriver, offers: list[dict[str, Any]]) -> None:
         self.offers_seen += len(offers)
@@ -169,7 +186,7 @@ async def run_batch(job: Job, master: str, terminal: Terminal, *, follow: bool, 
     book = BatchBook(job, f"submit-{uuid.uuid4().hex[:12]}")
     outputs = Outputs(terminal, job.count, follow=follow, fetch=fetch)
     scheduler = BatchScheduler(job, book, outputs, terminal, report_after)
-    info = {"user": _user(), "name": job.name, "role": job.role, "failover_timeout": 0.0}
+    info = {"user": _user(), "name": job.name, "role": job.role, "failover_timeout": FAILOVER_TIMEOUT}
     driver = SchedulerDriver(scheduler, info, master)
     await driver.start()
     try:

@@ -46,6 +46,8 @@ def submit(
 ) -> None:
     """Run COMMAND on the cluster and wait; exit with its exit code (with --count: the first failing
     task's, by index). Output is printed when each task is done, in index order."""
+    if follow and no_output:
+        raise typer.BadParameter("--follow and --no-output: streaming the output is fetching it; give one")
     job = _job(command, file, {"cpus": cpus, "mem": mem, "disk": disk, "image": image, "role": role,
                                "count": count, "max_parallel": max_parallel, "retries": retries, "name": name},
                env or [], uri or [], constraint or [])

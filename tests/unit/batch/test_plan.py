@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from hypothesis import given
@@ -118,6 +119,7 @@ def test_the_exit_code_is_the_lowest_failing_index_and_invalid_tasks_are_not_ret
     launch_all(book, [offer("o2", "a2")])
     book.handle_update(update(1, 1, "TASK_FAILED", "Command exited with status 7"))
     assert book.finished() and book.exit_code() == 7
+    assert +book.phases == Counter(slot.phase.value for slot in book.slots) == Counter(done=3)
     assert book.handle_update({"task_id": {"value": "someone-else.0.0"}, "state": "TASK_FAILED"}).kind == "stale"
 
 
