@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from meseta.batch.sandbox import FOLLOW_CHUNK, AgentSandboxes, SandboxError
@@ -24,6 +25,16 @@ from meseta.batch.terminal import LinePrefixer, Terminal
 FETCHES = 16  # outputs downloaded at once (the agents serve files from 4 threads each)
 FOLLOW_POLL = 0.25  # seconds between reads of a followed task's files
 STREAMS = ("stdout", "stderr")
+
+
+@dataclass(slots=True)
+class FollowedFile:
+    """One file of a followed task: how far it has been printed."""
+
+    name: str  # stdout or stderr
+    prefixer: LinePrefixer
+    offset: int = 0
+    seen: bool = False  # it existed at some read
 
 
 class Outputs:
@@ -120,29 +131,33 @@ class Outputs:
     # ------------------------------------------------------------- follow while running
     async def _follow(self, index: int, task_id: str, agent_id: str, ended: asyncio.Event) -> None:
         prefix = f"[{index}] " if self.count > 1 else ""
-        streams = {name: [0, LinePrefixer(prefix)] for name in STREAMS}
+        files_read = [FollowedFile(name, LinePrefixer(prefix)) for name in STREAMS]
         try:
             files = self._agent(agent_id)
             sandbox = await files.sandbox(task_id)  # its files appear there once the agent starts it
             while True:
                 last = ended.is_set()
-                for name, progress in streams.items():
-                    await self._read_new(files, f"{sandbox}/{name}", name, progress)
+                if last and not any(f.seen for f in files_read):  # not where the layout says: ask /state
+                    sandbox = await files.sandbox(task_id, look_up=True)
+                for followed in files_read:
+                    await self._read_new(files, sandbox, followed)
                 if last:
                     break
                 await _until(ended, FOLLOW_POLL)
         except SandboxError as exc:
             self.terminal.note(f"task {index}: stopped following its output: {exc}")
-        for name, (_, prefixer) in streams.items():
-            self._emit(name, prefixer.end())  # type: ignore[attr-defined]
+        for followed in files_read:
+            self._emit(followed.name, followed.prefixer.end())
 
-    async def _read_new(self, files: AgentSandboxes, path: str, name: str, progress: list[Any]) -> None:
+    async def _read_new(self, files: AgentSandboxes, sandbox: str, followed: FollowedFile) -> None:
+        path = f"{sandbox}/{followed.name}"
         size = await files.size(path)
-        while size is not None and progress[0] < size:
-            length = min(FOLLOW_CHUNK, size - progress[0])
-            text = await files.read(path, progress[0], length)
-            progress[0] += length
-            self._emit(name, progress[1].feed(text))
+        followed.seen = followed.seen or size is not None
+        while size is not None and followed.offset < size:
+            length = min(FOLLOW_CHUNK, size - followed.offset)
+            text = await files.read(path, followed.offset, length)
+            followed.offset += length
+            self._emit(followed.name, followed.prefixer.feed(text))
 
     def _emit(self, name: str, text: str) -> None:
         if text:
