@@ -4,7 +4,7 @@ millisecond of CPU per request, which a thousand outputs feel; see ``runtime.fas
 One ``Getter`` per agent: a fixed number of persistent connections; a request waits for a free
 one (the wait is the back-pressure), sends, and reads one response framed by Content-Length or
 chunked encoding. A request on a reused connection the server has closed is retried once on a
-fresh one. Bodies are bounded by MAX_BODY_BYTES.
+fresh one. Bodies are bounded (``max_body``, MAX_BODY_BYTES by default).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ class GetError(RuntimeError):
 
 
 class Getter:
-    def __init__(self, host: str, port: int, connections: int = 4, timeout: float = 30.0) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, host: str, port: int, connections: int = 4, timeout: float = 30.0,
+                 max_body: int = MAX_BODY_BYTES) -> None:
+        self.host, self.port, self.timeout, self.max_body = host, port, timeout, max_body
         self._free: asyncio.Queue[Connection | None] = asyncio.Queue()
         for _ in range(connections):
             self._free.put_nowait(None)
@@ -40,7 +41,7 @@ class Getter:
                     if conn is None:
                         conn = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
                     conn[1].write(request)
-                    answer = await asyncio.wait_for(_read_response(conn[0]), self.timeout)
+                    answer = await asyncio.wait_for(_read_response(conn[0], self.max_body), self.timeout)
                     return answer
                 except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
                         TimeoutError) as exc:
@@ -65,7 +66,7 @@ class Getter:
                 conn[1].close()
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader, max_body: int) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     if len(head) > MAX_HEAD_BYTES:
         raise ValueError("response head too large")
@@ -79,13 +80,13 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         elif name.strip().lower() == "transfer-encoding" and "chunked" in value.lower():
             chunked = True
     if chunked:
-        return status, await _read_chunks(reader)
-    if length is None or length > MAX_BODY_BYTES:
+        return status, await _read_chunks(reader, max_body)
+    if length is None or length > max_body:
         raise ValueError(f"response without a usable Content-Length ({length})")
     return status, await reader.readexactly(length) if length else b""
 
 
-async def _read_chunks(reader: asyncio.StreamReader) -> bytes:
+async def _read_chunks(reader: asyncio.StreamReader, max_body: int) -> bytes:
     parts: list[bytes] = []
     total = 0
     while True:
@@ -95,7 +96,7 @@ async def _read_chunks(reader: asyncio.StreamReader) -> bytes:
                 pass
             return b"".join(parts)
         total += size
-        if total > MAX_BODY_BYTES:
-            raise ValueError(f"response body over {MAX_BODY_BYTES} bytes")
+        if total > max_body:
+            raise ValueError(f"response body over {max_body} bytes")
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)

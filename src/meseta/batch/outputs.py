@@ -102,8 +102,8 @@ class Outputs:
     # ------------------------------------------------------------- fetch once done
     async def _fetch(self, index: int, task_id: str, agent_id: str) -> None:
         out, err = b"", b""
-        async with self.fetching:
-            try:
+        try:
+            async with self.fetching:
                 files = self._agent(agent_id)
                 try:
                     sandbox = await files.sandbox(task_id)
@@ -114,9 +114,10 @@ class Outputs:
                     sandbox = await files.sandbox(task_id, look_up=True)
                     out = await files.download(f"{sandbox}/stdout")
                 err = await files.download(f"{sandbox}/stderr")
-            except SandboxError as exc:
-                self.terminal.note(f"task {index}: output not fetched: {exc}")
-        self._printable(index, out, err)
+        except (SandboxError, KeyError, ValueError) as exc:
+            self.terminal.note(f"task {index}: output not fetched: {exc}")
+        finally:  # printed or not, the tasks after it are not held up
+            self._printable(index, out, err)
 
     def _printable(self, index: int, out: bytes, err: bytes) -> None:
         self.ready[index] = (out, err)

@@ -77,9 +77,12 @@ class AgentSandboxes:
         return f"{self.work_dir}/slaves/{self.agent_id}/frameworks/{self.framework_id}/executors/{task_id}/runs/latest"
 
     async def _read_state(self) -> None:
-        state = json.loads(await self._get("/state"))
-        self.work_dir = str((state.get("flags") or {}).get("work_dir") or "")
-        self.known.update(sandboxes_in_state(state, self.framework_id))
+        state = await self._json("/state")
+        try:
+            self.work_dir = str((state.get("flags") or {}).get("work_dir") or "")
+            self.known.update(sandboxes_in_state(state, self.framework_id))
+        except (AttributeError, TypeError) as exc:
+            raise SandboxError(f"agent {self.base}: /state is not what an agent answers: {exc}") from None
 
     async def _get(self, route: str, **params: Any) -> bytes:
         try:
@@ -91,20 +94,30 @@ class AgentSandboxes:
             raise SandboxError(f"agent {self.base}: {route} answered {status}: {text}", status)
         return body
 
+    async def _json(self, route: str, **params: Any) -> Any:
+        body = await self._get(route, **params)
+        try:
+            document = json.loads(body)
+        except ValueError as exc:
+            raise SandboxError(f"agent {self.base}: {route} answered no JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise SandboxError(f"agent {self.base}: {route} answered {type(document).__name__}, not an object")
+        return document
+
     async def download(self, path: str) -> bytes:
         return await self._get("/files/download", path=path)
 
     async def size(self, path: str) -> int | None:
         """The file's size now; None while it does not exist."""
         try:
-            return int(json.loads(await self._get("/files/read", path=path, offset=-1))["offset"])
+            return int((await self._json("/files/read", path=path, offset=-1))["offset"])
         except SandboxError as exc:
             if exc.status == 404:
                 return None
             raise
 
     async def read(self, path: str, offset: int, length: int) -> str:
-        return str(json.loads(await self._get("/files/read", path=path, offset=offset, length=length))["data"])
+        return str((await self._json("/files/read", path=path, offset=offset, length=length))["data"])
 
     async def close(self) -> None:
         await self.getter.close()
