@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from meseta.batch.http_get import Getter, GetError
+from meseta.batch.http_get import GetError, Getter
 
 ANSWERS = {
     b"/plain": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
