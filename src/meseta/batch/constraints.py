@@ -1,6 +1,6 @@
 """``--constraint FIELD:OPERATOR[:VALUE]``: where a job's tasks may run; pure.
 
-``FIELD`` is ``hostname`` (the offer's hostname) or the name of an agent attribute (text as is,
+``FIELD`` is ``hostname`` or ``@hostname`` (the offer's hostname) or the name of an agent attribute (text as is,
 scalars as ``2`` or ``1.5``). The operators (Marathon's, those that mean something for a batch)::
 
     UNIQUE          no two running tasks of the job share the field's value (one per agent for
@@ -79,7 +79,7 @@ def agent_fields(offer: Mapping[str, Any]) -> dict[str, str]:
             fields[name] = str((attribute.get("text") or {}).get("value", ""))
     hostname = offer.get("hostname")
     if isinstance(hostname, str):
-        fields["hostname"] = hostname
+        fields["hostname"] = fields["@hostname"] = hostname
     return fields
 
 

@@ -113,9 +113,16 @@ def _run(job: Any, master: str, *, follow: bool, fetch: bool, report_after: floa
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
+        received: list[int] = []
+
+        def on_signal(number: int) -> None:
+            received.append(number)
+            task.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, on_signal, int(sig))
         with Terminal(job.count) as terminal:
-            return await run_batch(job, master, terminal, follow=follow, fetch=fetch, report_after=report_after)
+            code = await run_batch(job, master, terminal, follow=follow, fetch=fetch, report_after=report_after)
+        return 128 + received[0] if received else code  # 130 after Ctrl-C, 143 after SIGTERM
 
     return asyncio.run(main())
