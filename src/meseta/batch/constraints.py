@@ -1,7 +1,8 @@
 """``--constraint FIELD:OPERATOR[:VALUE]``: where a job's tasks may run; pure.
 
-``FIELD`` is ``hostname`` or ``@hostname`` (the offer's hostname) or the name of an agent attribute (text as is,
-scalars as ``2`` or ``1.5``). The operators (Marathon's, those that mean something for a batch)::
+``FIELD`` is ``hostname`` or ``@hostname`` (the offer's hostname) or the name of an agent attribute
+(as ``framework.offers.attribute_text`` writes it: text as is, scalars as ``2`` or ``1.5``). The
+operators (Marathon's, those that mean something for a batch)::
 
     UNIQUE          no two running tasks of the job share the field's value (one per agent for
                     hostname); an agent lacking the field is refused
@@ -20,7 +21,6 @@ import dataclasses
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 OPERATORS = ("UNIQUE", "CLUSTER", "LIKE", "UNLIKE")
 NOT_SUPPORTED = ("GROUP_BY", "MAX_PER", "IS")  # Marathon's other operators
@@ -63,24 +63,6 @@ def parse_constraint(text: str) -> Constraint:
         except re.error as exc:
             raise ValueError(f"'{value[:64]}' is not a regular expression: {exc}") from None
     return Constraint(name, operator, value)
-
-
-def agent_fields(offer: Mapping[str, Any]) -> dict[str, str]:
-    """The constraint fields of the agent behind an offer, as strings."""
-    fields: dict[str, str] = {}
-    for attribute in offer.get("attributes") or ():
-        name = attribute.get("name") if isinstance(attribute, dict) else None
-        if not isinstance(name, str):
-            continue
-        if attribute.get("type") == "SCALAR":
-            number = float((attribute.get("scalar") or {}).get("value", 0))
-            fields[name] = f"{number:g}"
-        elif attribute.get("type", "TEXT") == "TEXT":
-            fields[name] = str((attribute.get("text") or {}).get("value", ""))
-    hostname = offer.get("hostname")
-    if isinstance(hostname, str):
-        fields["hostname"] = fields["@hostname"] = hostname
-    return fields
 
 
 def violation(constraint: Constraint, fields: Mapping[str, str], placed: Collection[str],

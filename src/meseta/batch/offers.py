@@ -1,83 +1,63 @@
-"""One offer as a pool that tasks are cut from; pure.
+"""One offer as the batch planner sees it: whose it is, the agent's constraint fields, and the
+resources left in it (``framework.offers.OfferPool``: the shared offer arithmetic); pure.
 
-    offer resources --usable--> pool items (reserved ones first)  --take(need)--> task resources
-                                 cpus, mem, disk scalars; not           (copies of the offer's items,
-                                 revocable, disk not a volume/mount      quantity replaced: role,
-                                                                         reservations kept)
+    offer --OfferSlice.of(offer, role, fields)--> offer id, agent id, hostname,
+                                                   {constraint field: value} of the agent,
+                                                   the pool tasks are cut from (thousandths)
 
-Quantities are in Mesos's thousandths (``core.resources.to_milli``), so ten tasks of 0.1 cpus fit
-one cpu exactly.
+Also where an offer's agent serves HTTP (``agent_address``), for reading sandboxes later.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from meseta.batch.constraints import agent_fields
-from meseta.core.resources import from_milli, to_milli
+from meseta.core.resources import to_milli
+from meseta.framework.offers import OfferPool, attribute_text
 
-SCALARS = ("cpus", "mem", "disk")
-
-
-def need_of(cpus: float, mem: float, disk: float) -> dict[str, int]:
-    """One task's need in thousandths (zero amounts left out: a task may take no disk)."""
-    need = {"cpus": to_milli(cpus), "mem": to_milli(mem), "disk": to_milli(disk)}
-    return {name: milli for name, milli in need.items() if milli > 0}
+HOSTNAME_ALIASES = {"@hostname": "hostname"}  # Marathon accepts both
 
 
-def _usable(item: Mapping[str, Any]) -> bool:
-    if item.get("name") not in SCALARS or item.get("type", "SCALAR") != "SCALAR" or "revocable" in item:
-        return False
-    disk = item.get("disk") or {}
-    return not (disk.get("persistence") or disk.get("source"))
+def need_of(cpus: float, mem: float, disk: float) -> dict[str, float]:
+    """One task's need (zero amounts left out: a task may take no disk)."""
+    return {name: amount for name, amount in (("cpus", cpus), ("mem", mem), ("disk", disk)) if amount > 0}
 
 
 @dataclass(slots=True)
-class OfferPool:
+class OfferSlice:
     """What is left of one offer while a plan cuts tasks from it."""
 
     offer_id: str
     agent_id: str
     hostname: str
     fields: dict[str, str]
-    items: list[tuple[dict[str, Any], list[int]]] = field(default_factory=list)  # (item, [milli left])
+    pool: OfferPool
 
     @classmethod
-    def of(cls, offer: Mapping[str, Any]) -> OfferPool:
-        usable = [item for item in offer.get("resources") or () if isinstance(item, dict) and _usable(item)]
-        usable.sort(key=lambda item: not item.get("reservations") and item.get("role", "*") == "*")
-        items = [(item, [to_milli(float((item.get("scalar") or {}).get("value", 0)))]) for item in usable]
+    def of(cls, offer: Mapping[str, Any], role: str, field_names: Collection[str]) -> OfferSlice:
+        fields = {}
+        for name in field_names:
+            value = attribute_text(offer, HOSTNAME_ALIASES.get(name, name))
+            if value is not None:
+                fields[name] = value
         return cls(str(offer["id"]["value"]), str(offer["agent_id"]["value"]), str(offer.get("hostname", "")),
-                   agent_fields(offer), items)
+                   fields, OfferPool(offer, (role,)))
 
-    def left(self, name: str) -> int:
-        return sum(left[0] for item, left in self.items if item["name"] == name)
-
-    def shortfall(self, need: Mapping[str, int]) -> str | None:
+    def shortfall(self, need: Mapping[str, float]) -> str | None:
         """Which resource does not fit (``"cpus: 4 needed, 2 offered"``), or None when all do."""
-        for name, milli in need.items():
-            have = self.left(name)
-            if have < milli:
-                return f"{name}: {from_milli(milli):g} needed, {from_milli(have):g} offered"
+        for name, amount in need.items():
+            have = self.pool.left(name)
+            if to_milli(have) < to_milli(amount):
+                return f"{name}: {amount:g} needed, {have:g} offered"
         return None
 
-    def take(self, need: Mapping[str, int]) -> list[dict[str, Any]]:
-        """Cut ``need`` out of the pool (the caller checked ``shortfall``): the task's resources."""
-        out = []
-        for name, milli in need.items():
-            for item, left in self.items:
-                if item["name"] != name or not left[0] or not milli:
-                    continue
-                piece = min(left[0], milli)
-                left[0] -= piece
-                milli -= piece
-                cut = copy.deepcopy(item)
-                cut["scalar"] = {"value": from_milli(piece)}
-                out.append(cut)
-        return out
+    def take(self, need: Mapping[str, float]) -> list[dict[str, Any]]:
+        """Cut ``need`` out of the offer (the caller checked ``shortfall``): the task's resources."""
+        taken = self.pool.take(need)
+        assert taken is not None, "take() after shortfall() said it fits"
+        return taken
 
 
 def agent_address(offer: Mapping[str, Any]) -> str | None:

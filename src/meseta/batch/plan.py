@@ -9,7 +9,7 @@ One task's lifecycle (``Slot.phase``)::
                                       |  TASK_FINISHED, or no retry left --> DONE (exit_code)
 
 ``plan(offers)`` walks the pending tasks in index order (retries merge in by index) and, for
-each, the first offer it fits: cpus/mem/disk left in the offer (``offers.OfferPool``), the job's
+each, the first offer it fits: cpus/mem/disk left in the offer (``offers.OfferSlice``), the job's
 constraints against the running tasks and those placed earlier in this plan, ``--max-parallel``;
 a retry takes an offer of an agent it has not failed on when one of these offers fits, else any.
 Every task of a job needs the same, so once a task fits no offer, no later one does: the walk
@@ -31,7 +31,7 @@ from typing import Any
 
 from meseta.batch.constraints import violation
 from meseta.batch.job import Job
-from meseta.batch.offers import OfferPool, need_of
+from meseta.batch.offers import OfferSlice, need_of
 from meseta.batch.tasks import exit_code_of, index_attempt_of
 from meseta.protocol.task_states import TERMINAL, TaskState
 
@@ -128,7 +128,8 @@ class BatchBook:
 
     # ------------------------------------------------------------- the planner (no change to the book)
     def plan(self, offers: Sequence[Mapping[str, Any]]) -> OfferPlan:
-        pools = [OfferPool.of(offer) for offer in offers]
+        names = {c.field for c in self.job.constraints}
+        pools = [OfferSlice.of(offer, self.job.role, names) for offer in offers]
         open_pools = list(pools)
         launches: dict[str, list[Launch]] = {}
         reasons: dict[str, str] = {}
@@ -157,8 +158,8 @@ class BatchBook:
         unused = [pool.offer_id for pool in pools if pool.offer_id not in launches]
         return OfferPlan(launches, unused, {host: why for host, why in reasons.items() if host})
 
-    def _fit(self, pools: list[OfferPool], avoid: set[str], placed: Mapping[str, Counter[str]],
-             pinned: Mapping[str, str], reasons: dict[str, str]) -> OfferPool | None:
+    def _fit(self, pools: list[OfferSlice], avoid: set[str], placed: Mapping[str, Counter[str]],
+             pinned: Mapping[str, str], reasons: dict[str, str]) -> OfferSlice | None:
         """The first pool the next task fits; pools short of a resource leave ``pools``."""
         for pool in list(pools):
             short = pool.shortfall(self.need)
