@@ -1,7 +1,8 @@
 """What the user sees: task output on stdout/stderr, notes and a progress bar on stderr.
 
-    Terminal.out(bytes)   a task's stdout, byte for byte (through rich's proxy while a bar is shown
-                          on the same terminal, so the bar stays below)
+    Terminal.out(bytes)   a task's stdout, byte for byte (through rich's console while a bar is shown
+                          on the same terminal, so the bar stays below); once the reader closed the
+                          pipe (``| head``), nothing more
     Terminal.err(bytes)   a task's stderr
     Terminal.note(text)   a message of meseta submit's own, on stderr
     progress bar          only when stderr is a terminal; never on stdout
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from typing import Any, TextIO
@@ -25,6 +27,7 @@ class Terminal:
         self.stdout, self.stderr = stdout or sys.stdout, stderr or sys.stderr
         self.console = Console(file=self.stderr, stderr=True)
         show = self.stderr.isatty() if bar is None else bar
+        self.stdout_closed = False
         self.progress: Progress | None = None
         self.task: Any = None
         if show:
@@ -43,12 +46,20 @@ class Terminal:
             self.progress.stop()
 
     def out(self, data: bytes) -> None:
+        if self.stdout_closed:
+            return
         if self.progress is not None and self.stdout.isatty():
             self.console.out(data.decode(errors="replace"), end="", highlight=False)  # above the bar
             return
-        self.stdout.flush()
-        self.stdout.buffer.write(data)
-        self.stdout.buffer.flush()
+        try:
+            self.stdout.flush()
+            self.stdout.buffer.write(data)
+            self.stdout.buffer.flush()
+        except BrokenPipeError:  # `meseta submit ... | head`: the reader has had enough; the run goes on
+            self.stdout_closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stdout.fileno())  # so that the interpreter's last flush finds no pipe
+            os.close(devnull)
 
     def err(self, data: bytes) -> None:
         text = data.decode(errors="replace")
