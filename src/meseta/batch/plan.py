@@ -189,6 +189,7 @@ class BatchBook:
 
     # ------------------------------------------------------------- changes
     def launched(self, launch: Launch) -> None:
+        """One launch of a plan; a plan's launches are applied in index order (its walk's)."""
         slot = self.slots[launch.index]
         if launch.index == self.next_fresh:
             self.next_fresh += 1

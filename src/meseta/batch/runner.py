@@ -95,9 +95,9 @@ class BatchScheduler(Scheduler):
         await self._suppress_or_revive(driver)
 
     def _carry_out(self, driver: SchedulerDriver, plan: OfferPlan) -> None:
+        for launch in sorted((la for ls in plan.launches.values() for la in ls), key=lambda la: la.index):
+            self.book.launched(launch)  # in the walk's (index) order, as launched() expects
         for offer_id, launches in plan.launches.items():
-            for launch in launches:
-                self.book.launched(launch)
             tasks = [build_task_info(self.job, self.book.run_id, la.index, la.attempt, la.agent_id, la.resources)
                      for la in launches]
             self._background(self._launch(driver, offer_id, tasks, launches))
