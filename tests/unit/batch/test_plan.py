@@ -32,9 +32,8 @@ def offer(offer_id: str, agent: str, cpus: float = 4, mem: float = 1024, disk: f
 
 def launch_all(book: BatchBook, offers: list[dict[str, Any]]) -> dict[str, list[int]]:
     plan = book.plan(offers)
-    for launches in plan.launches.values():
-        for launch in launches:
-            book.launched(launch)
+    for launch in sorted((la for ls in plan.launches.values() for la in ls), key=lambda la: la.index):
+        book.launched(launch)
     return {offer_id: [la.index for la in launches] for offer_id, launches in plan.launches.items()}
 
 
