@@ -144,3 +144,35 @@ def test_a_plan_never_takes_more_than_an_offer_holds(needs: tuple[int, int], off
         for name, have in (("cpus", cpus), ("mem", mem)):
             used = sum(r["scalar"]["value"] for la in taken for r in la.resources if r["name"] == name)
             assert round(used * 1000) <= have
+
+
+@given(count=st.integers(1, 12), max_parallel=st.integers(0, 4), retries=st.integers(0, 2),
+       steps=st.lists(st.tuples(st.sampled_from(["offer", "start", "finish", "fail", "lost", "error"]),
+                                st.integers(0, 11), st.integers(1, 6)), max_size=80))
+def test_the_book_keeps_its_invariants_through_any_run(count: int, max_parallel: int, retries: int,
+                                                      steps: list[tuple[str, int, int]]) -> None:
+    book = BatchBook(job(count=count, max_parallel=max_parallel, retries=retries, cpus=1, mem=1), RUN)
+    ended: dict[int, int] = {}  # index -> the exit code it ended with for good
+    for number, (kind, index, size) in enumerate(steps):
+        if kind == "offer":
+            launch_all(book, [offer(f"o{number}", f"a{size % 3}", cpus=size)])
+        elif index < count and book.slots[index].phase in (Phase.LAUNCHED, Phase.RUNNING):
+            attempt = book.slots[index].attempt
+            state, code = {"start": ("TASK_RUNNING", None), "finish": ("TASK_FINISHED", 0),
+                           "fail": ("TASK_FAILED", size), "lost": ("TASK_LOST", 1), "error": ("TASK_ERROR", 1)}[kind]
+            message = f"Command exited with status {size}" if kind == "fail" else "gone"
+            outcome = book.handle_update(update(index, attempt, state, message))
+            if outcome.kind == "done":
+                ended[index] = outcome.exit_code or 0
+                assert outcome.exit_code == code
+            if outcome.kind == "retry":
+                assert attempt < retries and state != "TASK_ERROR"
+        assert +book.phases == Counter(slot.phase.value for slot in book.slots)
+        assert book.phases["launched"] + book.phases["running"] == len(book.active)
+        assert not max_parallel or len(book.active) <= max_parallel
+        assert all(slot.attempt <= retries for slot in book.slots)
+        assert book.pending() == book.phases["pending"]
+        assert book.finished() == (len(ended) == count)
+    if book.finished():
+        failing = [ended[i] for i in range(count) if ended[i]]
+        assert book.exit_code() == (failing[0] if failing else 0)
