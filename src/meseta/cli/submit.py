@@ -104,10 +104,13 @@ def _check_master(where: str, master: str) -> None:
 
 def _run(job: Any, master: str, *, follow: bool, fetch: bool, report_after: float) -> int:
     import asyncio
+    import logging
     import signal
 
     from meseta.batch.runner import run_batch
     from meseta.batch.terminal import Terminal
+
+    logging.basicConfig(level=logging.WARNING, format="meseta submit: %(name)s: %(message)s")
 
     async def main() -> int:
         task = asyncio.current_task()
