@@ -17,9 +17,11 @@ import httpx
 import pytest
 
 from meseta.testing.clusters import MESETA
+from meseta.testing.ha_cluster import HaCluster, active_agents
 from meseta.testing.local_cluster import LocalCluster
 from meseta.testing.processes import processes_with, stop_processes
 from meseta.testing.waiting import wait_until
+from meseta.testing.zookeeper import Ensemble
 
 pytestmark = pytest.mark.integration
 RUN_TIMEOUT = 120.0  # one submission, however loaded the machine
@@ -188,3 +190,24 @@ def test_image_runs_the_task_on_that_root_filesystem(cluster: LocalCluster, tmp_
     image = docker_archive(tmp_path / "tiny.tar")
     done = submit(cluster.master, "--image", str(image), "cat /etc/os-release /hello.txt; pwd")
     assert (done.returncode, done.stdout) == (0, "tiny-image\nfrom layer 2\n/mnt/mesos/sandbox\n"), done.stderr
+
+
+def test_zk_master_and_a_leader_failover_mid_run(tmp_path: Path, single_node: Ensemble) -> None:
+    """Masters found through ZooKeeper; the leader killed while the task runs: submit follows the
+    new leader, the task is not killed, and its output and exit code still come back."""
+    with HaCluster(tmp_path, single_node.hosts, agents=1) as ha:
+        ha.wait(lambda s: active_agents(s) == 1, 60, "the agent registered")
+        proc = subprocess.Popen([*MESETA, "submit", "--master", ha.zk_url, "--name", "through-failover",
+                                 "echo started; sleep 8; echo survived; exit 6"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            state = ha.wait(lambda s: any(f["name"] == "through-failover" and f["tasks"] for f in s["frameworks"]),
+                            60, "the task launched")
+            assert state is not None
+            old = ha.leader()
+            assert old is not None
+            ha.kill_master(old)
+            out, err = proc.communicate(timeout=RUN_TIMEOUT)
+            assert (proc.returncode, out) == (6, "started\nsurvived\n"), err
+        finally:
+            stop_processes([proc])  # type: ignore[list-item]
