@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import signal
@@ -211,3 +212,13 @@ def test_zk_master_and_a_leader_failover_mid_run(tmp_path: Path, single_node: En
             assert (proc.returncode, out) == (6, "started\nsurvived\n"), err
         finally:
             stop_processes([proc])  # type: ignore[list-item]
+
+
+def test_max_parallel_never_lets_more_tasks_run_at_once(cluster: LocalCluster) -> None:
+    done = submit(cluster.master, "--count", "4", "--max-parallel", "1", "--mem", "32",
+                  "echo $(date +%s.%N) start; sleep 0.3; echo $(date +%s.%N) end")
+    assert done.returncode == 0, done.stderr
+    times = [float(line.split()[0]) for line in done.stdout.splitlines()]
+    spans = sorted(zip(times[0::2], times[1::2], strict=True))
+    assert len(spans) == 4
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans))  # one at a time
