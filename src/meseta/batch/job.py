@@ -3,8 +3,9 @@
 Where a job comes from::
 
     command line flags ----\\
-                            +--> merge (a flag given wins over the file) --> check_job --> Job
-    --file job.json -------/     (defaults fill what neither gives)          or JobError(field, why)
+                            +--> merge --> check_job --> Job, or JobError(field, why)
+    --file job.json -------/     a flag given wins over the file (--env adds to its env, a
+                                 name given twice keeps the last); defaults fill the rest
 
 The job file is one JSON object; every member is optional except ``command`` (unless COMMAND is
 given on the command line), and any other member is refused by name::
@@ -189,16 +190,19 @@ def checked_uri(where: str, value: Any) -> Uri:
 
 
 def merge(given: Mapping[str, Any], from_file: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The job's members (a flag given wins over the file, defaults fill the rest) and how to
-    name each one in an error."""
+    """The job's members (a flag given wins over the file, --env variables are added to the file's
+    ``env``; defaults fill the rest) and how to name each one in an error."""
     flags = {name: FLAG_NAMES.get(name, f"--{name.replace('_', '-')}") for name in FILE_MEMBERS}
     merged: dict[str, Any] = dict(DEFAULTS)
     where = dict(flags)
     for name, value in from_file.items():
         merged[name], where[name] = value, f"job file: {name}"
     for name, value in given.items():
-        if value is not None:
-            merged[name], where[name] = value, flags[name]
+        if value is None:
+            continue
+        if name == "env" and isinstance(from_file.get("env"), Mapping):  # --env adds to the file's
+            value = [*from_file["env"].items(), *value]
+        merged[name], where[name] = value, flags[name]
     return merged, where
 
 
@@ -249,7 +253,8 @@ def _env(where: str, value: Any) -> tuple[tuple[str, str], ...]:
         raise JobError(where, "must be an object of NAME: value")
     if len(pairs) > MAX_ITEMS:
         raise JobError(where, f"has more than {MAX_ITEMS} variables")
-    return tuple(checked_env(where, name, text) for name, text in pairs)
+    checked = dict(checked_env(where, name, text) for name, text in pairs)  # a name given again: the last
+    return tuple(checked.items())
 
 
 def _constraints(where: str, value: Any) -> tuple[Constraint, ...]:

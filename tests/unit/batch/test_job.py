@@ -48,6 +48,8 @@ def test_env_flags_are_name_equals_value() -> None:
 
 
 def test_a_job_file_fills_in_and_flags_given_win() -> None:
+    env = job({"env": [("B", "2"), ("A", "3")]}, {"command": "x", "env": {"A": "1", "C": "4"}}).env
+    assert env == (("A", "3"), ("C", "4"), ("B", "2"))  # --env adds to the file's, the last value wins
     made = job({"cpus": 2}, {"command": "make", "cpus": 0.5, "mem": 64, "env": {"A": "1"}, "count": 3,
                             "uris": [{"value": "http://h/f.tgz", "extract": False}],
                             "constraints": [["rack", "CLUSTER", "r1"], "hostname:UNIQUE"]})
