@@ -474,5 +474,9 @@ def version() -> None:
     console.print(f"meseta {__version__} (Mesos API {MESOS_COMPAT_VERSION})")
 
 
+from meseta.cli.submit import submit  # noqa: E402  (its module loads no daemon)
+
+app.command()(submit)
+
 if __name__ == "__main__":
     app()
