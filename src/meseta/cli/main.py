@@ -401,5 +401,13 @@ def version() -> None:
     console.print(f"meseta {__version__} (Mesos API {MESOS_COMPAT_VERSION})")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def mapreduce(ctx: typer.Context) -> None:
+    """Run a MapReduce job on a cluster (word count by default); `meseta mapreduce --help` for more."""
+    from meseta.examples.mapreduce.cli import main
+
+    main(ctx.args, "meseta mapreduce")
+
+
 if __name__ == "__main__":
     app()

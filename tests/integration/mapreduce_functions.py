@@ -1,0 +1,35 @@
+"""Map functions for tests, imported by the map tasks (the job's python_path names this directory).
+
+    words_slowly        word count's map, one second late per split: the map phase lasts long
+                        enough for a test to kill an agent in its middle
+    words_on_slow_host  word count's map that hangs for SLOW_SECONDS on any agent whose work
+                        directory holds a file named SLOW: a straggler machine
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from meseta.examples.mapreduce.wordcount import map_words
+
+SLOW_SECONDS = 120.0  # far longer than a copy on a healthy agent takes
+_started: set[str] = set()
+
+
+def words_slowly(line: str) -> Iterator[tuple[str, int]]:
+    if "split" not in _started:  # one process runs one split
+        _started.add("split")
+        time.sleep(1.0)
+    yield from map_words(line)
+
+
+def words_on_slow_host(line: str) -> Iterator[tuple[str, int]]:
+    if "split" not in _started:
+        _started.add("split")
+        here = Path(os.getcwd())
+        if any((parent / "SLOW").exists() for parent in here.parents):
+            time.sleep(SLOW_SECONDS)
+    yield from map_words(line)

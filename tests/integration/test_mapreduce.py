@@ -1,0 +1,152 @@
+"""The MapReduce example framework on a real cluster: a master and three agents as processes,
+map and reduce tasks as real processes, the shuffle through the agents' /files/download.
+
+Each job counts the words of a seeded corpus of a few MB and must match collections.Counter
+exactly: plainly (through `meseta mapreduce`), with an agent killed in the middle of the map
+phase, and with a straggler agent whose maps get speculative copies elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from meseta.examples.mapreduce import JobSpec
+from meseta.examples.mapreduce.inputs import list_inputs
+from meseta.examples.mapreduce.records import read_output_line
+from meseta.examples.mapreduce.scheduler import run_job
+from meseta.runtime.serve import free_port
+from meseta.testing.clusters import FAST_ALLOCATION, MESETA, agent_resources, kill9, start_daemon, wait_for_agents
+from meseta.testing.processes import processes_with, stop_processes
+from meseta.testing.waiting import async_wait_until
+
+HERE = str(Path(__file__).parent)  # mapreduce_functions lives here
+AGENTS = 3
+SPLIT_BYTES = 256 * 1024
+QUICK_AGENT_LOSS = ("--agent-ping-timeout", "0.5", "--max-agent-ping-timeouts", "4")  # unreachable within ~2 s
+
+
+@dataclass
+class Cluster:
+    master: str
+    base: Path
+    agents: list[subprocess.Popen[bytes]]
+    agent_ports: list[int]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    port = free_port()
+    master = f"127.0.0.1:{port}"
+    procs = [start_daemon(["master", "--port", str(port), "--work-dir", str(tmp_path / "master"),
+                           *FAST_ALLOCATION, *QUICK_AGENT_LOSS], tmp_path / "master.log")]
+    ports = [free_port() for _ in range(AGENTS)]
+    agents = [start_daemon(["agent", "--master", master, "--port", str(p), "--work-dir", str(tmp_path / f"agent{i}"),
+                            "--resources", agent_resources(i, AGENTS), "--no-switch-user"], tmp_path / f"agent{i}.log")
+              for i, p in enumerate(ports)]
+    try:
+        wait_for_agents(master, AGENTS)
+        yield Cluster(master, tmp_path, agents, ports)
+    finally:
+        stop_processes(procs + agents)
+        for pid in processes_with(f"--out {tmp_path}") + processes_with(f"--input {tmp_path}"):
+            with contextlib.suppress(ProcessLookupError):  # tasks of a killed agent outlive it
+                os.kill(pid, signal.SIGKILL)
+
+
+def write_corpus(directory: Path, files: int = 3, megabytes: float = 1.2, seed: int = 7) -> Counter[str]:
+    """Seeded text: a Zipf-like vocabulary, lines of 1 to 16 words; its word count, done here."""
+    rng = random.Random(seed)
+    vocabulary = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyzäöü", k=rng.randint(1, 9))) for _ in range(6000)]
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    directory.mkdir(parents=True)
+    expected: Counter[str] = Counter()
+    for index in range(files):
+        lines, size = [], 0
+        while size < megabytes * 1_000_000:
+            line = " ".join(rng.choices(vocabulary, weights, k=rng.randint(1, 16)))
+            lines.append(line)
+            size += len(line.encode()) + 1
+        text = "\n".join(lines) + "\n"
+        (directory / f"part{index}.txt").write_text(text, encoding="utf-8")
+        expected.update(text.split())
+    return expected
+
+
+def counted(output: Path) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for part in sorted(output.glob("part-r-*")):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            word, count = read_output_line(line)
+            assert word not in found, f"{word!r} in two partitions"
+            found[word] = count
+    return found
+
+
+def spec_of(cluster: Cluster, **fields: object) -> JobSpec:
+    defaults: dict[str, object] = {"reducers": 3, "split_bytes": SPLIT_BYTES, "python_path": (HERE,)}
+    return JobSpec(list_inputs([str(cluster.base / "corpus")]), str(cluster.base / "out"), **{**defaults, **fields})
+
+
+def master_tasks(master: str) -> list[dict[str, object]]:
+    state = httpx.get(f"http://{master}/master/state", timeout=5).json()
+    return [t for f in state["frameworks"] for t in [*f["tasks"], *f["completed_tasks"]]]
+
+
+@pytest.mark.integration
+def test_word_count_through_the_command_line_equals_a_local_count(cluster: Cluster) -> None:
+    expected = write_corpus(cluster.base / "corpus")
+    out = cluster.base / "out"
+    result = subprocess.run([*MESETA, "mapreduce", str(cluster.base / "corpus"), "--output", str(out),
+                             "--master", cluster.master, "--reducers", "3", "--split-bytes", str(SPLIT_BYTES)],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "15 maps, 3 reducers" in result.stdout, result.stdout
+    assert counted(out) == expected
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "part-r-00000", "part-r-00001", "part-r-00002"]
+
+
+@pytest.mark.integration
+async def test_an_agent_killed_in_the_map_phase_changes_nothing_in_the_result(cluster: Cluster) -> None:
+    expected = write_corpus(cluster.base / "corpus")
+    spec = spec_of(cluster, map_function="mapreduce_functions:words_slowly")
+    job = asyncio.create_task(run_job(spec, cluster.master))
+
+    def finished_map_agent() -> str | None:  # an agent holding a finished map's output
+        tasks = master_tasks(cluster.master)
+        done = [t for t in tasks if str(t["name"]).startswith("map") and t["state"] == "TASK_FINISHED"]
+        running = [t for t in tasks if str(t["name"]).startswith("map") and t["state"] == "TASK_RUNNING"]
+        return str(done[0]["slave_id"]) if done and running else None
+
+    victim = await async_wait_until(finished_map_agent, 120, "a finished map while others run")
+    slaves = httpx.get(f"http://{cluster.master}/master/slaves", timeout=5).json()["slaves"]
+    port = next(s["port"] for s in slaves if s["id"] == victim)
+    kill9(cluster.agents[cluster.agent_ports.index(port)])
+    report = await asyncio.wait_for(job, 240)
+    assert counted(cluster.base / "out") == expected
+    assert report.maps_rerun >= 1 and report.lost >= 0, report
+
+
+@pytest.mark.integration
+async def test_a_straggler_gets_a_speculative_copy_that_wins(cluster: Cluster) -> None:
+    expected = write_corpus(cluster.base / "corpus")
+    (cluster.base / "agent0" / "SLOW").write_text("maps here hang\n")
+    spec = spec_of(cluster, map_function="mapreduce_functions:words_on_slow_host", speculative_min_seconds=2.0,
+                   speculative_factor=2.0)
+    report = await asyncio.wait_for(run_job(spec, cluster.master), 240)
+    assert counted(cluster.base / "out") == expected
+    assert report.speculative >= 1 and report.speculative_won >= 1, report
+    slow = [t for t in master_tasks(cluster.master) if t["state"] == "TASK_KILLED"]
+    assert slow, "the straggler was not killed when its copy won"
