@@ -22,7 +22,8 @@ def mapreduce(
     split_bytes: int = typer.Option(1 << 20, help="Bytes of input per map task (cut on line boundaries)."),
     map_function: str = typer.Option(WORDCOUNT_MAP, "--map", help="module:function, called with each line."),
     reduce_function: str = typer.Option(WORDCOUNT_REDUCE, "--reduce", help="module:function(key, values)."),
-    combiner: str = typer.Option(None, help="module:function(key, values) run on each map's output."),
+    combiner: str = typer.Option(None, help="module:function(key, values) run on each map's output "
+                                 "(default: the reducer for word count, none for other jobs)."),
     cpus: float = typer.Option(0.25, help="CPUs per task."),
     mem: float = typer.Option(64.0, help="Memory (MB) per task."),
     tasks_per_agent: int = typer.Option(2, help="The job's tasks running at once on one agent, at most."),
@@ -39,6 +40,8 @@ def mapreduce(
     from meseta.examples.mapreduce.inputs import list_inputs
     from meseta.examples.mapreduce.scheduler import MapReduceFailed, run_job
 
+    if combiner is None and (map_function, reduce_function) == (WORDCOUNT_MAP, WORDCOUNT_REDUCE):
+        combiner = WORDCOUNT_REDUCE  # summing is associative: each map sends one count per word
     try:
         spec = JobSpec(list_inputs([str(i) for i in inputs]), str(output.absolute()), reducers, split_bytes,
                        map_function, reduce_function, combiner, cpus, mem, tasks_per_agent, max_attempts,

@@ -193,19 +193,40 @@ def find_sandbox(state: dict[str, Any], framework_id: str, executor_id: str) -> 
     return None
 
 
+class MapReduceJob:
+    """One job on a cluster: ``start()``, then ``wait()`` for the report (``tracker`` may be read
+    meanwhile, on the same loop, to watch progress)."""
+
+    def __init__(self, spec: JobSpec, master: str, name: str = "mapreduce") -> None:
+        self.spec, self.master, self.name = spec, master, name
+        self.job_id = f"mr{uuid.uuid4().hex[:8]}"
+        self.tracker = JobTracker(spec, self.job_id, time.monotonic())
+        self.scheduler: MapReduceScheduler | None = None
+        self.driver: SchedulerDriver | None = None
+
+    async def start(self) -> None:
+        files.prepare_output(self.spec)
+        self.scheduler = MapReduceScheduler(self.spec, self.tracker)
+        self.driver = SchedulerDriver(self.scheduler, {"user": getpass.getuser(), "name": f"{self.name} {self.job_id}",
+                                                       "failover_timeout": 0.0}, self.master)
+        self.scheduler.driver = self.driver
+        await self.driver.start()
+
+    async def wait(self) -> JobReport:
+        """The report once the job is done (MapReduceFailed if it failed); the framework is torn
+        down either way, which kills what still runs."""
+        assert self.scheduler is not None and self.driver is not None, "start() first"
+        try:
+            return await self.scheduler.outcome
+        finally:
+            with contextlib.suppress(Exception):
+                await self.driver.stop()
+            await self.scheduler.close()
+
+
 async def run_job(spec: JobSpec, master: str, name: str = "mapreduce") -> JobReport:
     """Run ``spec`` on the cluster of ``master`` (host:port, URL or zk://); the report, or
     MapReduceFailed. The output directory must not exist or be empty."""
-    files.prepare_output(spec)
-    job_id = f"mr{uuid.uuid4().hex[:8]}"
-    scheduler = MapReduceScheduler(spec, JobTracker(spec, job_id, time.monotonic()))
-    driver = SchedulerDriver(scheduler, {"user": getpass.getuser(), "name": f"{name} {job_id}",
-                                         "failover_timeout": 0.0}, master)
-    scheduler.driver = driver
-    await driver.start()
-    try:
-        return await scheduler.outcome
-    finally:
-        with contextlib.suppress(Exception):
-            await driver.stop()
-        await scheduler.close()
+    job = MapReduceJob(spec, master, name)
+    await job.start()
+    return await job.wait()

@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from meseta.examples.mapreduce.records import (
     decode_pair,
     encode_pair,
@@ -64,7 +62,13 @@ def run_map(args: argparse.Namespace) -> None:
     staging.rename(out)
 
 
-def fetched_lines(place: dict[str, Any], partition: int, client: httpx.Client) -> Iterator[bytes]:
+def fetched_lines(place: dict[str, Any], partition: int) -> Iterator[bytes]:
+    """The lines of one map's partition: from its agent's /files/download, or a shared directory.
+    (urllib rather than httpx, imported here: a map task starts in half the time without them.)"""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     path = f"{place['directory']}/{part_name(partition)}"
     if not place.get("agent_url"):
         try:
@@ -73,26 +77,23 @@ def fetched_lines(place: dict[str, Any], partition: int, client: httpx.Client) -
         except OSError as exc:
             raise FetchFailed(f"{path}: {exc}") from None
         return
-    url = f"{place['agent_url']}/files/download"
+    url = f"{place['agent_url']}/files/download?" + urllib.parse.urlencode({"path": path})
     try:
-        with client.stream("GET", url, params={"path": path}) as response:
-            if response.status_code != 200:
-                raise FetchFailed(f"{url}?path={path} answered {response.status_code}")
-            yield from response.iter_lines()  # type: ignore[misc]
-    except httpx.HTTPError as exc:
-        raise FetchFailed(f"{url}?path={path}: {exc!r}") from None
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
+            yield from response
+    except (OSError, urllib.error.URLError) as exc:  # HTTPError (404: the sandbox is gone) is one
+        raise FetchFailed(f"{url}: {exc!r}") from None
 
 
 def run_reduce(args: argparse.Namespace) -> None:
     reducer: Callable[[str, list[Any]], Any] = load_function(args.reduce)
     places = json.loads(Path(args.inputs).read_text())
     grouped: dict[str, list[Any]] = defaultdict(list)
-    with httpx.Client(timeout=FETCH_TIMEOUT) as client:
-        for place in places:
-            for line in fetched_lines(place, args.partition, client):
-                if line.strip():
-                    key, value = decode_pair(line if isinstance(line, bytes) else line.encode())
-                    grouped[key].append(value)
+    for place in places:
+        for line in fetched_lines(place, args.partition):
+            if line.strip():
+                key, value = decode_pair(line)
+                grouped[key].append(value)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as sink:
