@@ -317,3 +317,25 @@ class JobTracker:
             if reducer.state == "running":
                 reducer.state = "pending"
         return effects
+
+    # ------------------------------------------------------------- invariants
+    def validate(self) -> None:
+        """Raise AssertionError when the state breaks what the machine promises (tests call it
+        after every event)."""
+        per_agent: dict[str, int] = {}
+        for attempt in self.attempts.values():
+            if attempt.live:
+                per_agent[attempt.agent_id] = per_agent.get(attempt.agent_id, 0) + 1
+        assert all(n <= self.spec.tasks_per_agent for n in per_agent.values()), per_agent
+        for item in [*self.maps, *self.reduces]:
+            live = self.live_attempts(item)
+            assert len(live) <= 2, f"{item.kind} {item.index}: {len(live)} live attempts"
+            assert item.state != "done" or not live, f"{item.kind} {item.index} done with live attempts"
+            assert item.state != "pending" or not live, f"{item.kind} {item.index} pending with live attempts"
+            assert (item.state == "running") == bool(live) or self.finished, f"{item.kind} {item.index}"
+            assert (item.kind == "reduce" or self.spec.shuffle_dir is not None
+                    or (item.state == "done") == (item.output is not None)), f"map {item.index} output"
+        if self.phase in ("reduce", "done"):
+            assert all(m.state == "done" for m in self.maps), "reducing before every map is done"
+        if self.phase != "reduce" and not self.finished:
+            assert not any(self.live_attempts(r) for r in self.reduces), "reducers run outside the reduce phase"
