@@ -84,10 +84,11 @@ def test_splits_by_size_and_placement_by_slots_cpus_and_mem() -> None:
     assert [(s.path, s.offset, s.length) for s in run.tracker.splits] == [
         ("/in/a", 0, KB), ("/in/a", KB, KB), ("/in/a", 2 * KB, KB), ("/in/b", 0, KB)]
     plans = launched(run.offers(offer("a")))
-    assert [(p.kind, p.index, p.attempt_id) for p in plans] == [("map", 0, "job-m00000-a1"), ("map", 1, "job-m00001-a1")]
+    assert [(p.kind, p.index, p.attempt_id) for p in plans] == [("map", 0, "job-m00000-a1"),
+                                                                 ("map", 1, "job-m00001-a1")]
     assert launched(run.offers(offer("a", number=1))) == []  # the agent's two slots are taken
-    assert launched(run.offers(offer("b", cpus=1.5))) == [plans[0].__class__(
-        "job-m00002-a1", "map", 2, False, split=run.tracker.splits[2], map_output="map-out")]
+    assert launched(run.offers(offer("b", cpus=1.5))) == [  # room for one
+        TaskPlan("job-m00002-a1", "map", 2, False, split=run.tracker.splits[2], map_output="map-out")]
     effects = run.offers(offer("c", mem=99))
     assert effects == [Decline(("o-c-0",))]
 
@@ -102,9 +103,9 @@ def test_a_job_runs_maps_then_reducers_over_every_map_output_then_commits() -> N
     assert run.tracker.phase == "reduce"
     reducers = launched(run.offers(offer("c")))
     assert [p.index for p in reducers] == [0, 1]
-    assert reducers[0].inputs == tuple(OutputPlace(p.attempt_id and ("a" if i < 2 else "b"),
-                                                   "http://a:5051" if i < 2 else "http://b:5051",
-                                                   f"/sb/{p.attempt_id}/map-out") for i, p in enumerate(first))
+    agents = ["a", "a", "b", "b"]
+    assert reducers[0].inputs == tuple(OutputPlace(agent, f"http://{agent}:5051", f"/sb/{plan.attempt_id}/map-out")
+                                       for agent, plan in zip(agents, first, strict=True))
     assert run.update(reducers[0].attempt_id, "TASK_FINISHED", now=5) == [CommitOutput(reducers[0].attempt_id, 0)]
     effects = run.update(reducers[1].attempt_id, "TASK_FINISHED", now=7)
     assert effects[0] == CommitOutput(reducers[1].attempt_id, 1)
@@ -173,7 +174,8 @@ def test_task_lost_with_its_agent_disconnected_counts_as_the_agent_lost() -> Non
     run.finish_map(plans[0].attempt_id)
     effects = run.update(plans[1].attempt_id, "TASK_LOST", reason="REASON_AGENT_DISCONNECTED")
     assert effects == [] and "a" in run.tracker.lost_agents
-    assert run.tracker.maps[0].state == "pending" and run.tracker.maps[0].output is None and run.tracker.counts["maps_rerun"] == 1
+    assert run.tracker.maps[0].state == "pending" and run.tracker.maps[0].output is None
+    assert run.tracker.counts["maps_rerun"] == 1
     assert launched(run.offers(offer("a", number=2)))  # an agent that offers again is welcome again
 
 
@@ -265,7 +267,8 @@ def simulate(run: Run, rng: random.Random, steps: int) -> None:
         move = rng.choice(MOVES)
         if move == "offer":
             agent = rng.choice("abc")
-            run.offers(OfferView(f"o{number}", agent, f"http://{agent}", rng.uniform(0, 4), rng.uniform(0, 400)), now=now)
+            cpus, mem = rng.uniform(0, 4), rng.uniform(0, 400)
+            run.offers(OfferView(f"o{number}", agent, f"http://{agent}", cpus, mem), now=now)
         elif move == "wait":
             now += 30.0  # stragglers appear
         elif move == "agent-lost":
