@@ -157,7 +157,6 @@ async def test_a_straggler_gets_a_speculative_copy_that_wins(cluster: Cluster) -
     await job.start()
     report = await asyncio.wait_for(job.wait(), 240)
     assert counted(cluster.base / "out") == expected
-    print(report)
     assert report.speculative >= 1 and report.speculative_won >= 1, report
     # The originals whose copies won were killed then, not when the job ended: before the last reducer finished.
     won = [m for m in job.tracker.maps if job.tracker.attempts[m.attempts[-1]].speculative

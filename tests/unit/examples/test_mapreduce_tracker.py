@@ -60,6 +60,9 @@ class Run:
     def located(self, attempt: str, sandbox: str | None = "/sb", now: float = 1.0) -> list[Effect]:
         return self.checked(self.tracker.handle_located(attempt, sandbox, now))
 
+    def committed(self, attempt: str, problem: str | None = None, now: float = 1.0) -> list[Effect]:
+        return self.checked(self.tracker.handle_committed(attempt, problem, now))
+
     def agent_lost(self, agent: str, now: float = 1.0) -> list[Effect]:
         return self.checked(self.tracker.handle_agent_lost(agent, now))
 
@@ -107,10 +110,11 @@ def test_a_job_runs_maps_then_reducers_over_every_map_output_then_commits() -> N
     assert reducers[0].inputs == tuple(OutputPlace(agent, f"http://{agent}:5051", f"/sb/{plan.attempt_id}/map-out")
                                        for agent, plan in zip(agents, first, strict=True))
     assert run.update(reducers[0].attempt_id, "TASK_FINISHED", now=5) == [CommitOutput(reducers[0].attempt_id, 0)]
-    effects = run.update(reducers[1].attempt_id, "TASK_FINISHED", now=7)
-    assert effects[0] == CommitOutput(reducers[1].attempt_id, 1)
-    assert isinstance(effects[1], JobFinished) and effects[1].report.attempts == 6
-    assert effects[1].report.seconds == 7 and run.tracker.phase == "done"
+    assert run.committed(reducers[0].attempt_id, now=5) == []
+    assert run.update(reducers[1].attempt_id, "TASK_FINISHED", now=7) == [CommitOutput(reducers[1].attempt_id, 1)]
+    effects = run.committed(reducers[1].attempt_id, now=7)
+    assert isinstance(effects[0], JobFinished) and effects[0].report.attempts == 6
+    assert effects[0].report.seconds == 7 and run.tracker.phase == "done"
     assert run.offers(offer("a", number=9)) == [Decline(("o-a-9",))]
 
 
@@ -163,8 +167,8 @@ def test_an_agent_lost_once_every_reducer_is_done_costs_nothing() -> None:
     run = Run(reducers=1)
     run.run_maps()
     (reducer,) = launched(run.offers(offer("c")))
-    effects = run.update(reducer.attempt_id, "TASK_FINISHED")
-    assert isinstance(effects[-1], JobFinished)
+    run.update(reducer.attempt_id, "TASK_FINISHED")
+    assert isinstance(run.committed(reducer.attempt_id)[-1], JobFinished)
     assert run.agent_lost("a") == [] and run.tracker.counts["maps_rerun"] == 0
 
 
@@ -197,6 +201,19 @@ def test_a_reducer_that_cannot_fetch_has_the_outputs_checked_and_is_not_blamed()
     assert run.tracker.reduces[0].failures == 0 and not run.tracker.finished
     effects = run.update(reducers[1].attempt_id, "TASK_FAILED", exit_code=1)
     assert isinstance(effects[-1], JobFailed)  # any other exit status is the reducer's own failure
+
+
+def test_a_reducer_whose_output_cannot_be_committed_has_failed() -> None:
+    run = Run(reducers=1, max_attempts=2)
+    run.run_maps()
+    (reducer,) = launched(run.offers(offer("c")))
+    run.update(reducer.attempt_id, "TASK_FINISHED")
+    assert run.committed(reducer.attempt_id, "no such file") == []
+    assert run.tracker.reduces[0].state == "pending" and run.tracker.reduces[0].failures == 1
+    (again,) = launched(run.offers(offer("a", number=7)))
+    run.update(again.attempt_id, "TASK_FINISHED")
+    (failed,) = run.committed(again.attempt_id, "no such file")
+    assert isinstance(failed, JobFailed) and "no such file" in failed.reason
 
 
 def test_a_straggler_gets_one_speculative_copy_elsewhere_and_the_first_to_finish_wins() -> None:
@@ -255,7 +272,8 @@ def test_updates_for_unknown_or_decided_attempts_change_nothing() -> None:
 
 
 # ------------------------------------------------------------- random event sequences
-MOVES = ["offer"] * 4 + ["finish"] * 4 + ["fail", "lose", "fetch-failed", "agent-lost", "not-located", "wait"]
+MOVES = ["offer"] * 4 + ["finish"] * 4 + ["fail", "lose", "fetch-failed", "agent-lost", "not-located", "wait",
+                                          "committing"]
 
 
 def simulate(run: Run, rng: random.Random, steps: int) -> None:
@@ -278,12 +296,15 @@ def simulate(run: Run, rng: random.Random, steps: int) -> None:
             if move == "finish":
                 run.update(attempt.id, "TASK_FINISHED", now)
                 run.located(attempt.id, f"/sb/{attempt.id}", now)
+                run.committed(attempt.id, rng.choice([None, None, None, "disk full"]), now)
             elif move == "fail":
                 run.update(attempt.id, rng.choice(["TASK_FAILED", "TASK_ERROR"]), now)
             elif move == "lose":
                 run.update(attempt.id, rng.choice(["TASK_LOST", "TASK_KILLED", "TASK_GONE", "TASK_DROPPED"]), now)
             elif move == "fetch-failed":
                 run.update(attempt.id, "TASK_FAILED", now, exit_code=FETCH_FAILED_EXIT)
+            elif move == "committing":  # finished, the commit's answer still to come
+                run.update(attempt.id, "TASK_FINISHED", now)
             elif move == "not-located":
                 run.update(attempt.id, "TASK_FINISHED", now)
                 run.located(attempt.id, None, now)

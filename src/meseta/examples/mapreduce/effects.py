@@ -79,7 +79,8 @@ class CheckOutputs:
 
 @dataclass(frozen=True, slots=True)
 class CommitOutput:
-    """Move a finished reduce attempt's file into the output directory (the first one wins)."""
+    """Move a finished reduce attempt's file into the output directory; answer with
+    ``JobTracker.handle_committed``."""
 
     attempt_id: str
     partition: int

@@ -5,6 +5,7 @@ status updates and lost agents into tracker calls and carries out the effects.
         UPDATE -> tracker.handle_update -> KILL, locate a map's sandbox (the agent's /state),
                   commit a reducer's file, check the agents holding map outputs
         FAILURE (agent removed) -> tracker.handle_agent_lost
+        launching a reducer -> its inputs file; a file system error fails the job
         JobFinished -> _SUCCESS written, _temporary removed, TEARDOWN -> the JobReport
         JobFailed -> TEARDOWN -> MapReduceFailed(reason)
 
@@ -98,9 +99,7 @@ class MapReduceScheduler(Scheduler):
         await self.apply(self.tracker.handle_agent_lost(agent_id, self.clock()))
 
     async def error(self, driver: SchedulerDriver, message: str) -> None:
-        if not self.outcome.done():
-            report = self.tracker.report(self.clock())
-            self.outcome.set_exception(MapReduceFailed(f"the master says: {message}", report))
+        self.fail(f"the master says: {message}")
 
     # ------------------------------------------------------------- effects
     async def apply(self, effects: list[Effect]) -> None:
@@ -117,19 +116,35 @@ class MapReduceScheduler(Scheduler):
             elif isinstance(effect, CheckOutputs):
                 self.in_background(self.check(effect))
             elif isinstance(effect, CommitOutput):
-                files.commit_reduce(self.spec, effect.attempt_id, effect.partition)
+                await self.commit(effect)
             elif isinstance(effect, JobFinished):
                 files.finish_output(self.spec)
                 if not self.outcome.done():
                     self.outcome.set_result(effect.report)
-            elif isinstance(effect, JobFailed) and not self.outcome.done():
-                self.outcome.set_exception(MapReduceFailed(effect.reason, effect.report))
+            elif isinstance(effect, JobFailed):
+                self.fail(effect.reason)
+
+    async def commit(self, effect: CommitOutput) -> None:
+        problem = None
+        try:
+            files.commit_reduce(self.spec, effect.attempt_id, effect.partition)
+        except OSError as exc:  # most likely: the output directory is not shared with that agent
+            problem = f"its output cannot be committed ({exc}); is {self.spec.output} shared with the agents?"
+        await self.apply(self.tracker.handle_committed(effect.attempt_id, problem, self.clock()))
+
+    def fail(self, reason: str) -> None:
+        if not self.outcome.done():
+            self.outcome.set_exception(MapReduceFailed(reason, self.tracker.report(self.clock())))
 
     async def launch(self, effect: LaunchTasks) -> None:
         assert self.driver is not None
-        for plan in effect.tasks:
-            if plan.kind == "reduce":
-                files.write_reduce_inputs(self.spec, plan.attempt_id, plan.inputs)
+        try:
+            for plan in effect.tasks:
+                if plan.kind == "reduce":
+                    files.write_reduce_inputs(self.spec, plan.attempt_id, plan.inputs)
+        except OSError as exc:
+            self.fail(f"output: cannot write in {self.spec.output}: {exc}")
+            return
         infos = [task_info(plan, self.spec, effect.agent_id, sys.executable, self.package_root)
                  for plan in effect.tasks]
         try:

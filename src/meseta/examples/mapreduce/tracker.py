@@ -5,7 +5,8 @@ A task (map i or reduce r) and its attempts::
 
     PENDING --offer with room--> RUNNING (attempt a1 on agent A)
       RUNNING --a1 FINISHED--> map: locate a1's sandbox --found--> DONE (other attempts killed)
-                               reduce: commit a1's file -------------> DONE (other attempts killed)
+                               reduce: commit a1's file --moved----> DONE (other attempts killed)
+                               (not found / not moved: a1 lost / failed, as below)
       RUNNING --a1 FAILED/ERROR--> PENDING, avoiding A (max_attempts failures: the job fails)
       RUNNING --a1 LOST/GONE/UNREACHABLE/DROPPED, or A lost--> PENDING (not counted as a failure)
       RUNNING --runs > max(min_seconds, factor x median of the phase's done tasks)-->
@@ -67,11 +68,11 @@ class Attempt:
     agent_id: str
     launched_at: float
     speculative: bool
-    state: str = "running"  # running | locating | finished | failed | lost | killed
+    state: str = "running"  # running | locating | committing | finished | failed | lost | killed
 
     @property
     def live(self) -> bool:
-        return self.state in ("running", "locating")
+        return self.state in ("running", "locating", "committing")
 
 
 @dataclass(slots=True)
@@ -223,8 +224,8 @@ class JobTracker:
             attempt.state = "finished"
             return []
         if attempt.kind == "reduce":
-            attempt.state = "finished"
-            return [CommitOutput(attempt.id, attempt.index), *self.on_item_done(item, attempt, None, now)]
+            attempt.state = "committing"
+            return [CommitOutput(attempt.id, attempt.index)]
         if self.spec.shuffle_dir is not None:
             attempt.state = "finished"
             place = OutputPlace(None, None, self.map_output_dir(attempt.id))
@@ -246,6 +247,19 @@ class JobTracker:
             return []
         place = OutputPlace(attempt.agent_id, self.agent_urls.get(attempt.agent_id), f"{sandbox}/{MAP_OUTPUT}")
         return self.on_item_done(item, attempt, place, now)
+
+    def handle_committed(self, attempt_id: str, problem: str | None, now: float) -> list[Effect]:
+        """The shell's answer to CommitOutput: None when the file is in place, else why not (a
+        failure of the attempt: its output is not where the scheduler can see it)."""
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None or attempt.state != "committing":
+            return []
+        if problem is not None:
+            attempt.state = "running"
+            return self.on_attempt_ended(attempt, "failed", f"{attempt_id}: {problem}", now)
+        attempt.state = "finished"
+        item = self.reduces[attempt.index]
+        return [] if item.state == "done" else self.on_item_done(item, attempt, None, now)
 
     def on_item_done(self, item: WorkItem, winner: Attempt, place: OutputPlace | None, now: float) -> list[Effect]:
         item.state, item.output, item.duration = "done", place, now - winner.launched_at
