@@ -2,6 +2,7 @@
 
     words_slowly        word count's map, one second late per split: the map phase lasts long
                         enough for a test to kill an agent in its middle
+    words_except_on_broken_host  word count's map that raises on agents marked BROKEN
     words_on_slow_host  word count's map that hangs for SLOW_SECONDS on any agent whose work
                         directory holds a file named SLOW: a straggler machine
 """
@@ -32,4 +33,11 @@ def words_on_slow_host(line: str) -> Iterator[tuple[str, int]]:
         here = Path(os.getcwd())
         if any((parent / "SLOW").exists() for parent in here.parents):
             time.sleep(SLOW_SECONDS)
+    yield from map_words(line)
+
+
+def words_except_on_broken_host(line: str) -> Iterator[tuple[str, int]]:
+    """Word count's map that raises on any agent whose work directory holds a file named BROKEN."""
+    if any((parent / "BROKEN").exists() for parent in Path(os.getcwd()).parents):
+        raise RuntimeError("this host is broken")
     yield from map_words(line)

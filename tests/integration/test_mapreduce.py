@@ -28,7 +28,7 @@ from meseta.examples.mapreduce import JobSpec
 from meseta.examples.mapreduce.inputs import list_inputs
 from meseta.examples.mapreduce.job import WORDCOUNT_REDUCE
 from meseta.examples.mapreduce.records import read_output_line
-from meseta.examples.mapreduce.scheduler import MapReduceJob
+from meseta.examples.mapreduce.scheduler import MapReduceFailed, MapReduceJob, run_job
 from meseta.runtime.serve import free_port
 from meseta.testing.clusters import FAST_ALLOCATION, MESETA, agent_resources, kill9, start_daemon, wait_for_agents
 from meseta.testing.processes import processes_with, stop_processes
@@ -98,9 +98,10 @@ def counted(output: Path) -> Counter[str]:
 
 
 def spec_of(cluster: Cluster, **fields: object) -> JobSpec:
-    defaults: dict[str, object] = {"reducers": 3, "split_bytes": SPLIT_BYTES, "python_path": (HERE,),
-                                   "combiner": WORDCOUNT_REDUCE}
-    return JobSpec(list_inputs([str(cluster.base / "corpus")]), str(cluster.base / "out"), **{**defaults, **fields})
+    defaults: dict[str, Any] = {"inputs": list_inputs([str(cluster.base / "corpus")]),
+                                "output": str(cluster.base / "out"), "reducers": 3, "split_bytes": SPLIT_BYTES, "python_path": (HERE,),
+                                "combiner": WORDCOUNT_REDUCE}
+    return JobSpec(**{**defaults, **fields})
 
 
 def master_tasks(master: str) -> list[dict[str, Any]]:
@@ -166,3 +167,21 @@ async def test_a_straggler_gets_a_speculative_copy_that_wins(cluster: Cluster) -
     for item in won:
         original = tasks[item.attempts[0]]
         assert original["state"] == "TASK_KILLED" and when(original, "TASK_KILLED") < end, original
+
+
+@pytest.mark.integration
+async def test_failed_maps_are_retried_on_other_agents_and_a_hopeless_job_says_why(cluster: Cluster) -> None:
+    expected = write_corpus(cluster.base / "corpus", files=1, megabytes=0.6)
+    (cluster.base / "agent1" / "BROKEN").write_text("maps here raise\n")
+    spec = spec_of(cluster, map_function="mapreduce_functions:words_except_on_broken_host")
+    report = await asyncio.wait_for(run_job(spec, cluster.master), 240)
+    assert counted(cluster.base / "out") == expected
+    assert report.failed >= 1, report  # agent 1 took some maps, and each ran again elsewhere
+
+    for index in (0, 2):
+        (cluster.base / f"agent{index}" / "BROKEN").write_text("maps here raise\n")
+    spec = spec_of(cluster, map_function="mapreduce_functions:words_except_on_broken_host", max_attempts=2,
+                   output=str(cluster.base / "out2"))
+    with pytest.raises(MapReduceFailed) as failed:
+        await asyncio.wait_for(run_job(spec, cluster.master), 240)
+    assert "failed 2 times" in str(failed.value) and "RuntimeError: this host is broken" in str(failed.value)

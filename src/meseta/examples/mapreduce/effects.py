@@ -108,6 +108,8 @@ class JobFinished:
 class JobFailed:
     reason: str
     report: JobReport
+    attempt_id: str | None = None  # the attempt whose failure ended the job, when one did ...
+    agent_url: str | None = None  # ... and its agent, where its sandbox's stderr tells why
 
 
 Effect = LaunchTasks | Decline | KillTask | LocateOutput | CheckOutputs | CommitOutput | JobFinished | JobFailed

@@ -52,6 +52,7 @@ from meseta.examples.mapreduce.tracker import JobTracker
 log = logging.getLogger(__name__)
 REFUSE_SECONDS = 1.0  # a declined offer comes back soon: speculation and retries need offers later
 AGENT_TIMEOUT = 10.0  # seconds an agent has to answer /state or /files/browse
+STDERR_TAIL = 2000  # bytes of a failed task's stderr shown with the job's failure
 _EXIT = re.compile(r"exited with status (\d+)")
 
 
@@ -122,7 +123,7 @@ class MapReduceScheduler(Scheduler):
                 if not self.outcome.done():
                     self.outcome.set_result(effect.report)
             elif isinstance(effect, JobFailed):
-                self.fail(effect.reason)
+                self.fail(effect.reason + await self.stderr_tail(effect))
 
     async def commit(self, effect: CommitOutput) -> None:
         problem = None
@@ -186,6 +187,24 @@ class MapReduceScheduler(Scheduler):
                 present = False
             if not present and place.agent_id is not None:
                 await self.apply(self.tracker.handle_agent_lost(place.agent_id, self.clock()))
+
+    async def stderr_tail(self, failed: JobFailed) -> str:
+        """The end of the failed attempt's stderr (a traceback, usually), or "" if out of reach."""
+        if failed.attempt_id is None or failed.agent_url is None:
+            return ""
+        try:
+            state = (await self.http.get(f"{failed.agent_url}/state")).json()
+            sandbox = find_sandbox(state, self.tracker_framework_id(), failed.attempt_id)
+            if sandbox is None:
+                return ""
+            url, path = f"{failed.agent_url}/files/read", f"{sandbox}/stderr"
+            size = (await self.http.get(url, params={"path": path, "offset": -1})).json()["offset"]
+            start = max(0, size - STDERR_TAIL)
+            data = (await self.http.get(url, params={"path": path, "offset": start, "length": STDERR_TAIL})).json()
+            return f"\n{path} ends with:\n{data['data']}"
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            log.info("stderr of %s out of reach: %s", failed.attempt_id, exc)
+            return ""
 
     def tracker_framework_id(self) -> str:
         assert self.driver is not None and self.driver.framework_id is not None

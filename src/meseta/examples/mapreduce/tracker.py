@@ -289,21 +289,24 @@ class JobTracker:
         else:
             item.losses += 1
         if item.failures >= self.spec.max_attempts:
-            return self.fail_job(f"{item.kind} {item.index} failed {item.failures} times; the last: {why}", now)
+            return self.fail_job(f"{item.kind} {item.index} failed {item.failures} times; the last: {why}", now,
+                                 attempt)
         if item.losses > MAX_LOSSES:
             return self.fail_job(f"{item.kind} {item.index} was lost {item.losses} times; the last: {why}", now)
         if not self.live_attempts(item):
             item.state = "pending"
         return []
 
-    def fail_job(self, reason: str, now: float) -> list[Effect]:
+    def fail_job(self, reason: str, now: float, culprit: Attempt | None = None) -> list[Effect]:
         self.phase, self.failure = "failed", reason
         effects: list[Effect] = []
         for attempt in self.attempts.values():
             if attempt.live:
                 attempt.state = "killed"
                 effects.append(KillTask(attempt.id, attempt.agent_id))
-        return [*effects, JobFailed(reason, self.report(now))]
+        if culprit is None:
+            return [*effects, JobFailed(reason, self.report(now))]
+        return [*effects, JobFailed(reason, self.report(now), culprit.id, self.agent_urls.get(culprit.agent_id))]
 
     # ------------------------------------------------------------- agents
     def handle_agent_lost(self, agent_id: str, now: float) -> list[Effect]:
