@@ -99,8 +99,8 @@ def counted(output: Path) -> Counter[str]:
 
 def spec_of(cluster: Cluster, **fields: object) -> JobSpec:
     defaults: dict[str, Any] = {"inputs": list_inputs([str(cluster.base / "corpus")]),
-                                "output": str(cluster.base / "out"), "reducers": 3, "split_bytes": SPLIT_BYTES, "python_path": (HERE,),
-                                "combiner": WORDCOUNT_REDUCE}
+                                "output": str(cluster.base / "out"), "reducers": 3, "split_bytes": SPLIT_BYTES,
+                                "python_path": (HERE,), "combiner": WORDCOUNT_REDUCE}
     return JobSpec(**{**defaults, **fields})
 
 
