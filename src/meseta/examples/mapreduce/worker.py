@@ -65,6 +65,7 @@ def run_map(args: argparse.Namespace) -> None:
 def fetched_lines(place: dict[str, Any], partition: int) -> Iterator[bytes]:
     """The lines of one map's partition: from its agent's /files/download, or a shared directory.
     (urllib rather than httpx, imported here: a map task starts in half the time without them.)"""
+    import http.client
     import urllib.error
     import urllib.parse
     import urllib.request
@@ -81,7 +82,8 @@ def fetched_lines(place: dict[str, Any], partition: int) -> Iterator[bytes]:
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
             yield from response
-    except (OSError, urllib.error.URLError) as exc:  # HTTPError (404: the sandbox is gone) is one
+    except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:  # 404: the sandbox is gone;
+        # IncompleteRead: the agent went away in the middle
         raise FetchFailed(f"{url}: {exc!r}") from None
 
 
