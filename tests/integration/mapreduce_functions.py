@@ -3,6 +3,7 @@
     words_slowly        word count's map, one second late per split: the map phase lasts long
                         enough for a test to kill an agent in its middle
     words_except_on_broken_host  word count's map that raises on agents marked BROKEN
+    sum_slowly          word count's reduce, two seconds late per reducer
     words_on_slow_host  word count's map that hangs for SLOW_SECONDS on any agent whose work
                         directory holds a file named SLOW: a straggler machine
 """
@@ -41,3 +42,12 @@ def words_except_on_broken_host(line: str) -> Iterator[tuple[str, int]]:
     if any((parent / "BROKEN").exists() for parent in Path(os.getcwd()).parents):
         raise RuntimeError("this host is broken")
     yield from map_words(line)
+
+
+def sum_slowly(word: str, counts: list[int]) -> int:
+    """Word count's reduce, two seconds late per reducer: the reduce phase lasts long enough for a
+    test to kill an agent in its middle."""
+    if "reduce" not in _started:
+        _started.add("reduce")
+        time.sleep(2.0)
+    return sum(counts)

@@ -1,9 +1,12 @@
 """The MapReduce example framework on a real cluster: a master and three agents as processes,
-map and reduce tasks as real processes, the shuffle through the agents' /files/download.
+map and reduce tasks as real processes, the shuffle through the agents' /files/download (or a
+shared directory).
 
 Each job counts the words of a seeded corpus of a few MB and must match collections.Counter
-exactly: plainly (through `meseta mapreduce`), with an agent killed in the middle of the map
-phase, and with a straggler agent whose maps get speculative copies elsewhere.
+exactly: plainly (through `meseta mapreduce`), through a shuffle directory, with an agent killed
+(SIGKILL) in the middle of the map phase or of the reduce phase, with a straggler agent whose
+maps get speculative copies elsewhere, and with a broken agent whose maps fail and run again
+elsewhere. Test-only map and reduce functions are in ``mapreduce_functions``.
 """
 
 from __future__ import annotations
@@ -128,6 +131,17 @@ def test_word_count_through_the_command_line_equals_a_local_count(cluster: Clust
 
 
 @pytest.mark.integration
+async def test_word_count_through_a_shared_shuffle_directory(cluster: Cluster) -> None:
+    expected = write_corpus(cluster.base / "corpus", files=1)
+    shuffle = cluster.base / "shuffle"
+    report = await asyncio.wait_for(run_job(spec_of(cluster, shuffle_dir=str(shuffle)), cluster.master), 240)
+    assert counted(cluster.base / "out") == expected
+    (job_dir,) = shuffle.iterdir()  # one directory per map attempt, each with the three partitions
+    assert len(list(job_dir.iterdir())) == report.attempts - report.reducers == report.maps
+    assert all(len(list(attempt.iterdir())) == 3 for attempt in job_dir.iterdir())
+
+
+@pytest.mark.integration
 async def test_an_agent_killed_in_the_map_phase_changes_nothing_in_the_result(cluster: Cluster) -> None:
     expected = write_corpus(cluster.base / "corpus")
     spec = spec_of(cluster, map_function="mapreduce_functions:words_slowly")
@@ -146,6 +160,27 @@ async def test_an_agent_killed_in_the_map_phase_changes_nothing_in_the_result(cl
     report = await asyncio.wait_for(job.wait(), 240)
     assert counted(cluster.base / "out") == expected
     assert report.maps_rerun >= 1, report  # its finished maps ran again elsewhere
+
+
+@pytest.mark.integration
+async def test_an_agent_killed_in_the_reduce_phase_has_its_maps_run_again(cluster: Cluster) -> None:
+    expected = write_corpus(cluster.base / "corpus", files=2)
+    spec = spec_of(cluster, reduce_function="mapreduce_functions:sum_slowly", speculation=False)
+    job = MapReduceJob(spec, cluster.master)
+    await job.start()
+
+    def agent_with_map_outputs() -> str | None:  # while every reducer runs
+        tracker = job.tracker
+        if tracker.phase != "reduce" or any(r.state != "running" for r in tracker.reduces):
+            return None
+        return next(m.output.agent_id for m in tracker.maps if m.output is not None)
+
+    victim = await async_wait_until(agent_with_map_outputs, 120, "every reducer running")
+    slaves = httpx.get(f"http://{cluster.master}/master/slaves", timeout=5).json()["slaves"]
+    kill9(cluster.agents[cluster.agent_ports.index(next(s["port"] for s in slaves if s["id"] == victim))])
+    report = await asyncio.wait_for(job.wait(), 240)
+    assert counted(cluster.base / "out") == expected
+    assert report.maps_rerun >= 1 and report.attempts > report.maps + report.reducers, report
 
 
 @pytest.mark.integration
