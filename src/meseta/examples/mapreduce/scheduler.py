@@ -52,6 +52,8 @@ from meseta.examples.mapreduce.tracker import JobTracker
 log = logging.getLogger(__name__)
 REFUSE_SECONDS = 1.0  # a declined offer comes back soon: speculation and retries need offers later
 AGENT_TIMEOUT = 10.0  # seconds an agent has to answer /state or /files/browse
+FAILOVER_TIMEOUT = 60.0  # a scheduler cut off from the master this long loses its tasks (a crash leaves none behind
+# for longer); a normal end, a failure or Ctrl-C tears the framework down at once
 STDERR_TAIL = 2000  # bytes of a failed task's stderr shown with the job's failure
 _EXIT = re.compile(r"exited with status (\d+)")
 
@@ -80,6 +82,9 @@ def exit_code(message: str) -> int | None:
 
 
 class MapReduceScheduler(Scheduler):
+    """The driver's callbacks fed to the tracker; the tracker's effects carried out. ``outcome``
+    holds the report (or MapReduceFailed) once the job is over."""
+
     def __init__(self, spec: JobSpec, tracker: JobTracker, clock: Callable[[], float] = time.monotonic) -> None:
         self.spec, self.tracker, self.clock = spec, tracker, clock
         self.outcome: asyncio.Future[JobReport] = asyncio.get_running_loop().create_future()
@@ -119,9 +124,7 @@ class MapReduceScheduler(Scheduler):
             elif isinstance(effect, CommitOutput):
                 await self.commit(effect)
             elif isinstance(effect, JobFinished):
-                files.finish_output(self.spec)
-                if not self.outcome.done():
-                    self.outcome.set_result(effect.report)
+                self.finish(effect.report)
             elif isinstance(effect, JobFailed):
                 self.fail(effect.reason + await self.stderr_tail(effect))
 
@@ -132,6 +135,14 @@ class MapReduceScheduler(Scheduler):
         except OSError as exc:  # most likely: the output directory is not shared with that agent
             problem = f"its output cannot be committed ({exc}); is {self.spec.output} shared with the agents?"
         await self.apply(self.tracker.handle_committed(effect.attempt_id, problem, self.clock()))
+
+    def finish(self, report: JobReport) -> None:
+        try:
+            files.finish_output(self.spec)
+        except OSError as exc:
+            self.fail(f"output: every partition is in {self.spec.output}, but _SUCCESS could not be written: {exc}")
+        if not self.outcome.done():
+            self.outcome.set_result(report)
 
     def fail(self, reason: str) -> None:
         if not self.outcome.done():
@@ -242,7 +253,7 @@ class MapReduceJob:
         files.prepare_output(self.spec)
         self.scheduler = MapReduceScheduler(self.spec, self.tracker)
         self.driver = SchedulerDriver(self.scheduler, {"user": getpass.getuser(), "name": f"{self.name} {self.job_id}",
-                                                       "failover_timeout": 0.0}, self.master)
+                                                       "failover_timeout": FAILOVER_TIMEOUT}, self.master)
         self.scheduler.driver = self.driver
         await self.driver.start()
 
