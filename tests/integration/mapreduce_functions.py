@@ -3,7 +3,7 @@
     words_slowly        word count's map, one second late per split: the map phase lasts long
                         enough for a test to kill an agent in its middle
     words_except_on_broken_host  word count's map that raises on agents marked BROKEN
-    sum_slowly          word count's reduce, two seconds late per reducer
+    sum_slowly          word count's reduce, REDUCE_DELAY late per reducer
     words_on_slow_host  word count's map that hangs for SLOW_SECONDS on any agent whose work
                         directory holds a file named SLOW: a straggler machine
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from meseta.examples.mapreduce.wordcount import map_words
 
 SLOW_SECONDS = 120.0  # far longer than a copy on a healthy agent takes
+REDUCE_DELAY = 6.0  # seconds; well over the two an agent killed takes to be declared lost
 _started: set[str] = set()
 
 
@@ -45,9 +46,9 @@ def words_except_on_broken_host(line: str) -> Iterator[tuple[str, int]]:
 
 
 def sum_slowly(word: str, counts: list[int]) -> int:
-    """Word count's reduce, two seconds late per reducer: the reduce phase lasts long enough for a
-    test to kill an agent in its middle."""
+    """Word count's reduce, REDUCE_DELAY late per reducer: the reduce phase outlasts the master's
+    verdict on an agent killed in its middle (the test's ping timeouts: about two seconds)."""
     if "reduce" not in _started:
         _started.add("reduce")
-        time.sleep(2.0)
+        time.sleep(REDUCE_DELAY)
     return sum(counts)

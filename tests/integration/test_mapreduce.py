@@ -206,7 +206,7 @@ async def test_a_straggler_gets_a_speculative_copy_that_wins(cluster: Cluster) -
 
 @pytest.mark.integration
 async def test_failed_maps_are_retried_on_other_agents_and_a_hopeless_job_says_why(cluster: Cluster) -> None:
-    expected = write_corpus(cluster.base / "corpus", files=1, megabytes=0.6)
+    expected = write_corpus(cluster.base / "corpus", files=1, megabytes=1.8)  # 7 maps: more than two agents' slots
     (cluster.base / "agent1" / "BROKEN").write_text("maps here raise\n")
     spec = spec_of(cluster, map_function="mapreduce_functions:words_except_on_broken_host")
     report = await asyncio.wait_for(run_job(spec, cluster.master), 240)
