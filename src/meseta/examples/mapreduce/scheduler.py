@@ -50,7 +50,7 @@ from meseta.examples.mapreduce.tasks import task_info
 from meseta.examples.mapreduce.tracker import JobTracker
 
 log = logging.getLogger(__name__)
-REFUSE_SECONDS = 1.0  # a declined offer comes back soon: speculation and retries need offers later
+REFUSE_SECONDS = 0.5  # a declined offer comes back soon: a slot freed, a retry or a straggler wants it
 AGENT_TIMEOUT = 10.0  # seconds an agent has to answer /state or /files/browse
 FAILOVER_TIMEOUT = 60.0  # a scheduler cut off from the master this long loses its tasks (a crash leaves none behind
 # for longer); a normal end, a failure or Ctrl-C tears the framework down at once

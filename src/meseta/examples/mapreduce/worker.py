@@ -43,20 +43,23 @@ class FetchFailed(RuntimeError):
 def run_map(args: argparse.Namespace) -> None:
     mapper = load_function(args.map)
     combiner = load_function(args.combiner) if args.combiner else None
-    grouped: list[dict[str, list[Any]]] = [defaultdict(list) for _ in range(args.reducers)]
+    grouped: dict[str, list[Any]] = defaultdict(list)
     with open(args.input, "rb") as source:
         for line in split_lines(source, args.offset, args.length):
             for key, value in mapper(line):
-                if not isinstance(key, str):
-                    raise TypeError(f"{args.map} yielded the key {key!r}, a {type(key).__name__}, not a str")
-                grouped[partition_of(key, args.reducers)][key].append(value)
+                grouped[key].append(value)
+    partitions: list[list[str]] = [[] for _ in range(args.reducers)]
+    for key in grouped:  # each distinct key once, not every occurrence
+        if not isinstance(key, str):
+            raise TypeError(f"{args.map} yielded the key {key!r}, a {type(key).__name__}, not a str")
+        partitions[partition_of(key, args.reducers)].append(key)
     out = Path(args.out)
     staging = out.parent / f".tmp-{out.name}-{os.getpid()}"
     staging.mkdir(parents=True, exist_ok=True)
-    for partition, pairs in enumerate(grouped):
+    for partition, keys in enumerate(partitions):
         with open(staging / part_name(partition), "wb") as sink:
-            for key in sorted(pairs):
-                values = [combiner(key, pairs[key])] if combiner is not None else pairs[key]
+            for key in sorted(keys):
+                values = [combiner(key, grouped[key])] if combiner is not None else grouped[key]
                 for value in values:
                     sink.write(encode_pair(key, value))
     staging.rename(out)
