@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 
 from meseta.runtime.fast_http import FastPoster
+from meseta.runtime.kv_store import SqliteKvStore
 from meseta.runtime.serve import free_port
 from meseta.services import codec
 from meseta.services.deploy import groups
@@ -54,7 +55,6 @@ from meseta.services.effects import Store
 from meseta.services.machine import ServicesMachine
 from meseta.services.model import Instance
 from meseta.services.shell.actor import new_uuid
-from meseta.services.shell.store import SqliteServiceStore
 from meseta.services.spec.app_ids import new_task_id
 from meseta.testing.fake_agent import FakeAgent
 from meseta.testing.waiting import async_wait_until
@@ -461,7 +461,7 @@ def seed_store(work_dir: Path, apps: int, instances: int, agents: int) -> None:
                                 state="TASK_RUNNING", staged_at=now, started_at=now,
                                 agent_fields={"hostname": f"sim{slot % agents}"})
             changes.append(("instance", task_id, codec.instance_json(instance)))
-    store = SqliteServiceStore(work_dir / "services.sqlite")
+    store = SqliteKvStore(work_dir / "services.sqlite")
     store.write(changes)
     store.close()
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -146,6 +147,22 @@ def test_legacy_operator_endpoints(bystander: Bystander, path: str, data: st.Dat
             assert answer.status_code < 500, (path, answer.text[:300])
 
 
+HOSTILE_ROLES = ["", "*", ".", "..", "a b", "%ED%A0%80", "%00", "%FF%FE", "a%2Fb", "x" * 8_000, "-r", "\u00e9"]
+
+
+@FUZZ
+@given(role=st.one_of(st.sampled_from(HOSTILE_ROLES),
+                      st.text(max_size=40).map(lambda text: quote(text, safe="/%", errors="surrogatepass"))))
+def test_quota_removal_by_path(bystander: Bystander, role: str) -> None:
+    """DELETE /quota/<role> with the role in the path: a 4xx (or a 200 for a role that has one),
+    and the quota of every other role kept."""
+    before = bystander.client.get("/quota").json()
+    answer = bystander.client.delete("/quota/" + role)
+    assert answer.status_code < 500, (role[:40], answer.status_code, answer.text[:300])
+    if answer.status_code >= 400:
+        assert bystander.client.get("/quota").json() == before
+
+
 # ----------------------------------------------------------------------------- the agent protocol
 
 @pytest.fixture(scope="module")
@@ -228,14 +245,19 @@ class Fuzzer:
     def current_offer(self) -> dict[str, Any]:
         """An offer this framework holds and has not used yet: the newest one the master sent, or,
         once the last one was used (or the fuzz suppressed the framework), a fresh one asked for
-        with REVIVE (an ACCEPT or DECLINE here refuses for 0 s, so it comes within an allocation)."""
-        fresh = self.raw.events_now("OFFERS")
-        if fresh:
-            self.offer, self.used = fresh[-1]["offers"]["offers"][-1], False
-        elif self.offer is None or self.used:
+        with REVIVE (an ACCEPT or DECLINE here refuses for 0 s, so it comes within an allocation).
+        Every other offer it was sent is declined at once: one kept unanswered would hold its
+        agent's resources, and with both agents' resources held so, a REVIVE brings nothing."""
+        fresh = [offer for event in self.raw.events_now("OFFERS") for offer in event["offers"]["offers"]]
+        if not fresh and (self.offer is None or self.used):
             self.raw.call("REVIVE")
-            self.offer = self.raw.next_event("OFFERS", 10.0)["offers"]["offers"][-1]
-            self.used = False
+            fresh = self.raw.next_event("OFFERS", 10.0)["offers"]["offers"]
+        if fresh:
+            spare = fresh[:-1] + ([self.offer] if self.offer is not None and not self.used else [])
+            if spare:
+                self.raw.call("DECLINE", decline={"offer_ids": [offer["id"] for offer in spare],
+                                                  "filters": {"refuse_seconds": 0.0}})
+            self.offer, self.used = fresh[-1], False
         assert self.offer is not None
         return self.offer
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from meseta.runtime.kv_store import SqliteKvStore
 from meseta.services import wire
-from meseta.services.shell.store import SqliteServiceStore
 from meseta.services.spec import app_definition
 from meseta.testing.local_cluster import LocalCluster, clusters
 from meseta.testing.waiting import wait_until
@@ -145,7 +145,7 @@ def seed_old_store(services_dir: Path) -> None:
     app, problems = app_definition.normalise({**APP, "id": "/old"}, now_version=version)
     assert app is not None, problems
     services_dir.mkdir(parents=True)
-    store = SqliteServiceStore(services_dir / "services.sqlite")
+    store = SqliteKvStore(services_dir / "services.sqlite")
     store.write([("app", "/old-surrogate", {**app, "id": "/old-surrogate", "cmd": "sleep 1000 # \ud800"}),
                  ("app", "/old-huge", {**app, "id": "/old-huge", "cpus": 1.7976931348623157e+308})])
     store.close()

@@ -152,8 +152,8 @@ def test_event_stream(client: MarathonClient, services: str) -> None:
 def test_meseta_local_runs_the_services_scheduler(tmp_path: Path) -> None:
     port, services_port = free_port(), free_port()
     proc = start_daemon(["local", "--port", str(port), "--agents", "1", "--work-dir", str(tmp_path),
-                         "--agent-resources", DEFAULT_AGENT_RESOURCES, "--services-port", str(services_port)],
-                        tmp_path / "local.log")
+                         "--agent-resources", DEFAULT_AGENT_RESOURCES, "--services-port", str(services_port),
+                         "--jobs-port", "0"], tmp_path / "local.log")
     try:
         url = f"http://127.0.0.1:{services_port}"
         wait_until(lambda: pings(url), 30, "the services API")

@@ -12,8 +12,8 @@ import pytest
 
 from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import Fenced
+from meseta.runtime.kv_store import KvStore, SqliteKvStore, ZooKeeperKvStore
 from meseta.services.effects import KINDS
-from meseta.services.shell.store import ServiceStore, SqliteServiceStore, ZooKeeperServiceStore
 from meseta.testing.waiting import async_wait_until
 from meseta.testing.zookeeper import Ensemble, connected
 
@@ -21,24 +21,24 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(params=["sqlite", "zookeeper"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceStore]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KvStore]:
     if request.param == "sqlite":
-        sqlite = SqliteServiceStore(tmp_path / "services.sqlite")
+        sqlite = SqliteKvStore(tmp_path / "services.sqlite")
         yield sqlite
         sqlite.close()
         return
     zk: Ensemble = request.getfixturevalue("single_node")
     with connected(zk) as client:
-        store = ZooKeeperServiceStore(client, f"/services-{uuid.uuid4().hex[:8]}")
+        store = ZooKeeperKvStore(client, f"/services-{uuid.uuid4().hex[:8]}", KINDS)
         store.claim("test")
         yield store
 
 
-def _snapshot(store: ServiceStore) -> dict[str, dict[str, Any]]:
+def _snapshot(store: KvStore) -> dict[str, dict[str, Any]]:
     return {kind: store.load(kind) for kind in KINDS}
 
 
-def test_batches_round_trip(store: ServiceStore) -> None:
+def test_batches_round_trip(store: KvStore) -> None:
     app = {"id": "/prod/web", "cmd": "sleep 1", "instances": 2, "labels": {"a/b": "c d"}}
     store.write([("app", "/prod/web", app), ("app_version", "/prod/web@2026-12-01T00:00:00.000Z", app),
                  ("meta", "framework_id", {"value": "f-1"})])
@@ -49,7 +49,7 @@ def test_batches_round_trip(store: ServiceStore) -> None:
         "instance": {"prod_web.1234": {"task_id": "prod_web.1234"}}, "meta": {"framework_id": {"value": "f-1"}}}
 
 
-def test_a_2000_app_deployment_plan_stores(store: ServiceStore) -> None:
+def test_a_2000_app_deployment_plan_stores(store: KvStore) -> None:
     apps = [{"id": f"/bulk/app-{i}", "cmd": "sleep 3600", "cpus": 0.01, "mem": 16, "instances": 1,
              "env": {f"VAR{j}": "x" * 40 for j in range(20)}} for i in range(2000)]
     plan = {"id": "plan-1", "original": {"apps": []}, "target": {"apps": apps}}
@@ -61,7 +61,7 @@ def test_a_2000_app_deployment_plan_stores(store: ServiceStore) -> None:
 def test_a_newer_claim_fences_the_older(single_node: Ensemble) -> None:
     root = f"/services-{uuid.uuid4().hex[:8]}"
     with connected(single_node) as first_client, connected(single_node) as second_client:
-        first, second = ZooKeeperServiceStore(first_client, root), ZooKeeperServiceStore(second_client, root)
+        first, second = ZooKeeperKvStore(first_client, root, KINDS), ZooKeeperKvStore(second_client, root, KINDS)
         first.claim("a")
         first.write([("app", "/x", {"id": "/x"})])
         second.claim("b")
@@ -80,7 +80,7 @@ def test_small_values_of_a_batch_share_one_transaction(single_node: Ensemble) ->
     changed behind the store's back still come out right."""
     root = f"/services-{uuid.uuid4().hex[:8]}"
     with connected(single_node) as client:
-        store = ZooKeeperServiceStore(client, root)
+        store = ZooKeeperKvStore(client, root, KINDS)
         store.claim("a")
         for kind in KINDS:
             store.load(kind)
@@ -117,7 +117,7 @@ def test_small_values_of_a_batch_share_one_transaction(single_node: Ensemble) ->
         store.write([("app", "/big", {"blob": "small now"})])
         assert store.load("app") == {"/big": {"blob": "small now"}}
         assert client.get_children(f"{root}/app/%2Fbig") == [], "the old chunks were swept"
-        restarted = ZooKeeperServiceStore(client, root)
+        restarted = ZooKeeperKvStore(client, root, KINDS)
         restarted.claim("b")
         assert restarted.load("instance")["t0"]["state"] == "TASK_KILLING"
         restarted.write([("instance", "t0", None), ("instance", "t9", {"task_id": "t9"})])
@@ -127,7 +127,7 @@ def test_small_values_of_a_batch_share_one_transaction(single_node: Ensemble) ->
 
 
 def test_batches_stay_well_below_zookeepers_request_limit() -> None:
-    from meseta.services.shell.store import BATCH_BYTES, OPERATION_OVERHEAD, _batches
+    from meseta.runtime.kv_store import BATCH_BYTES, OPERATION_OVERHEAD, _batches
 
     items = [(f"/s/instance/t{i}", None) for i in range(20_000)]  # deletes: nearly all framing
     batches = _batches(items)
@@ -146,7 +146,7 @@ def test_the_actor_writes_unsynced_changes_in_order_and_before_the_next_synced(t
     from meseta.services.machine import ServicesMachine
     from meseta.services.shell.actor import ServicesActor
 
-    store = SqliteServiceStore(tmp_path / "services.sqlite")
+    store = SqliteKvStore(tmp_path / "services.sqlite")
     actor = ServicesActor(ServicesMachine(new_uuid=lambda: "u"), store, "127.0.0.1:1")
 
     async def scenario() -> dict[str, Any]:

@@ -99,6 +99,8 @@ def test_roles() -> None:
     assert validate_role("*") is None
     assert validate_role("eng/../x") is not None
     assert validate_role("a b") is not None
+    for control in ("\x00", "a\x01b", "\x1b[31m", "x\x7f"):  # NUL slipped through once (DELETE /quota/%00)
+        assert validate_role(control) is not None, repr(control)
 
 
 # --------------------------------------------------------------------- laws

@@ -9,7 +9,7 @@ import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -18,7 +18,9 @@ from meseta import __version__
 
 if TYPE_CHECKING:
     from meseta.agent.options import AgentOptions
+    from meseta.jobs.daemon import JobsOptions
     from meseta.master.daemon import MasterOptions
+    from meseta.runtime.kv_store import ZooKeeperKvStore
     from meseta.services.daemon import ServicesOptions
 
 app = typer.Typer(
@@ -280,9 +282,11 @@ def local(
     isolation: str = typer.Option("posix/cpu,posix/mem", help="The agents' isolators (see `meseta agent --help`).",
                                   callback=_check_isolation),
     services_port: int = typer.Option(8080, help="Port of the Marathon-compatible services API (0: none)."),
+    jobs_port: int = typer.Option(4400, help="Port of the Chronos-compatible jobs API (0: none)."),
 ) -> None:
-    """Run a master, AGENTS agents and the services scheduler on one event loop: a whole cluster here."""
-    _run(_serve_local(work_dir.resolve(), ip, port, agents, agent_resources, switch_user, isolation, services_port))
+    """Run a master, AGENTS agents, the services and the jobs schedulers on one event loop: a whole cluster here."""
+    _run(_serve_local(work_dir.resolve(), ip, port, agents, agent_resources, switch_user, isolation, services_port,
+                      jobs_port))
 
 
 def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
@@ -299,7 +303,7 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 
 
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
-                       isolation: str = "posix/cpu,posix/mem", services_port: int = 0) -> None:
+                       isolation: str = "posix/cpu,posix/mem", services_port: int = 0, jobs_port: int = 0) -> None:
     from meseta.agent.daemon import build_agent, run_agent
     from meseta.agent.options import AgentOptions
     from meseta.core.resources import Resources, share_of_ranges
@@ -327,11 +331,22 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         from meseta.services.daemon import ServicesOptions, build_services
 
         services_port = _next_free_port(ip, services_port, taken)
+        taken.add(services_port)
         services_actor, services_app = build_services(ServicesOptions(f"{ip}:{port}", ip, services_port,
                                                                       work_dir / "services"))
         await services_actor.start()
         runs.append(asyncio.create_task(server(services_app, ip, services_port).serve()))
         console.print(f"  services  http://{ip}:{services_port}   (Marathon API: /v2/apps, /v2/deployments, ...)")
+    jobs_actor = None
+    if jobs_port:
+        from meseta.jobs.daemon import JobsOptions, build_jobs
+
+        jobs_port = _next_free_port(ip, jobs_port, taken)
+        taken.add(jobs_port)
+        jobs_actor, jobs_app = build_jobs(JobsOptions(f"{ip}:{port}", ip, jobs_port, work_dir / "jobs"))
+        await jobs_actor.start()
+        runs.append(asyncio.create_task(server(jobs_app, ip, jobs_port).serve()))
+        console.print(f"  jobs      http://{ip}:{jobs_port}   (Chronos API: /v1/scheduler/jobs, /v1/scheduler/iso8601)")
     console.print(f"  frameworks: point pymesos (or any Mesos v1 client) at {ip}:{port}")
     try:
         await asyncio.gather(*runs)
@@ -339,6 +354,8 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         for run in runs:
             run.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
+        if jobs_actor is not None:
+            await jobs_actor.stop()
         if services_actor is not None:
             await services_actor.stop()
         await actor.stop()
@@ -378,15 +395,71 @@ async def _serve_services(options: ServicesOptions) -> None:
     from meseta.services.daemon import build_services
 
     if options.zk:
-        from meseta.services.election import HaServices
+        from meseta.runtime.framework_election import HaFramework
+        from meseta.services.effects import KINDS
+
+        async def build(store: ZooKeeperKvStore) -> tuple[Any, Any]:
+            return build_services(options, store)
 
         console.print(f"meseta services {__version__} on http://{options.ip}:{options.port}, "
                       f"contending in {options.zk}")
-        await HaServices(options, options.zk_session_timeout).serve()
+        await HaFramework("services", options.zk, options.ip, options.port, KINDS, build,
+                          session_timeout=options.zk_session_timeout, redirected=("/v2/events",)).serve()
         return
     actor, asgi = build_services(options)
     await actor.start()
     console.print(f"meseta services {__version__} on http://{options.ip}:{options.port} -> master {options.master}")
+    try:
+        await server(asgi, options.ip, options.port).serve()
+    finally:
+        await actor.stop()
+
+
+@app.command()
+def jobs(
+    master: str = typer.Option("127.0.0.1:5050", help="The master as HOST:PORT, or zk://.../path."),
+    ip: str = typer.Option("127.0.0.1", help="Address for the REST API."),
+    port: int = typer.Option(4400, help="Port for the REST API (Chronos's default)."),
+    work_dir: Path = typer.Option(Path("/tmp/meseta/jobs"), help="Directory for the state (SQLite)."),
+    framework_name: str = typer.Option("chronos", help="The framework's name at the master."),
+    role: str = typer.Option("*", help="The role the framework subscribes with."),
+    user: str = typer.Option("root", help="The user runs of jobs without runAsUser run as (Chronos's --user)."),
+    zk: str = typer.Option(None, help="zk://host:port,.../path: elect a leader among jobs instances and keep the "
+                           "state in ZooKeeper (default: one instance, state in SQLite).", callback=_check_zk),
+    zk_session_timeout: float = typer.Option(10.0, help="ZooKeeper session timeout (s).", min=0.5),
+    task_epsilon: float = typer.Option(60.0, help="How late (s) a due run may still start; later, it is recorded "
+                                       "as missed (Chronos's --task_epsilon; a job's epsilon overrides it).", min=0),
+    mesos_task_cpu: float = typer.Option(0.1, help="CPUs of a run whose job asks for 0.", min=0.001),
+    mesos_task_mem: float = typer.Option(128.0, help="Memory (MB) of a run whose job asks for 0.", min=1),
+    mesos_task_disk: float = typer.Option(256.0, help="Disk (MB) of a run whose job asks for 0.", min=0),
+) -> None:
+    """Run the Chronos-compatible job scheduler: ISO 8601 and cron schedules, dependent jobs, /v1/scheduler API."""
+    from meseta.jobs.daemon import JobsOptions
+
+    options = JobsOptions(master, ip, port, work_dir, framework_name, role, user, zk=zk,
+                          zk_session_timeout=zk_session_timeout, task_epsilon=task_epsilon, task_cpus=mesos_task_cpu,
+                          task_mem=mesos_task_mem, task_disk=mesos_task_disk)
+    _run(_serve_jobs(options))
+
+
+async def _serve_jobs(options: JobsOptions) -> None:
+    from meseta.jobs.daemon import build_jobs
+    from meseta.runtime.serve import server
+
+    if options.zk:
+        from meseta.jobs.effects import KINDS
+        from meseta.runtime.framework_election import HaFramework
+
+        async def build(store: ZooKeeperKvStore) -> tuple[Any, Any]:
+            return build_jobs(options, store)
+
+        console.print(f"meseta jobs {__version__} on http://{options.ip}:{options.port}, contending in {options.zk}")
+        await HaFramework("jobs", options.zk, options.ip, options.port, KINDS, build,
+                          session_timeout=options.zk_session_timeout).serve()
+        return
+    actor, asgi = build_jobs(options)
+    await actor.start()
+    console.print(f"meseta jobs {__version__} on http://{options.ip}:{options.port} -> master {options.master}")
     try:
         await server(asgi, options.ip, options.port).serve()
     finally:

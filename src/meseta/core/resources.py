@@ -359,7 +359,7 @@ def validate_role(role: str) -> str | None:
             return f"role '{role}' has an invalid component '{part}'"
         if part.startswith("-"):
             return f"role '{role}' has a component starting with '-'"
-        if any(c.isspace() or c in "\b\x7f" for c in part):
+        if any(c.isspace() or c < " " or c == "\x7f" for c in part):
             return f"role '{role}' contains whitespace or control characters"
     return None
 

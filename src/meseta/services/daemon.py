@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meseta.runtime.kv_store import KvStore, SqliteKvStore
 from meseta.services import wire
 from meseta.services.launch.offer_handling import IDLE_DECLINE_SECONDS
 from meseta.services.machine import MIN_REVIVE_SECONDS, ServicesMachine
 from meseta.services.shell.actor import ONE_WEEK, ServicesActor, new_uuid
 from meseta.services.shell.api import MARATHON_VERSION, build_services_app
-from meseta.services.shell.store import ServiceStore, SqliteServiceStore
 
 
 @dataclass
@@ -34,8 +34,8 @@ class ServicesOptions:
     min_revive_offers_interval: float = MIN_REVIVE_SECONDS  # seconds (Marathon's flag is in ms)
 
 
-def build_services(options: ServicesOptions, store: ServiceStore | None = None) -> tuple[ServicesActor, Any]:
-    store = store or SqliteServiceStore(options.work_dir / "services.sqlite")
+def build_services(options: ServicesOptions, store: KvStore | None = None) -> tuple[ServicesActor, Any]:
+    store = store or SqliteKvStore(options.work_dir / "services.sqlite")
     machine = ServicesMachine(new_uuid=new_uuid, framework_roles=(options.role,),
                               max_per_offer=options.max_instances_per_offer,
                               stall_timeout=options.deployment_stall_timeout,

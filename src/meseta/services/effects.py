@@ -1,70 +1,37 @@
-"""What the services machine asks its shell to do (frozen data; executed in order).
+"""What the services machine asks its shell to do: framework.effects, as Marathon uses them.
 
-    Store      write these (kind, key, value|None) changes durably, before what follows;
-               sync=False: may be written a moment later, together with others (a status
-               update's record: Mesos keeps the task's state, reconciliation restores it)
-    Launch     ACCEPT one offer with these TaskInfos, refusing what is left of it for
-               ``refuse_seconds`` (0: offered again at the next allocation, as Marathon asks)
-    Decline    DECLINE offers, refusing them for ``refuse_seconds``
-    Kill       KILL a task (with its kill policy grace)
-    Reconcile  RECONCILE these tasks (empty: implicit, every task)
-    Revive / Suppress   offers wanted again / not wanted
-    Emit       publish an event on /v2/events
+    Store(sync=False)  a status update's record (Mesos keeps the task's state, reconciliation
+                       restores it)
+    Launch             refuse_seconds 0: what is left is offered again at the next allocation
+    Emit               an event on /v2/events
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from meseta.framework.effects import (
+    Change,
+    Decline,
+    Effect,
+    Emit,
+    Kill,
+    Launch,
+    Reconcile,
+    Revive,
+    Store,
+    Suppress,
+)
 
-KINDS = ("app", "app_version", "group", "group_version", "deployment", "instance", "meta")  # see shell/store.py
-Change = tuple[str, str, Any]  # (kind, key, value or None to delete)
+__all__ = ["KINDS", "Change", "Decline", "Effect", "Emit", "Kill", "Launch", "Reconcile", "Revive", "Store",
+           "Suppress"]
 
-
-@dataclass(frozen=True, slots=True)
-class Store:
-    changes: tuple[Change, ...]
-    sync: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Launch:
-    offer_id: str
-    tasks: tuple[dict[str, Any], ...]
-    refuse_seconds: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Decline:
-    offer_ids: tuple[str, ...]
-    refuse_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Kill:
-    task_id: str
-    agent_id: str
-    grace_seconds: float | None = None
+# The durable kinds (runtime.kv_store holds them):
+#   app           /prod/web            the current normalised app definition
+#   app_version   /prod/web@<version>  every stored version (rollback, GET .../versions)
+#   group         /prod                {"dependencies": [...], "version": ...}
+#   group_version /prod@<version>      {"apps": {id: app version}, "groups": {id: dependencies}}
+#   deployment    <plan id>            a running deployment plan (resumed by a new leader)
+#   instance      <task id>            an Instance record
+#   meta          framework_id         the framework id (re-subscribed with after failover)
+KINDS = ("app", "app_version", "group", "group_version", "deployment", "instance", "meta")
 
 
-@dataclass(frozen=True, slots=True)
-class Reconcile:
-    tasks: tuple[tuple[str, str], ...]  # (task id, agent id)
-
-
-@dataclass(frozen=True, slots=True)
-class Revive:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Suppress:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    event: dict[str, Any]
-
-
-Effect = Store | Launch | Decline | Kill | Reconcile | Revive | Suppress | Emit

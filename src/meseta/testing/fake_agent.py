@@ -1,14 +1,16 @@
 """A simulated agent speaking the real master <-> agent protocol, without running anything.
 
 It registers over HTTP, answers PINGs, answers every RUN_TASK with a TASK_RUNNING update
-(uuid, agent_id, source SOURCE_EXECUTOR) as a real agent's executor would, and every KILL_TASK
-of a task it runs with TASK_KILLED. It remembers the task ids it was asked to run and to kill
+(uuid, agent_id, source SOURCE_EXECUTOR) as a real agent's executor would (and, with
+``finish_after``, a TASK_FINISHED that many seconds later: batch work that ends on its own), and
+every KILL_TASK of a task it runs with TASK_KILLED. It remembers the task ids it was asked to run and to kill
 (benchmarks count launches and kills from them). Thousands fit in one process, so benchmarks
 and simulations load a real master through its real endpoints.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -25,7 +27,7 @@ from meseta.runtime.fast_http import FastPoster
 
 class FakeAgent:
     def __init__(self, master: str, hostname: str, resources: str, client: httpx.AsyncClient,
-                 poster: FastPoster | None = None) -> None:
+                 poster: FastPoster | None = None, finish_after: float | None = None) -> None:
         """``client`` holds the event stream; ``poster`` (optional, shareable) makes the calls."""
         self.master = master if master.startswith("http") else f"http://{master}"
         host, _, port = self.master.split("//")[1].partition(":")
@@ -38,6 +40,8 @@ class FakeAgent:
         self.tasks_run = 0
         self.launched: list[str] = []  # task ids, in RUN_TASK order
         self.killed: list[str] = []
+        self.finish_after = finish_after
+        self._finishing: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         info = {"hostname": self.hostname, "port": 5051, "resources": self.resources.to_json()}
@@ -59,11 +63,22 @@ class FakeAgent:
             self.tasks_run += 1
             self.launched.append(message["task"]["task_id"]["value"])
             await self._update(message["framework_info"]["id"], message["task"]["task_id"], "TASK_RUNNING")
+            if self.finish_after is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self._finish(message["framework_info"]["id"], message["task"]["task_id"]))
+                self._finishing.add(task)
+                task.add_done_callback(self._finishing.discard)
         elif kind == "KILL_TASK":
             task_id = message["task_id"]["value"]
             if task_id in self.launched and task_id not in self.killed:
                 self.killed.append(task_id)
                 await self._update(message["framework_id"], message["task_id"], "TASK_KILLED")
+
+    async def _finish(self, framework_id: dict[str, str], task_id: dict[str, str]) -> None:
+        assert self.finish_after is not None
+        await asyncio.sleep(self.finish_after)
+        if task_id["value"] not in self.killed:
+            await self._update(framework_id, task_id, "TASK_FINISHED")
 
     async def _update(self, framework_id: dict[str, str], task_id: dict[str, str], state: str) -> None:
         status = {

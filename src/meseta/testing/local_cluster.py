@@ -1,4 +1,4 @@
-"""``meseta local`` inside a test: a master, agents and (optionally) the services scheduler on one
+"""``meseta local`` inside a test: a master, agents and (optionally) the services and jobs schedulers on one
 event loop in a background thread, serving real HTTP on loopback, with every error they log kept.
 
     with LocalCluster(tmp_path, agents=1, services=True) as cluster:
@@ -7,8 +7,8 @@ event loop in a background thread, serving real HTTP on loopback, with every err
 
 Lifecycle::
 
-    __enter__: thread starts -> loop builds master (SQLite registry), agents, services; serves them
-               -> waits until every agent is registered (and services answers /ping)
+    __enter__: thread starts -> loop builds master (SQLite registry), agents, services, jobs; serves them
+               -> waits until every agent is registered (and services and jobs answer /ping)
     __exit__:  the loop cancels every server and stops the actors (agents kill their tasks), thread joins
 
 Everything runs in this process, so fuzzing a surface costs a request, not a process start; the
@@ -63,15 +63,20 @@ class LocalCluster:
     master_port: int = field(default_factory=free_port)
     agent_ports: list[int] = field(default_factory=list)
     services_port: int | None = None
+    jobs: bool = False
+    jobs_port: int | None = None
+    jobs_epsilon: float = 60.0
     errors: ErrorRecords = field(default_factory=ErrorRecords)
     deposed: list[str] = field(default_factory=list)  # why the master stopped acting, if it did
     master_actor: Any = None
     agent_nodes: list[Any] = field(default_factory=list)
     services_actor: Any = None
+    jobs_actor: Any = None
 
     def __post_init__(self) -> None:
         self.agent_ports = [free_port() for _ in range(self.agents)]
         self.services_port = free_port() if self.services else None
+        self.jobs_port = free_port() if self.jobs else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="local-cluster", daemon=True)
@@ -86,6 +91,12 @@ class LocalCluster:
         assert self.services_port is not None, "this cluster runs no services scheduler"
         return f"http://127.0.0.1:{self.services_port}"
 
+    @property
+    def jobs_address(self) -> str:
+        """host:port of the jobs API (what chronos-python takes)."""
+        assert self.jobs_port is not None, "this cluster runs no jobs scheduler"
+        return f"127.0.0.1:{self.jobs_port}"
+
     def agent_url(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.agent_ports[index]}"
 
@@ -95,7 +106,8 @@ class LocalCluster:
         self._thread.start()
         try:
             wait_until(self._ready, 30, f"{self.agents} agent(s) registered"
-                       + (" and services answering" if self.services else ""))
+                       + (" and services answering" if self.services else "")
+                       + (" and jobs answering" if self.jobs else ""))
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -112,6 +124,8 @@ class LocalCluster:
             raise AssertionError(f"the local cluster failed to start: {self._failure!r}")
         slaves = httpx.get(f"http://{self.master}/master/slaves", timeout=2).json()["slaves"]
         if len(slaves) < self.agents:
+            return False
+        if self.jobs and httpx.get(f"http://{self.jobs_address}/ping", timeout=2).status_code != 200:
             return False
         return not self.services or httpx.get(f"{self.services_url}/ping", timeout=2).status_code == 200
 
@@ -170,10 +184,24 @@ class LocalCluster:
             await self.services_actor.start()
             services_server = server(services_app, "127.0.0.1", self.services_port)
             services_serving = asyncio.create_task(services_server.serve())
+        jobs_server, jobs_serving = None, None
+        if self.jobs_port is not None:
+            from meseta.jobs.daemon import JobsOptions, build_jobs
+
+            self.jobs_actor, jobs_app = build_jobs(JobsOptions(self.master, "127.0.0.1", self.jobs_port,
+                                                               self.work_dir / "jobs", task_epsilon=self.jobs_epsilon))
+            await self.jobs_actor.start()
+            jobs_server = server(jobs_app, "127.0.0.1", self.jobs_port)
+            jobs_serving = asyncio.create_task(jobs_server.serve())
         try:
             await self._stop.wait()
         finally:
             # Clients first, the master last, so that no stream is cut while a request is in flight.
+            if self.jobs_actor is not None:
+                await self.jobs_actor.stop()
+            if jobs_server is not None and jobs_serving is not None:
+                jobs_server.should_exit = True
+                await asyncio.gather(jobs_serving, return_exceptions=True)
             if self.services_actor is not None:
                 await self.services_actor.stop()
             if services_server is not None and services_serving is not None:

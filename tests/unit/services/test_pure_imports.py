@@ -42,6 +42,6 @@ def test_every_pure_module_imports_without_io_libraries() -> None:
 
 def test_a_shell_module_does_need_them() -> None:
     """The check can fail: the store imports kazoo and sqlite3."""
-    result = import_without_io("meseta.services.shell.store")
+    result = import_without_io("meseta.runtime.kv_store")
     assert result.returncode != 0
     assert "ModuleNotFoundError" in result.stderr or "ImportError" in result.stderr

@@ -1,13 +1,14 @@
-"""Several ``meseta services --zk zk://.../services`` instances: one leads, the others proxy.
+"""Several instances of a built-in framework (``meseta services|jobs --zk zk://.../path``): one
+leads, the others proxy its API.
 
     <path>/leader/json.info_<seq>   contenders (runtime.leadership); the lowest leads
-    <path>/state/...                the leader's store (services.store, fenced by its epoch)
+    <path>/state/...                the leader's store (runtime.kv_store, fenced by its epoch)
 
-    start -> contending: API calls are proxied to the leader (events: 307 to it), /ping answered
+    start -> contending: API calls are proxied to the leader (event streams: 307 to it), /ping answered
       | elected
       v
-    leading: claim the store, restore apps, deployments and instances, subscribe with the stored
-             framework id (the master keeps its tasks for failover_timeout), reconcile, resume
+    leading: claim the store, build the framework on it (it restores its state, subscribes with the
+             stored framework id: the master keeps its tasks for failover_timeout, reconciles, resumes)
       | session lost / another leads / a store write fenced
       v
     exit(1): stop acting at once; a supervisor restarts us as a contender
@@ -19,28 +20,37 @@ import asyncio
 import json
 import logging
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 import httpx
 from starlette.requests import Request
 
 from meseta.protocol.master_znodes import master_address
 from meseta.runtime.http import HttpError, read_body
+from meseta.runtime.kv_store import ZooKeeperKvStore
 from meseta.runtime.leadership import Leadership
 from meseta.runtime.serve import abort_process, server
 from meseta.runtime.zk import make_client, parse_zk_url, start_client
-from meseta.services.daemon import ServicesOptions, build_services
-from meseta.services.shell.store import ZooKeeperServiceStore
 
 log = logging.getLogger(__name__)
 HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
 
 
-class ServicesGate:
-    """The API of a services instance: its own once leading, the leader's (proxied) before."""
+class LeadingFramework(Protocol):
+    """What an elected instance built: it stops acting at once when told it is deposed."""
 
-    def __init__(self, leadership: Leadership) -> None:
+    def when_fenced(self, callback: Callable[[str], None]) -> None: ...
+    def halt(self) -> None: ...
+    async def start(self) -> None: ...
+
+
+class FrameworkGate:
+    """The API of an instance: its own once leading, the leader's (proxied) before."""
+
+    def __init__(self, leadership: Leadership, redirected: Iterable[str] = ()) -> None:
         self.leadership = leadership
+        self.redirected = frozenset(redirected)  # paths answered 307 to the leader (streams)
         self.app: Any = None
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
 
@@ -63,7 +73,7 @@ class ServicesGate:
         query = scope.get("query_string", b"").decode("latin-1")
         if query:
             target += f"?{query}"
-        if path == "/v2/events":  # Marathon redirects the event stream instead of proxying it
+        if path in self.redirected:  # an event stream is redirected, not proxied (as Marathon does)
             await _respond(send, 307, b"", [(b"location", target.encode("latin-1"))])
             return
         await self._proxy(scope, receive, send, target)
@@ -94,36 +104,44 @@ async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[byte
     await send({"type": "http.response.body", "body": body})
 
 
-class HaServices:
-    def __init__(self, options: ServicesOptions, session_timeout: float = 10.0) -> None:
-        assert options.zk is not None
-        self.options = options
-        self.url = parse_zk_url(options.zk)
+Build = Callable[[ZooKeeperKvStore], Awaitable[tuple[LeadingFramework, Any]]]
+
+
+class HaFramework:
+    """One contender: serves the gate at once, builds the framework (``build``, given the claimed
+    store) when elected, and exits the process when it loses the lead."""
+
+    def __init__(self, name: str, zk: str, ip: str, port: int, kinds: Iterable[str], build: Build, *,
+                 session_timeout: float = 10.0, redirected: Iterable[str] = ()) -> None:
+        self.name, self.ip, self.port = name, ip, port
+        self.kinds = tuple(kinds)
+        self.build = build
+        self.url = parse_zk_url(zk)
         self.id = str(uuid.uuid4())
-        self.info: dict[str, Any] = {"id": self.id, "hostname": options.ip, "port": options.port,
-                     "address": {"hostname": options.ip, "ip": options.ip, "port": options.port}}
+        self.info: dict[str, Any] = {"id": self.id, "hostname": ip, "port": port,
+                                     "address": {"hostname": ip, "ip": ip, "port": port}}
         self.client = make_client(self.url, session_timeout)
         self.leadership = Leadership(self.client, self.url.child("leader"), self.info, session_timeout, self._lost)
-        self.gate = ServicesGate(self.leadership)
-        self.actor: Any = None
+        self.gate = FrameworkGate(self.leadership, redirected)
+        self.actor: LeadingFramework | None = None
 
     async def serve(self) -> None:
         await start_client(self.client)
-        serving = asyncio.create_task(server(self.gate, self.options.ip, self.options.port).serve())
+        serving = asyncio.create_task(server(self.gate, self.ip, self.port).serve())
         await self.leadership.join()
         await asyncio.wait([serving, asyncio.create_task(self.leadership.elected.wait())],
                            return_when=asyncio.FIRST_COMPLETED)
         if self.leadership.elected.is_set():
-            store = ZooKeeperServiceStore(self.client, self.url.child("state"))
+            store = ZooKeeperKvStore(self.client, self.url.child("state"), self.kinds)
             await asyncio.to_thread(store.claim, self.id)
-            self.actor, app = build_services(self.options, store)
-            self.actor.on_fenced = self._lost
+            self.actor, app = await self.build(store)
+            self.actor.when_fenced(self._lost)
             await self.actor.start()
             self.gate.app = app
-            log.info("services %s leads", self.id)
+            log.info("%s %s leads", self.name, self.id)
         await serving
 
     def _lost(self, reason: str) -> None:
         if self.actor is not None:
-            self.actor.stopped = True
-        abort_process(f"services leadership lost: {reason}", "services")
+            self.actor.halt()
+        abort_process(f"{self.name} leadership lost: {reason}", self.name)

@@ -1,13 +1,5 @@
-"""Durable state of the services scheduler: a keyed store of JSON values by kind.
-
-    kind          key                  value
-    app           /prod/web            the current normalised app definition
-    app_version   /prod/web@<version>  every stored version (rollback, GET .../versions)
-    group         /prod                {"dependencies": [...], "version": ...}
-    group_version /prod@<version>      {"apps": {id: app version}, "groups": {id: dependencies}}
-    deployment    <plan id>            a running deployment plan (resumed by a new leader)
-    instance      <task id>            an Instance record
-    meta          framework_id         the framework id (re-subscribed with after failover)
+"""Durable state of a built-in framework (services, jobs): a keyed store of JSON values by kind.
+Each framework names its kinds and what they hold (services.effects, jobs.effects).
 
 Backends: SQLite (``meseta local``, one table ``kv(kind, key, value)``) and ZooKeeper for HA::
 
@@ -37,19 +29,19 @@ from kazoo.retry import KazooRetry
 from meseta.runtime import zk_blobs
 from meseta.runtime.fencing import EpochFence
 from meseta.runtime.sqlite import Database
-from meseta.services.effects import KINDS, Change
 
+Change = tuple[str, str, Any]  # (kind, key, value or None to delete)
 Item = tuple[str, bytes | None]  # (ZooKeeper path, encoded value or None to delete)
 
 
-class ServiceStore(Protocol):
+class KvStore(Protocol):
     def claim(self, owner: str) -> None: ...
     def load(self, kind: str) -> dict[str, Any]: ...
     def write(self, changes: Iterable[Change]) -> None: ...
     def close(self) -> None: ...
 
 
-class SqliteServiceStore:
+class SqliteKvStore:
     def __init__(self, path: Path) -> None:
         self._db = Database(path, "CREATE TABLE IF NOT EXISTS kv (kind TEXT, key TEXT, value TEXT NOT NULL, "
                                   "PRIMARY KEY (kind, key))")
@@ -74,9 +66,10 @@ class SqliteServiceStore:
         self._db.close()
 
 
-class ZooKeeperServiceStore:
-    def __init__(self, client: KazooClient, root: str, store_timeout: float = 20.0) -> None:
+class ZooKeeperKvStore:
+    def __init__(self, client: KazooClient, root: str, kinds: Iterable[str], store_timeout: float = 20.0) -> None:
         self.client = client
+        self.kinds = tuple(kinds)
         self.root = "/" + root.strip("/")
         self.fence = EpochFence(client, self.root)
         self._retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0, deadline=store_timeout, ignore_expire=True)
@@ -89,7 +82,7 @@ class ZooKeeperServiceStore:
 
     def claim(self, owner: str) -> None:
         with self._lock:
-            for kind in KINDS:
+            for kind in self.kinds:
                 self._retry.copy()(self.client.ensure_path, self._path(kind))
             self._retry.copy()(self.fence.claim, owner)
 
