@@ -8,6 +8,8 @@
     records     the intermediate and output files, the partitioner
 """
 
+# Kept light on purpose: every task imports this package, and a task should start fast (run_job is
+# in meseta.examples.mapreduce.scheduler, which brings meseta.client and httpx).
 from meseta.examples.mapreduce.effects import JobReport
 from meseta.examples.mapreduce.job import InputFile, JobError, JobSpec
 
