@@ -1,11 +1,12 @@
-"""Map functions for tests, imported by the map tasks (the job's python_path names this directory).
+"""Map and reduce functions for tests, imported by the tasks (the job's python_path names this
+directory). Each task is a process of its own, so "once per task" is once per process.
 
-    words_slowly        word count's map, one second late per split: the map phase lasts long
-                        enough for a test to kill an agent in its middle
+    words_slowly                 word count's map, one second late per split: the map phase lasts
+                                 long enough for a test to kill an agent in its middle
+    words_on_slow_host           word count's map that hangs for SLOW_SECONDS on any agent whose
+                                 work directory holds a file named SLOW: a straggler machine
     words_except_on_broken_host  word count's map that raises on agents marked BROKEN
-    sum_slowly          word count's reduce, REDUCE_DELAY late per reducer
-    words_on_slow_host  word count's map that hangs for SLOW_SECONDS on any agent whose work
-                        directory holds a file named SLOW: a straggler machine
+    sum_slowly                   word count's reduce, REDUCE_DELAY late per reducer
 """
 
 from __future__ import annotations
