@@ -321,3 +321,9 @@ def test_random_clusters_keep_the_invariants(seed: int, shared: bool, tasks_per_
     event(f"a speculative copy won: {report.speculative_won > 0}")
     event(f"maps re-run: {report.maps_rerun > 0}")
     assert report.attempts == len(run.tracker.attempts) >= report.speculative >= report.speculative_won
+
+
+def test_empty_inputs_go_straight_to_the_reducers_with_nothing_to_fetch() -> None:
+    run = Run(inputs=(InputFile("/in/empty", 0),))
+    assert run.tracker.maps == [] and run.tracker.phase == "reduce"
+    assert [(p.kind, p.inputs) for p in launched(run.offers(offer("a")))] == [("reduce", ()), ("reduce", ())]
