@@ -478,5 +478,14 @@ from meseta.cli.submit import submit  # noqa: E402  (its module loads no daemon)
 
 app.command()(submit)
 
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def mapreduce(ctx: typer.Context) -> None:
+    """Run a MapReduce job on a cluster (word count by default); `meseta mapreduce --help` for more."""
+    from meseta.examples.mapreduce.cli import main
+
+    main(ctx.args, "meseta mapreduce")
+
+
 if __name__ == "__main__":
     app()
