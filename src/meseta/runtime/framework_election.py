@@ -37,11 +37,19 @@ log = logging.getLogger(__name__)
 HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
 
 
-class LeadingFramework(Protocol):
-    """What an elected instance built: it stops acting at once when told it is deposed."""
+class Fenceable(Protocol):
+    """What carries out a framework's effects (client.effect_runner): stopped at once when its
+    store is fenced (it calls on_fenced) or its leader deposed (we set stopped)."""
 
-    def when_fenced(self, callback: Callable[[str], None]) -> None: ...
-    def halt(self) -> None: ...
+    stopped: bool
+    on_fenced: Callable[[str], None] | None
+
+
+class LeadingFramework(Protocol):
+    """What an elected instance built."""
+
+    @property
+    def runner(self) -> Fenceable: ...
     async def start(self) -> None: ...
 
 
@@ -135,7 +143,7 @@ class HaFramework:
             store = ZooKeeperKvStore(self.client, self.url.child("state"), self.kinds)
             await asyncio.to_thread(store.claim, self.id)
             self.actor, app = await self.build(store)
-            self.actor.when_fenced(self._lost)
+            self.actor.runner.on_fenced = self._lost
             await self.actor.start()
             self.gate.app = app
             log.info("%s %s leads", self.name, self.id)
@@ -143,5 +151,5 @@ class HaFramework:
 
     def _lost(self, reason: str) -> None:
         if self.actor is not None:
-            self.actor.halt()
+            self.actor.runner.stopped = True  # act no more, at once
         abort_process(f"{self.name} leadership lost: {reason}", self.name)

@@ -68,17 +68,6 @@ class JobsActor(Scheduler):
         await self.driver.start()
         self._clock_task = asyncio.get_running_loop().create_task(self._clock_forever())
 
-    @property
-    def stopped(self) -> bool:
-        return bool(self.runner.stopped)
-
-    def when_fenced(self, callback: Callable[[str], None]) -> None:
-        self.runner.on_fenced = callback
-
-    def halt(self) -> None:
-        """Deposed: carry out nothing more, at once."""
-        self.runner.stopped = True
-
     async def stop(self) -> None:
         if self._clock_task is not None:
             self._clock_task.cancel()
@@ -105,7 +94,7 @@ class JobsActor(Scheduler):
         log.info("jobs: %s", event)
 
     async def _clock_forever(self) -> None:
-        while not self.stopped:
+        while not self.runner.stopped:
             wakeup = self.machine.next_wakeup()
             delay = MAX_SLEEP if wakeup is None else min(MAX_SLEEP, max(0.0, wakeup - self.clock()))
             self._wake.clear()

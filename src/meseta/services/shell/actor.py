@@ -89,17 +89,6 @@ class ServicesActor(Scheduler):
                 values[key] = fixed
         return values
 
-    @property
-    def stopped(self) -> bool:
-        return bool(self.runner.stopped)
-
-    def when_fenced(self, callback: Callable[[str], None]) -> None:
-        self.runner.on_fenced = callback
-
-    def halt(self) -> None:
-        """Deposed: carry out nothing more, at once."""
-        self.runner.stopped = True
-
     async def stop(self) -> None:
         if self._soon is not None:
             self._soon.cancel()
@@ -167,7 +156,7 @@ class ServicesActor(Scheduler):
     def tick_soon(self) -> None:
         """One tick shortly after a burst of updates, rather than one per update (a tick walks
         every instance of the apps in deployments)."""
-        if self._soon is None and not self.stopped:
+        if self._soon is None and not self.runner.stopped:
             self._soon = asyncio.get_running_loop().call_later(SOON_SECONDS, self._tick_now)
 
     def _tick_now(self) -> None:
@@ -176,7 +165,7 @@ class ServicesActor(Scheduler):
 
     async def _tick(self, *, full: bool) -> None:
         await self.run(self.machine.tick, full=full)
-        if not self.stopped:
+        if not self.runner.stopped:
             self.prober.sync(self.machine.readiness_probes())
 
     async def _readiness_answer(self, probe: Probe, answer: Answer) -> bool:
