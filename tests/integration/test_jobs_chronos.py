@@ -156,6 +156,20 @@ def test_kill_stops_a_running_job_and_delete_removes_it(client: Any, cluster: Lo
         client.delete("sleeper")
 
 
+def test_a_job_runs_on_its_mesos_image(client: Any, cluster: LocalCluster, tmp_path: Path) -> None:
+    from meseta.testing.images import BUSYBOX, docker_archive
+
+    if not BUSYBOX.exists():
+        pytest.skip("needs Debian's busybox-static (scripts/install-test-system.sh)")
+    image = docker_archive(tmp_path / "tiny.tar")
+    client.add(job("boxed", "cat /etc/os-release /hello.txt", schedule=f"R1/{soon(0.2)}/PT1H",
+                   container={"type": "MESOS", "image": str(image)}))
+    wait_until(lambda: next(j for j in client.list() if j["name"] == "boxed")["successCount"] == 1, 30,
+               "the run on the image")
+    (stdout,) = cluster.work_dir.glob("agent*/slaves/*/frameworks/*/executors/ct:*:boxed:/runs/latest/stdout")
+    assert stdout.read_text() == "tiny-image\nfrom layer 2\n", "the image's files, not the host's"
+
+
 def _states(cluster: LocalCluster) -> set[str]:
     summary = httpx.get(f"http://{cluster.jobs_address}/v1/scheduler/jobs/summary").json()["jobs"]
     return {f"{j['name']}:{j['state']}" for j in summary}

@@ -184,7 +184,7 @@ def test_a_job_file_describes_the_run(cluster: LocalCluster, tmp_path: Path) -> 
 
 
 def test_image_runs_the_task_on_that_root_filesystem(cluster: LocalCluster, tmp_path: Path) -> None:
-    from tests.integration.test_images import BUSYBOX, docker_archive
+    from meseta.testing.images import BUSYBOX, docker_archive
 
     if not BUSYBOX.exists():
         pytest.skip("needs Debian's busybox-static (scripts/install-test-system.sh)")

@@ -295,8 +295,12 @@ def read_container(job: Fields) -> dict[str, Any] | None:
             container.reject(key, "is not supported: Meseta runs jobs on the agent's host network")
     if container.items("parameters"):
         container.reject("parameters", "Docker parameters need container type DOCKER, which Meseta does not run yet")
+    volumes = [_read_volume(volume) for volume in container.objects("volumes")]
+    if volumes:  # read first, so that a malformed one is named as such
+        container.reject("volumes", "host volumes are not supported yet: the agent mounts none into a container "
+                                    "until the containers issue lands")
     return {"type": kind, "image": image, "network": network, "forcePullImage": container.flag("forcePullImage", False),
-            "volumes": [_read_volume(volume) for volume in container.objects("volumes")], "parameters": []}
+            "volumes": volumes, "parameters": []}
 
 
 def _read_volume(volume: Fields) -> dict[str, Any]:

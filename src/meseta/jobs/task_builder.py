@@ -9,7 +9,7 @@
                   fetch -> uris; runAsUser -> user
         environment  the job's variables + mesos_task_id, CHRONOS_JOB_OWNER, CHRONOS_JOB_NAME,
                      CHRONOS_RESOURCE_CPU/MEM/DISK, HOST
-      container   MESOS with the job's image (and its volumes), when the job has one
+      container   MESOS with the job's image, when the job has one (its root filesystem)
       labels      the run's cause and attempt
 """
 
@@ -70,13 +70,7 @@ def container(spec: JobSpec) -> dict[str, Any] | None:
         return None
     image: dict[str, Any] = {"type": "DOCKER", "docker": {"name": spec.container["image"]},
                              "cached": not spec.container.get("forcePullImage", False)}
-    out: dict[str, Any] = {"type": "MESOS", "mesos": {"image": image}}
-    volumes = [{"container_path": v["containerPath"], "host_path": v["hostPath"],
-                "mode": "RO" if str(v.get("mode", "RW")).upper() == "RO" else "RW"}
-               for v in spec.container.get("volumes") or () if v.get("hostPath")]
-    if volumes:
-        out["volumes"] = volumes
-    return out
+    return {"type": "MESOS", "mesos": {"image": image}}
 
 
 def task_info(spec: JobSpec, run: Run, *, agent_id: str, host: str, resources: list[dict[str, Any]],

@@ -30,7 +30,7 @@ FULL = {
     "environmentVariables": [{"name": "JVMOPTS", "value": "-Xmx1000m"}, {"name": "EMPTY", "value": ""}],
     "constraints": [["rack", "EQUALS", "rack-1"], ["hostname", "LIKE", "node-[1-3]"], ["zone", "UNLIKE", "b"]],
     "container": {"type": "mesos", "image": "busybox:latest", "network": "HOST", "forcePullImage": True,
-                  "volumes": [{"containerPath": "/data", "hostPath": "/srv/data", "mode": "ro"}]},
+                  "volumes": []},
 }
 
 
@@ -58,8 +58,7 @@ def test_a_full_job_is_read_and_shown_with_chronos_field_names() -> None:
     spec = parse_job(FULL, dependent=False, legacy=False, now=NOW)
     assert (spec.epsilon, spec.arguments, spec.max_completion_time) == (1800.0, ("-verbose", "-debug"), 3600.0)
     assert spec.container == {"type": "MESOS", "image": "busybox:latest", "network": "HOST", "forcePullImage": True,
-                              "volumes": [{"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}],
-                              "parameters": []}
+                              "volumes": [], "parameters": []}
     assert spec.constraints[1] == ("hostname", "LIKE", "node-[1-3]")
     body = job_json(spec, schedule="R/2014-03-08T22:00:00.000+01:00/PT2H", success_count=190, error_count=3,
                     last_success=1394297837.507, last_error=None, errors_since_last_success=0)
@@ -205,6 +204,8 @@ REFUSALS: list[tuple[dict[str, Any], str, str]] = [
      "container.volumes[0].persistent", "not supported"),
     ({"container": {"type": "MESOS", "image": "b", "volumes": [{"containerPath": "/d", "external": {}}]}},
      "container.volumes[0].external", "not supported"),
+    ({"container": {"type": "MESOS", "image": "b", "volumes": [{"containerPath": "/d", "hostPath": "/d"}]}},
+     "container.volumes", "not supported yet"),
 ]
 
 
@@ -254,9 +255,7 @@ artifacts = st.fixed_dictionaries({"uri": st.sampled_from(["http://a/x.tgz", "ht
 containers = st.fixed_dictionaries(
     {"type": st.sampled_from(["MESOS", "mesos"]), "image": st.sampled_from(["busybox", "alpine:3"])},
     optional={"network": st.just("HOST"), "forcePullImage": st.booleans(), "parameters": st.just([]),
-              "volumes": st.lists(st.fixed_dictionaries({"containerPath": st.just("/c"), "hostPath": st.just("/h")},
-                                                        optional={"mode": st.sampled_from(["RO", "rw"])}),
-                                  max_size=2)})
+              "volumes": st.just([])})
 OPTIONAL = {
     "shell": st.booleans(), "epsilon": st.sampled_from(["PT60S", "PT30M", "P1D", "PT0.5S", "P1W", "PT0S"]),
     "retries": st.integers(0, 1000), "owner": texts, "ownerName": texts, "description": texts,
