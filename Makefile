@@ -43,6 +43,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/services_failover.py --session-timeout 10 --rounds 3
 	$(PY) benchmarks/services_failover.py --session-timeout 2 --rounds 3
 	$(PY) benchmarks/services_rolling.py
+	$(PY) benchmarks/job_schedules.py --runs 5
+	$(PY) benchmarks/jobs_accuracy.py
+	$(PY) benchmarks/jobs_failover.py
+	$(PY) benchmarks/mapreduce_wordcount.py --megabytes 64 --rounds 3
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache
