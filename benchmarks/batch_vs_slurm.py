@@ -240,10 +240,12 @@ class MesetaCluster:
             ("declines", "master/messages_decline_offers"))}
 
     def cpu_seconds(self) -> list[float]:
-        """CPU seconds of the master, each agent (with its tasks' processes, once reaped) and this
-        process (the framework, for the in-process drivers)."""
+        """CPU seconds of the master, the agents, the agents' tasks (their processes, once reaped)
+        and this process (the framework, for the in-process drivers)."""
         own = os.times()
-        return [*(proc_cpu(p.pid) for p in self.procs), own.user + own.system]
+        agents = [proc_cpu(p.pid) for p in self.procs[1:]]
+        return [proc_cpu(self.procs[0].pid)[0], sum(a[0] for a in agents), sum(a[1] for a in agents),
+                own.user + own.system]
 
     def spy(self, directory: Path, label: str) -> list[subprocess.Popen[bytes]]:
         """py-spy (collapsed stacks) on the master and the first agent until stopped."""
@@ -264,9 +266,11 @@ def machine_busy() -> tuple[float, float]:
     return float(sum(values) - idle), float(sum(values))
 
 
-def proc_cpu(pid: int) -> float:
+def proc_cpu(pid: int) -> tuple[float, float]:
+    """(own, reaped children's) CPU seconds of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
 DRIVERS: dict[str, Callable[[str, int], dict[str, float]]] = {
@@ -333,7 +337,7 @@ def main() -> None:
                     share = (after[0] - busy[0]) / max(1.0, after[1] - busy[1])
                     counts = {k: int(v - counted[k]) for k, v in cluster.counters().items()}
                     report(run, f"meseta {name}", results[name][-1],
-                           f"CPU s master/agents/bench {used}, machine {share:.0%} busy, {counts}")
+                           f"CPU s master/agents/tasks/framework {used}, machine {share:.0%} busy, {counts}")
         finally:
             cluster.stop()
             if slurm is not None:
@@ -353,7 +357,8 @@ def summarize(results: dict[str, list[dict[str, float]]]) -> None:
         for name, rate in medians.items():
             if name == "slurm":
                 continue
-            per_run = [m["tasks_per_s"] / s["tasks_per_s"] for m, s in zip(results[name], results["slurm"], strict=False)]
+            pairs = zip(results[name], results["slurm"], strict=False)
+            per_run = [m["tasks_per_s"] / s["tasks_per_s"] for m, s in pairs]
             print(f"ratio meseta {name} / slurm: {rate / medians['slurm']:.2f}x "
                   f"(per run: {', '.join(f'{r:.2f}' for r in per_run)})")
 
