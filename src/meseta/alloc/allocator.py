@@ -307,9 +307,8 @@ class Allocator:
         decisions: list[Allocation] = []
         if not any(f.active and f.roles - f.suppressed for f in self._frameworks.values()):
             return decisions  # nobody to offer to (e.g. agents re-registering after a failover)
-        active = [aid for aid, a in self._agents.items() if a.active]
         if agents is None:
-            agent_ids = active
+            agent_ids = [aid for aid, a in self._agents.items() if a.active]
         else:
             agent_ids = [aid for aid in sorted(agents) if aid in self._agents and self._agents[aid].active]
         rng.shuffle(agent_ids)
@@ -317,7 +316,9 @@ class Allocator:
             for agent_id in agent_ids:
                 self._allocate_agent(agent_id, now, decisions, None)
             return decisions
-        cycle = _QuotaCycle(self, active)  # headroom is the whole cluster's, whichever agents are walked
+        # headroom is the whole cluster's, whichever agents are walked
+        active = agent_ids if agents is None else [aid for aid, a in self._agents.items() if a.active]
+        cycle = _QuotaCycle(self, active)
         if cycle.unmet:
             for agent_id in agent_ids:
                 self._allocate_agent(agent_id, now, decisions, cycle, guarantees_only=True)
