@@ -255,6 +255,13 @@ class MesetaCluster:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
                 for proc, role in zip(self.procs, ["master", "agent0"], strict=False)]
 
+    def count_syscalls(self, directory: Path, label: str) -> subprocess.Popen[bytes]:
+        """strace -c on the first agent, its threads and the tasks it forks, until stopped."""
+        directory.mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen(["strace", "-c", "-f", "-p", str(self.procs[1].pid),
+                                 "-o", str(directory / f"{label}-agent0.txt")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
     def stop(self) -> None:
         stop_processes(self.procs)
 
@@ -299,6 +306,8 @@ def main() -> None:
                         help="comma list of submit, client, pymesos; auto = submit if it exists, else client")
     parser.add_argument("--no-slurm", action="store_true", help="Meseta only")
     parser.add_argument("--profile", type=Path, help="py-spy the master and the first agent into this directory")
+    parser.add_argument("--strace", type=Path, help="count the system calls of the first agent and its tasks "
+                                                    "(strace -c -f) into this directory")
     parser.add_argument("--master-flags", default="", help="extra `meseta master` flags, e.g. --allocation-interval 1")
     args = parser.parse_args()
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
@@ -328,6 +337,8 @@ def main() -> None:
                     cluster.quiet()
                     before, busy, counted = cluster.cpu_seconds(), machine_busy(), cluster.counters()
                     spies = cluster.spy(args.profile, f"{name}-{run}") if args.profile else []
+                    if args.strace:
+                        spies.append(cluster.count_syscalls(args.strace, f"{name}-{run}"))
                     results[name].append(DRIVERS[name](cluster.master, args.tasks))
                     for spy in spies:
                         spy.send_signal(signal.SIGINT)
