@@ -230,3 +230,32 @@ def test_an_agent_whose_stream_closes_before_its_admission_is_written_is_not_off
     assert not world.agents[agent_id].connected and not world.agents[agent_id].active
     subscribe(world, "A")
     assert not offers_in(world.allocate(1.0))
+
+
+def test_the_run_after_a_change_looks_only_at_the_agents_that_changed() -> None:
+    """A task ending on agent A asks for a run of A alone; B, whose decline filter has expired
+    meanwhile, waits for the run of every agent each allocation interval (as in Mesos)."""
+    world = World()  # allocation_interval 1 s
+    a, b = register_agent(world, "cpus:2;mem:512", "ha"), register_agent(world, "cpus:2;mem:512", "hb")
+    fid = subscribe(world, "F")
+    offered = {o["agent_id"]["value"]: o for o in offers_in(world.allocate(0.0))[fid]}
+    assert set(offered) == {a, b}
+    declined = world.decline(fid, [offered[b]["id"]["value"]], 1.0, 0.0)
+    assert StartTimer(("allocate",), 0.0) in declined
+    assert world.timer(("allocate",), 0.0) == []  # B is filtered, A is offered already
+    task = {"name": "t1", "task_id": {"value": "t1"}, "agent_id": {"value": a}, "command": {"value": "true"},
+            "resources": Resources.parse("cpus:2;mem:512").to_json()}
+    world.accept(fid, [offered[a]["id"]["value"]], [{"type": "LAUNCH", "launch": {"task_infos": [task]}}], 0.0, 0.0)
+    world.timer(("allocate",), 0.0)
+
+    status = {"task_id": {"value": "t1"}, "state": "TASK_FINISHED", "uuid": "AAAAAAAAAAAAAAAAAAAAAA==",
+              "source": "SOURCE_EXECUTOR"}
+    ended = world.status_update(a, {"framework_id": {"value": fid}, "status": status}, 2.0)
+    assert StartTimer(("allocate",), 2.0) in ended
+    soon = offers_in(world.timer(("allocate",), 2.0))[fid]
+    assert [o["agent_id"]["value"] for o in soon] == [a]
+    batch = offers_in(world.timer(("allocate-batch",), 2.0))[fid]
+    assert [o["agent_id"]["value"] for o in batch] == [b]
+
+    world.subscribe({"user": "u", "name": "G"}, None, "s-G", [], 3.0)  # a framework: every agent again
+    assert world.machine.core.allocation_candidates() is None

@@ -97,6 +97,7 @@ class AgentActor:
         self.fetcher = seams.fetcher or Fetcher(FetcherCache(options.fetcher_cache_dir or self.work_dir / "fetch",
                                                              options.fetcher_cache_size))
         self.images = ImageStore(self.work_dir, options.docker_registry)
+        self.framework_files = checkpoint.FrameworkFiles(self.work_dir)
         seed = seams.seed if seams.seed is not None else random.SystemRandom().getrandbits(64)
         self.machine = AgentMachine(options, resources, parse_attributes(options.attributes),
                                     agent_id=checkpoint.load_agent_id(self.work_dir),
@@ -297,7 +298,8 @@ class AgentActor:
             checkpoint.link_volumes(self.work_dir, sandbox, container.allocated)
         info = {"kind": effect.kind, "executor_info": effect.executor_info, "container_id": container.key.container_id,
                 "sandbox": str(sandbox), "resources": container.allocated.to_json()}
-        checkpoint.save_run(self.work_dir, container.key.agent_id, effect.framework_info, info, container.meta_dir)
+        self.framework_files.save(container.key.agent_id, effect.framework_info)
+        checkpoint.save_run(info, container.meta_dir)
 
     def _grow_container(self, effect: GrowContainer) -> None:
         container = self.containers.get(effect.run)

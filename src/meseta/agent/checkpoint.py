@@ -88,10 +88,28 @@ def link_volumes(work_dir: Path, sandbox: Path, resources: Resources) -> None:
 # What a restarted agent needs to find its tasks again (layout in ``meseta.agent.paths``).
 
 
-def save_run(work_dir: Path, agent_id: str, framework_info: dict[str, Any], run_info: dict[str, Any],
-             run_dir: Path) -> None:
-    framework_file = paths.meta_frameworks_dir(work_dir, agent_id) / framework_info["id"]["value"] / "framework.info"
-    paths.write_atomically(framework_file, json.dumps(framework_info).encode(), sync=False)
+class FrameworkFiles:
+    """Each framework's ``framework.info``, written only when it differs from what this agent
+    process last wrote there: every run of a framework carries the same FrameworkInfo, and a
+    thousand one-task runs made a thousand identical writes. Runs are saved from worker threads:
+    two may both write a new one (harmless, each write is atomic); the note follows the write."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self._written: dict[tuple[str, str], bytes] = {}  # (agent id, framework id) -> contents
+
+    def save(self, agent_id: str, framework_info: dict[str, Any]) -> None:
+        framework_id = framework_info["id"]["value"]
+        data = json.dumps(framework_info).encode()
+        if self._written.get((agent_id, framework_id)) == data:
+            return
+        framework_file = paths.meta_frameworks_dir(self.work_dir, agent_id) / framework_id / "framework.info"
+        paths.write_atomically(framework_file, data, sync=False)
+        self._written[(agent_id, framework_id)] = data
+
+
+def save_run(run_info: dict[str, Any], run_dir: Path) -> None:
+    """A run's ``run.info`` (its framework's ``framework.info`` is saved first: ``FrameworkFiles``)."""
     paths.write_atomically(run_dir / "run.info", json.dumps(run_info).encode(), sync=False)
 
 

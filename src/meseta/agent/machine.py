@@ -463,7 +463,13 @@ class AgentMachine:
             status["reason"] = "REASON_AGENT_DRAINING"
             if status["state"] == "TASK_KILLED" and self.drain_config.get("mark_gone"):
                 status["state"] = "TASK_GONE_BY_OPERATOR"
-        self.book.add(effects, run, framework_id, status, now)
+        self.book.add(effects, run if self.checkpoints(framework_id) else None, framework_id, status, now)
+
+    def checkpoints(self, framework_id: str) -> bool:
+        """Whether the framework asked for checkpointing: only then are its tasks' status updates
+        and acknowledgements recorded (Mesos keeps no update stream on disk for the others; their
+        runs are discarded, not recovered, when the agent restarts)."""
+        return (self.frameworks.get(framework_id) or {}).get("checkpoint") is True
 
     def _run_ended(self, effects: list[Any], run: ExecutorRun, now: float) -> None:
         if self.executors.get((run.framework_id, run.executor_id)) is run:

@@ -2,7 +2,8 @@
 (``StatusUpdateManager``), their checkpoint records and the ended runs kept until every update
 of theirs is acknowledged (pure; the machine stamps the updates and the actor sends them).
 
-    add(update) --> CheckpointRecord({"update"}) unless a duplicate --> one in flight per task
+    add(update) --> CheckpointRecord({"update"}) unless a duplicate or the framework does not
+                    checkpoint --> one in flight per task
                 --> ToMaster(STATUS_UPDATE)
     acknowledge --> CheckpointRecord({"ack"}) --> the next one goes
     retire(run): its tasks wait in ``finished``; once all are acknowledged, ForgetRun (checkpoint gone)
@@ -30,9 +31,10 @@ class UpdateBook:
 
     def add(self, effects: list[Any], run: RunKey | None, framework_id: str, status: dict[str, Any],
             now: float) -> None:
-        """Checkpoint one update of a task of ``run`` (None: a task the agent does not have) and
-        hand it to reliable delivery (sent now, after its record, if first in line); a duplicate of
-        one still pending is neither."""
+        """Checkpoint one update of a task of ``run`` and hand it to reliable delivery (sent now,
+        after its record, if first in line); a duplicate of one still pending is neither. ``run``
+        None: no record (a task the agent does not have, or a framework that does not checkpoint),
+        and none for its acknowledgements either."""
         update = {"framework_id": id_json(framework_id), "status": status}
         taken, to_send = self.streams.add(framework_id, update, now, where=run)
         if taken and run is not None:

@@ -2,7 +2,9 @@
 
 Pure: it holds state but never reads a clock or does I/O; ``now`` and the agent shuffle come in.
 
-One allocation cycle (``allocate``), in two stages as Mesos runs them since 1.9::
+One allocation cycle (``allocate``), over every agent (the batch every allocation interval) or
+only the agents whose resources changed (the run soon after an event), in two stages as Mesos
+runs them since 1.9::
 
     stage 1, only while some role's quota guarantee is unmet:
         for agent in shuffled(active agents), for role under a guarantee (role tree order):
@@ -28,7 +30,7 @@ agent from that framework and role until it expires.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from meseta.alloc.filters import OfferFilters
@@ -299,17 +301,24 @@ class Allocator:
         return dict(self._total)
 
     # ---------------------------------------------------------------- the cycle
-    def allocate(self, now: float, rng: random.Random) -> list[Allocation]:
+    def allocate(self, now: float, rng: random.Random, agents: Collection[str] | None = None) -> list[Allocation]:
+        """One cycle over every active agent, or only over ``agents`` (those whose resources
+        changed since the last cycle: Mesos's allocation candidates), in a shuffled order."""
         decisions: list[Allocation] = []
         if not any(f.active and f.roles - f.suppressed for f in self._frameworks.values()):
             return decisions  # nobody to offer to (e.g. agents re-registering after a failover)
-        agent_ids = [aid for aid, a in self._agents.items() if a.active]
+        if agents is None:
+            agent_ids = [aid for aid, a in self._agents.items() if a.active]
+        else:
+            agent_ids = [aid for aid in sorted(agents) if aid in self._agents and self._agents[aid].active]
         rng.shuffle(agent_ids)
         if not self._quotas:
             for agent_id in agent_ids:
                 self._allocate_agent(agent_id, now, decisions, None)
             return decisions
-        cycle = _QuotaCycle(self, agent_ids)
+        # headroom is the whole cluster's, whichever agents are walked
+        active = agent_ids if agents is None else [aid for aid, a in self._agents.items() if a.active]
+        cycle = _QuotaCycle(self, active)
         if cycle.unmet:
             for agent_id in agent_ids:
                 self._allocate_agent(agent_id, now, decisions, cycle, guarantees_only=True)

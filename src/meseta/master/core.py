@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from meseta.alloc.allocator import Allocator
 from meseta.master.effects import Effect, StartTimer
 
-ALLOCATE_NOW = ("allocate",)  # an allocation soon after something changed (coalesced)
+ALLOCATE_NOW = ("allocate",)  # an allocation soon after something changed (coalesced), of what changed
 ALLOCATE_BATCH = ("allocate-batch",)  # and one every allocation_interval, as Mesos batches them
 ID_LETTERS = {"agent": "S", "offer": "O", "inverse": "IO"}  # frameworks are numbered without one
 MAX_PROBLEMS = 100  # recent dropped operations kept for operators
@@ -49,7 +49,8 @@ class MasterCore(Protocol):
     def count(self, name: str) -> None: ...
     def log_problem(self, message: str) -> None: ...
     def next_id(self, kind: str) -> str: ...
-    def request_allocation(self, effects: list[Effect], now: float) -> None: ...
+    def request_allocation(self, effects: list[Effect], now: float, agent_id: str | None = None) -> None: ...
+    def allocation_candidates(self) -> set[str] | None: ...
     def allocation_ran(self) -> None: ...
 
 
@@ -66,6 +67,7 @@ class Core:
         self._counters: dict[str, int] = {}
         self._allocation_pending = False
         self._batching = False
+        self._candidates: set[str] | None = set()  # agents the pending run must look at; None: all
 
     def count(self, name: str) -> None:
         self.metrics[name] = self.metrics.get(name, 0) + 1
@@ -82,7 +84,18 @@ class Core:
             return f"{self.master_id}-{number:04d}"
         return f"{self.master_id}-{ID_LETTERS[kind]}{number}"
 
-    def request_allocation(self, effects: list[Effect], now: float) -> None:
+    def request_allocation(self, effects: list[Effect], now: float, agent_id: str | None = None) -> None:
+        """An allocation run soon (one for every request until it runs), of ``agent_id`` alone when
+        only that agent's free resources changed (a task ended, an offer came back), of every agent
+        otherwise (a framework came or revived, an agent was added, settings changed)::
+
+            request(A), request(B) --> pending run of {A, B} --> request() --> pending run of all
+            every allocation_interval: a run of all (filters expire, nothing is left behind)
+        """
+        if agent_id is None:
+            self._candidates = None
+        elif self._candidates is not None:
+            self._candidates.add(agent_id)
         if not self._allocation_pending:
             self._allocation_pending = True
             effects.append(StartTimer(ALLOCATE_NOW, now))
@@ -90,10 +103,16 @@ class Core:
             self._batching = True
             effects.append(StartTimer(ALLOCATE_BATCH, now + self.config.allocation_interval))
 
+    def allocation_candidates(self) -> set[str] | None:
+        """The agents the pending run is for (None: all of them)."""
+        return self._candidates
+
     def allocation_ran(self) -> None:
         self._allocation_pending = False
+        self._candidates = set()
         self.count("allocator_runs")
 
     def reset_schedule(self) -> None:
         """Nothing is scheduled yet (at start-up, after settings were applied from the registry)."""
         self._allocation_pending = self._batching = False
+        self._candidates = set()

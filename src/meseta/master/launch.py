@@ -69,7 +69,7 @@ class LaunchDesk:
             pool, more = self._apply(framework, agent, role, pool, operation)
             effects += more
         self.core.allocator.recover(framework.id, role, agent.id, pool, call.refuse_seconds, now)
-        self.core.request_allocation(effects, now)
+        self.core.request_allocation(effects, now, agent.id)
         return effects
 
     def _offers(self, framework: Framework, offer_ids: tuple[str, ...]) -> tuple[list[Offer], str | None]:

@@ -265,13 +265,13 @@ class MasterMachine:
         return self.partitions.mark_gone(call.agent_id, now)
 
     # ================================================================ time
-    def handle_allocate(self, now: float) -> list[Effect]:
-        return self.offer_desk.allocate(now) + self.maintenance.send_inverse_offers(now)
+    def handle_allocate(self, now: float, everyone: bool = True) -> list[Effect]:
+        return self.offer_desk.allocate(now, everyone) + self.maintenance.send_inverse_offers(now)
 
     def handle_timer(self, key: tuple[str, ...], now: float) -> list[Effect]:
         kind = key[0]
         if kind == "allocate":
-            return self.handle_allocate(now)
+            return self.handle_allocate(now, everyone=False)
         if kind == "allocate-batch":
             return [*self.handle_allocate(now), StartTimer(ALLOCATE_BATCH, now + self.core.config.allocation_interval)]
         if kind == "ping":

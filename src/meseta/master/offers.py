@@ -29,11 +29,15 @@ class OfferDesk:
         self._rng = random.Random(seed)
 
     # ------------------------------------------------------------- making offers
-    def allocate(self, now: float) -> list[Effect]:
-        """One allocation run: every decision becomes an offer; OFFERS per framework."""
+    def allocate(self, now: float, everyone: bool = True) -> list[Effect]:
+        """One allocation run, of every agent or (``everyone`` False) of those whose resources
+        changed since the last run: every decision becomes an offer; OFFERS per framework."""
+        agents = None if everyone else self.core.allocation_candidates()
         self.core.allocation_ran()
+        if agents is not None and not agents:
+            return []  # a run of all agents came first
         by_framework: dict[str, list[dict[str, Any]]] = {}
-        for decision in self.core.allocator.allocate(now, self._rng):
+        for decision in self.core.allocator.allocate(now, self._rng, agents):
             by_framework.setdefault(decision.framework_id, []).append(self._make(decision))
         effects: list[Effect] = []
         timeout = self.core.config.offer_timeout
@@ -109,13 +113,13 @@ class OfferDesk:
     def decline(self, framework: Framework, offer_ids: tuple[str, ...], refuse: float | None,
                 now: float) -> list[Effect]:
         self.core.count("messages_decline_offers")
+        effects: list[Effect] = []
         for offer_id in offer_ids:
             offer = self.books.offers.get(offer_id)
             if offer is not None and offer.framework_id == framework.id:
                 self.take(offer)
                 self.core.allocator.recover(framework.id, offer.role, offer.agent_id, offer.resources, refuse, now)
-        effects: list[Effect] = []
-        self.core.request_allocation(effects, now)
+                self.core.request_allocation(effects, now, offer.agent_id)
         return effects
 
     def revive(self, framework: Framework, roles: tuple[str, ...], now: float) -> list[Effect]:

@@ -100,7 +100,7 @@ class TaskDesk:
         effects: list[Effect] = []
         if task.state in TERMINAL and not task.released:
             self.release(task)
-            self.core.request_allocation(effects, now)
+            self.core.request_allocation(effects, now, task.agent_id)
         return effects
 
     def acknowledge(self, framework: Framework, ack: calls.Acknowledge) -> list[Effect]:
@@ -163,7 +163,7 @@ class TaskDesk:
         effects: list[Effect] = []
         if record is not None:
             self.core.allocator.recover(framework.id, record.role, agent_id, record.resources)
-            self.core.request_allocation(effects, now)
+            self.core.request_allocation(effects, now, agent_id)
         if exited.custom and framework.connected:
             failure = {"agent_id": id_json(agent_id), "executor_id": id_json(exited.executor_id),
                        "status": exited.status}

@@ -50,7 +50,7 @@ FID, AGENT = "fw-1", "agent-1"
 CPU = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}}]
 
 
-def framework(*capabilities: str, checkpoint: bool = False) -> dict[str, Any]:
+def framework(*capabilities: str, checkpoint: bool = True) -> dict[str, Any]:
     return {"id": {"value": FID}, "user": "", "name": "f", "checkpoint": checkpoint,
             "capabilities": [{"type": c} for c in capabilities]}
 
@@ -151,6 +151,28 @@ def test_a_command_task_from_run_task_to_finished() -> None:
     done = world.message("ACKNOWLEDGE", framework_id={"value": FID}, task_id={"value": "t1"},
                          uuid=statuses(last)[0]["uuid"])
     assert done == [CheckpointRecord(key, "t1", {"ack": statuses(last)[0]["uuid"]}), ForgetRun(key)]
+    assert world.machine.book.finished == {}
+
+
+def test_a_framework_that_does_not_checkpoint_gets_the_same_updates_and_no_records() -> None:
+    """Mesos records the update stream only for frameworks with checkpoint: true."""
+    world = World()
+    info = framework(checkpoint=False)
+    world.run_task(command_task("t1"), info)
+    key = world.key("t1")
+    effects = world("handle_task_fetched", key, "t1", None)
+    effects += world("handle_task_launched", key, "t1")
+    effects += world("handle_task_exited", key, "t1", True, "Command exited with status 0", None)
+    assert states(effects) == ["TASK_STARTING"]  # the others wait behind it, as with checkpointing
+    sent = statuses(effects)
+    for expected in (["TASK_RUNNING"], ["TASK_FINISHED"], []):
+        acked = world.message("ACKNOWLEDGE", framework_id={"value": FID}, task_id={"value": "t1"},
+                              uuid=sent[0]["uuid"])
+        assert states(acked) == expected
+        effects += acked
+        sent = statuses(acked)
+    assert not [e for e in effects if isinstance(e, CheckpointRecord)]
+    assert acked == [ForgetRun(key)]  # what the run did checkpoint (its pid, to kill it after a restart) goes
     assert world.machine.book.finished == {}
 
 

@@ -121,3 +121,21 @@ async def test_the_status_wrapper_records_exits_keeps_signals_and_is_adoptable(t
     adopted = AdoptedProcess(running.pid, adopted_status)
     await running.wait()  # reaped here, as init would reap it after an agent's death
     assert await asyncio.wait_for(adopted.wait(), 5) == ExitStatus(7, None)
+
+
+async def test_the_status_wrapper_forks_nothing_but_the_task(tmp_path: Path) -> None:
+    """The exit status is written with the shell's builtins alone: with no PATH to find any
+    program, a task made of builtins still leaves its status (a helper such as `mv`, forked for
+    every task, would be missing here). An empty file, as a wrapper killed mid-write leaves it,
+    reads as no status."""
+    from meseta.agent.containerizer.launcher import ExitStatus, read_exit_status, wrap_with_status
+
+    status = tmp_path / "exit.status"
+    bare = LaunchSpec(wrap_with_status(("/bin/sh", "-c", "exit 4"), status), {"PATH": str(tmp_path / "none")},
+                      tmp_path, tmp_path / "stdout", tmp_path / "stderr")
+    assert await (await PosixLauncher().launch(bare)).wait() == ExitStatus(4, None)
+    assert read_exit_status(status) == ExitStatus(4, None)
+    assert (tmp_path / "stderr").read_text() == ""
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("exit.status")] == ["exit.status"]
+    status.write_text("")
+    assert read_exit_status(status) is None

@@ -130,10 +130,15 @@ class AdoptedProcess(ProcessHandle):
 
 # The wrapper that makes a task's exit status survive its agent: the task runs in the
 # foreground (a trapped signal is a handler, not an ignore, so the task keeps the default
-# dispositions), its status goes atomically into a file, and a signal death is re-raised.
+# dispositions), its status goes into a file with the shell's own printf (one write), and a
+# signal death is re-raised. The file is read only once the wrapper is gone (reaped, or seen
+# dead through /proc or a pidfd), so no rename is needed to keep readers from a torn file; a
+# wrapper killed mid-write leaves it empty, read as no status, as a missing one was. (Writing
+# it aside and `mv`-ing it in forked /bin/mv for every task: ~2.3 ms of CPU, more than the
+# wrapper and a `true` task together.)
 STATUS_WRAPPER = (
     'status=$1; shift; trap : TERM INT HUP; "$@"; code=$?; '
-    'printf "%s\\n" "$code" > "$status.tmp" && mv -f "$status.tmp" "$status"; '
+    'printf "%s\\n" "$code" > "$status"; '
     'if [ "$code" -gt 128 ]; then trap - TERM INT HUP; kill -"$((code - 128))" $$; fi; exit "$code"'
 )
 WRAPPER_NAME = "meseta-task"
