@@ -43,10 +43,10 @@ ENDED = TERMINAL | {"TASK_UNKNOWN"}  # TASK_UNKNOWN: reconciliation of a task th
 log = logging.getLogger(__name__)
 
 HISTORY = 50  # runs kept per job (taskStatHistory, percentiles)
-HOLD_SECONDS = 2.0  # hold an offer when a run is due this soon
+HOLD_SECONDS = 2.0  # hold an offer when a run is due this soon (for twice as long at most)
 REVIVE_LEAD = 1.5  # revive this long before the next due time
-DECLINE_BUSY = 1.0  # refuse seconds of what is left of an offer while runs wait
-DECLINE_IDLE = 30.0  # ... when nothing is due soon (a REVIVE undoes it)
+DECLINE_BUSY = 1.0  # refuse seconds of an offer that fits none of the runs waiting
+DECLINE_IDLE = 30.0  # ... of one when nothing is due soon (a REVIVE undoes it); a held one let go: 0
 MISSED_PER_TICK = 1000  # old due times handled per job and tick (the rest on the next ticks)
 
 
@@ -412,25 +412,31 @@ class JobsMachine:
         effects: list[Effect] = []
         launched: list[Launch] = []
         changes: list[Change] = []
-        declined: list[str] = []
+        unfit: list[str] = []  # runs wait, but not for this offer: back in a second
+        aged: list[str] = []  # held its time while runs are due soon: let go, to come back at once
+        idle: list[str] = []  # nothing is due soon: not wanted for a while
         for offer_id, offer in list(self.held.items()):
             tasks = self._fill(offer, queued, busy, now, changes) if queued else []
             if tasks:
                 launched.append(Launch(offer_id, tuple(tasks)))
-                self.rescinded(offer_id)
-                continue
-            if queued or not wanted or now - self.held_since[offer_id] > HOLD_SECONDS * 2:
-                declined.append(offer_id)
-                self.rescinded(offer_id)
+            elif queued:
+                unfit.append(offer_id)
+            elif not wanted:
+                idle.append(offer_id)
+            elif now - self.held_since[offer_id] > HOLD_SECONDS * 2:
+                aged.append(offer_id)
+            else:
+                continue  # kept for the run due soon
+            self.rescinded(offer_id)
         if changes:
             effects.append(Store(tuple(changes)))  # before the launches: fenced with ZooKeeper
         effects += launched
-        if declined:
-            waiting = any(r.state is RunState.QUEUED for r in self.runs.values())
-            effects.append(Decline(tuple(declined), DECLINE_BUSY if waiting or wanted else DECLINE_IDLE))
-            if not waiting and not wanted and not self.suppressed:
-                self.suppressed = True
-                effects.append(Suppress())
+        for offer_ids, refuse in ((unfit, DECLINE_BUSY), (aged, 0.0), (idle, DECLINE_IDLE)):
+            if offer_ids:
+                effects.append(Decline(tuple(offer_ids), refuse))
+        if idle and not self.suppressed:
+            self.suppressed = True
+            effects.append(Suppress())
         return effects
 
     def _wanted_soon(self, now: float) -> bool:

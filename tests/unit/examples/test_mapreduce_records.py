@@ -98,18 +98,17 @@ def test_a_reducer_that_cannot_fetch_exits_75(tmp_path: Path) -> None:
     assert result.returncode == 75 and "fetch failed" in result.stderr
 
 
-def test_a_map_function_that_yields_a_bad_key_fails_the_attempt_naming_it(tmp_path: Path) -> None:
+def test_a_map_function_that_yields_a_bad_key_fails_the_attempt_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "in.txt").write_text("a\n")
+    (tmp_path / "bad_keys.py").write_text("def numbers(line):\n    return [(1, 1)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # as --python-path puts a user's directory on a task's path
     with pytest.raises(TypeError, match="yielded the key 1, a int"):
         worker.main(["map", "--input", str(tmp_path / "in.txt"), "--offset", "0", "--length", "2", "--reducers",
-                     "1", "--map", "tests.unit.examples.test_mapreduce_records:numbers", "--out", str(tmp_path / "o")])
+                     "1", "--map", "bad_keys:numbers", "--out", str(tmp_path / "o")])
     with pytest.raises(ModuleNotFoundError):
         worker.main(["map", "--input", str(tmp_path / "in.txt"), "--offset", "0", "--length", "2", "--reducers",
                      "1", "--map", "no_such_module:f", "--out", str(tmp_path / "o")])
-
-
-def numbers(line: str) -> list[tuple[int, int]]:
-    return [(1, 1)]
 
 
 def test_split_count_is_bounded() -> None:

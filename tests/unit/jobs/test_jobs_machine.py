@@ -307,3 +307,17 @@ def test_a_start_a_moment_ago_runs_now_and_one_long_past_does_not() -> None:
     assert [r.due for r in w.machine.runs.values()] == [T0], "10 s late is within the 60 s epsilon: queued"
     w.put(job("old", schedule=f"R1/{START}/PT1H"), now=T0 + 600)
     assert [r.job for r in w.machine.runs.values()] == ["just"] and w.machine.jobs["old"].missed_count == 0
+
+
+def test_an_offer_held_its_time_is_let_go_to_come_back_at_once() -> None:
+    """While a parent runs its child may be ready any moment, so offers stay wanted: one held past
+    twice HOLD_SECONDS is declined for 0 s (another framework may take it; else it is offered
+    again at once), not for the second a declined offer that fits no waiting run gets."""
+    w = World()
+    w.put(job("parent", schedule=f"R1/{START}/PT1H"))
+    w.put(job("child", parents=["parent"]))
+    w.tick(T0)
+    (parent,) = w.launched(w.offer(T0))
+    w.update(parent, "TASK_RUNNING", T0 + 1)
+    w.offer(T0 + 2)
+    assert Decline(("o2",), 0.0) in w.tick(T0 + 2 + HOLD_SECONDS * 2 + 0.1)
