@@ -85,14 +85,19 @@ class Cluster:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.api.aclose()
         for proc in reversed(self.procs):
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                print(f"# {proc.args[3]} did not stop within 30 s of SIGTERM: killed", flush=True)
+                proc.kill()
+                proc.wait()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.client.aclose()
-        await self.api.aclose()
 
     async def post(self, path: str, body: dict[str, Any]) -> None:
         answer = await self.api.post(path, json=body)

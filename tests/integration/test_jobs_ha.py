@@ -25,6 +25,8 @@ from meseta.testing.processes import stop_processes
 from meseta.testing.waiting import wait_until
 from meseta.testing.zookeeper import Ensemble
 
+chronos = pytest.importorskip("chronos")
+
 pytestmark = pytest.mark.timeout(240)
 PERIOD_MS = 2000
 
@@ -81,10 +83,10 @@ def test_leader_killed_while_jobs_run_no_run_lost_or_doubled(
     standby = 1 - leading
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=3)
     steady, strict = tmp_path / "steady", tmp_path / "strict"
-    via_standby = f"http://127.0.0.1:{ports[standby]}/v1/scheduler"
+    via_standby = chronos.connect([f"127.0.0.1:{ports[standby]}"])  # chronos-python, proxied to the leader
     for body in (_job("steady", steady, start), _job("strict", strict, start, epsilon="PT1S")):
-        answer = httpx.post(f"{via_standby}/iso8601", json=body, timeout=10)  # proxied to the leader
-        assert answer.status_code == 204, answer.text
+        via_standby.add(body)
+    assert sorted(j["name"] for j in via_standby.list()) == ["steady", "strict"]
     wait_until(lambda: len(_dues(steady)) >= 3, 30, "a few runs under the first leader")
 
     kill9(jobs[leading])
