@@ -12,9 +12,23 @@ from meseta.agent.containerizer.images import ImageError, ImageStore, image_name
 def test_image_names_from_container_info() -> None:
     assert image_name(None) is None and image_name({"type": "MESOS"}) is None
     assert image_name({"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "a:1"}}}}) == "a:1"
-    assert image_name({"type": "DOCKER", "docker": {"image": "x"}}) is None  # not ours: the docker containerizer's
     with pytest.raises(ImageError, match=r"container\.mesos\.image"):
         image_name({"type": "MESOS", "mesos": {"image": {"type": "APPC", "appc": {"name": "a"}}}})
+
+
+def test_a_docker_container_runs_its_image_here_and_what_it_cannot_have_is_named() -> None:
+    """A DOCKER ContainerInfo once ran on the host without a word: it runs on its image now."""
+    assert image_name({"type": "DOCKER", "docker": {"image": "alpine:3.19", "network": "HOST",
+                                                   "force_pull_image": True}}) == "alpine:3.19"
+    for docker, named in (({}, "docker.image"), ({"image": ""}, "docker.image"),
+                          ({"image": "a", "privileged": True}, "docker.privileged"),
+                          ({"image": "a", "parameters": [{"key": "cap-add", "value": "ALL"}]}, "docker.parameters"),
+                          ({"image": "a", "network": "BRIDGE", "port_mappings": [{"host_port": 1, "container_port": 2}]},
+                           "docker.port_mappings, container.docker.network BRIDGE")):
+        with pytest.raises(ImageError, match=named):
+            image_name({"type": "DOCKER", "docker": docker})
+    with pytest.raises(ImageError, match="container.type APPC"):
+        image_name({"type": "APPC"})
 
 
 def test_the_registry_directory_and_absolute_paths(tmp_path: Path) -> None:

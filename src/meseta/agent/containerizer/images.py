@@ -1,7 +1,8 @@
 """Container images without Docker: docker-archive and OCI tarballs, unpacked once, each task on
 its own overlay of them.
 
-Where images come from (``ContainerInfo.mesos.image``, type DOCKER)::
+Where images come from (``ContainerInfo.mesos.image`` of type DOCKER, or a DOCKER ContainerInfo's
+``docker.image``: both name an image the same way)::
 
     docker.name "/abs/path.tar"    that tarball
     docker.name "name:tag"         <--docker-registry>/name:tag.tar, or <registry>/name.tar for :latest
@@ -41,16 +42,43 @@ class ImageError(Exception):
     """The image cannot be found or read; the message names it."""
 
 
+DOCKER_UNSUPPORTED = ("parameters", "privileged", "port_mappings", "volume_driver")
+
+
 def image_name(container: Mapping[str, Any] | None) -> str | None:
-    """The docker image name of a MESOS ContainerInfo, or None when the task has no image."""
-    if not container or container.get("type", "MESOS") != "MESOS":
+    """The docker image name of a ContainerInfo, or None when the task has no image.
+
+    MESOS with ``mesos.image``, and DOCKER with ``docker.image``: both run here with the image as
+    the root filesystem (Mesos's unified containerizer; there is no Docker daemon). What a DOCKER
+    container asks that this cannot honour (parameters, privileged, a network other than HOST and
+    its port mappings) is refused by name, never run on the host without a word."""
+    if not container:
         return None
+    kind = container.get("type", "MESOS")
+    if kind == "DOCKER":
+        return _docker_image_name(container.get("docker") or {})
+    if kind != "MESOS":
+        raise ImageError(f"container.type {kind}: only MESOS and DOCKER containers are supported")
     image = (container.get("mesos") or {}).get("image") or {}
     if not image:
         return None
     if image.get("type", "DOCKER") != "DOCKER" or not (image.get("docker") or {}).get("name"):
         raise ImageError("container.mesos.image: only DOCKER images with a name are supported")
     return str(image["docker"]["name"])
+
+
+def _docker_image_name(docker: Mapping[str, Any]) -> str:
+    asked = [f"container.docker.{key}" for key in DOCKER_UNSUPPORTED if docker.get(key)]
+    network = docker.get("network", "HOST")
+    if network != "HOST":
+        asked.append(f"container.docker.network {network}")
+    if asked:
+        raise ImageError(f"{', '.join(asked)}: not supported (a DOCKER container runs its image with the Mesos "
+                         "containerizer, on the host's network)")
+    name = docker.get("image")
+    if not isinstance(name, str) or not name:
+        raise ImageError("container.docker.image: a DOCKER container needs an image")
+    return name
 
 
 @dataclass(frozen=True)

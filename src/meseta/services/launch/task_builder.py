@@ -7,7 +7,8 @@
       command       cmd under /bin/sh -c, or args without a shell; fetch -> uris; user
         environment app env + MARATHON_APP_ID/VERSION/RESOURCE_*/LABELS, HOST, PORT, PORTS,
                     PORT0..n, PORT_<port>, PORT_<NAME>, MARATHON_APP_LABEL_<NAME>
-      container     MESOS with an image, when the app has container.type MESOS + docker.image
+      container     MESOS with an image (container.type MESOS + docker.image), or DOCKER with
+                    docker.image (the agent runs it with the Mesos containerizer)
       health_check  the app's first health check, run by the agent (Mesos-native): HTTP, TCP,
                     COMMAND and their MESOS_* spellings all become agent-side checks; only
                     MESOS_* and COMMAND wait delaySeconds (HTTP/HTTPS/TCP probe at once, as
@@ -102,6 +103,35 @@ def health_check(app: dict[str, Any], ports: Sequence[int]) -> dict[str, Any] | 
     return out
 
 
+DOCKER_NETWORKS = {"host": "HOST", "container/bridge": "BRIDGE", "container": "USER"}
+
+
+def container_info(app: dict[str, Any], ports: Sequence[int]) -> dict[str, Any] | None:
+    """The app's ContainerInfo: MESOS with its image, or DOCKER as Marathon builds it (the agent
+    runs a DOCKER container's image with the Mesos containerizer and refuses, naming them, the
+    Docker features it cannot honour: a network other than HOST, parameters, privileged)."""
+    container = app.get("container") or {}
+    docker = container.get("docker") or {}
+    image = docker.get("image")
+    if container.get("type") == "MESOS" and image:
+        return {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": image}}}}
+    if container.get("type") != "DOCKER" or not image:
+        return None
+    networks = app.get("networks") or [{"mode": "host"}]
+    out: dict[str, Any] = {"image": image, "network": DOCKER_NETWORKS.get(str(networks[0].get("mode")), "HOST"),
+                           "force_pull_image": bool(docker.get("forcePullImage", False))}
+    if docker.get("privileged"):
+        out["privileged"] = True
+    if docker.get("parameters"):
+        out["parameters"] = [{"key": p["key"], "value": p["value"]} for p in docker["parameters"]]
+    mappings = container.get("portMappings") or []
+    if out["network"] != "HOST" and mappings:
+        out["port_mappings"] = [{"host_port": port, "container_port": int(m.get("containerPort", 0)),
+                                 "protocol": str(m.get("protocol", "tcp"))}
+                                for m, port in zip(mappings, ports, strict=False)]
+    return {"type": "DOCKER", "docker": out}
+
+
 def task_info(app: dict[str, Any], placement: Placement, *, agent_id: str, host: str, uuid: str) -> dict[str, Any]:
     task_id = new_task_id(app["id"], uuid)
     ports = list(placement.host_ports)
@@ -130,9 +160,9 @@ def task_info(app: dict[str, Any], placement: Placement, *, agent_id: str, host:
         "discovery": {"visibility": "FRAMEWORK", "name": task_name(app["id"]),
                       "ports": {"ports": [{"number": p, "protocol": "tcp"} for p in ports]}},
     }
-    image = ((app.get("container") or {}).get("docker") or {}).get("image")
-    if (app.get("container") or {}).get("type") == "MESOS" and image:
-        info["container"] = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": image}}}}
+    box = container_info(app, ports)
+    if box is not None:
+        info["container"] = box
     check = health_check(app, ports)
     if check is not None:
         info["health_check"] = check
