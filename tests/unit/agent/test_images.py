@@ -23,11 +23,12 @@ def test_a_docker_container_runs_its_image_here_and_what_it_cannot_have_is_named
     for docker, named in (({}, "docker.image"), ({"image": ""}, "docker.image"),
                           ({"image": "a", "privileged": True}, "docker.privileged"),
                           ({"image": "a", "parameters": [{"key": "cap-add", "value": "ALL"}]}, "docker.parameters"),
-                          ({"image": "a", "network": "BRIDGE", "port_mappings": [{"host_port": 1, "container_port": 2}]},
+                          ({"image": "a", "network": "BRIDGE",
+                            "port_mappings": [{"host_port": 1, "container_port": 2}]},
                            "docker.port_mappings, container.docker.network BRIDGE")):
         with pytest.raises(ImageError, match=named):
             image_name({"type": "DOCKER", "docker": docker})
-    with pytest.raises(ImageError, match="container.type APPC"):
+    with pytest.raises(ImageError, match=r"container\.type APPC"):
         image_name({"type": "APPC"})
 
 
