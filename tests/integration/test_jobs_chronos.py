@@ -162,12 +162,14 @@ def test_a_job_runs_on_its_mesos_image(client: Any, cluster: LocalCluster, tmp_p
     if not BUSYBOX.exists():
         pytest.skip("needs Debian's busybox-static (scripts/install-test-system.sh)")
     image = docker_archive(tmp_path / "tiny.tar")
-    client.add(job("boxed", "cat /etc/os-release /hello.txt", schedule=f"R1/{soon(0.2)}/PT1H",
-                   container={"type": "MESOS", "image": str(image)}))
-    wait_until(lambda: next(j for j in client.list() if j["name"] == "boxed")["successCount"] == 1, 30,
-               "the run on the image")
-    (stdout,) = cluster.work_dir.glob("agent*/slaves/*/frameworks/*/executors/ct:*:boxed:/runs/latest/stdout")
-    assert stdout.read_text() == "tiny-image\nfrom layer 2\n", "the image's files, not the host's"
+    for kind in ("MESOS", "DOCKER"):  # Chronos's default type is DOCKER; both run the image here
+        name = f"boxed-{kind.lower()}"
+        client.add(job(name, "cat /etc/os-release /hello.txt", schedule=f"R1/{soon(0.2)}/PT1H",
+                       container={"type": kind, "image": str(image)}))
+        wait_until(lambda n=name: next(j for j in client.list() if j["name"] == n)["successCount"] == 1, 30,
+                   f"the {kind} run on the image")
+        (stdout,) = cluster.work_dir.glob(f"agent*/slaves/*/frameworks/*/executors/ct:*:{name}:/runs/latest/stdout")
+        assert stdout.read_text() == "tiny-image\nfrom layer 2\n", "the image's files, not the host's"
 
 
 def _states(cluster: LocalCluster) -> set[str]:

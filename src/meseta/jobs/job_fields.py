@@ -279,10 +279,7 @@ def read_container(job: Fields) -> dict[str, Any] | None:
         return None
     container.only(CONTAINER_KEYS, "container")
     kind = container.text("type", "DOCKER", limit=16).upper()  # Chronos's default type is DOCKER
-    if kind == "DOCKER":
-        container.reject("type", "DOCKER is not supported yet (Meseta runs no Docker daemon until the containers "
-                                 "issue lands): use MESOS, which runs the image with the Mesos containerizer")
-    if kind != "MESOS":
+    if kind not in ("DOCKER", "MESOS"):  # (both run the image with the Mesos containerizer: no Docker daemon)
         container.reject("type", "must be DOCKER or MESOS")
     image = container.text("image", required=True, non_empty=True)
     network = container.text("network", "HOST", limit=16)
@@ -294,7 +291,8 @@ def read_container(job: Fields) -> dict[str, Any] | None:
         if container.present(key) and container.data[key] not in ("", []):
             container.reject(key, "is not supported: Meseta runs jobs on the agent's host network")
     if container.items("parameters"):
-        container.reject("parameters", "Docker parameters need container type DOCKER, which Meseta does not run yet")
+        container.reject("parameters", "Docker parameters are not supported: the image runs with the Mesos "
+                                       "containerizer, without a Docker daemon")
     volumes = [_read_volume(volume) for volume in container.objects("volumes")]
     if volumes:  # read first, so that a malformed one is named as such
         container.reject("volumes", "host volumes are not supported yet: the agent mounts none into a container "

@@ -10,9 +10,10 @@ Defaults are Chronos 3.x's: shell true, retries 2, no epsilon (the scheduler's `
 as 3.x's global ``--task_epsilon``; the 2.x ``epsilon`` field, an ISO duration, overrides it for the
 job), cpus/mem/disk 0 meaning the scheduler's defaults,
 every flag false, runAsUser "" meaning the scheduler's user. Every member Meseta does not read is
-refused naming it, and so is every value it cannot honour: a custom executor, DOCKER containers
-(until the containers issue lands), networks other than HOST, operators other than EQUALS, LIKE and
-UNLIKE. Whether parents exist is the machine's business, not this module's.
+refused naming it, and so is every value it cannot honour: a custom executor, Docker parameters
+and host volumes (DOCKER and MESOS containers both run their image with the Mesos containerizer),
+networks other than HOST, operators other than EQUALS, LIKE and UNLIKE. Whether parents exist is
+the machine's business, not this module's.
 """
 
 from __future__ import annotations
@@ -97,10 +98,10 @@ def parse_job(body: object, *, dependent: bool, legacy: bool, now: float) -> Job
     (finite numbers, bounded string and list lengths, valid Unicode, name `[\\w.-]+` in 3.x), parses the
     schedule with schedule.parse_schedule(schedule, scheduleTimeZone, now) so that a bad schedule is
     JobRejected('schedule', 'Cannot parse schedule ...'), and refuses with JobRejected naming the field:
-    unknown keys; values Meseta does not support (a non-empty custom `executor`, `container.type` DOCKER
-    (until the containers issue lands: say so), unknown constraint operators, network modes it cannot
-    honour...). The read-only fields a GET returns (successCount, errorCount, lastSuccess, lastError,
-    errorsSinceLastSuccess, ...) are accepted and ignored so that a GET's job can be POSTed back. It does
+    unknown keys; values Meseta does not support (a non-empty custom `executor`, Docker `parameters`,
+    host volumes, unknown constraint operators, network modes it cannot honour...). The read-only
+    fields a GET returns (successCount, errorCount, lastSuccess, lastError, errorsSinceLastSuccess,
+    ...) are accepted and ignored so that a GET's job can be POSTed back. It does
     NOT check that parents exist (the machine does)."""
     if not isinstance(body, dict):
         raise JobRejected("job", "must be a JSON object")

@@ -9,7 +9,7 @@
                   fetch -> uris; runAsUser -> user
         environment  the job's variables + mesos_task_id, CHRONOS_JOB_OWNER, CHRONOS_JOB_NAME,
                      CHRONOS_RESOURCE_CPU/MEM/DISK, HOST
-      container   MESOS with the job's image, when the job has one (its root filesystem)
+      container   the job's DOCKER or MESOS container: its image is the run's root filesystem
       labels      the run's cause and attempt
 """
 
@@ -70,6 +70,9 @@ def container(spec: JobSpec) -> dict[str, Any] | None:
         return None
     image: dict[str, Any] = {"type": "DOCKER", "docker": {"name": spec.container["image"]},
                              "cached": not spec.container.get("forcePullImage", False)}
+    if spec.container.get("type") == "DOCKER":  # the agent runs it as it runs a MESOS image
+        return {"type": "DOCKER", "docker": {"image": spec.container["image"], "network": "HOST",
+                                             "force_pull_image": bool(spec.container.get("forcePullImage", False))}}
     return {"type": "MESOS", "mesos": {"image": image}}
 
 
