@@ -1,4 +1,4 @@
-"""What the jobs machine asks its shell to do: framework.effects, as the jobs scheduler uses them.
+"""How the jobs machine uses framework.effects, and the kinds of state it stores.
 
     Store   always synchronous: a run is stored as LAUNCHING before its Launch, so that with
             ZooKeeper a deposed leader (its write fenced) never starts a run
@@ -14,21 +14,5 @@ The durable kinds (runtime.kv_store holds them)::
 """
 
 from __future__ import annotations
-
-from meseta.framework.effects import (
-    Change,
-    Decline,
-    Effect,
-    Emit,
-    Kill,
-    Launch,
-    Reconcile,
-    Revive,
-    Store,
-    Suppress,
-)
-
-__all__ = ["KINDS", "Change", "Decline", "Effect", "Emit", "Kill", "Launch", "Reconcile", "Revive", "Store",
-           "Suppress"]
 
 KINDS = ("job", "run", "meta")

@@ -12,34 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 
-def find_cycle(parents: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """A cycle of the graph as a path ``[a, b, ..., a]`` (each one a parent of the next), or None."""
-    children: dict[str, list[str]] = {}
-    for child, of in parents.items():
-        for parent in of:
-            children.setdefault(parent, []).append(child)
-    colour: dict[str, int] = {}  # 1: on the current path, 2: done
-    for root in sorted(set(parents) | set(children)):
-        if root in colour:
-            continue
-        path: list[str] = [root]
-        stack: list[Iterable[str]] = [iter(sorted(children.get(root, ())))]
-        colour[root] = 1
-        while stack:
-            step = next(iter(stack[-1]), None)
-            if step is None:
-                colour[path.pop()] = 2
-                stack.pop()
-                continue
-            if colour.get(step) == 1:
-                return [*path[path.index(step):], step]
-            if step not in colour:
-                colour[step] = 1
-                path.append(step)
-                stack.append(iter(sorted(children.get(step, ()))))
-    return None
-
-
 def cycle_through(children: Mapping[str, Sequence[str]], name: str, parents: Sequence[str]) -> list[str] | None:
     """The cycle that giving ``name`` these ``parents`` would close, as a path ``[name, ..., p, name]``
     (each one a parent of the next), or None: a walk down from ``name`` through ``children`` (the
@@ -64,10 +36,6 @@ def cycle_through(children: Mapping[str, Sequence[str]], name: str, parents: Seq
                 return [*reversed(found), name]
             stack.append(child)
     return None
-
-
-def children_of(parents: Mapping[str, Sequence[str]], name: str) -> list[str]:
-    return sorted(child for child, of in parents.items() if name in of)
 
 
 def ready(parents: Sequence[str], succeeded: Iterable[str]) -> bool:

@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from meseta.framework.effects import Change, Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
 from meseta.framework.offers import OfferPool, attribute_text
 from meseta.jobs import graph
-from meseta.jobs.effects import Change, Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
 from meseta.jobs.runs import Cause, Run, RunState, task_id
 from meseta.jobs.schedule import Schedule, ScheduleError, next_due, parse_schedule, remaining_text
 from meseta.jobs.spec import JobRejected, JobSpec, job_json, parse_job

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from meseta.jobs.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
+from meseta.framework.effects import Decline, Effect, Emit, Kill, Launch, Reconcile, Revive, Store, Suppress
 from meseta.jobs.machine import HOLD_SECONDS, JobsMachine
 from meseta.jobs.spec import JobRejected, parse_job
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from meseta.client.effect_runner import EffectRunner
 from meseta.client.scheduler import Scheduler, SchedulerDriver
-from meseta.jobs.effects import KINDS, Effect
+from meseta.framework.effects import Effect
+from meseta.jobs.effects import KINDS
 from meseta.jobs.machine import JobsMachine
 from meseta.runtime.kv_store import KvStore
 
