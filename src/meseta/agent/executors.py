@@ -25,7 +25,7 @@ from typing import Any
 
 from meseta.agent import checkpoint, paths
 from meseta.agent.containerizer.cgroups import ContainerCgroups
-from meseta.agent.containerizer.images import SANDBOX_IN_CONTAINER, ImageError, ImageStore, RootfsMount
+from meseta.agent.containerizer.images import ImageError, ImageStore
 from meseta.agent.containerizer.launcher import (
     AdoptedProcess,
     ExitStatus,
@@ -35,6 +35,7 @@ from meseta.agent.containerizer.launcher import (
     ProcessHandle,
     wrap_with_status,
 )
+from meseta.agent.containerizer.rootfs import SANDBOX_IN_CONTAINER, RootfsMount
 from meseta.agent.effects import RunKey
 from meseta.agent.fetcher import Fetcher, FetchError
 from meseta.core.resources import Resources

@@ -13,11 +13,7 @@ Layout (this module owns it)::
                                                      applied); key = sha256(path, size, mtime)
     <work_dir>/provisioner/containers/<container>/   upper/ work/ rootfs/: the container's overlay
 
-A container's process chain (``RootfsMount.wrap``)::
-
-    unshare --mount --fork      a private mount namespace (mounts vanish with the container)
-      /bin/sh: mount the overlay on rootfs/, a small /dev, the sandbox on rootfs/mnt/mesos/sandbox
-        unshare [--pid --fork --mount-proc] --root=rootfs --wd=/mnt/mesos/sandbox -- the task
+The container's overlay and process chain: ``meseta.agent.containerizer.rootfs``.
 """
 
 from __future__ import annotations
@@ -25,17 +21,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shlex
 import shutil
 import tarfile
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-SANDBOX_IN_CONTAINER = "/mnt/mesos/sandbox"  # Mesos's MESOS_SANDBOX inside an image
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+from meseta.agent.containerizer.rootfs import RootfsMount
 
 
 class ImageError(Exception):
@@ -81,27 +74,6 @@ def _docker_image_name(docker: Mapping[str, Any]) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class RootfsMount:
-    lower: Path
-    upper: Path
-    work: Path
-    rootfs: Path
-
-    def wrap(self, argv: tuple[str, ...], sandbox: Path, pid_namespace: bool) -> tuple[str, ...]:
-        r, q = str(self.rootfs), shlex.quote
-        steps = [f"mount -t overlay overlay -o lowerdir={q(str(self.lower))},upperdir={q(str(self.upper))},"
-                 f"workdir={q(str(self.work))} {q(r)}",
-                 f"mkdir -p {q(r + SANDBOX_IN_CONTAINER)} {q(r + '/proc')} {q(r + '/dev')}",
-                 f"mount --bind {q(str(sandbox))} {q(r + SANDBOX_IN_CONTAINER)}",
-                 f"mount -t tmpfs -o mode=755 tmpfs {q(r + '/dev')}"]
-        steps += [f"touch {q(r + '/dev/' + d)} && mount --bind /dev/{d} {q(r + '/dev/' + d)}" for d in DEVICES]
-        script = " && ".join(steps) + ' && exec "$@"'
-        pid = ("--pid", "--fork", "--mount-proc") if pid_namespace else ()
-        inner = ("unshare", *pid, f"--root={r}", f"--wd={SANDBOX_IN_CONTAINER}", "--", *argv)
-        return ("unshare", "--mount", "--fork", "--", "/bin/sh", "-c", script, "meseta-rootfs", *inner)
-
-
 class ImageStore:
     def __init__(self, work_dir: Path, registry: Path | None = None) -> None:
         self.root = work_dir / "provisioner"
@@ -144,7 +116,7 @@ class ImageStore:
 
     def prepare(self, container_id: str, lower: Path) -> RootfsMount:
         base = self.root / "containers" / container_id
-        mount = RootfsMount(lower, base / "upper", base / "work", base / "rootfs")
+        mount = RootfsMount((lower,), base / "upper", base / "work", base / "rootfs")
         for path in (mount.upper, mount.work, mount.rootfs):
             path.mkdir(parents=True, exist_ok=True)
         return mount
