@@ -29,7 +29,7 @@ import httpx
 from meseta.agent import checkpoint, paths, recovery
 from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits, parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
-from meseta.agent.containerizer.images import ImageError, ImageStore, image_name
+from meseta.agent.containerizer.images import ImageStore
 from meseta.agent.containerizer.launcher import LaunchError, ProcessHandle
 from meseta.agent.effects import (
     AdoptExecutor,
@@ -66,8 +66,9 @@ from meseta.agent.machine import AgentMachine
 from meseta.agent.options import AgentOptions
 from meseta.agent.seams import AgentSeams
 from meseta.core.reservations import is_revocable, volumes
-from meseta.core.resources import Resources, parse_attributes
+from meseta.core.resources import Resources, parse_attributes, ranges_contain
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH, STREAM_ID_HEADER
+from meseta.protocol.container_info import ContainerInfoError, container_spec
 from meseta.protocol.ids import id_json
 from meseta.protocol.recordio import RecordIODecoder
 from meseta.runtime.fast_http import FastHttpError, FastPoster
@@ -97,6 +98,7 @@ class AgentActor:
         self.fetcher = seams.fetcher or Fetcher(FetcherCache(options.fetcher_cache_dir or self.work_dir / "fetch",
                                                              options.fetcher_cache_size))
         self.images = ImageStore(self.work_dir, options.docker_registry)
+        self.cni: Any = None  # the network/cni isolator, when the agent has CNI networks
         self.framework_files = checkpoint.FrameworkFiles(self.work_dir)
         seed = seams.seed if seams.seed is not None else random.SystemRandom().getrandbits(64)
         self.machine = AgentMachine(options, resources, parse_attributes(options.attributes),
@@ -285,10 +287,17 @@ class AgentActor:
                 container.cgroups = self.cgroups.prepare(key.container_id, _limits(effect.resources, self.cgroups))
             except CgroupError as exc:
                 container.setup_error = f"Failed to prepare the container's cgroups: {exc}"
+        container.networks = self.cni
+        ports = effect.resources.ranges("ports")
         try:
-            container.image = image_name(effect.container or None)
-        except ImageError as exc:
-            container.setup_error = str(exc)
+            container.spec = container_spec(effect.container or None,
+                                            holds_port=lambda port: ranges_contain(ports, ((port, port),)),
+                                            bridge_network=self.options.docker_bridge_network)
+            container.image = container.spec.image
+        except ContainerInfoError as exc:
+            container.setup_error = f"Task's ContainerInfo is invalid: {exc}"
+        if effect.recovered and self.cni is not None:
+            container.attachment = self.cni.attachment(key.container_id)
         self.containers[key] = container
 
     def _make_sandbox(self, container: Container, effect: CreateContainer) -> None:
@@ -319,8 +328,17 @@ class AgentActor:
         container = self.containers.pop(effect.run, None)
         if container is not None and container.rootfs is not None:
             self._spawn(asyncio.to_thread(self.images.release, effect.run.container_id))
+        if container is not None and container.attachment is not None and self.cni is not None:
+            self._spawn(self._detach(effect.run.container_id))
         if self.cgroups is not None:  # whatever the executor left behind dies with its cgroups
             self._spawn(asyncio.to_thread(self.cgroups.release, effect.run.container_id))
+
+    async def _detach(self, container_id: str) -> None:
+        try:
+            await self.cni.detach(container_id)
+        except Exception as exc:  # retried by the next recovery; the agent goes on
+            log.error("agent %s: cannot detach container %s from its networks: %s", self.options.port,
+                      container_id, exc)
 
     def _user(self, framework_info: dict[str, Any], command: dict[str, Any]) -> str | None:
         if not self.options.switch_user:
@@ -371,6 +389,8 @@ class AgentActor:
         except LaunchError as exc:
             self.run(self.machine.handle_task_launch_failed, effect.run, effect.task_id, str(exc))
             return
+        if container.attachment is not None:
+            self.run(self.machine.handle_container_networked, effect.run, container.attachment.network_infos)
         self.run(self.machine.handle_task_launched, effect.run, effect.task_id)
         await self._task_exit(container, effect.run, effect.task_id, process)
 
@@ -415,6 +435,8 @@ class AgentActor:
         except LaunchError as exc:
             self.run(self.machine.handle_executor_launch_failed, key, f"Failed to launch executor: {exc}")
             return
+        if container.attachment is not None:
+            self.run(self.machine.handle_container_networked, key, container.attachment.network_infos)
         self.run(self.machine.handle_executor_launched, key)
         await self._executor_exit(container, key, process)
 
@@ -459,6 +481,11 @@ class AgentActor:
         plans = await recovery.plan(self.work_dir, agent_id, self.options.recover)
         await recovery.discard(plans)
         self.run(self.machine.handle_recovered, plans)
+        if self.cni is not None:  # attachments of containers that did not survive go; the others report again
+            live = {key.container_id: key for key in self.machine.live_runs()}
+            attached = await self.cni.recover(set(live))
+            for container_id, attachment in attached.items():
+                self.run(self.machine.handle_container_networked, live[container_id], attachment.network_infos)
 
     async def retry_updates(self) -> None:
         while True:
@@ -516,6 +543,9 @@ class AgentActor:
         if self.cgroups is not None:
             for container_id in list(self.cgroups.live):
                 await asyncio.to_thread(self.cgroups.release, container_id)
+        for container in list(self.containers.values()):  # their processes are gone: so are their networks
+            if container.attachment is not None and self.cni is not None:
+                await self._detach(container.key.container_id)
         with contextlib.suppress(Exception):
             await self.fetcher.close()
             await self._client.aclose()

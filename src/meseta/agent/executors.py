@@ -2,10 +2,17 @@
 
 One ``Container`` per run (``meseta.agent.runs``), owned by the actor::
 
-    sandbox (made in a thread, once, before any launch) --> fetch URIs --> image overlay
-        --> fork in its cgroups / pid namespace, under the status wrapper --> wait for the exit
+    sandbox (made in a thread, once, before any launch) --> fetch URIs --> image pulled, overlay
+        --> network namespace attached to its CNI networks (``spec.networks``)
+        --> fork in its cgroups / netns / pid namespace, under the status wrapper --> wait for the exit
     terminate(grace): SIGTERM to the process group, SIGKILL after the grace period
-    release: the image overlay and the cgroups go (with whatever is left in them)
+    release: the network attachments, the image overlay and the cgroups go
+
+A launch's process chain, outermost first (each step execs or waits for the next)::
+
+    cgroups join (sh)  ->  status wrapper (sh)  ->  nsenter --net (own network)  ->
+      rootfs: unshare --mount, overlay + volumes + /etc files, unshare --root [--pid] [--setuid]
+      or, without an image: [unshare --mount: sandbox volumes]  [unshare --pid]  ->  the task
 
 The actor runs each step when the machine asks (``meseta.agent.effects``) and tells the machine
 what happened (fetched, launched, failed, exited); a container never decides a task's state.
@@ -25,6 +32,7 @@ from typing import Any
 
 from meseta.agent import checkpoint, paths
 from meseta.agent.containerizer.cgroups import ContainerCgroups
+from meseta.agent.containerizer.image_config import ImageConfig, LaunchCommandError, image_env, launch_argv
 from meseta.agent.containerizer.images import ImageError, ImageStore
 from meseta.agent.containerizer.launcher import (
     AdoptedProcess,
@@ -35,10 +43,11 @@ from meseta.agent.containerizer.launcher import (
     ProcessHandle,
     wrap_with_status,
 )
-from meseta.agent.containerizer.rootfs import SANDBOX_IN_CONTAINER, RootfsMount
+from meseta.agent.containerizer.rootfs import SANDBOX_IN_CONTAINER, RootfsMount, UnknownUser, resolve_ids, volume_binds
 from meseta.agent.effects import RunKey
 from meseta.agent.fetcher import Fetcher, FetchError
 from meseta.core.resources import Resources
+from meseta.protocol.container_info import HOST, ContainerSpec
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +96,9 @@ class Container:
     images: ImageStore | None = None
     image: str | None = None  # the docker image of ContainerInfo.mesos.image, if any
     rootfs: RootfsMount | None = None  # the image's overlay, once prepared
+    spec: ContainerSpec = HOST  # what its ContainerInfo asks: image, networks, volumes
+    networks: Any = None  # the agent's CniIsolator, when it has CNI networks
+    attachment: Any = None  # its network namespace and addresses, once attached
     cgroups: ContainerCgroups | None = None  # the cgroups/* isolators' share of this container
     pid_namespace: bool = False
     setup_error: str | None = None  # the container could not be made: every launch fails with this
@@ -136,6 +148,50 @@ class Container:
             raise LaunchError(str(exc)) from None
         self.rootfs = self.images.prepare(self.key.container_id, lower)
 
+    @property
+    def image_config(self) -> ImageConfig | None:
+        info = getattr(self, "image_info", None)
+        return info.config if info is not None else None
+
+    async def ensure_network(self) -> list[dict[str, Any]] | None:
+        """Attach the container to its networks (once); their NetworkInfos, or None on the host's."""
+        if not self.spec.own_network:
+            return None
+        if self.attachment is None:
+            if self.networks is None:
+                raise LaunchError("container.network_infos: this agent has no container networks "
+                                  "(start it with --network-cni-config-dir)")
+            try:
+                self.attachment = await self.networks.attach(self.key.container_id, self.spec.networks or ())
+            except Exception as exc:  # NetworkError, or a plugin that could not be run
+                raise LaunchError(f"Failed to attach the container to its networks: {exc}") from None
+        return list(self.attachment.network_infos)
+
+    def task_command(self, command: Mapping[str, Any]) -> tuple[str, ...]:
+        """The argv of a task or executor: its CommandInfo, with its image's Entrypoint/Cmd."""
+        try:
+            return launch_argv(command, self.image_config) if self.rootfs is not None else command_argv(command)
+        except LaunchCommandError as exc:
+            raise LaunchError(str(exc)) from None
+
+    def task_env(self, command: Mapping[str, Any], base: Mapping[str, str]) -> dict[str, str]:
+        """The image's Env under the agent's (MESOS_*) and the command's own variables."""
+        config = self.image_config
+        if config is None:
+            return command_env(command, base)
+        own = {k: v for k, v in base.items() if k != "PATH"}
+        return command_env(command, {**base, **image_env(config), **own})
+
+    def _ids(self, user: str | None, config: ImageConfig | None) -> tuple[int, int] | None:
+        """Who runs in an image: the task's user, else the image's User, else its root."""
+        wanted = user or (config.user if config else None)
+        if not wanted or self.rootfs is None:
+            return None
+        try:
+            return resolve_ids(wanted, self.rootfs.lowers)
+        except (UnknownUser, OSError) as exc:
+            raise LaunchError(f"Failed to switch to user '{wanted}': {exc}") from None
+
     def contained(self, argv: tuple[str, ...], env: dict[str, str], status_file: Path | None = None) -> LaunchSpec:
         """The launch of ``argv`` inside this container: in its cgroups (joined before exec), with
         namespaces/pid as pid 1 of a new pid namespace with its own /proc, on its image's root
@@ -144,17 +200,27 @@ class Container:
         if self.setup_error is not None:
             raise LaunchError(self.setup_error)
         user = self.user
+        etc = dict(self.attachment.etc_files) if self.attachment is not None else {}
         if self.rootfs is not None:  # the image's root filesystem, in a mount namespace of its own
-            argv = self.rootfs.wrap(argv, self.sandbox, self.pid_namespace)
+            config = self.image_config
+            argv = self.rootfs.wrap(argv, self.sandbox, self.pid_namespace,
+                                    workdir=(config.working_dir if config else None) or SANDBOX_IN_CONTAINER,
+                                    volumes=self.spec.volumes, etc_files=etc, ids=self._ids(user, config))
             env = {**env, "MESOS_SANDBOX": SANDBOX_IN_CONTAINER, "MESOS_DIRECTORY": SANDBOX_IN_CONTAINER}
-            user = None  # unshare needs root; images run as their own root
+            user = None  # unshare needs root: the rootfs chain switches user itself
         else:
+            if self.spec.volumes:  # sandbox-relative volumes, bound in a mount namespace of its own
+                argv = ("unshare", "--mount", "--fork", "--", "/bin/sh", "-c",
+                        volume_binds(self.spec.volumes, self.sandbox, str(self.sandbox)) + ' exec "$@"',
+                        "meseta-volumes", *argv)
             if user is not None and (self.pid_namespace or status_file is not None) and os.geteuid() == 0:
                 # unshare and the status wrapper need root: drop to the user last, with setpriv
                 argv = ("setpriv", f"--reuid={user}", f"--regid={_group_of(user)}", "--init-groups", "--", *argv)
                 user = None
             if self.pid_namespace:
                 argv = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", *argv)
+        if self.attachment is not None:
+            argv = self.networks.enter(self.attachment, argv)
         if status_file is not None:
             argv = wrap_with_status(argv, status_file)
         if self.cgroups is not None:
@@ -169,11 +235,13 @@ class Container:
     # ---------------------------------------------------------------- a task's process
     async def launch_task(self, task_id: str, info: Mapping[str, Any], command: Mapping[str, Any]) -> ProcessHandle:
         """Fork the task (LaunchError says why not); its pid is checkpointed before this returns."""
-        env = command_env(command, {**self.base_env, "MESOS_TASK_ID": task_id})
         await self.ensure_rootfs()
+        await self.ensure_network()
+        env = self.task_env(command, {**self.base_env, "MESOS_TASK_ID": task_id})
+        argv = self.task_command(command)
         task_dir = self.task_dir(task_id)
         await asyncio.to_thread(checkpoint.save_task, task_dir, dict(info))
-        process = await self.launcher.launch(self.contained(command_argv(command), env, task_dir / "exit.status"))
+        process = await self.launcher.launch(self.contained(argv, env, task_dir / "exit.status"))
         self.processes[task_id] = process
         await asyncio.to_thread(checkpoint.save_wrapper_pid, task_dir, process.pid)
         return process
@@ -192,7 +260,8 @@ class Container:
         if not isinstance(command, dict):
             raise LaunchError("ExecutorInfo has no command")
         await self.ensure_rootfs()
-        spec = self.contained(command_argv(command), command_env(command, self.base_env),
+        await self.ensure_network()
+        spec = self.contained(self.task_command(command), self.task_env(command, self.base_env),
                               self.meta_dir / "exit.status")
         self.executor = await self.launcher.launch(spec)
         await asyncio.to_thread(checkpoint.save_wrapper_pid, self.meta_dir, self.executor.pid)

@@ -100,6 +100,7 @@ class AgentMachine:
         self.options = options
         self.hostname = options.hostname or options.ip
         self.port = options.port
+        self.ip = options.ip
         self.attributes = attributes
         self.flag_resources = resources
         total = total_with(resources, checkpointed)
@@ -342,6 +343,13 @@ class AgentMachine:
         step(out, *found)
         return self._settle(out, now)
 
+    def handle_container_networked(self, key: RunKey, network_infos: list[dict[str, Any]], now: float) -> list[Effect]:
+        """The container joined its networks: every later status of its tasks reports the addresses."""
+        run = self.run_of(key)
+        if run is not None:
+            run.network_infos = [dict(info) for info in network_infos]
+        return []
+
     def handle_executor_launched(self, key: RunKey, now: float) -> list[Effect]:
         return self._on_custom(key, now, lambda out, run: run.on_started(out, now))
 
@@ -444,13 +452,25 @@ class AgentMachine:
         for item in out:
             kind = type(item)
             if kind is Report:
-                self._status_update(effects, item.run, item.framework_id, {**item.status, "uuid": self.new_uuid()},
-                                    now)
+                status = {**item.status, "uuid": self.new_uuid()}
+                run = self.run_of(item.run) if item.run is not None else None
+                if run is not None:
+                    status["container_status"] = self._container_status(run, status.get("container_status"))
+                self._status_update(effects, item.run, item.framework_id, status, now)
             elif kind is RunEnded:
                 self._run_ended(effects, item.run, now)
             else:
                 effects.append(item)
         return effects
+
+    def _container_status(self, run: ExecutorRun, given: Any) -> dict[str, Any]:
+        """Mesos's ContainerStatus of every update: the container's id and its addresses (the agent's
+        own for a container on the host's network), over whatever the executor said."""
+        status = dict(given) if isinstance(given, dict) else {}
+        status["container_id"] = id_json(run.container_id)
+        status["network_infos"] = run.network_infos if run.network_infos is not None else [
+            {"ip_addresses": [{"protocol": "IPv4", "ip_address": self.ip}]}]
+        return status
 
     def _status_update(self, effects: list[Any], run: RunKey | None, framework_id: str, status: dict[str, Any],
                        now: float) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meseta.agent.gc import DEFAULT_DISK_HEADROOM, DEFAULT_DISK_WATCH_INTERVAL, DEFAULT_GC_DELAY
+from meseta.protocol.container_info import DEFAULT_BRIDGE
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3  # Mesos --fetcher_cache_size: 2 GB
 
@@ -38,6 +39,7 @@ class AgentOptions:
     enforce_container_disk_quota: bool = False
     container_disk_watch_interval: float = 15.0
     docker_registry: Path | None = None  # a directory of docker-archive / OCI tarballs
+    docker_bridge_network: str = DEFAULT_BRIDGE  # the CNI network a DOCKER container's BRIDGE network is
     executor_reregistration_timeout: float = 2.0
     recover: str = "reconnect"  # or cleanup
     status_update_retry_min: float = 10.0

@@ -111,6 +111,7 @@ class ExecutorRun:
     # set when the agent destroys the container (QoS, disk quota): how its live tasks end
     termination: tuple[str, str, str] | None = None  # (state, reason, message)
     disk_used: int | None = None  # the sandbox's size at the last disk/du check
+    network_infos: list[dict[str, Any]] | None = None  # its CNI networks' addresses (None: the host's)
     # custom executors only
     process_started: bool = False
     ever_subscribed: bool = False

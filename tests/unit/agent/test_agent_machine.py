@@ -127,7 +127,10 @@ def test_a_command_task_from_run_task_to_finished() -> None:
     starting = statuses(effects)[0]
     assert starting == {"task_id": {"value": "t1"}, "state": "TASK_STARTING", "source": "SOURCE_EXECUTOR",
                         "executor_id": {"value": "t1"}, "timestamp": 1001.0, "uuid": starting["uuid"],
-                        "agent_id": {"value": AGENT}}
+                        "agent_id": {"value": AGENT},
+                        "container_status": {"container_id": {"value": key.container_id},  # the agent's address
+                                             "network_infos": [{"ip_addresses": [{"protocol": "IPv4",
+                                                                                  "ip_address": "127.0.0.1"}]}]}}
     update = {"framework_id": {"value": FID}, "status": starting}
     assert effects == [CheckpointRecord(key, "t1", {"update": update}),
                        ToMaster({"type": "STATUS_UPDATE", "update": {**update, "latest_state": "TASK_STARTING"}}),

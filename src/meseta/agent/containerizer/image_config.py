@@ -52,3 +52,45 @@ def image_config(blob: Mapping[str, Any]) -> ImageConfig:
     return ImageConfig(entrypoint=fields["entrypoint"], cmd=fields["cmd"], env=fields["env"] or (),
                        working_dir=fields["working_dir"], user=fields["user"],
                        exposed_ports=tuple(str(port) for port in ports))
+
+
+class LaunchCommandError(ValueError):
+    """Neither the task's CommandInfo nor the image says what to run."""
+
+
+def launch_argv(command: Mapping[str, Any], config: ImageConfig | None) -> tuple[str, ...]:
+    """What a task runs, from its CommandInfo and its image's Entrypoint/Cmd (the docker/runtime
+    rules of Mesos)::
+
+        shell=true,  value               /bin/sh -c value            (the image's Entrypoint/Cmd unused)
+        shell=false, value, arguments    value arguments[1:]         (arguments[0] is argv[0])
+        shell=false, no value, arguments Entrypoint + arguments, or Cmd[0] + arguments
+        shell=false, no value, none      Entrypoint + Cmd, or Cmd
+    """
+    shell = command.get("shell", True)
+    value = command.get("value")
+    arguments = tuple(str(a) for a in command.get("arguments") or [])
+    if shell:
+        if not value:
+            raise LaunchCommandError("command.value: a shell command needs a value")
+        return ("/bin/sh", "-c", str(value))
+    if value:
+        return (str(value), *arguments[1:])
+    entrypoint = (config.entrypoint if config else None) or ()
+    cmd = (config.cmd if config else None) or ()
+    if entrypoint:
+        return (*entrypoint, *(arguments or cmd))
+    if cmd:
+        return (cmd[0], *(arguments or cmd[1:]))
+    raise LaunchCommandError("command.value: neither the task's command nor its image (Entrypoint, Cmd) says "
+                             "what to run")
+
+
+def image_env(config: ImageConfig | None) -> dict[str, str]:
+    """The image's Env as a mapping (a later duplicate wins, as in Docker)."""
+    env: dict[str, str] = {}
+    for item in config.env if config else ():
+        name, sep, value = item.partition("=")
+        if name and sep:
+            env[name] = value
+    return env

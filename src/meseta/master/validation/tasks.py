@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from meseta.core.resources import Resources
+from meseta.core.resources import Resources, ranges_contain
 from meseta.master.validation.errors import CallRejected, invalid
 from meseta.master.validation.fields import base64_bytes, checked_id, resources, structured
 from meseta.protocol import messages
+from meseta.protocol.container_info import ContainerInfoError, container_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +87,14 @@ def _task(raw: dict[str, Any], typed: messages.TaskInfo) -> TaskSpec:
     if own.is_empty():
         raise invalid("Task uses no resources")
     base64_bytes(typed.data, "data")
+    ports = own.ranges("ports")
+    try:
+        spec = container_spec(raw.get("container"), holds_port=lambda port: ranges_contain(ports, ((port, port),)))
+    except ContainerInfoError as exc:
+        raise invalid(f"Task's ContainerInfo is invalid: {exc}") from None
     executor = None
     if typed.command is not None:
-        _command(typed.command, "command")
+        _command(typed.command, "command", has_image=spec.image is not None)
     else:
         executor = _executor(raw["executor"], typed.executor)
     return TaskSpec(task_id, raw, agent_id, own, executor)
@@ -120,8 +126,10 @@ def _executor(raw: dict[str, Any], typed: messages.ExecutorInfo | None) -> Execu
     return ExecutorSpec(executor_id, raw, kind, own)
 
 
-def _command(command: messages.CommandInfo, where: str) -> None:
-    if command.value is None:
+def _command(command: messages.CommandInfo, where: str, has_image: bool = False) -> None:
+    """A command names what to run; only an image's Entrypoint/Cmd can stand in for a missing value
+    (shell false), as Mesos's docker/runtime isolator lets it."""
+    if command.value is None and not (has_image and command.shell is False):
         shell = command.shell is None or command.shell
         raise invalid(f"'{where}.value' is required when shell is true" if shell
                       else f"'{where}.value' (the executable) is required when shell is false")
