@@ -417,7 +417,7 @@ class AgentActor:
 
     async def _probe(self, container: Container, effect: ProbeHealth) -> None:
         ok = await probe(effect.policy, self.launcher, container.probe_env(effect.task_id, effect.command),
-                         container.sandbox)
+                         container.sandbox, container.probe_host(effect.policy.port))
         self.run(self.machine.handle_health_probed, effect.run, effect.task_id, ok)
 
     def _start_executor(self, effect: StartExecutor) -> None:

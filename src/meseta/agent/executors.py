@@ -52,6 +52,8 @@ from meseta.protocol.container_info import HOST, ContainerSpec
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# an image on the host's network resolves names as the host does (read-only binds, as Docker's)
+HOST_ETC_FILES = {name: Path("/etc") / name for name in ("hosts", "resolv.conf") if (Path("/etc") / name).is_file()}
 
 
 def command_argv(command: Mapping[str, Any]) -> tuple[str, ...]:
@@ -200,7 +202,7 @@ class Container:
         if self.setup_error is not None:
             raise LaunchError(self.setup_error)
         user = self.user
-        etc = dict(self.attachment.etc_files) if self.attachment is not None else {}
+        etc = dict(self.attachment.etc_files) if self.attachment is not None else HOST_ETC_FILES
         if self.rootfs is not None:  # the image's root filesystem, in a mount namespace of its own
             config = self.image_config
             argv = self.rootfs.wrap(argv, self.sandbox, self.pid_namespace,
@@ -250,6 +252,17 @@ class Container:
         """Recovery: a task wrapper an earlier agent started (not our child: a pidfd watches it)."""
         process = self.processes[task_id] = AdoptedProcess(pid, status_file)
         return process
+
+    def probe_host(self, port: int | None) -> str:
+        """Where a health check reaches the task: the agent's loopback for a host port (through the
+        mapping, if any), else the container's own address on its first network."""
+        if self.attachment is None or port is None or port in self.spec.host_ports():
+            return "127.0.0.1"
+        for info in self.attachment.network_infos:
+            for address in info.get("ip_addresses") or []:
+                if address.get("ip_address"):
+                    return str(address["ip_address"])
+        return "127.0.0.1"
 
     def probe_env(self, task_id: str, command: Mapping[str, Any]) -> dict[str, str]:
         return command_env(command, {**self.base_env, "MESOS_TASK_ID": task_id})

@@ -14,20 +14,22 @@ from meseta.agent.containerizer.launcher import Launcher, LaunchError, LaunchSpe
 from meseta.agent.health import HealthPolicy, http_success
 
 
-async def probe(policy: HealthPolicy, launcher: Launcher, env: Mapping[str, str], cwd: Path) -> bool:
-    """Run one check, bounded by the policy's timeout (a timed-out check is a failure)."""
+async def probe(policy: HealthPolicy, launcher: Launcher, env: Mapping[str, str], cwd: Path,
+                host: str = "127.0.0.1") -> bool:
+    """Run one check, bounded by the policy's timeout (a timed-out check is a failure); HTTP and TCP
+    checks reach ``host`` (the container's own address when the port is not a host port)."""
     try:
-        return await asyncio.wait_for(_probe(policy, launcher, env, cwd), policy.timeout or None)
+        return await asyncio.wait_for(_probe(policy, launcher, env, cwd, host), policy.timeout or None)
     except TimeoutError:
         return False
 
 
-async def _probe(policy: HealthPolicy, launcher: Launcher, env: Mapping[str, str], cwd: Path) -> bool:
+async def _probe(policy: HealthPolicy, launcher: Launcher, env: Mapping[str, str], cwd: Path, host: str) -> bool:
     if policy.kind == "COMMAND":
         return await _command(policy.command, launcher, env, cwd)
     if policy.kind == "TCP":
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", policy.port)
+            _, writer = await asyncio.open_connection(host, policy.port)
         except OSError:
             return False
         writer.close()
@@ -36,7 +38,7 @@ async def _probe(policy: HealthPolicy, launcher: Launcher, env: Mapping[str, str
         return True
     try:
         async with httpx.AsyncClient(verify=False) as client:
-            response = await client.get(f"{policy.scheme}://127.0.0.1:{policy.port}{policy.path}")
+            response = await client.get(f"{policy.scheme}://{_url_host(host)}:{policy.port}{policy.path}")
     except httpx.HTTPError:
         return False
     return http_success(response.status_code)
@@ -54,3 +56,7 @@ async def _command(command: str, launcher: Launcher, env: Mapping[str, str], cwd
     finally:
         if handle.exit_status is None:  # timed out: the check's processes go
             await handle.terminate(0)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
