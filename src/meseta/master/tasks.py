@@ -94,6 +94,9 @@ class TaskDesk:
                                  "timestamp": timestamp if isinstance(timestamp, int | float) else now}
         if isinstance(update.status.get("healthy"), bool):
             entry["healthy"] = update.status["healthy"]
+        container = update.status.get("container_status")
+        if isinstance(container, dict) and container:  # where mesos-dns and marathon-lb read a task's IPs
+            entry["container_status"] = container
         task.statuses.append(entry)
         if previous != task.state:
             self.core.count(task.state.lower())
