@@ -312,8 +312,8 @@ def test_networks_and_port_mappings() -> None:
      "/container/docker/pullConfig", "pullConfig is not supported with Docker containerizer"),
     ({"id": "/w", "gpus": 1, "container": {"docker": {"image": "x"}}}, "/gpus",
      "GPU resources only work with the Mesos containerizer"),
-    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a"}}, "/ipAddress", "ipAddress is not supported; "
-                                                                                 "use networks"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a", "groups": ["g"]}}, "/ipAddress/groups",
+     "network security groups are not supported"),
 ])
 def test_container_and_network_rules(raw: dict[str, Any], path: str, message: str) -> None:
     found = errors(raw)
@@ -325,18 +325,13 @@ def test_volumes_and_resident_apps() -> None:
         {"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}]}})
     assert app["container"]["volumes"] == [{"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}]
     assert "residency" not in app and app["upgradeStrategy"]["maximumOverCapacity"] == 1.0
-    resident = ok({"id": "/db", "cmd": "x", "container": {"type": "MESOS", "volumes": [
+    resident = errors({"id": "/db", "cmd": "x", "container": {"type": "MESOS", "volumes": [
         {"containerPath": "data", "mode": "RW", "persistent": {"size": 100}}]}})
-    assert resident["container"]["volumes"] == [{"containerPath": "data", "mode": "RW", "persistent": {
-        "type": "root", "size": 100, "constraints": []}}]
-    assert resident["residency"] == {"relaunchEscalationTimeoutSeconds": 3600, "taskLostBehavior": "WAIT_FOREVER"}
-    assert resident["upgradeStrategy"] == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}
-    assert resident["unreachableStrategy"] == "disabled"
-    bad = errors({"id": "/db", "cmd": "x", "unreachableStrategy": {"inactiveAfterSeconds": 1},
-                  "upgradeStrategy": {"maximumOverCapacity": 0.5}, "container": {"type": "MESOS", "volumes": [
-                      {"containerPath": "a/b", "persistent": {"size": 0}}]}})
-    assert bad["/unreachableStrategy"] == ["unreachableStrategy must be disabled for resident tasks"]
-    assert bad["/upgradeStrategy/maximumOverCapacity"] == ["got 0.5, expected 0"]
+    assert resident == {"/container/volumes(0)/persistent": [
+        "persistent volumes (resident apps) are not supported: Meseta does not reserve and create volumes "
+        "(RESERVE/CREATE) for services"]}
+    bad = errors({"id": "/db", "cmd": "x", "container": {"type": "MESOS", "volumes": [
+        {"containerPath": "a/b", "persistent": {"size": 0}}]}})
     assert bad["/container/volumes(0)/containerPath"] == ['value must not contain "/"']
     assert bad["/container/volumes(0)/persistent/size"] == ["is less than 1"]
     assert errors(cmd_app(residency={})) == {"/": ["App must contain persistent volumes and define residency"]}
@@ -492,14 +487,12 @@ def test_changed_service_ports_across_apps() -> None:
     assert problems == [] and moved == {10005: "/c"}, "an app changed to other ports frees the old ones"
 
 
-def test_a_readiness_check_needs_a_host_port() -> None:
+def test_a_readiness_check_without_host_port_is_made_at_the_container() -> None:
     container = {"type": "MESOS", "docker": {"image": "x"},
                  "portMappings": [{"containerPort": 80, "name": "http-api"}]}
     app, problems = normalise({"id": "/c", "cmd": "x", "networks": [{"mode": "container", "name": "n"}],
                                "container": container, "readinessChecks": [{}]}, now_version="v")
-    assert app is None and problems == [("/readinessChecks(0)/portName",
-                                         "port http-api has no hostPort: readiness checks are made on the "
-                                         "agent's host port")]
+    assert problems == [] and app is not None
     mapped = {**container, "portMappings": [{"containerPort": 80, "hostPort": 0, "name": "http-api"}]}
     app, problems = normalise({"id": "/c", "cmd": "x", "networks": [{"mode": "container/bridge"}],
                                "container": mapped, "readinessChecks": [{}]}, now_version="v")
