@@ -33,6 +33,7 @@ from meseta.services.effects import Effect, Emit, Kill, Reconcile, Revive, Store
 from meseta.services.launch.backoff import LaunchDelays
 from meseta.services.launch.launch_stats import LaunchStats
 from meseta.services.launch.offer_handling import OfferHandling
+from meseta.services.launch.task_builder import MESOS_BRIDGE_NAME
 from meseta.services.model import TERMINAL_STATES, App, Instance
 from meseta.services.spec import app_definition, app_ids, app_ports
 
@@ -94,6 +95,7 @@ class ServicesMachine(OfferHandling):
     max_per_offer: int = 5
     stall_timeout: float | None = None
     min_revive_interval: float = MIN_REVIVE_SECONDS
+    bridge_name: str = MESOS_BRIDGE_NAME
     root: RootGroup = field(default_factory=RootGroup)
     instances: dict[str, Instance] = field(default_factory=dict)
     by_app: dict[str, dict[str, Instance]] = field(default_factory=dict)  # app id -> its instances

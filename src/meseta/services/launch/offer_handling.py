@@ -43,6 +43,7 @@ class OfferHandling:
     new_uuid: Callable[[], str]
     framework_roles: tuple[str, ...]
     max_per_offer: int
+    bridge_name: str  # the CNI network of bridge mode for MESOS containers (--mesos-bridge-name)
     root: RootGroup
     instances: dict[str, Instance]
     by_app: dict[str, dict[str, Instance]]
@@ -118,7 +119,8 @@ class OfferHandling:
             if not result.used:
                 continue
             for placement in result.placements:
-                info = task_info(app, placement, agent_id=result.agent_id, host=result.hostname, uuid=self.new_uuid())
+                info = task_info(app, placement, agent_id=result.agent_id, host=result.hostname, uuid=self.new_uuid(),
+                                 bridge_name=self.bridge_name)
                 task_id = info["task_id"]["value"]
                 instance = Instance(task_id, app_id, app["version"], result.agent_id, result.hostname,
                                     staged_at=now, host_ports=list(placement.host_ports),
