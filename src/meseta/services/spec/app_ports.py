@@ -103,6 +103,9 @@ def _read_networks(app: Reader, docker_network: str | None) -> list[dict[str, An
                 app.problems.append(Problem(app.at("container/docker/network"),
                                             "must be one of " + ", ".join(LEGACY_DOCKER_NETWORKS)))
             return [{"mode": HOST}]
+        if docker_network == "USER":  # Marathon names it after --default_network_name, which Meseta has not
+            app.problems.append(Problem(app.at("container/docker/network"),
+                                        "USER needs ipAddress.networkName or networks [{mode: container, name}]"))
         return [{"mode": LEGACY_DOCKER_NETWORKS[docker_network]}]
     networks = []
     for network in given:
