@@ -5,8 +5,9 @@ Templates combine the network modes (host, container/bridge, container with one 
 networks, the deprecated docker.network and ipAddress forms) with both container types, port
 mappings (hostPort 0 / absent / fixed, udp,tcp, networkNames), volumes and forcePullImage; each
 example is one of them with one value made hostile, or a mix of parts that may not go together.
-Checked: no answer >= 500; an accepted app reads back and its definition normalises to itself
-(PUT of what GET gave changes no version; not checked with networkNames, which GET leaves out); a refused one changes no app and no group version.
+Checked: no answer >= 500; an accepted app reads back, and PUT of what GET gave changes no
+version (not checked with networkNames, which GET leaves out); a refused one changes no app and
+no group version; nothing is logged at ERROR.
 """
 
 from __future__ import annotations

@@ -85,3 +85,13 @@ def test_readiness_of_a_container_port_with_a_host_port_uses_the_agent() -> None
     m.status(status(task_id, network_infos=[overlay("10.0.1.2", "a")]), NOW + 1)
     (probe,) = m.readiness_probes()
     assert probe.url == f"http://h1:{m.instances[task_id].host_ports[0]}/"
+
+
+def test_a_definition_stored_before_its_network_was_refused_stays_queued_instead_of_crashing() -> None:
+    m = machine()
+    post(m, id="/old", networks=[{"mode": "container", "name": "n"}], portDefinitions=None,
+         container={"type": "MESOS", "portMappings": [{"containerPort": 80}]})
+    del m.root.apps["/old"]["networks"][0]["name"]  # as an older version let it in
+    assert launches(m.offers([offer("O1")], NOW)) == [] and m.queue == {"/old": 1}
+    m.root.apps["/old"]["networks"][0]["name"] = "n"
+    assert len(launches(m.offers([offer("O2")], NOW))) == 1 and m.queue == {}

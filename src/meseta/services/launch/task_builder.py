@@ -288,6 +288,17 @@ def discovery_ports(app: dict[str, Any], ports: Sequence[PortAssignment]) -> lis
     return out
 
 
+def unlaunchable(app: dict[str, Any]) -> str | None:
+    """Why a definition stored before the API refused such things cannot be launched as it is
+    (it stays queued rather than run differently): a container network without a name would
+    put the task on the host network; a persistent volume would not be there."""
+    if any(n.get("mode") == CONTAINER and not n.get("name") for n in app.get("networks") or []):
+        return "a container network without name"
+    if any(isinstance(v, dict) and v.get("persistent") for v in (app.get("container") or {}).get("volumes") or []):
+        return "persistent volumes are not supported"
+    return None
+
+
 def task_info(app: dict[str, Any], placement: Placement, *, agent_id: str, host: str, uuid: str,
               bridge_name: str = MESOS_BRIDGE_NAME) -> dict[str, Any]:
     task_id = new_task_id(app["id"], uuid)
