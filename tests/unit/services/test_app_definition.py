@@ -314,6 +314,31 @@ def test_networks_and_port_mappings() -> None:
      "GPU resources only work with the Mesos containerizer"),
     ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a", "groups": ["g"]}}, "/ipAddress/groups",
      "network security groups are not supported"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {}}, "/ipAddress/networkName",
+     "must be given (Meseta has no --default_network_name)"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a"}, "networks": [{"mode": "host"}]}, "/",
+     "must not specify both ipAddress and networks"),
+    ({"id": "/w", "ipAddress": {"networkName": "a"}, "container": {"docker": {"image": "x", "network": "BRIDGE"}}},
+     "/container/docker/network", "must be USER (or absent) with ipAddress"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a", "discovery": {"ports": [{"name": "p"}]}}},
+     "/ipAddress/discovery/ports(0)/number", "error.path.missing"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a", "discovery": {"ports": [{"number": 1}]}},
+      "container": {"type": "MESOS", "portMappings": [{"containerPort": 2}]}}, "/container/portMappings",
+     "cannot specify both portMappings and ipAddress.discovery.ports"),
+    ({"id": "/w", "container": {"docker": {"image": "x", "network": "USER"}}}, "/container/docker/network",
+     "USER needs ipAddress.networkName or networks [{mode: container, name}]"),
+    ({"id": "/w", "cmd": "x", "networks": [{"mode": "container"}]}, "/networks(0)/name",
+     "must be given for container networks (Meseta has no --default_network_name)"),
+    ({"id": "/w", "networks": [{"mode": "container", "name": "a"}, {"mode": "container", "name": "b"}],
+      "container": {"docker": {"image": "x"}}}, "/networks", "Docker containers can join only one container network"),
+    ({"id": "/w", "container": {"docker": {"image": "x", "parameters": [{"key": "a", "value": "b"}]}}},
+     "/container/docker/parameters", "Docker parameters are not supported: Meseta runs Docker images with the "
+                                     "Mesos containerizer, which has no docker run options"),
+    ({"id": "/w", "container": {"docker": {"image": "x", "privileged": True}}}, "/container/docker/privileged",
+     "privileged containers are not supported"),
+    ({"id": "/w", "container": {"type": "MESOS", "docker": {"image": "x", "pullConfig": {"secret": "s"}}},
+      "secrets": {"s": {"source": "x"}}}, "/container/docker/pullConfig",
+     "pullConfig (registry credentials from a secret) is not supported: the agent pulls without credentials"),
 ])
 def test_container_and_network_rules(raw: dict[str, Any], path: str, message: str) -> None:
     found = errors(raw)
@@ -497,3 +522,20 @@ def test_a_readiness_check_without_host_port_is_made_at_the_container() -> None:
     app, problems = normalise({"id": "/c", "cmd": "x", "networks": [{"mode": "container/bridge"}],
                                "container": mapped, "readinessChecks": [{}]}, now_version="v")
     assert problems == [] and app is not None
+
+
+def test_legacy_ip_address_becomes_container_networking() -> None:
+    app = ok({"id": "/w", "cmd": "x", "ipAddress": {
+        "networkName": "overlay", "labels": {"k": "v"},
+        "discovery": {"ports": [{"number": 80, "name": "http", "protocol": "tcp,udp", "labels": {"l": "1"}}]}}})
+    assert app["networks"] == [{"mode": "container", "name": "overlay", "labels": {"k": "v"}}]
+    assert app["container"] == {"type": "MESOS", "volumes": [], "portMappings": [
+        {"containerPort": 80, "servicePort": 0, "protocol": "udp,tcp", "name": "http", "labels": {"l": "1"}}]}
+    assert "ipAddress" not in app and app["portDefinitions"] == []
+    docker = ok({"id": "/d", "ipAddress": {"networkName": "n"},
+                 "container": {"docker": {"image": "x", "network": "USER",
+                                          "portMappings": [{"containerPort": 8080, "hostPort": 0}]}}})
+    assert docker["networks"] == [{"mode": "container", "name": "n"}]
+    assert docker["container"]["portMappings"] == [{"containerPort": 8080, "hostPort": 0, "servicePort": 0,
+                                                    "protocol": "tcp"}]
+    assert ok({"id": "/e", "cmd": "x", "ipAddress": None})["networks"] == [{"mode": "host"}], "null is absent"
