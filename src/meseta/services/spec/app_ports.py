@@ -10,6 +10,12 @@ Where an app's ports live depends on its network mode (the first network decides
     networks [{mode: container, name}]      missing hostPort: 0 (dynamic) in bridge mode, absent
        (docker.network USER)                (not exposed on the host) in container mode
 
+Legacy forms are migrated as Marathon does: ``docker.network`` HOST/BRIDGE/USER to networks, ``ipAddress
+{networkName, labels, discovery.ports}`` to ``networks [{mode: container, name}]`` and port mappings
+(containerPort = number, no hostPort). Meseta has no ``--default_network_name``: a container network names
+itself. What the agent cannot run is refused by name: Docker parameters, privileged, pullConfig, appc,
+secret/external volumes, and persistent volumes (no RESERVE/CREATE of volumes for services).
+
 A port or servicePort of 0 asks for a service port: :func:`assign_service_ports` picks the
 lowest free one in ``local_port_min..local_port_max``; explicit ones must be cluster-unique
 (:func:`changed_service_ports`). Legacy ``docker.portMappings`` move to the container.
