@@ -445,6 +445,13 @@ def test_partial_update_changing_network_mode() -> None:
     assert bridged["networks"] == [{"mode": "container/bridge"}] and bridged["portDefinitions"] == []
     back = ok(apply_partial_update(bridged, {"networks": [{"mode": "host"}]}))
     assert "portMappings" not in back["container"] and back["portDefinitions"][0]["name"] == "default"
+    legacy = ok(apply_partial_update(bridged, {"ipAddress": {"networkName": "n", "discovery": {
+        "ports": [{"number": 53, "name": "dns", "protocol": "udp"}]}}}))
+    assert legacy["networks"] == [{"mode": "container", "name": "n"}]
+    assert legacy["container"]["portMappings"] == [{"containerPort": 53, "servicePort": 0, "protocol": "udp",
+                                                    "name": "dns"}], "the discovery ports replace the mappings"
+    assert errors(apply_partial_update(bridged, {"ipAddress": {"networkName": "n", "discovery": [1]}})) == {
+        "/ipAddress/discovery": ["error.expected.jsobject"]}
 
 
 def test_scale_only_and_version_info() -> None:

@@ -47,6 +47,7 @@ from meseta.services.spec.app_fields import (
     read_upgrade_strategy,
 )
 from meseta.services.spec.app_ports import (
+    CONTAINER,
     HOST,
     LEGACY_DOCKER_NETWORKS,
     ServicePortsExhausted,
@@ -187,7 +188,7 @@ def apply_partial_update(old: App, patch: Mapping[str, Any]) -> dict[str, Any]:
 
     Fields absent (or null) in the patch keep their old values; ``id``, ``version`` and
     ``versionInfo`` never come from the patch. Setting one of a mutually exclusive pair (cmd/args,
-    uris/fetch, ports/portDefinitions, networks/legacy docker.network) drops the other, and a
+    uris/fetch, ports/portDefinitions, networks/legacy docker.network or ipAddress) drops the other, and a
     change of network mode drops ports that belonged to the old mode. Normalise the result.
     """
     changes = {k: v for k, v in patch.items() if v is not None and k not in ("id", "version", "versionInfo")}
@@ -198,11 +199,17 @@ def apply_partial_update(old: App, patch: Mapping[str, Any]) -> dict[str, Any]:
     container = changes.get("container")
     docker = container.get("docker") if isinstance(container, Mapping) else None
     legacy_network = docker.get("network") if isinstance(docker, Mapping) else None
-    if legacy_network is not None and "networks" not in changes:
+    legacy_address = changes.get("ipAddress")
+    if (legacy_network is not None or legacy_address is not None) and "networks" not in changes:
         merged.pop("networks", None)
     merged.update(changes)
-    new_mode = (LEGACY_DOCKER_NETWORKS.get(str(legacy_network), HOST) if legacy_network is not None
+    new_mode = (CONTAINER if legacy_address is not None
+                else LEGACY_DOCKER_NETWORKS.get(str(legacy_network), HOST) if legacy_network is not None
                 else _mode_of(merged.get("networks")))
+    discovery = legacy_address.get("discovery") if isinstance(legacy_address, Mapping) else None
+    ports = discovery.get("ports") if isinstance(discovery, Mapping) else None
+    if ports and "container" not in changes and isinstance(merged.get("container"), dict):
+        merged["container"].pop("portMappings", None)  # the discovery ports replace them
     old_mode = _mode_of(old.get("networks"))
     if new_mode != old_mode and "ports" not in changes and "portDefinitions" not in changes:
         merged.pop("portDefinitions", None)  # they belonged to the old mode (in non-host modes always [])
