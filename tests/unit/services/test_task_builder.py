@@ -54,7 +54,10 @@ def test_docker_host_is_docker_network_host_and_host_ports_everywhere() -> None:
     assert info["container"] == {"type": "DOCKER", "docker": {"image": "nginx", "network": "HOST",
                                                               "force_pull_image": False}}
     assert env(info)["PORT0"] == env(info)["PORT_WEB"] == env(info)["PORT"] == str(port)
-    assert discovery(info) == [(port, "tcp", {"network-scope": "host"})]
+    assert discovery(info) == [(port, "tcp", {})], "host mode: no scope label, as Marathon sends it"
+    labelled = launched({"portDefinitions": [{"port": 0, "protocol": "udp,tcp", "labels": {"VIP_0": "/a:1"}}]})
+    (port,) = host_ports(labelled)
+    assert discovery(labelled) == [(port, "udp", {"VIP_0": "/a:1"}), (port, "tcp", {"VIP_0": "/a:1"})]
 
 
 def test_docker_bridge_maps_every_host_port_once_per_protocol() -> None:
@@ -95,7 +98,7 @@ def test_docker_container_network_is_user_with_its_network_info() -> None:
     variables = env(info)
     assert variables["PORT0"] == variables["PORT_80"] == "80", "no host port: the container port"
     assert "PORT_HTTP" not in variables and variables["PORT_METRICS"] == variables["PORT1"] == str(metrics)
-    assert variables["PORT"] == str(metrics) and variables["PORTS"] == f"{metrics},80"
+    assert variables["PORT"] == variables["PORTS"] == str(metrics), "declared container ports are not in PORTS"
     assert discovery(info) == [(80, "tcp", {"network-scope": "container", "network-name": "overlay"}),
                                (metrics, "tcp", {"network-scope": "host"})]
 

@@ -14,7 +14,8 @@
                     Marathon-level checks do)
       kill_policy   taskKillGracePeriodSeconds
       labels        the app's labels
-      discovery     name and ports, each labelled network-scope host|container (+ network-name)
+      discovery     name and ports; with bridge/container networking each labelled network-scope
+                    host|container (+ network-name), as Marathon does
 
 Every port of an instance is a :class:`PortAssignment`: its host port (from the offer, or none
 for a container-mode mapping without ``hostPort``) and its container port (``containerPort``, or
@@ -104,7 +105,8 @@ def _generated_port(seed: str, index: int, used: set[int]) -> int:
 def ports_environment(assignments: Sequence[PortAssignment]) -> dict[str, str]:
     """Marathon's port variables: ``PORT<i>`` = the host port of port i, else its container port;
     ``PORT_<declared>`` (the containerPort, or the port itself when 0) = the same;
-    ``PORT_<NAME>`` only for ports with a host port; ``PORT`` = the first of them, ``PORTS`` all."""
+    ``PORT_<NAME>`` only for ports with a host port; ``PORTS`` = the host ports, then the
+    generated container ports (not the declared ones), ``PORT`` = the first of those."""
     env: dict[str, str] = {}
     for slot, port in enumerate(assignments):
         value = str(port.effective)
@@ -113,7 +115,7 @@ def ports_environment(assignments: Sequence[PortAssignment]) -> dict[str, str]:
         if port.name and port.host_port is not None:
             env[f"PORT_{env_name(port.name)}"] = value
     values = [str(p.host_port) for p in assignments if p.host_port is not None]
-    values += [str(p.container_port) for p in assignments if p.host_port is None]
+    values += [str(p.container_port) for p in assignments if p.host_port is None and not p.declared]
     if values:
         env["PORT"] = values[0]
         env["PORTS"] = ",".join(values)
@@ -266,14 +268,16 @@ def container_info(app: dict[str, Any], ports: Sequence[PortAssignment],
 
 
 def discovery_ports(app: dict[str, Any], ports: Sequence[PortAssignment]) -> list[dict[str, Any]]:
-    """DiscoveryInfo ports as Marathon labels them: a port with a host port is ``network-scope:
-    host`` at that port; one without is ``network-scope: container`` at its container port on
-    each network it applies to (``network-name``). One entry per protocol."""
+    """DiscoveryInfo ports as Marathon labels them: in host mode the host ports with their own
+    labels only; else a port with a host port is ``network-scope: host`` at that port, one
+    without is ``network-scope: container`` at its container port on each network it applies
+    to (``network-name``). One entry per protocol."""
     names = [str(n["name"]) for n in app.get("networks") or [] if n.get("name")]
+    host_mode = network_mode(app.get("networks") or []) == HOST
     out = []
     for port in ports:
         if port.host_port is not None:
-            scopes = [(port.host_port, {"network-scope": "host"})]
+            scopes = [(port.host_port, {} if host_mode else {"network-scope": "host"})]
         else:
             nets = list(port.network_names) or names
             scopes = [(int(port.container_port or 0), {"network-scope": "container", "network-name": net})
