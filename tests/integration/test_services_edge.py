@@ -126,7 +126,16 @@ def test_unsupported_definitions_are_refused_naming_the_field(api: httpx.Client)
     before = stored(api)
     for body, path in [({"container": {"type": "APPC"}}, "/container/type"),
                        ({"networks": [{"mode": "overlay"}]}, "/networks(0)/mode"),
-                       ({"ipAddress": {}}, "/ipAddress")]:
+                       ({"ipAddress": {}}, "/ipAddress/networkName"),
+                       ({"ipAddress": {"networkName": "n", "groups": ["g"]}}, "/ipAddress/groups"),
+                       ({"container": {"docker": {"image": "x", "parameters": [{"key": "a", "value": "b"}]}}},
+                        "/container/docker/parameters"),
+                       ({"container": {"docker": {"image": "x", "privileged": True}}}, "/container/docker/privileged"),
+                       ({"container": {"type": "MESOS", "docker": {"image": "x", "pullConfig": {"secret": "s"}}}},
+                        "/container/docker/pullConfig"),
+                       ({"container": {"type": "MESOS", "volumes": [
+                           {"containerPath": "data", "mode": "RW", "persistent": {"size": 10}}]}},
+                        "/container/volumes(0)/persistent")]:
         answer = api.post("/v2/apps", json={**APP, "id": "/unsupported", **body})
         assert answer.status_code == 422, (body, answer.text)
         assert path in [d["path"] for d in answer.json()["details"]], answer.text

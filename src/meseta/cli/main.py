@@ -95,12 +95,26 @@ def _recover_mode(value: str) -> str:
     return value
 
 
+def _network_name(value: str) -> str:
+    if not value or value != value.strip() or "/" in value:
+        raise ValueError(f"--mesos-bridge-name: '{value}' is not a CNI network name")
+    return value
+
+
 _check_resources = _checked_by(_resources)
 _check_recover = _checked_by(_recover_mode)
 _check_isolation = _checked_by(_isolation)
 _check_weights = _checked_by(_weights)
 _check_attributes = _checked_by(_attributes)
 _check_zk = _checked_by(_zk_url)
+
+
+def _check_network_name(value: str) -> str:
+    """Even an empty value is checked: a NetworkInfo without name would mean the host network."""
+    try:
+        return _network_name(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _run(main: object) -> None:
@@ -379,6 +393,9 @@ def services(
     min_revive_offers_interval: float = typer.Option(
         1.0, help="At most one REVIVE per this many seconds: new launches wanted meanwhile wait for it "
         "(Marathon's --min_revive_offers_interval, 5 s there, in seconds here).", min=0),
+    mesos_bridge_name: str = typer.Option(
+        "mesos-bridge", help="The CNI network that MESOS containers in container/bridge mode join (Marathon's "
+        "--mesos_bridge_name); the agents must have a CNI network of that name.", callback=_check_network_name),
 ) -> None:
     """Run the Marathon-compatible service scheduler: apps, deployments, health checks, /v2 API."""
     from meseta.services.daemon import ServicesOptions
@@ -386,7 +403,8 @@ def services(
     options = ServicesOptions(master, ip, port, work_dir, framework_name, role, zk=zk,
                               zk_session_timeout=zk_session_timeout,
                               deployment_stall_timeout=deployment_stall_timeout,
-                              min_revive_offers_interval=min_revive_offers_interval)
+                              min_revive_offers_interval=min_revive_offers_interval,
+                              mesos_bridge_name=mesos_bridge_name)
     _run(_serve_services(options))
 
 

@@ -1,6 +1,7 @@
 """Stored JSON forms of the services records (pure): what ``services.store`` keeps.
 
-    instance     {"task_id", "app_id", "version", "agent_id", "host", "state", ...}  (Instance fields)
+    instance     {"task_id", "app_id", "version", "agent_id", "host", "state", ...}  (Instance fields;
+                 one stored before a field existed gets its default, e.g. ip_addresses [])
     deployment   {"id", "version", "original": root, "target": root, "steps": [[action, ...]],
                   "step": i, "step_started": t}
     root         {"apps": {id: app}, "groups": {id: {"dependencies": [...], "version"}}, "version"}
@@ -62,6 +63,7 @@ def instance_json(instance: Instance) -> dict[str, Any]:
     out = {name: getattr(instance, name) for name in _INSTANCE_FIELDS}
     out["host_ports"] = list(instance.host_ports)
     out["agent_fields"] = dict(instance.agent_fields)
+    out["ip_addresses"] = [dict(ip) for ip in instance.ip_addresses]
     return out
 
 

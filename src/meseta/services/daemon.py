@@ -14,6 +14,7 @@ from typing import Any
 from meseta.runtime.kv_store import KvStore, SqliteKvStore
 from meseta.services import wire
 from meseta.services.launch.offer_handling import IDLE_DECLINE_SECONDS
+from meseta.services.launch.task_builder import MESOS_BRIDGE_NAME
 from meseta.services.machine import MIN_REVIVE_SECONDS, ServicesMachine
 from meseta.services.shell.actor import ONE_WEEK, ServicesActor, new_uuid
 from meseta.services.shell.api import MARATHON_VERSION, build_services_app
@@ -32,6 +33,7 @@ class ServicesOptions:
     deployment_stall_timeout: float | None = None
     max_instances_per_offer: int = 5
     min_revive_offers_interval: float = MIN_REVIVE_SECONDS  # seconds (Marathon's flag is in ms)
+    mesos_bridge_name: str = MESOS_BRIDGE_NAME  # the CNI network MESOS containers in bridge mode join
 
 
 def build_services(options: ServicesOptions, store: KvStore | None = None) -> tuple[ServicesActor, Any]:
@@ -39,7 +41,8 @@ def build_services(options: ServicesOptions, store: KvStore | None = None) -> tu
     machine = ServicesMachine(new_uuid=new_uuid, framework_roles=(options.role,),
                               max_per_offer=options.max_instances_per_offer,
                               stall_timeout=options.deployment_stall_timeout,
-                              min_revive_interval=options.min_revive_offers_interval)
+                              min_revive_interval=options.min_revive_offers_interval,
+                              bridge_name=options.mesos_bridge_name)
     actor = ServicesActor(machine, store, options.master, name=options.framework_name, role=options.role,
                           hostname=options.ip)
     leader = f"{options.ip}:{options.port}"
@@ -53,7 +56,8 @@ def build_services(options: ServicesOptions, store: KvStore | None = None) -> tu
                              "max_instances_per_offer": options.max_instances_per_offer,
                              "min_revive_offers_interval": int(options.min_revive_offers_interval * 1000),
                              "decline_offer_duration": int(IDLE_DECLINE_SECONDS * 1000),
-                             "local_port_min": 10000, "local_port_max": 20000},
+                             "local_port_min": 10000, "local_port_max": 20000,
+                             "mesos_bridge_name": options.mesos_bridge_name},
             zookeeper_config={"zk": options.zk} if options.zk else {},
             http_config={"http_port": options.port})
 

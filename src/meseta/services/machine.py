@@ -19,7 +19,7 @@ so a new leader knows every task it may find running).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from meseta.services.effects import Effect, Emit, Kill, Reconcile, Revive, Store
 from meseta.services.launch.backoff import LaunchDelays
 from meseta.services.launch.launch_stats import LaunchStats
 from meseta.services.launch.offer_handling import OfferHandling
+from meseta.services.launch.task_builder import MESOS_BRIDGE_NAME
 from meseta.services.model import TERMINAL_STATES, App, Instance
 from meseta.services.spec import app_definition, app_ids, app_ports
 
@@ -64,6 +65,29 @@ class Running:
         return {**codec.plan_json(self.plan), "step": self.step, "step_started": self.step_started}
 
 
+def ip_addresses_of(status: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The task's addresses in a TaskStatus: ``container_status.network_infos[].ip_addresses``
+    as ``{ipAddress, protocol, networkName?}`` (malformed entries are skipped: the agent's word)."""
+    container = status.get("container_status")
+    infos = container.get("network_infos") if isinstance(container, Mapping) else None
+    out: list[dict[str, str]] = []
+    for info in infos if isinstance(infos, list) else ():
+        if not isinstance(info, Mapping) or not isinstance(info.get("ip_addresses"), list):
+            continue
+        name = info.get("name")
+        for address in info["ip_addresses"]:
+            ip = address.get("ip_address") if isinstance(address, Mapping) else None
+            if not isinstance(ip, str) or not ip:
+                continue
+            protocol = address.get("protocol")
+            entry = {"ipAddress": ip, "protocol": protocol if protocol in ("IPv4", "IPv6") else
+                     ("IPv6" if ":" in ip else "IPv4")}
+            if isinstance(name, str) and name:
+                entry["networkName"] = name
+            out.append(entry)
+    return out
+
+
 @dataclass
 class ServicesMachine(OfferHandling):
     new_uuid: Callable[[], str]
@@ -71,6 +95,7 @@ class ServicesMachine(OfferHandling):
     max_per_offer: int = 5
     stall_timeout: float | None = None
     min_revive_interval: float = MIN_REVIVE_SECONDS
+    bridge_name: str = MESOS_BRIDGE_NAME
     root: RootGroup = field(default_factory=RootGroup)
     instances: dict[str, Instance] = field(default_factory=dict)
     by_app: dict[str, dict[str, Instance]] = field(default_factory=dict)  # app id -> its instances
@@ -422,7 +447,11 @@ class ServicesMachine(OfferHandling):
                 _note_health(instance, instance.healthy, now)
             elif not instance.healthy:
                 instance.health_failures += 1  # another failure report (kept in memory only)
-        if state not in TERMINAL_STATES and (state, instance.healthy) == was:
+        addresses = ip_addresses_of(status)
+        moved = bool(addresses) and addresses != instance.ip_addresses  # a status without them keeps the last
+        if moved:
+            instance.ip_addresses = addresses
+        if state not in TERMINAL_STATES and (state, instance.healthy) == was and not moved:
             return []  # nothing new (a reconciliation answer, a repeated update): nothing to store or tell
         self.dirty.add(instance.app_id)
         was_healthy = was[1]
@@ -436,7 +465,8 @@ class ServicesMachine(OfferHandling):
         ts = wire.timestamp(now)
         effects.append(Emit(wire.event("status_update_event", ts, slaveId=instance.agent_id, taskId=task_id,
                                   taskStatus=state, message=instance.message, appId=instance.app_id,
-                                  host=instance.host, ipAddresses=[], ports=instance.host_ports,
+                                  host=instance.host, ipAddresses=wire.ip_addresses_json(instance),
+                                  ports=instance.host_ports,
                                   version=instance.version)))
         if instance.healthy is not None and instance.healthy != was_healthy:
             effects.append(Emit(wire.event("health_status_changed_event", ts, appId=instance.app_id, instanceId=task_id,

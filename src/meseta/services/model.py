@@ -53,6 +53,8 @@ class Instance:
     health_failures: int = 0  # unhealthy reports since the last healthy one
     health_failure_cause: str | None = None
     message: str = ""  # the last status message (for lastTaskFailure)
+    # from the latest status's container_status.network_infos: [{ipAddress, protocol, networkName?}]
+    ip_addresses: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def active(self) -> bool:

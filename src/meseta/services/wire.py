@@ -218,8 +218,14 @@ class HealthResult:
     last_failure_cause: str | None = None
 
 
+def ip_addresses_json(instance: Instance) -> list[dict[str, str]]:
+    """Task ``ipAddresses``: what the latest status's container_status reported."""
+    return [{"ipAddress": str(ip.get("ipAddress")), "protocol": str(ip.get("protocol", "IPv4"))}
+            for ip in instance.ip_addresses]
+
+
 def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | None = None,
-              ip_addresses: Sequence[str] = (), service_ports_of_app: Sequence[int] | None = None) -> dict[str, Any]:
+              service_ports_of_app: Sequence[int] | None = None) -> dict[str, Any]:
     """Task: healthCheckResults only when the app has health checks (derived from ``healthy`` unless
     given). ``service_ports_of_app``: the app's, when many of its tasks are rendered."""
     result: dict[str, Any] = {
@@ -227,7 +233,7 @@ def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | 
         "state": instance.state, "stagedAt": timestamp(instance.staged_at), "version": instance.version,
         "ports": list(instance.host_ports),
         "servicePorts": list(service_ports_of_app) if service_ports_of_app is not None else service_ports(app),
-        "ipAddresses": [{"ipAddress": ip, "protocol": "IPv6" if ":" in ip else "IPv4"} for ip in ip_addresses],
+        "ipAddresses": ip_addresses_json(instance),
     }
     if instance.started_at is not None:
         result["startedAt"] = timestamp(instance.started_at)

@@ -312,8 +312,33 @@ def test_networks_and_port_mappings() -> None:
      "/container/docker/pullConfig", "pullConfig is not supported with Docker containerizer"),
     ({"id": "/w", "gpus": 1, "container": {"docker": {"image": "x"}}}, "/gpus",
      "GPU resources only work with the Mesos containerizer"),
-    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a"}}, "/ipAddress", "ipAddress is not supported; "
-                                                                                 "use networks"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a", "groups": ["g"]}}, "/ipAddress/groups",
+     "network security groups are not supported"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {}}, "/ipAddress/networkName",
+     "must be given (Meseta has no --default_network_name)"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a"}, "networks": [{"mode": "host"}]}, "/",
+     "must not specify both ipAddress and networks"),
+    ({"id": "/w", "ipAddress": {"networkName": "a"}, "container": {"docker": {"image": "x", "network": "BRIDGE"}}},
+     "/container/docker/network", "must be USER (or absent) with ipAddress"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a", "discovery": {"ports": [{"name": "p"}]}}},
+     "/ipAddress/discovery/ports(0)/number", "error.path.missing"),
+    ({"id": "/w", "cmd": "x", "ipAddress": {"networkName": "a", "discovery": {"ports": [{"number": 1}]}},
+      "container": {"type": "MESOS", "portMappings": [{"containerPort": 2}]}}, "/container/portMappings",
+     "cannot specify both portMappings and ipAddress.discovery.ports"),
+    ({"id": "/w", "container": {"docker": {"image": "x", "network": "USER"}}}, "/container/docker/network",
+     "USER needs ipAddress.networkName or networks [{mode: container, name}]"),
+    ({"id": "/w", "cmd": "x", "networks": [{"mode": "container"}]}, "/networks(0)/name",
+     "must be given for container networks (Meseta has no --default_network_name)"),
+    ({"id": "/w", "networks": [{"mode": "container", "name": "a"}, {"mode": "container", "name": "b"}],
+      "container": {"docker": {"image": "x"}}}, "/networks", "Docker containers can join only one container network"),
+    ({"id": "/w", "container": {"docker": {"image": "x", "parameters": [{"key": "a", "value": "b"}]}}},
+     "/container/docker/parameters", "Docker parameters are not supported: Meseta runs Docker images with the "
+                                     "Mesos containerizer, which has no docker run options"),
+    ({"id": "/w", "container": {"docker": {"image": "x", "privileged": True}}}, "/container/docker/privileged",
+     "privileged containers are not supported"),
+    ({"id": "/w", "container": {"type": "MESOS", "docker": {"image": "x", "pullConfig": {"secret": "s"}}},
+      "secrets": {"s": {"source": "x"}}}, "/container/docker/pullConfig",
+     "pullConfig (registry credentials from a secret) is not supported: the agent pulls without credentials"),
 ])
 def test_container_and_network_rules(raw: dict[str, Any], path: str, message: str) -> None:
     found = errors(raw)
@@ -325,18 +350,13 @@ def test_volumes_and_resident_apps() -> None:
         {"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}]}})
     assert app["container"]["volumes"] == [{"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}]
     assert "residency" not in app and app["upgradeStrategy"]["maximumOverCapacity"] == 1.0
-    resident = ok({"id": "/db", "cmd": "x", "container": {"type": "MESOS", "volumes": [
+    resident = errors({"id": "/db", "cmd": "x", "container": {"type": "MESOS", "volumes": [
         {"containerPath": "data", "mode": "RW", "persistent": {"size": 100}}]}})
-    assert resident["container"]["volumes"] == [{"containerPath": "data", "mode": "RW", "persistent": {
-        "type": "root", "size": 100, "constraints": []}}]
-    assert resident["residency"] == {"relaunchEscalationTimeoutSeconds": 3600, "taskLostBehavior": "WAIT_FOREVER"}
-    assert resident["upgradeStrategy"] == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}
-    assert resident["unreachableStrategy"] == "disabled"
-    bad = errors({"id": "/db", "cmd": "x", "unreachableStrategy": {"inactiveAfterSeconds": 1},
-                  "upgradeStrategy": {"maximumOverCapacity": 0.5}, "container": {"type": "MESOS", "volumes": [
-                      {"containerPath": "a/b", "persistent": {"size": 0}}]}})
-    assert bad["/unreachableStrategy"] == ["unreachableStrategy must be disabled for resident tasks"]
-    assert bad["/upgradeStrategy/maximumOverCapacity"] == ["got 0.5, expected 0"]
+    assert resident == {"/container/volumes(0)/persistent": [
+        "persistent volumes (resident apps) are not supported: Meseta does not reserve and create volumes "
+        "(RESERVE/CREATE) for services"]}
+    bad = errors({"id": "/db", "cmd": "x", "container": {"type": "MESOS", "volumes": [
+        {"containerPath": "a/b", "persistent": {"size": 0}}]}})
     assert bad["/container/volumes(0)/containerPath"] == ['value must not contain "/"']
     assert bad["/container/volumes(0)/persistent/size"] == ["is less than 1"]
     assert errors(cmd_app(residency={})) == {"/": ["App must contain persistent volumes and define residency"]}
@@ -425,6 +445,13 @@ def test_partial_update_changing_network_mode() -> None:
     assert bridged["networks"] == [{"mode": "container/bridge"}] and bridged["portDefinitions"] == []
     back = ok(apply_partial_update(bridged, {"networks": [{"mode": "host"}]}))
     assert "portMappings" not in back["container"] and back["portDefinitions"][0]["name"] == "default"
+    legacy = ok(apply_partial_update(bridged, {"ipAddress": {"networkName": "n", "discovery": {
+        "ports": [{"number": 53, "name": "dns", "protocol": "udp"}]}}}))
+    assert legacy["networks"] == [{"mode": "container", "name": "n"}]
+    assert legacy["container"]["portMappings"] == [{"containerPort": 53, "servicePort": 0, "protocol": "udp",
+                                                    "name": "dns"}], "the discovery ports replace the mappings"
+    assert errors(apply_partial_update(bridged, {"ipAddress": {"networkName": "n", "discovery": [1]}})) == {
+        "/ipAddress/discovery": ["error.expected.jsobject"]}
 
 
 def test_scale_only_and_version_info() -> None:
@@ -492,15 +519,30 @@ def test_changed_service_ports_across_apps() -> None:
     assert problems == [] and moved == {10005: "/c"}, "an app changed to other ports frees the old ones"
 
 
-def test_a_readiness_check_needs_a_host_port() -> None:
+def test_a_readiness_check_without_host_port_is_made_at_the_container() -> None:
     container = {"type": "MESOS", "docker": {"image": "x"},
                  "portMappings": [{"containerPort": 80, "name": "http-api"}]}
     app, problems = normalise({"id": "/c", "cmd": "x", "networks": [{"mode": "container", "name": "n"}],
                                "container": container, "readinessChecks": [{}]}, now_version="v")
-    assert app is None and problems == [("/readinessChecks(0)/portName",
-                                         "port http-api has no hostPort: readiness checks are made on the "
-                                         "agent's host port")]
+    assert problems == [] and app is not None
     mapped = {**container, "portMappings": [{"containerPort": 80, "hostPort": 0, "name": "http-api"}]}
     app, problems = normalise({"id": "/c", "cmd": "x", "networks": [{"mode": "container/bridge"}],
                                "container": mapped, "readinessChecks": [{}]}, now_version="v")
     assert problems == [] and app is not None
+
+
+def test_legacy_ip_address_becomes_container_networking() -> None:
+    app = ok({"id": "/w", "cmd": "x", "ipAddress": {
+        "networkName": "overlay", "labels": {"k": "v"},
+        "discovery": {"ports": [{"number": 80, "name": "http", "protocol": "tcp,udp", "labels": {"l": "1"}}]}}})
+    assert app["networks"] == [{"mode": "container", "name": "overlay", "labels": {"k": "v"}}]
+    assert app["container"] == {"type": "MESOS", "volumes": [], "portMappings": [
+        {"containerPort": 80, "servicePort": 0, "protocol": "udp,tcp", "name": "http", "labels": {"l": "1"}}]}
+    assert "ipAddress" not in app and app["portDefinitions"] == []
+    docker = ok({"id": "/d", "ipAddress": {"networkName": "n"},
+                 "container": {"docker": {"image": "x", "network": "USER",
+                                          "portMappings": [{"containerPort": 8080, "hostPort": 0}]}}})
+    assert docker["networks"] == [{"mode": "container", "name": "n"}]
+    assert docker["container"]["portMappings"] == [{"containerPort": 8080, "hostPort": 0, "servicePort": 0,
+                                                    "protocol": "tcp"}]
+    assert ok({"id": "/e", "cmd": "x", "ipAddress": None})["networks"] == [{"mode": "host"}], "null is absent"

@@ -24,7 +24,8 @@ KEYS = ["id", "cmd", "args", "cpus", "mem", "instances", "container", "docker", 
         "constraints", "env", "secrets", "secret", "source", "labels", "fetch", "uris", "uri", "upgradeStrategy",
         "minimumHealthCapacity", "unreachableStrategy", "inactiveAfterSeconds", "volumes", "persistent", "size",
         "containerPath", "hostPath", "residency", "dependencies", "acceptedResourceRoles", "role", "type",
-        "networkNames", "timeoutSeconds", "intervalSeconds", "requirePorts", "gpus", "pullConfig", "parameters"]
+        "networkNames", "timeoutSeconds", "intervalSeconds", "requirePorts", "gpus", "pullConfig", "parameters",
+        "ipAddress", "networkName", "discovery", "number", "groups", "forcePullImage", "privileged"]
 json_like = st.recursive(
     scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4),
@@ -48,7 +49,11 @@ VALID_APPS: list[dict[str, Any]] = [
      "unreachableStrategy": {"inactiveAfterSeconds": 1, "expungeAfterSeconds": 2}, "readinessChecks": [{}]},
     {"id": "/db", "cmd": "pg", "networks": [{"mode": "container", "name": "n"}],
      "container": {"type": "MESOS", "portMappings": [{"containerPort": 5432, "networkNames": ["n"]}],
-                   "volumes": [{"containerPath": "data", "persistent": {"size": 10}}]}},
+                   "volumes": [{"containerPath": "data", "hostPath": "/srv/db", "mode": "RW"}]}},
+    {"id": "/legacy", "cmd": "serve", "container": {"type": "DOCKER", "docker": {"image": "x", "forcePullImage": True}},
+     "ipAddress": {"networkName": "n", "labels": {"a": "b"},
+                   "discovery": {"ports": [{"number": 80, "name": "http", "protocol": "udp,tcp"}]}},
+     "readinessChecks": [{"portName": "http"}], "healthChecks": [{"protocol": "MESOS_HTTP"}]},
 ]
 
 

@@ -93,7 +93,9 @@ def test_app_definition_json_drops_what_the_client_rejects() -> None:
 def test_task_json() -> None:
     app = app_of({"id": "/web", "cmd": "x", "ports": [0, 0], "role": "web"})
     staging = wire.task_json(instance(1, "TASK_STAGING", host_ports=[31000, 31001],
-                                      agent_fields={"@region": "eu", "@zone": "a"}), app, ip_addresses=["10.0.0.1"])
+                                      agent_fields={"@region": "eu", "@zone": "a"},
+                                      ip_addresses=[{"ipAddress": "10.0.0.1", "protocol": "IPv4", "networkName": "n"}]),
+                             app)
     assert staging == {"id": "web.uuid-1", "appId": "/web", "host": "host-1", "slaveId": "agent-1",
                        "state": "TASK_STAGING", "stagedAt": "2026-01-01T00:00:01.000Z", "version": V1,
                        "ports": [31000, 31001], "servicePorts": [10000, 10001],

@@ -42,7 +42,6 @@ COMPLEX_APPS: dict[str, dict[str, Any]] = {
     "docker-bridge": {
         "id": "/prod/web", "instances": 3, "cpus": 0.5, "mem": 256, "labels": {"HAPROXY_GROUP": "external"},
         "container": {"type": "DOCKER", "docker": {"image": "nginx:1.25", "network": "BRIDGE", "forcePullImage": True,
-                                                   "parameters": [{"key": "label", "value": "a=b"}],
                                                    "portMappings": [{"containerPort": 80, "name": "http",
                                                                      "labels": {"VIP_0": "/web:80"}},
                                                                     {"containerPort": 443, "hostPort": 31443,
@@ -77,10 +76,9 @@ COMPLEX_APPS: dict[str, dict[str, Any]] = {
         "container": {"type": "MESOS", "portMappings": [{"containerPort": 8080, "name": "web",
                                                          "networkNames": ["overlay"]}]},
     },
-    "resident": {
-        "id": "/data/db", "cmd": "postgres",
-        "container": {"type": "MESOS", "volumes": [{"containerPath": "pgdata", "mode": "RW",
-                                                    "persistent": {"size": 1024, "type": "root"}}]},
+    "legacy-ip-address": {
+        "id": "/data/legacy", "cmd": "serve",
+        "ipAddress": {"networkName": "overlay", "discovery": {"ports": [{"number": 8080, "name": "web"}]}},
     },
     "no-ports": {"id": "/worker", "cmd": "work", "portDefinitions": [], "healthChecks": [
         {"protocol": "COMMAND", "command": {"value": "true"}}]},
@@ -139,7 +137,9 @@ def test_tasks_and_health_results_parse() -> None:
     app = normalised("mesos-host")
     result = wire.HealthResult(alive=False, consecutive_failures=2, first_success=T0, last_success=T0 + 1.5,
                                last_failure=T0 + 3, last_failure_cause="HTTP 503")
-    body = wire.task_json(instance(app, 1), app, health=[result], ip_addresses=["10.1.2.3", "fd00::1"])
+    task = instance(app, 1)
+    task.ip_addresses = [{"ipAddress": "10.1.2.3", "protocol": "IPv4"}, {"ipAddress": "fd00::1", "protocol": "IPv6"}]
+    body = wire.task_json(task, app, health=[result])
     task = MarathonTask.from_json(json.loads(json.dumps(body)))
     assert task.service_ports == [10500, 10000] and task.zone == "a" and task.role == "api"
     assert [ip.protocol for ip in task.ip_addresses] == ["IPv4", "IPv6"]

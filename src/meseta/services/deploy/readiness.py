@@ -3,6 +3,7 @@ answer means; pure (the HTTP GETs are made by ``services.readiness_prober``).
 
     deployment step starts -> an instance it launched turns TASK_RUNNING
         -> probed every intervalSeconds: GET <protocol>://<host>:<host port of portName><path>
+           (a port without host port: <container IP>:<container port>, once a status told the IP)
         -> status in httpStatusCodesForReady -> ready (probing stops; the step may count it)
         -> any other status, a timeout or a refused connection -> not ready (probed again)
     the step ends, or the instance goes -> no more probes; results are dropped with it
@@ -19,9 +20,8 @@ from typing import Any
 
 from meseta.services import wire
 from meseta.services.deploy.app_step import is_current
-from meseta.services.launch.offer_matching import port_requests
+from meseta.services.launch.task_builder import port_assignments
 from meseta.services.model import App, Instance
-from meseta.services.spec.app_ports import port_entries
 
 BODY_LIMIT = 4096  # characters of a preserved response body
 
@@ -50,18 +50,25 @@ class Answer:
 
 
 def probe_url(app: App, instance: Instance, check: dict[str, Any]) -> str | None:
-    """Where ``check`` reaches ``instance``: its host and the host port of the port named
-    ``portName``; None when that port is not on the host (container networking without hostPort)."""
-    _, entries = port_entries(app)
-    index = next((i for i, e in enumerate(entries) if e.get("name") == check["portName"]), None)
-    if index is None:
+    """Where ``check`` reaches ``instance`` on the port named ``portName``: the agent's host and
+    its host port when it has one, else the container's IP (from the latest status; on the
+    port's network when it names one) and its container port; None while that is unknown."""
+    port = next((p for p in port_assignments(app, instance.host_ports, instance.task_id)
+                 if p.name == check["portName"]), None)
+    if port is None:
         return None
-    slot = next((s for s, request in enumerate(port_requests(app)) if request.index == index), None)
-    if slot is None or slot >= len(instance.host_ports):
-        return None
+    if port.host_port is not None:
+        where = f"{instance.host}:{port.host_port}"
+    else:
+        ips = [ip for ip in instance.ip_addresses
+               if not port.network_names or ip.get("networkName") in port.network_names]
+        ipv4 = [ip["ipAddress"] for ip in ips if ip.get("protocol") != "IPv6"]
+        if not ipv4 or port.container_port is None:
+            return None
+        where = f"{ipv4[0]}:{port.container_port}"
     scheme = "https" if check.get("protocol") == "HTTPS" else "http"
     path = str(check.get("path") or "/")
-    return f"{scheme}://{instance.host}:{instance.host_ports[slot]}{path if path.startswith('/') else '/' + path}"
+    return f"{scheme}://{where}{path if path.startswith('/') else '/' + path}"
 
 
 def probes_for(app: App, instances: list[Instance], step_started: float) -> list[Probe]:

@@ -4,6 +4,7 @@ instances it launches, a Launch per used offer, one Decline for the rest.
     offer -> the queued apps in turn (round robin; backed-off ones skipped), each matched
              against what the ones before left (offer_matching.rest_of_offer), up to
              max_per_offer instances in all -> TaskInfos, Instances (stored before the Launch)
+    an app stored before the API refused what it holds (task_builder.unlaunchable) -> left queued
     unused offers -> declined for DECLINE_SECONDS while anything waits, else
                      IDLE_DECLINE_SECONDS (and the next wanted launch must REVIVE)
 
@@ -22,7 +23,7 @@ from meseta.services.launch.backoff import LaunchDelays
 from meseta.services.launch.constraints import Placed
 from meseta.services.launch.launch_stats import LaunchStats
 from meseta.services.launch.offer_matching import match, rest_of_offer
-from meseta.services.launch.task_builder import task_info
+from meseta.services.launch.task_builder import task_info, unlaunchable
 from meseta.services.model import App, Instance
 
 DECLINE_SECONDS = 1.0  # while something waits to launch, offers come back soon (and are counted)
@@ -43,6 +44,7 @@ class OfferHandling:
     new_uuid: Callable[[], str]
     framework_roles: tuple[str, ...]
     max_per_offer: int
+    bridge_name: str  # the CNI network of bridge mode for MESOS containers (--mesos-bridge-name)
     root: RootGroup
     instances: dict[str, Instance]
     by_app: dict[str, dict[str, Instance]]
@@ -105,7 +107,7 @@ class OfferHandling:
             if count <= 0:
                 done.append(app_id)
                 continue
-            if app is None or self.delays.launch_at(app_id, now) > now:
+            if app is None or self.delays.launch_at(app_id, now) > now or unlaunchable(app):
                 continue
             if app_id not in cache:
                 live = (i for i in self.by_app.get(app_id, {}).values() if not i.killing)  # walked only if constrained
@@ -118,7 +120,8 @@ class OfferHandling:
             if not result.used:
                 continue
             for placement in result.placements:
-                info = task_info(app, placement, agent_id=result.agent_id, host=result.hostname, uuid=self.new_uuid())
+                info = task_info(app, placement, agent_id=result.agent_id, host=result.hostname, uuid=self.new_uuid(),
+                                 bridge_name=self.bridge_name)
                 task_id = info["task_id"]["value"]
                 instance = Instance(task_id, app_id, app["version"], result.agent_id, result.hostname,
                                     staged_at=now, host_ports=list(placement.host_ports),

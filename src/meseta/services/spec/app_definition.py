@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from meseta.core.resources import MAX_SCALAR, validate_role
-from meseta.services.launch.offer_matching import port_requests
 from meseta.services.model import App
 from meseta.services.spec import app_ids
 from meseta.services.spec.app_checks import read_health_checks, read_readiness_checks
@@ -48,6 +47,7 @@ from meseta.services.spec.app_fields import (
     read_upgrade_strategy,
 )
 from meseta.services.spec.app_ports import (
+    CONTAINER,
     HOST,
     LEGACY_DOCKER_NETWORKS,
     ServicePortsExhausted,
@@ -75,7 +75,7 @@ DEFINITION_KEYS = frozenset({
     "readinessChecks", "dependencies", "upgradeStrategy", "labels", "acceptedResourceRoles", "version",
     "versionInfo", "killSelection", "unreachableStrategy", "requirePorts", "portDefinitions", "ports", "networks",
     "secrets", "taskKillGracePeriodSeconds", "role", "residency", "ipAddress", "uris",
-})  # what normalise reads (ipAddress only to refuse it; uris and ports: deprecated forms)
+})  # what normalise reads (ipAddress, uris and ports: deprecated forms)
 # What GET /v2/apps/{id} adds to a definition: a client PUTting back what it read sends them along.
 APP_INFO_KEYS = frozenset({"tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments", "tasks",
                            "lastTaskFailure", "taskStats", "readinessCheckResults", "queue"})
@@ -125,31 +125,13 @@ def normalise(raw: Any, *, now_version: str, base: str = app_ids.ROOT) -> tuple[
         version=now_version,
         versionInfo={"lastScalingAt": now_version, "lastConfigChangeAt": now_version},
     )
-    _check_readiness_reachable(app, result)
     residency = read_residency(app, resident=net.resident)
     if residency is not None:
         result["residency"] = residency
     _read_placement(app, result)
     if result["gpus"] > 0 and (net.container or {}).get("type") == "DOCKER":
         app.problem("gpus", "GPU resources only work with the Mesos containerizer")
-    if app.has("ipAddress"):
-        app.problem("ipAddress", "ipAddress is not supported; use networks")
     return (None, list(dict.fromkeys(problems))) if problems else (result, [])  # a shared sub-object may repeat one
-
-
-def _check_readiness_reachable(app: Reader, result: App) -> None:
-    """Readiness is probed on the agent's host: the port a check names must have a host port
-    (container networking without ``hostPort`` is reachable only at the container's own IP,
-    which Meseta does not probe)."""
-    checks = result["readinessChecks"]
-    if not checks:
-        return
-    _, entries = port_entries(result)
-    index = next((i for i, e in enumerate(entries) if e.get("name") == checks[0]["portName"]), None)
-    if index is not None and index not in {request.index for request in port_requests(result)}:
-        app.problems.append(Problem(f"{app.at('readinessChecks')}(0)/portName",
-                                    f"port {checks[0]['portName']} has no hostPort: readiness checks "
-                                    "are made on the agent's host port"))
 
 
 def _read_id(app: Reader, base: str) -> str:
@@ -206,7 +188,7 @@ def apply_partial_update(old: App, patch: Mapping[str, Any]) -> dict[str, Any]:
 
     Fields absent (or null) in the patch keep their old values; ``id``, ``version`` and
     ``versionInfo`` never come from the patch. Setting one of a mutually exclusive pair (cmd/args,
-    uris/fetch, ports/portDefinitions, networks/legacy docker.network) drops the other, and a
+    uris/fetch, ports/portDefinitions, networks/legacy docker.network or ipAddress) drops the other, and a
     change of network mode drops ports that belonged to the old mode. Normalise the result.
     """
     changes = {k: v for k, v in patch.items() if v is not None and k not in ("id", "version", "versionInfo")}
@@ -217,11 +199,17 @@ def apply_partial_update(old: App, patch: Mapping[str, Any]) -> dict[str, Any]:
     container = changes.get("container")
     docker = container.get("docker") if isinstance(container, Mapping) else None
     legacy_network = docker.get("network") if isinstance(docker, Mapping) else None
-    if legacy_network is not None and "networks" not in changes:
+    legacy_address = changes.get("ipAddress")
+    if (legacy_network is not None or legacy_address is not None) and "networks" not in changes:
         merged.pop("networks", None)
     merged.update(changes)
-    new_mode = (LEGACY_DOCKER_NETWORKS.get(str(legacy_network), HOST) if legacy_network is not None
+    new_mode = (CONTAINER if legacy_address is not None
+                else LEGACY_DOCKER_NETWORKS.get(str(legacy_network), HOST) if legacy_network is not None
                 else _mode_of(merged.get("networks")))
+    discovery = legacy_address.get("discovery") if isinstance(legacy_address, Mapping) else None
+    ports = discovery.get("ports") if isinstance(discovery, Mapping) else None
+    if ports and "container" not in changes and isinstance(merged.get("container"), dict):
+        merged["container"].pop("portMappings", None)  # the discovery ports replace them
     old_mode = _mode_of(old.get("networks"))
     if new_mode != old_mode and "ports" not in changes and "portDefinitions" not in changes:
         merged.pop("portDefinitions", None)  # they belonged to the old mode (in non-host modes always [])

@@ -10,6 +10,12 @@ Where an app's ports live depends on its network mode (the first network decides
     networks [{mode: container, name}]      missing hostPort: 0 (dynamic) in bridge mode, absent
        (docker.network USER)                (not exposed on the host) in container mode
 
+Legacy forms are migrated as Marathon does: ``docker.network`` HOST/BRIDGE/USER to networks, ``ipAddress
+{networkName, labels, discovery.ports}`` to ``networks [{mode: container, name}]`` and port mappings
+(containerPort = number, no hostPort). Meseta has no ``--default_network_name``: a container network names
+itself. What the agent cannot run is refused by name: Docker parameters, privileged, pullConfig, appc,
+secret/external volumes, and persistent volumes (no RESERVE/CREATE of volumes for services).
+
 A port or servicePort of 0 asks for a service port: :func:`assign_service_ports` picks the
 lowest free one in ``local_port_min..local_port_max``; explicit ones must be cluster-unique
 (:func:`changed_service_ports`). Legacy ``docker.portMappings`` move to the container.
@@ -44,6 +50,8 @@ PORT_DEFINITION_KEYS = frozenset({"port", "protocol", "name", "labels"})
 PORT_MAPPING_KEYS = frozenset({"containerPort", "hostPort", "servicePort", "protocol", "name", "labels",
                                "networkNames"})
 NETWORK_KEYS = frozenset({"mode", "name", "labels"})
+IP_ADDRESS_KEYS = frozenset({"networkName", "discovery", "groups", "labels"})  # legacy (pre-1.5) container mode
+DISCOVERY_PORT_KEYS = frozenset({"number", "name", "protocol", "labels"})
 DEFAULT_PORT_DEFINITION = {"port": 0, "protocol": "tcp", "name": "default"}
 
 
@@ -68,11 +76,19 @@ def read_networking(app: Reader, secrets: Mapping[str, Any]) -> Networking:
     """Everything about where the app's tasks listen, normalised to the canonical layout above."""
     container = app.obj("container")
     docker = container.obj("docker") if container else None
-    networks = _read_networks(app, docker.string("network") if docker else None)
+    docker_network = docker.string("network") if docker else None
+    legacy = app.obj("ipAddress")
+    discovered: list[dict[str, Any]] | None = None
+    if legacy is not None:
+        networks, discovered = _read_ip_address(app, legacy, docker_network)
+    else:
+        networks = _read_networks(app, docker_network)
     mode = network_mode(networks)
-    normalised = _read_container(container, mode, networks, secrets) if container else None
+    normalised = _read_container(container, mode, networks, secrets, discovered) if container else None
     if normalised is None and mode != HOST:
-        normalised = {"type": "MESOS", "volumes": [], "portMappings": _default_mappings(mode)}
+        normalised = {"type": "MESOS", "volumes": [], "portMappings": discovered or _default_mappings(mode)}
+    if (normalised or {}).get("type") == "DOCKER" and len(networks) > 1:
+        app.problem("networks", "Docker containers can join only one container network")
     definitions = _read_port_definitions(app)
     if mode != HOST and definitions:
         app.problem(None, "portDefinitions are only allowed with host-networking")
@@ -93,6 +109,9 @@ def _read_networks(app: Reader, docker_network: str | None) -> list[dict[str, An
                 app.problems.append(Problem(app.at("container/docker/network"),
                                             "must be one of " + ", ".join(LEGACY_DOCKER_NETWORKS)))
             return [{"mode": HOST}]
+        if docker_network == "USER":  # Marathon names it after --default_network_name, which Meseta has not
+            app.problems.append(Problem(app.at("container/docker/network"),
+                                        "USER needs ipAddress.networkName or networks [{mode: container, name}]"))
         return [{"mode": LEGACY_DOCKER_NETWORKS[docker_network]}]
     networks = []
     for network in given:
@@ -102,6 +121,8 @@ def _read_networks(app: Reader, docker_network: str | None) -> list[dict[str, An
         name = network.string("name", non_empty=True)
         if name is not None and mode != CONTAINER:
             network.problem("name", f"must be empty for {mode} networks")
+        elif name is None and mode == CONTAINER and not network.has("name"):
+            network.problem("name", "must be given for container networks (Meseta has no --default_network_name)")
         elif name is not None:
             entry["name"] = name
         labels = network.string_map("labels")
@@ -116,8 +137,44 @@ def _read_networks(app: Reader, docker_network: str | None) -> list[dict[str, An
     return networks
 
 
+def _read_ip_address(app: Reader, legacy: Reader,
+                     docker_network: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """Legacy ``ipAddress`` as Marathon migrates it: ``networks [{mode: container, name:
+    networkName, labels}]``, and its ``discovery.ports`` as port mappings without host ports
+    (None when it has none: the container's own portMappings, or the default, apply)."""
+    legacy.only(IP_ADDRESS_KEYS)
+    if app.has("networks"):
+        app.problem(None, "must not specify both ipAddress and networks")
+    if docker_network not in (None, "USER"):
+        app.problems.append(Problem(app.at("container/docker/network"), "must be USER (or absent) with ipAddress"))
+    if legacy.strings("groups"):
+        legacy.problem("groups", "network security groups are not supported")
+    name = legacy.string("networkName", non_empty=True)
+    if name is None and not legacy.has("networkName"):
+        legacy.problem("networkName", "must be given (Meseta has no --default_network_name)")
+    network: dict[str, Any] = {"mode": CONTAINER, "name": name or ""}
+    labels = legacy.string_map("labels")
+    if labels:
+        network["labels"] = labels
+    discovery = legacy.obj("discovery")
+    if discovery is None:
+        return [network], None
+    discovery.only(frozenset({"ports"}))
+    mappings = []
+    for port in discovery.objects("ports") or []:
+        port.only(DISCOVERY_PORT_KEYS)
+        if not port.has("number"):
+            port.problem("number", MISSING)
+        entry: dict[str, Any] = {"containerPort": port.integer("number", 0, low=0, high=MAX_PORT), "servicePort": 0,
+                                 "protocol": read_protocol(port)}
+        _read_port_name(port, entry)
+        mappings.append(entry)
+    _check_unique_names(discovery, "ports", mappings)
+    return [network], mappings or None
+
+
 def _read_container(container: Reader, mode: str, networks: list[dict[str, Any]],
-                    secrets: Mapping[str, Any]) -> dict[str, Any]:
+                    secrets: Mapping[str, Any], discovered: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     container.only(CONTAINER_KEYS)
     kind = container.choice("type", "DOCKER", CONTAINER_TYPES)
     result: dict[str, Any] = {"type": kind}
@@ -140,8 +197,12 @@ def _read_container(container: Reader, mode: str, networks: list[dict[str, Any]]
         if chosen:
             container.problem("portMappings", "portMappings are not allowed with host-networking")
         return result
-    result["portMappings"] = (_default_mappings(mode) if chosen is None
-                              else _read_port_mappings(container, chosen, mode, networks))
+    if chosen and discovered:
+        container.problem("portMappings", "cannot specify both portMappings and ipAddress.discovery.ports")
+    if chosen is None:
+        result["portMappings"] = discovered or _default_mappings(mode)
+    else:
+        result["portMappings"] = _read_port_mappings(container, chosen, mode, networks)
     return result
 
 
@@ -150,26 +211,28 @@ def _read_docker(docker: Reader, kind: str, secrets: Mapping[str, Any]) -> dict[
     image = docker.string("image", "", required=True, non_empty=True) or ""
     result: dict[str, Any] = {"image": image, "forcePullImage": docker.boolean("forcePullImage", False)}
     privileged = docker.boolean("privileged", False)
-    parameters = []
-    for parameter in docker.objects("parameters") or []:
-        key, value = parameter.string("key", required=True), parameter.string("value", required=True)
-        if key is not None and value is not None:
-            parameters.append({"key": key, "value": value})
+    parameters = [p for p in docker.objects("parameters") or []
+                  if p.string("key", required=True) is not None and p.string("value", required=True) is not None]
     pull = docker.obj("pullConfig")
+    if kind == "MESOS":
+        for key, bad in (("network", docker.has("network")), ("parameters", bool(parameters)),
+                         ("privileged", privileged)):
+            if bad:
+                docker.problem(key, "is not supported by the Mesos containerizer")
+    # What the agent cannot honour is refused here, by name, rather than dropped on the way
     if kind == "DOCKER":
-        result.update(privileged=privileged, parameters=parameters)
-        if pull is not None:
-            docker.problem("pullConfig", "pullConfig is not supported with Docker containerizer")
-        return result
-    for key, bad in (("network", docker.has("network")), ("parameters", bool(parameters)), ("privileged", privileged)):
-        if bad:
-            docker.problem(key, "is not supported by the Mesos containerizer")
-    if pull is not None:
-        secret = pull.string("secret", required=True)
-        if secret is not None and secret not in secrets:
-            docker.problem("pullConfig", "pullConfig.secret must refer to an existing secret")
-        elif secret is not None:
-            result["pullConfig"] = {"secret": secret}
+        result.update(privileged=False, parameters=[])  # as Marathon shows them; anything else is refused
+    if kind == "DOCKER" and parameters:
+        docker.problem("parameters", "Docker parameters are not supported: Meseta runs Docker images with the "
+                                     "Mesos containerizer, which has no docker run options")
+    if kind == "DOCKER" and privileged:
+        docker.problem("privileged", "privileged containers are not supported")
+    if kind == "DOCKER" and pull is not None:
+        docker.problem("pullConfig", "pullConfig is not supported with Docker containerizer")
+    elif pull is not None:
+        pull.string("secret", required=True)
+        docker.problem("pullConfig", "pullConfig (registry credentials from a secret) is not supported: the "
+                                     "agent pulls without credentials")
     return result
 
 
@@ -189,8 +252,10 @@ def _read_volume(volume: Reader) -> dict[str, Any] | None:
         volume.problem("containerPath", 'value must not contain "/"')
     if mode != "RW":
         volume.problem("mode", "persistent volumes must be RW")
-    info = _read_persistent(persistent)
-    return {"containerPath": path, "mode": "RW", "persistent": info} if path else None
+    _read_persistent(persistent)  # its own problems first, then the refusal
+    volume.problem("persistent", "persistent volumes (resident apps) are not supported: Meseta does not "
+                                 "reserve and create volumes (RESERVE/CREATE) for services")
+    return None
 
 
 def _read_persistent(persistent: Reader) -> dict[str, Any]:
