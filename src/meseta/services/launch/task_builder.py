@@ -4,7 +4,8 @@
       name          app id segments reversed, joined by dots (/prod/web -> web.prod)
       task_id       <safeAppId>.<uuid> (app_ids.new_task_id)
       resources     the placement's share of the offer (offer_matching.Placement)
-      command       cmd under /bin/sh -c, or args without a shell; fetch -> uris; user
+      command       cmd under /bin/sh -c, or args without a shell (after the image's Entrypoint when
+                    the app has an image); no cmd nor args: the image's Entrypoint/Cmd; fetch -> uris; user
         environment app env + MARATHON_APP_ID/VERSION/RESOURCE_*/LABELS, HOST and the ports
                     (:func:`ports_environment`), MARATHON_APP_LABEL_<NAME>
       container     :func:`container_info` (spec discovery-containers 5.7's table)
@@ -311,6 +312,8 @@ def task_info(app: dict[str, Any], placement: Placement, *, agent_id: str, host:
     command: dict[str, Any] = {"environment": {"variables": variables}}
     if app.get("cmd"):
         command.update(shell=True, value=app["cmd"])
+    elif app.get("args") and ((app.get("container") or {}).get("docker") or {}).get("image"):
+        command.update(shell=False, arguments=list(app["args"]))  # after the image's Entrypoint, as Docker does
     elif app.get("args"):
         command.update(shell=False, value=app["args"][0], arguments=list(app["args"]))
     else:
