@@ -29,7 +29,7 @@ import httpx
 from meseta.agent import checkpoint, paths, recovery
 from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits, parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
-from meseta.agent.containerizer.images import ImageError, ImageStore, image_name
+from meseta.agent.containerizer.images import ImageError, ImageStore, force_pull, image_name
 from meseta.agent.containerizer.launcher import LaunchError, ProcessHandle
 from meseta.agent.effects import (
     AdoptExecutor,
@@ -96,7 +96,9 @@ class AgentActor:
         self.pid_namespace, self.disk_du = isolation.pid_namespace, isolation.disk_du
         self.fetcher = seams.fetcher or Fetcher(FetcherCache(options.fetcher_cache_dir or self.work_dir / "fetch",
                                                              options.fetcher_cache_size))
-        self.images = ImageStore(self.work_dir, options.docker_registry)
+        self.images = ImageStore(self.work_dir, options.docker_registry, store_dir=options.docker_store_dir,
+                                 docker_config=options.docker_config, insecure=options.docker_insecure_registry,
+                                 gc_bytes=options.image_gc)
         self.framework_files = checkpoint.FrameworkFiles(self.work_dir)
         seed = seams.seed if seams.seed is not None else random.SystemRandom().getrandbits(64)
         self.machine = AgentMachine(options, resources, parse_attributes(options.attributes),
@@ -287,6 +289,7 @@ class AgentActor:
                 container.setup_error = f"Failed to prepare the container's cgroups: {exc}"
         try:
             container.image = image_name(effect.container or None)
+            container.force_pull = force_pull(effect.container or None)
         except ImageError as exc:
             container.setup_error = str(exc)
         self.containers[key] = container

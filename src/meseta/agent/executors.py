@@ -25,7 +25,7 @@ from typing import Any
 
 from meseta.agent import checkpoint, paths
 from meseta.agent.containerizer.cgroups import ContainerCgroups
-from meseta.agent.containerizer.images import ImageError, ImageStore
+from meseta.agent.containerizer.images import Image, ImageError, ImageStore
 from meseta.agent.containerizer.launcher import (
     AdoptedProcess,
     ExitStatus,
@@ -86,6 +86,8 @@ class Container:
     fetcher: Fetcher | None = None
     images: ImageStore | None = None
     image: str | None = None  # the docker image of ContainerInfo.mesos.image, if any
+    image_info: Image | None = None  # the pulled image (layers, config), once pulled
+    force_pull: bool = False  # re-resolve the tag at the registry (cached: false / forcePullImage)
     rootfs: RootfsMount | None = None  # the image's overlay, once prepared
     cgroups: ContainerCgroups | None = None  # the cgroups/* isolators' share of this container
     pid_namespace: bool = False
@@ -127,14 +129,14 @@ class Container:
         return None
 
     async def ensure_rootfs(self) -> None:
-        """Unpack the image (once per agent, off the loop) and make this container's overlay."""
+        """Pull the image (layers shared by the agent's containers) and make this container's overlay."""
         if self.image is None or self.rootfs is not None or self.images is None:
             return
         try:
-            lower = await asyncio.to_thread(self.images.layers, self.image)
+            self.image_info = await self.images.pull(self.image, self.force_pull)
         except ImageError as exc:
             raise LaunchError(str(exc)) from None
-        self.rootfs = self.images.prepare(self.key.container_id, lower)
+        self.rootfs = self.images.prepare(self.key.container_id, self.image_info)
 
     def contained(self, argv: tuple[str, ...], env: dict[str, str], status_file: Path | None = None) -> LaunchSpec:
         """The launch of ``argv`` inside this container: in its cgroups (joined before exec), with
