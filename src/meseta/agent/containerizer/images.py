@@ -404,7 +404,7 @@ class ImageStore:
         for path in (self.root / "images").glob("*.json"):
             with contextlib.suppress(OSError, ValueError):
                 records[path] = (path.stat().st_mtime, json.loads(path.read_text()))
-        while self._store_size() > bound:
+        while self.store_size() > bound:
             victims = sorted((when, path) for path, (when, record) in records.items()
                              if record.get("digest") not in in_use_digests)
             if not victims:
@@ -424,7 +424,8 @@ class ImageStore:
                         and not blob.name.endswith(".partial"):
                     blob.unlink(missing_ok=True)
 
-    def _store_size(self) -> int:
+    def store_size(self) -> int:
+        """Bytes of blobs and unpacked layers in the store (what --image-gc bounds)."""
         total = sum(blob.stat().st_size for blob in (self.root / "blobs" / "sha256").glob("*"))
         for size in (self.root / "layers").glob("*/size"):
             with contextlib.suppress(OSError, ValueError):
