@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from meseta.agent.containerizer.images import Image, ImageError, ImageStore
@@ -205,3 +206,26 @@ def test_a_task_runs_on_a_registry_image(tmp_path: Path, registry: LocalRegistry
     assert len(list((tmp_path / "agent" / "provisioner" / "layers").iterdir())) == 3
     log = (tmp_path / "agent.log").read_text()
     assert "pulling image" in log and "fetched blob" in log
+
+
+def test_bearer_tokens_from_the_realm_reused_per_repository(tmp_path: Path) -> None:
+    with LocalRegistry(tmp_path, auth=("alice", "s3cret"), token=True) as registry:
+        registry.push(docker_archive(tmp_path / "tiny.tar"), "team/tiny:1")
+        registry.push(docker_archive(tmp_path / "other.tar", applets=SMALL), "team/other:1")
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({"auths": {registry.host: {"username": "alice", "password": "s3cret"}}}))
+        asked = len(registry.token_requests)
+        store = ImageStore(tmp_path / "work", registry.url, docker_config=config)
+        tiny, other = _pull(store, "team/tiny:1", "team/other:1")
+        assert len(tiny.layers) == len(other.layers) == 2
+        # one token per repository scope, for its manifest and all its blobs
+        assert sorted(registry.token_requests[asked:]) == ["repository:team/other:pull", "repository:team/tiny:pull"]
+        assert registry.token_server is not None  # the registry checks signatures: a forged one is refused
+        token = registry.token_server.sign(["repository:team/tiny:pull"])
+        manifest = f"{registry.url}/v2/team/tiny/manifests/1"
+        assert httpx.get(manifest, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        forged = token[:-8] + ("AAAAAAAA" if not token.endswith("AAAAAAAA") else "BBBBBBBB")
+        assert httpx.get(manifest, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+        config.write_text(json.dumps({"auths": {registry.host: {"username": "alice", "password": "wrong"}}}))
+        with pytest.raises(ImageError, match=r"token from http://127\.0\.0\.1:\d+/token: HTTP 401 \(UNAUTHORIZED"):
+            _pull(ImageStore(tmp_path / "bad", registry.url, docker_config=config), "team/tiny:1")

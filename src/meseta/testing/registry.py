@@ -1,28 +1,37 @@
 """A real Docker registry on loopback for tests: Debian's ``docker-registry`` (distribution 2.8),
-seeded with ``skopeo copy``; optional htpasswd auth and TLS (a self-signed cert made by openssl).
+seeded with ``skopeo copy``; optional htpasswd auth, token auth (``auth.token``: a small token
+server here signs RS256 JWTs with openssl, the registry checks them against its rootcertbundle) and
+TLS (a self-signed cert made by openssl).
 
     with LocalRegistry(tmp_path, auth=("user", "pw"), tls=True) as registry:
         registry.push(docker_archive(tmp_path / "a.tar"), "tiny:1")           # Docker schema 2
         registry.push(archive, "tiny:oci", oci=True)                          # OCI manifest
         registry.put_index("tiny", "multi", {"linux/amd64": d1, "linux/arm64": d2})
         registry.url, registry.host, registry.ca, registry.blob_data(digest), registry.blob_gets()
+    LocalRegistry(tmp_path, auth=("user", "pw"), token=True).token_requests  # scopes asked, in order
 
-Files under ``<tmp>/registry-<port>/``: config.yml, htpasswd, cert.pem/key.pem, registry.log, storage/
-(the registry's rootdirectory: docker/registry/v2/blobs/sha256/<2>/<hex>/data).
+Files under ``<tmp>/registry-<port>/``: config.yml, htpasswd, cert.pem/key.pem, token-cert.pem/
+token-key.pem, registry.log, storage/ (the registry's rootdirectory: docker/registry/v2/blobs/
+sha256/<2>/<hex>/data).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import shutil
 import ssl
 import subprocess
+import threading
 import time
 import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -43,7 +52,8 @@ def _bcrypt(password: str) -> str:
 
 
 class LocalRegistry:
-    def __init__(self, tmp: Path, auth: tuple[str, str] | None = None, tls: bool = False) -> None:
+    def __init__(self, tmp: Path, auth: tuple[str, str] | None = None, tls: bool = False,
+                 token: bool = False) -> None:
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.dir = tmp / f"registry-{self.port}"
@@ -60,7 +70,12 @@ class LocalRegistry:
                             "-keyout", str(self.dir / "key.pem"), "-out", str(self.dir / "cert.pem")],
                            check=True, capture_output=True)
             config += ["  tls:", f"    certificate: {self.dir / 'cert.pem'}", f"    key: {self.dir / 'key.pem'}"]
-        if auth is not None:
+        self.token_server: TokenServer | None = None
+        if token:
+            self.token_server = TokenServer(self.dir, auth)
+            config += ["auth:", "  token:", f"    realm: {self.token_server.url}/token", f"    service: {SERVICE}",
+                       f"    issuer: {ISSUER}", f"    rootcertbundle: {self.token_server.cert}"]
+        elif auth is not None:
             (self.dir / "htpasswd").write_text(f"{auth[0]}:{_bcrypt(auth[1])}\n")
             config += ["auth:", "  htpasswd:", "    realm: meseta-test", f"    path: {self.dir / 'htpasswd'}"]
         (self.dir / "config.yml").write_text("\n".join(config) + "\n")
@@ -69,13 +84,17 @@ class LocalRegistry:
             self.process = subprocess.Popen(["docker-registry", "serve", str(self.dir / "config.yml")],
                                             stdout=out, stderr=subprocess.STDOUT)
         self.client = httpx.Client(verify=ssl.create_default_context(cafile=str(self.ca)) if self.ca else True,
-                                   timeout=30.0,
-                                   auth=httpx.BasicAuth(*auth) if auth else None)
+                                   timeout=30.0, auth=self._client_auth())
         try:
             self._wait_ready()
         except BaseException:
             self.close()
             raise
+
+    def _client_auth(self) -> httpx.Auth | None:
+        if self.token_server is not None:
+            return _Bearer(self.token_server, self.auth)
+        return httpx.BasicAuth(*self.auth) if self.auth else None
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
@@ -139,7 +158,13 @@ class LocalRegistry:
         found = pattern.findall(self.log.read_text(errors="replace"))
         return sum(1 for d in found if digest is None or d == digest)
 
+    @property
+    def token_requests(self) -> list[str]:
+        return list(self.token_server.requests) if self.token_server is not None else []
+
     def close(self) -> None:
+        if self.token_server is not None:
+            self.token_server.close()
         self.client.close()
         if self.process.poll() is None:
             self.process.terminate()
@@ -163,3 +188,88 @@ class LocalRegistry:
         out = subprocess.run([*argv, f"docker://{self.host}/{repo_tag}"], check=True, capture_output=True)
         loaded: dict[str, Any] = json.loads(out.stdout)
         return loaded
+
+
+SERVICE, ISSUER = "meseta-registry", "meseta-test-issuer"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A token endpoint (docs/spec/auth/token.md) on loopback: checks Basic credentials when it has
+    some, grants what is asked, and signs RS256 JWTs whose x5c is its self-signed certificate."""
+
+    def __init__(self, directory: Path, auth: tuple[str, str] | None) -> None:
+        self.cert, self.key = directory / "token-cert.pem", directory / "token-key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=meseta-token", "-keyout", str(self.key), "-out", str(self.cert)],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        self.x5c, self.auth = base64.b64encode(der).decode(), auth
+        self.requests: list[str] = []  # the scope of each token request
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                server.requests.append(" ".join(query.get("scope", [])))
+                if server.auth is not None:
+                    expected = "Basic " + base64.b64encode(":".join(server.auth).encode()).decode()
+                    if self.headers.get("Authorization") != expected:
+                        self._answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]})
+                        return
+                self._answer(200, {"token": server.sign(query.get("scope", [])), "expires_in": 300})
+
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def sign(self, scopes: list[str]) -> str:
+        access = []
+        for scope in " ".join(scopes).split():
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        claims = {"iss": ISSUER, "sub": self.auth[0] if self.auth else "", "aud": SERVICE, "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(), "access": access}
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+                                   input=signing_input.encode(), check=True, capture_output=True).stdout
+        return f"{signing_input}.{_b64(signature)}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+class _Bearer(httpx.Auth):
+    """The fixture's own client for a token registry: asks the token server for what a 401 names."""
+
+    def __init__(self, tokens: TokenServer, auth: tuple[str, str] | None) -> None:
+        self.tokens, self.auth = tokens, auth
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        response = yield request
+        if response.status_code == 401:
+            params = dict(re.findall(r'(\w+)="([^"]*)"', response.headers.get("www-authenticate", "")))
+            scopes = [params["scope"]] if "scope" in params else []
+            request.headers["Authorization"] = f"Bearer {self.tokens.sign(scopes)}"
+            yield request

@@ -49,7 +49,8 @@ def _host_only(host: str) -> str:
 
 class Registry:
     """Pulls from v2 registries. ``default_url`` (http:// or https://) names the default host and
-    its scheme; other hosts use HTTPS unless listed in ``insecure`` (HOST[:PORT]: plain HTTP)."""
+    its scheme; other hosts use HTTPS unless listed in ``insecure`` (HOST[:PORT]: plain HTTP), or
+    on loopback when the default registry is plain HTTP."""
 
     def __init__(self, default_url: str | None = None, docker_config: Mapping[str, Any] | None = None,
                  insecure: tuple[str, ...] = (), ca_file: Path | None = None,
@@ -77,6 +78,8 @@ class Registry:
             scheme = self.default_scheme
         elif host in self.insecure or _host_only(host) in self.insecure:
             scheme = "http"
+        elif self.default_scheme == "http" and _host_only(host) in LOOPBACK:
+            scheme = "http"  # a plain-HTTP default registry on loopback: its neighbours too
         else:
             scheme = "https"
         return f"{scheme}://{host}"
