@@ -1,6 +1,6 @@
 """Pulling images from a real Docker registry (Debian's docker-registry, seeded by skopeo) into the
 agent's layer store: tags, digests, OCI manifests, manifest lists, verification, coalescing, shared
-layers, Basic auth from a config.json, HTTPS with a CA, the LRU bound, and a task on a pulled image."""
+layers, Basic and token auth, redirects, HTTPS with a CA, the LRU bound, and a task on a pulled image."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import json
 import os
 import stat
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import httpx
 import pytest
 
 from meseta.agent.containerizer.images import Image, ImageError, ImageStore
+from meseta.runtime.serve import free_port
 from meseta.testing.clusters import master_and_agent
 from meseta.testing.images import docker_archive
 from meseta.testing.pymesos_recorder import Recorder, driver_for, task
@@ -229,3 +232,66 @@ def test_bearer_tokens_from_the_realm_reused_per_repository(tmp_path: Path) -> N
         config.write_text(json.dumps({"auths": {registry.host: {"username": "alice", "password": "wrong"}}}))
         with pytest.raises(ImageError, match=r"token from http://127\.0\.0\.1:\d+/token: HTTP 401 \(UNAUTHORIZED"):
             _pull(ImageStore(tmp_path / "bad", registry.url, docker_config=config), "team/tiny:1")
+
+
+class _RedirectingFront:
+    """A registry front on 127.0.0.1 that wants Basic auth, proxies manifests to the real registry and
+    answers blob GETs with 307 to ``localhost`` (another host to a client), recording what reaches it."""
+
+    def __init__(self, registry: LocalRegistry, auth: str) -> None:
+        self.offhost_auth: list[str | None] = []
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.startswith("/offhost/"):
+                    front.offhost_auth.append(self.headers.get("Authorization"))
+                    self._relay(self.path.removeprefix("/offhost"))
+                elif self.headers.get("Authorization") != auth:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="front"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif "/blobs/" in self.path:
+                    self.send_response(307)
+                    self.send_header("Location", f"http://localhost:{front.port}/offhost{self.path}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    self._relay(self.path)
+
+            def _relay(self, path: str) -> None:
+                answer = httpx.get(f"{registry.url}{path}", headers={"Accept": self.headers.get("Accept", "*/*")})
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "application/octet-stream"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_blob_redirects_are_followed_without_the_registrys_authorization(tmp_path: Path,
+                                                                          registry: LocalRegistry) -> None:
+    registry.push(docker_archive(tmp_path / "tiny.tar"), "tiny:1")
+    front = _RedirectingFront(registry, "Basic " + base64.b64encode(b"alice:pw").decode())
+    try:
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({"auths": {f"127.0.0.1:{front.port}": {"username": "alice",
+                                                                             "password": "pw"}}}))
+        image, = _pull(ImageStore(tmp_path / "work", f"http://127.0.0.1:{front.port}", docker_config=config),
+                       "tiny:1")
+        assert len(image.layers) == 2
+        assert front.offhost_auth == [None, None, None]  # config and two layers, fetched off-host without it
+    finally:
+        front.close()
