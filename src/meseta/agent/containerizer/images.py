@@ -46,6 +46,7 @@ from meseta.agent.containerizer.rootfs import RootfsMount
 
 __all__ = ["Image", "ImageError", "ImageStore", "force_pull", "image_name"]
 log = logging.getLogger(__name__)
+DOWNLOADS = 8  # blobs fetched at once per agent
 
 
 DOCKER_UNSUPPORTED = ("parameters", "privileged", "port_mappings", "volume_driver")
@@ -139,6 +140,7 @@ class ImageStore:
         self._pulls: dict[str, asyncio.Future[Image]] = {}  # source key -> the pull in flight
         self._blobs: dict[str, asyncio.Future[Path]] = {}  # digest -> its fetch in flight
         self._layers: dict[str, asyncio.Future[Path]] = {}  # layer id -> its unpacking in flight
+        self._downloads = asyncio.Semaphore(DOWNLOADS)
         self._gc_idle = asyncio.Event()
         self._gc_idle.set()
 
@@ -238,8 +240,8 @@ class ImageStore:
 
         ids = [(diff or str(layer["digest"])).removeprefix("sha256:")
                for diff, layer in zip(diff_ids, layers, strict=True)]
-        paths = await asyncio.gather(*(self._layer(i, fetch(layer), diff)
-                                       for i, layer, diff in zip(ids, layers, diff_ids, strict=True)))
+        paths = await _settled([self._layer(i, fetch(layer), diff)
+                                for i, layer, diff in zip(ids, layers, diff_ids, strict=True)])
         blobs = [str(config_descriptor["digest"]), *(str(layer["digest"]) for layer in layers)]
         return await self._record(source, digest, ids, blobs, blob, paths)
 
@@ -257,8 +259,8 @@ class ImageStore:
                 return self.blob_path(blob)
             return path
 
-        paths = await asyncio.gather(*(self._layer(i, known(blob), diff)
-                                       for i, blob, diff in zip(ids, names, diff_ids, strict=True)))
+        paths = await _settled([self._layer(i, known(blob), diff)
+                                for i, blob, diff in zip(ids, names, diff_ids, strict=True)])
         return await self._record(source, digest, ids, list(names), config, paths)
 
     def _read_tarball(self, tarball: Path) -> tuple[str, dict[str, Any], list[str]]:
@@ -302,8 +304,9 @@ class ImageStore:
                 return path
 
             async def fetch() -> Path:
-                started = time.monotonic()
-                await download(path)
+                async with self._downloads:
+                    started = time.monotonic()
+                    await download(path)
                 log.info("fetched blob %s (%d bytes) in %.2fs", digest, path.stat().st_size,
                          time.monotonic() - started)
                 return path
@@ -431,6 +434,16 @@ class ImageStore:
             with contextlib.suppress(OSError, ValueError):
                 total += int(size.read_text())
         return total
+
+
+async def _settled(layers: list[Awaitable[Path]]) -> list[Path]:
+    """Every layer's path; on a failure, the first error once all have settled (nothing of this
+    pull is still being written when it fails)."""
+    results = await asyncio.gather(*layers, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [result for result in results if isinstance(result, Path)]
 
 
 def _hash(text: str) -> str:
