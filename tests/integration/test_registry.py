@@ -157,12 +157,16 @@ def test_https_with_a_ca(tmp_path: Path) -> None:
 def test_the_lru_bound_evicts_and_spares_images_in_use(tmp_path: Path, registry: LocalRegistry) -> None:
     for name, applets in (("a", SMALL), ("b", ("sh", "ls")), ("c", ("sh", "echo"))):
         registry.push(docker_archive(tmp_path / f"{name}.tar", applets=applets), f"{name}:1")
-    store = ImageStore(tmp_path / "work", registry.url)
+    store = ImageStore(tmp_path / "work", registry.url, gc_grace=0)
     a, = _pull(store, "a:1")
     b, = _pull(store, "b:1")
     c, = _pull(store, "c:1")
     store.prepare("in-use", a)  # a is the least recently used, but a container runs on it
     store.gc_bytes = store.store_size() - 1
+    store.gc_grace = 3600
+    asyncio.run(store.collect())  # all three were pulled just now: their tasks may not be prepared yet
+    assert all(layer.exists() for layer in (*a.layers, *b.layers, *c.layers))
+    store.gc_grace = 0
     asyncio.run(store.collect())
     assert all(layer.exists() for layer in (*a.layers, *c.layers))
     assert not b.layers[0].exists() and b.layers[1] == a.layers[1]  # b's own layer went, the shared one stays
@@ -295,3 +299,20 @@ def test_blob_redirects_are_followed_without_the_registrys_authorization(tmp_pat
         assert front.offhost_auth == [None, None, None]  # config and two layers, fetched off-host without it
     finally:
         front.close()
+
+
+def test_a_server_that_is_no_v2_registry_is_named(tmp_path: Path) -> None:
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()),
+                                 partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(ImageError, match=r"registry 127\.0\.0\.1:\d+: not a Docker registry v2 API .*HTTP 404"):
+            _pull(ImageStore(tmp_path / "work", url), "tiny:1")
+    finally:
+        server.shutdown()
+        server.server_close()

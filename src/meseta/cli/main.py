@@ -231,7 +231,8 @@ def agent(
                                                         min=0.05),
     docker_registry: str = typer.Option(None, help="Default registry URL (http(s)://HOST[:PORT]) or a directory of "
                                         "image tarballs (docker-archive or OCI) named NAME:TAG.tar."),
-    docker_config: Path = typer.Option(None, help="Docker config.json with registry credentials (auths)."),
+    docker_config: Path = typer.Option(None, help="Docker config.json with registry credentials (auths).",
+                                       exists=True, dir_okay=False),
     docker_store_dir: Path = typer.Option(None, help="Image layer store (default: <work-dir>/provisioner)."),
     docker_insecure_registry: list[str] = typer.Option(
         [], help="HOST[:PORT] of a registry pulled over plain HTTP (repeatable)."),

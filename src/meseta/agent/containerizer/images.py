@@ -47,6 +47,7 @@ from meseta.agent.containerizer.rootfs import RootfsMount
 __all__ = ["Image", "ImageError", "ImageStore", "force_pull", "image_name"]
 log = logging.getLogger(__name__)
 DOWNLOADS = 8  # blobs fetched at once per agent
+GC_GRACE = 30.0  # seconds an image just pulled or used is spared (its task may not be prepared yet)
 
 
 DOCKER_UNSUPPORTED = ("parameters", "privileged", "port_mappings", "volume_driver")
@@ -117,7 +118,8 @@ class _Source:
 class ImageStore:
     def __init__(self, work_dir: Path, registry: Path | str | None = None, *, store_dir: Path | None = None,
                  docker_config: Path | None = None, insecure: tuple[str, ...] = (), ca_file: Path | None = None,
-                 gc_bytes: int | None = None, event_hooks: Mapping[str, list[Any]] | None = None) -> None:
+                 gc_bytes: int | None = None, gc_grace: float = GC_GRACE,
+                 event_hooks: Mapping[str, list[Any]] | None = None) -> None:
         self.root = store_dir or work_dir / "provisioner"
         self.registry: Path | None = None  # a directory of tarballs
         self.registry_url: str | None = None
@@ -134,7 +136,7 @@ class ImageStore:
             if not isinstance(loaded, dict):
                 raise ImageError(f"--docker-config {docker_config}: not a JSON object")
             self.docker_config = loaded
-        self.insecure, self.ca_file, self.gc_bytes = insecure, ca_file, gc_bytes
+        self.insecure, self.ca_file, self.gc_bytes, self.gc_grace = insecure, ca_file, gc_bytes, gc_grace
         self.event_hooks = event_hooks
         self._client: Registry | None = None
         self._pulls: dict[str, asyncio.Future[Image]] = {}  # source key -> the pull in flight
@@ -384,7 +386,8 @@ class ImageStore:
     # -- the cache bound ------------------------------------------------------------------------
 
     async def collect(self) -> None:
-        """Evict least-recently-used images down to ``gc_bytes`` (no-op without a bound)."""
+        """Evict least-recently-used images down to ``gc_bytes`` (no-op without a bound): never one
+        a prepared container uses, nor one pulled or used in the last ``gc_grace`` seconds."""
         await self._collect(set())
 
     async def _collect(self, keep: set[str]) -> None:
@@ -408,10 +411,11 @@ class ImageStore:
             with contextlib.suppress(OSError, ValueError):
                 records[path] = (path.stat().st_mtime, json.loads(path.read_text()))
         while self.store_size() > bound:
+            recent = time.time() - self.gc_grace
             victims = sorted((when, path) for path, (when, record) in records.items()
-                             if record.get("digest") not in in_use_digests)
+                             if record.get("digest") not in in_use_digests and when < recent)
             if not victims:
-                log.warning("image store over --image-gc (%d bytes) but every image is in use", bound)
+                log.warning("image store over --image-gc (%d bytes) but every image is in use or recent", bound)
                 return
             path = victims[0][1]
             log.info("evicting image %s from the store", records[path][1].get("reference"))

@@ -43,6 +43,14 @@ CHUNK = 4 * 1024 * 1024  # bytes handed to a thread at once for sha256 + write
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
+class HTTPStatusError(ImageError):
+    """The registry answered with an error status (the message has its error codes)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _host_only(host: str) -> str:
     return host.rsplit(":", 1)[0] if not host.endswith("]") else host
 
@@ -69,6 +77,7 @@ class Registry:
         self.client = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(30.0, read=120.0),
                                         follow_redirects=False, event_hooks=dict(event_hooks or {}))
         self._auth: dict[tuple[str, str], str] = {}  # (host, scope) -> Authorization header value
+        self._checked: dict[str, asyncio.Future[None]] = {}  # host -> its GET /v2/
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -84,8 +93,29 @@ class Registry:
             scheme = "https"
         return f"{scheme}://{host}"
 
+    async def check_version(self, ref: Reference) -> None:
+        """``GET /v2/`` once per host (authenticating as a 401 asks): ImageError if it is no v2 registry."""
+        checking = self._checked.get(ref.host)
+        if checking is None:
+            checking = self._checked[ref.host] = asyncio.ensure_future(self._check_version(ref))
+        try:
+            await asyncio.shield(checking)
+        except ImageError:
+            self._checked.pop(ref.host, None)
+            raise
+
+    async def _check_version(self, ref: Reference) -> None:
+        try:
+            async with self._get(ref, f"{self.base(ref.host)}/v2/", {}) as response:
+                await response.aread()
+        except HTTPStatusError as exc:
+            if exc.status in (401, 403):
+                raise
+            raise ImageError(f"registry {ref.host}: not a Docker registry v2 API ({exc})") from None
+
     async def manifest(self, ref: Reference) -> tuple[str, str, bytes, dict[str, Any]]:
         """(digest, media type, exact bytes, parsed) of the image manifest, a list resolved to linux/amd64."""
+        await self.check_version(ref)
         digest, kind, body, manifest = await self._manifest(ref, ref.reference, None)
         if kind in INDEXES:
             entry = pick_platform(manifest)
@@ -185,7 +215,8 @@ class Registry:
             if response.status_code != 200:
                 body = (await response.aread())[:4096]
                 await response.aclose()
-                raise ImageError(f"image '{ref}': GET {current}: HTTP {response.status_code}{_codes(body)}")
+                raise HTTPStatusError(response.status_code,
+                                      f"image '{ref}': GET {current}: HTTP {response.status_code}{_codes(body)}")
             return response
         raise AssertionError("unreachable")
 
