@@ -86,14 +86,14 @@ def test_manifest_kinds_and_schema_1_refused() -> None:
 def test_image_manifests_are_checked() -> None:
     layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": DIGEST, "size": 3}
     config = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": DIGEST, "size": 2}
-    assert image_manifest({"schemaVersion": 2, "config": config, "layers": [layer]}, "") == (config, [layer])
+    assert image_manifest({"schemaVersion": 2, "config": config, "layers": [layer]}) == (config, [layer])
     for manifest, named in (
             ({"schemaVersion": 2, "config": config, "layers": []}, "non-empty"),
             ({"schemaVersion": 2, "config": config, "layers": [{**layer, "urls": ["http://x"]}]}, "foreign"),
             ({"schemaVersion": 2, "config": config, "layers": [{**layer, "mediaType": "x+zstd"}]}, "x.zstd"),
             ({"schemaVersion": 2, "config": {**config, "digest": "sha512:ab"}, "layers": [layer]}, "only sha256")):
         with pytest.raises(ImageError, match=named):
-            image_manifest(manifest, "")
+            image_manifest(manifest)
 
 
 def test_credentials_from_a_docker_config() -> None:

@@ -152,7 +152,7 @@ def check_descriptor(descriptor: Any, what: str) -> Mapping[str, Any]:
     return descriptor
 
 
-def image_manifest(manifest: Mapping[str, Any], media_type: str) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
+def image_manifest(manifest: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
     """The config descriptor and layer descriptors of a schema-2 / OCI image manifest, checked."""
     if manifest.get("schemaVersion") != 2:
         raise ImageError(f"manifest: schemaVersion {manifest.get('schemaVersion')!r} is not supported (only 2)")

@@ -139,7 +139,7 @@ class ImageStore:
         self.insecure, self.ca_file, self.gc_bytes, self.gc_grace = insecure, ca_file, gc_bytes, gc_grace
         self.event_hooks = event_hooks
         self._client: Registry | None = None
-        self._pulls: dict[str, asyncio.Future[Image]] = {}  # source key -> the pull in flight
+        self._pulls: dict[str, asyncio.Future[Image]] = {}  # source key (+force) -> the pull in flight
         self._blobs: dict[str, asyncio.Future[Path]] = {}  # digest -> its fetch in flight
         self._layers: dict[str, asyncio.Future[Path]] = {}  # layer id -> its unpacking in flight
         self._downloads = asyncio.Semaphore(DOWNLOADS)
@@ -200,11 +200,12 @@ class ImageStore:
         """The image, its layers in the store: from the record when known (unless ``force``
         re-resolves the tag), else fetched. Concurrent pulls of one image share one fetch."""
         source = self._source(name)
-        running = self._pulls.get(source.key)
+        key = f"{source.key}{'+force' if force else ''}"  # a forced pull never settles for a cached one
+        running = self._pulls.get(key)
         if running is None:
             running = asyncio.ensure_future(self._pull(source, force))
-            self._pulls[source.key] = running
-            running.add_done_callback(lambda _: self._pulls.pop(source.key, None))
+            self._pulls[key] = running
+            running.add_done_callback(lambda _: self._pulls.pop(key, None))
         return await asyncio.shield(running)
 
     async def _pull(self, source: _Source, force: bool) -> Image:
@@ -228,7 +229,7 @@ class ImageStore:
     async def _from_registry(self, source: _Source) -> Image:
         ref = parse_reference(source.reference, self.client().default_host)
         digest, _, _, manifest = await self.client().manifest(ref)
-        config_descriptor, layers = image_manifest(manifest, "")
+        config_descriptor, layers = image_manifest(manifest)
         config_path = await self._blob(str(config_descriptor["digest"]),
                                        lambda dest: self.client().blob(ref, config_descriptor, dest))
         blob = await asyncio.to_thread(_read_json, config_path, f"image '{ref}': config")
