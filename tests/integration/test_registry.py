@@ -194,7 +194,9 @@ def test_a_task_runs_on_a_registry_image(tmp_path: Path, registry: LocalRegistry
               ' = "layer 2" && test ! -e /etc/debian_version && echo ran > out.txt')
     recorder = Recorder()
     with master_and_agent(tmp_path, "--resources", "cpus:4;mem:1024;disk:256", "--docker-registry", registry.url,
-                          "--image-gc", "1GB", "--isolation", "namespaces/pid") as (master, _), \
+                          "--image-gc", "1GB", "--docker-insecure-registry", "reg.lan:5000",
+                          "--docker-insecure-registry", "other.lan", "--docker-store-dir", str(tmp_path / "store"),
+                          "--isolation", "namespaces/pid") as (master, _), \
             driver_for(master, recorder) as driver:
 
         def run(task_id: str, kind: str, image: str) -> dict[str, Any]:
@@ -210,7 +212,7 @@ def test_a_task_runs_on_a_registry_image(tmp_path: Path, registry: LocalRegistry
         assert missing["state"] == "TASK_FAILED" and "MANIFEST_UNKNOWN" in missing["message"]
     outputs = list((tmp_path / "agent").glob("slaves/*/frameworks/*/executors/*/runs/*-*/out.txt"))
     assert len(outputs) == 2
-    assert len(list((tmp_path / "agent" / "provisioner" / "layers").iterdir())) == 3
+    assert len(list((tmp_path / "store" / "layers").iterdir())) == 3
     log = (tmp_path / "agent.log").read_text()
     assert "pulling image" in log and "fetched blob" in log
 
