@@ -97,7 +97,9 @@ class AgentActor:
         self.pid_namespace, self.disk_du = isolation.pid_namespace, isolation.disk_du
         self.fetcher = seams.fetcher or Fetcher(FetcherCache(options.fetcher_cache_dir or self.work_dir / "fetch",
                                                              options.fetcher_cache_size))
-        self.images = ImageStore(self.work_dir, options.docker_registry)
+        self.images = ImageStore(self.work_dir, options.docker_registry, store_dir=options.docker_store_dir,
+                                 docker_config=options.docker_config, insecure=options.docker_insecure_registry,
+                                 gc_bytes=options.image_gc)
         self.cni: Any = None  # the network/cni isolator, when the agent has CNI networks
         self.framework_files = checkpoint.FrameworkFiles(self.work_dir)
         seed = seams.seed if seams.seed is not None else random.SystemRandom().getrandbits(64)
@@ -294,6 +296,7 @@ class AgentActor:
                                             holds_port=lambda port: ranges_contain(ports, ((port, port),)),
                                             bridge_network=self.options.docker_bridge_network)
             container.image = container.spec.image
+            container.force_pull = container.spec.force_pull
         except ContainerInfoError as exc:
             container.setup_error = f"Task's ContainerInfo is invalid: {exc}"
         if effect.recovered and self.cni is not None:

@@ -33,7 +33,7 @@ from typing import Any
 from meseta.agent import checkpoint, paths
 from meseta.agent.containerizer.cgroups import ContainerCgroups
 from meseta.agent.containerizer.image_config import ImageConfig, LaunchCommandError, image_env, launch_argv
-from meseta.agent.containerizer.images import ImageError, ImageStore
+from meseta.agent.containerizer.images import Image, ImageError, ImageStore
 from meseta.agent.containerizer.launcher import (
     AdoptedProcess,
     ExitStatus,
@@ -97,6 +97,8 @@ class Container:
     fetcher: Fetcher | None = None
     images: ImageStore | None = None
     image: str | None = None  # the docker image of ContainerInfo.mesos.image, if any
+    image_info: Image | None = None  # the pulled image (layers, config), once pulled
+    force_pull: bool = False  # re-resolve the tag at the registry (cached: false / forcePullImage)
     rootfs: RootfsMount | None = None  # the image's overlay, once prepared
     spec: ContainerSpec = HOST  # what its ContainerInfo asks: image, networks, volumes
     networks: Any = None  # the agent's CniIsolator, when it has CNI networks
@@ -141,19 +143,18 @@ class Container:
         return None
 
     async def ensure_rootfs(self) -> None:
-        """Unpack the image (once per agent, off the loop) and make this container's overlay."""
+        """Pull the image (layers shared by the agent's containers) and make this container's overlay."""
         if self.image is None or self.rootfs is not None or self.images is None:
             return
         try:
-            lower = await asyncio.to_thread(self.images.layers, self.image)
+            self.image_info = await self.images.pull(self.image, self.force_pull)
         except ImageError as exc:
             raise LaunchError(str(exc)) from None
-        self.rootfs = self.images.prepare(self.key.container_id, lower)
+        self.rootfs = self.images.prepare(self.key.container_id, self.image_info)
 
     @property
     def image_config(self) -> ImageConfig | None:
-        info = getattr(self, "image_info", None)
-        return info.config if info is not None else None
+        return self.image_info.config if self.image_info is not None else None
 
     async def ensure_network(self) -> list[dict[str, Any]] | None:
         """Attach the container to its networks (once); their NetworkInfos, or None on the host's."""

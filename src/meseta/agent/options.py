@@ -38,7 +38,11 @@ class AgentOptions:
     disk_watch_interval: float = DEFAULT_DISK_WATCH_INTERVAL
     enforce_container_disk_quota: bool = False
     container_disk_watch_interval: float = 15.0
-    docker_registry: Path | None = None  # a directory of docker-archive / OCI tarballs
+    docker_registry: Path | str | None = None  # a directory of tarballs, or a registry URL (http(s)://)
+    docker_config: Path | None = None  # config.json with registry credentials (auths)
+    docker_store_dir: Path | None = None  # default: <work-dir>/provisioner
+    docker_insecure_registry: tuple[str, ...] = ()  # HOST[:PORT] pulled over plain HTTP
+    image_gc: int | None = None  # bytes of image layers and blobs kept (least recently used go first)
     docker_bridge_network: str = DEFAULT_BRIDGE  # the CNI network a DOCKER container's BRIDGE network is
     executor_reregistration_timeout: float = 2.0
     recover: str = "reconnect"  # or cleanup

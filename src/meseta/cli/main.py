@@ -243,8 +243,14 @@ def agent(
     enforce_container_disk_quota: bool = typer.Option(False, help="disk/du: destroy containers over their disk."),
     container_disk_watch_interval: float = typer.Option(15.0, help="disk/du: seconds between sandbox checks.",
                                                         min=0.05),
-    docker_registry: Path = typer.Option(None, help="Directory of image tarballs (docker-archive or OCI) named "
-                                         "NAME:TAG.tar, for tasks with ContainerInfo.mesos.image."),
+    docker_registry: str = typer.Option(None, help="Default registry URL (http(s)://HOST[:PORT]) or a directory of "
+                                        "image tarballs (docker-archive or OCI) named NAME:TAG.tar."),
+    docker_config: Path = typer.Option(None, help="Docker config.json with registry credentials (auths).",
+                                       exists=True, dir_okay=False),
+    docker_store_dir: Path = typer.Option(None, help="Image layer store (default: <work-dir>/provisioner)."),
+    docker_insecure_registry: list[str] = typer.Option(
+        [], help="HOST[:PORT] of a registry pulled over plain HTTP (repeatable)."),
+    image_gc: str = typer.Option(None, help="Bytes of images to keep, e.g. 2GB (least recently used go first)."),
     executor_reregistration_timeout: float = typer.Option(
         2.0, help="After a restart, seconds a custom executor has to subscribe again.", min=0.1),
     recover: str = typer.Option("reconnect", help="After a restart: reconnect (find the tasks again) or "
@@ -268,11 +274,32 @@ def agent(
                            gc_disk_headroom=gc_disk_headroom, disk_watch_interval=disk_watch_interval,
                            enforce_container_disk_quota=enforce_container_disk_quota,
                            container_disk_watch_interval=container_disk_watch_interval,
-                           docker_registry=docker_registry,
+                           docker_registry=_registry_option(docker_registry), docker_config=docker_config,
+                           docker_store_dir=docker_store_dir,
+                           docker_insecure_registry=tuple(docker_insecure_registry),
+                           image_gc=_size_option("--image-gc", image_gc),
                            executor_reregistration_timeout=executor_reregistration_timeout, recover=recover,
                            status_update_retry_min=status_update_retry_min,
                            status_update_retry_max=status_update_retry_max)
     _run(_serve_agent(options))
+
+
+def _registry_option(value: str | None) -> Path | str | None:
+    if value is None or value.startswith(("http://", "https://")):
+        return value
+    if "://" in value:
+        raise typer.BadParameter(f"'{value}': a registry URL must be http:// or https://",
+                                 param_hint="--docker-registry")
+    return Path(value)
+
+
+def _size_option(flag: str, value: str | None) -> int | None:
+    from meseta.agent.containerizer.image_refs import parse_size
+
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=flag) from None
 
 
 async def _serve_agent(options: AgentOptions) -> None:
