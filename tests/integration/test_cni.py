@@ -200,3 +200,26 @@ def test_many_parallel_attaches(net: Net) -> None:
     addresses = {a.network_infos[0]["ip_addresses"][0]["ip_address"] for a in found}
     assert len(addresses) == 20
     assert net.leaks() == []
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-cni"]])
+def test_meseta_local_ships_the_default_bridge_network(tmp_path: Path, flags: list[str]) -> None:
+    from meseta.agent.containerizer.cni_config import load_networks
+    from meseta.testing.clusters import start_daemon, wait_for_agents
+    from meseta.testing.processes import stop_processes
+
+    port = free_port()
+    proc = start_daemon(["local", "--port", str(port), "--agents", "1", "--work-dir", str(tmp_path),
+                         "--services-port", "0", "--jobs-port", "0", *flags], tmp_path / "local.log")
+    try:
+        wait_for_agents(f"127.0.0.1:{port}", 1)
+    finally:
+        stop_processes([proc])
+    conflist = tmp_path / "cni" / "mesos-bridge.conflist"
+    if flags:
+        assert not conflist.exists()
+        return
+    loaded = load_networks({conflist.name: conflist.read_text()}, {p.name for p in PLUGINS.iterdir()})
+    network = loaded.networks["mesos-bridge"]
+    assert [p["type"] for p in network.plugins] == ["bridge", "portmap"] and network.port_mapping_capable
+    assert network.plugins[0]["ipam"]["dataDir"] == str(tmp_path / "network" / "ipam")

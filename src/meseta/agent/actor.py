@@ -29,6 +29,7 @@ import httpx
 from meseta.agent import checkpoint, paths, recovery
 from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits, parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
+from meseta.agent.containerizer.cni import DEFAULT_PLUGINS_DIR, CniIsolator, default_state_dir
 from meseta.agent.containerizer.images import ImageError, ImageStore, image_name
 from meseta.agent.containerizer.launcher import LaunchError, ProcessHandle
 from meseta.agent.effects import (
@@ -97,6 +98,8 @@ class AgentActor:
         self.fetcher = seams.fetcher or Fetcher(FetcherCache(options.fetcher_cache_dir or self.work_dir / "fetch",
                                                              options.fetcher_cache_size))
         self.images = ImageStore(self.work_dir, options.docker_registry)
+        self.cni = CniIsolator(options.network_cni_config_dir, options.network_cni_plugins_dir or DEFAULT_PLUGINS_DIR,
+                               default_state_dir(self.work_dir)) if options.network_cni_config_dir else None
         self.framework_files = checkpoint.FrameworkFiles(self.work_dir)
         seed = seams.seed if seams.seed is not None else random.SystemRandom().getrandbits(64)
         self.machine = AgentMachine(options, resources, parse_attributes(options.attributes),

@@ -38,6 +38,8 @@ class AgentOptions:
     enforce_container_disk_quota: bool = False
     container_disk_watch_interval: float = 15.0
     docker_registry: Path | None = None  # a directory of docker-archive / OCI tarballs
+    network_cni_config_dir: Path | None = None  # CNI network configs: turns the network/cni isolator on
+    network_cni_plugins_dir: Path | None = None  # default /usr/lib/cni when a config dir is given
     executor_reregistration_timeout: float = 2.0
     recover: str = "reconnect"  # or cleanup
     status_update_retry_min: float = 10.0

@@ -56,6 +56,7 @@ __all__ = ["Attachment", "CniIsolator", "NetworkError", "NetworkRequest", "PortM
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PLUGINS_DIR = Path("/usr/lib/cni")  # Debian's containernetworking-plugins
 PLUGIN_TIMEOUT = 30.0
 MAX_PLUGIN_OUTPUT = 1 << 20
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
