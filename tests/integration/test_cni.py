@@ -191,14 +191,31 @@ def test_none_network_has_only_loopback(net: Net) -> None:
 
 
 def test_many_parallel_attaches(net: Net) -> None:
-    async def both() -> list[Attachment]:
+    async def attach_then_detach() -> list[Attachment]:
         found = await asyncio.gather(*(net.isolator.attach(f"p{i}", [NetworkRequest("test-bridge")])
                                        for i in range(20)))
         await asyncio.gather(*(net.isolator.detach(f"p{i}") for i in range(20)))
         return list(found)
-    found = _run(both())
+    found = _run(attach_then_detach())
     addresses = {a.network_infos[0]["ip_addresses"][0]["ip_address"] for a in found}
     assert len(addresses) == 20
+    assert net.leaks() == []
+
+
+def test_a_plugin_that_hangs_is_cut_off_and_undone(net: Net) -> None:
+    plugins = net.tmp / "plugins"
+    plugins.mkdir()
+    for name in ("bridge", "host-local", "portmap"):
+        (plugins / name).symlink_to(PLUGINS / name)
+    (plugins / "hang").write_text('#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && exec sleep 60\nexit 0\n')  # DEL works
+    (plugins / "hang").chmod(0o755)
+    (net.isolator.config_dir / "slow.conflist").write_text(json.dumps(
+        {"cniVersion": "1.0.0", "name": "slow", "plugins": [{"type": "hang"}]}))
+    isolator = CniIsolator(net.isolator.config_dir, plugins, net.isolator.state_dir, netns_prefix=f"{net.tag}-",
+                           timeout=1)
+    with pytest.raises(NetworkError, match=r"network 'slow': ADD by plugin 'hang': no answer within 1 s"):
+        _run(isolator.attach("slow", [NetworkRequest("test-bridge"), NetworkRequest("slow")]))
+    assert isolator.stored() == {}
     assert net.leaks() == []
 
 
