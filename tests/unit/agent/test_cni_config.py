@@ -46,6 +46,7 @@ def test_duplicates_first_file_wins_and_the_skip_is_reported() -> None:
 def test_missing_plugin_mesos_args_and_bad_files_are_skipped_with_reasons() -> None:
     files = {
         "missing.conf": json.dumps({"name": "m", "type": "macvlan"}),
+        "noipam.conf": json.dumps({"name": "i", "type": "bridge", "ipam": {"type": "dhcp"}}),
         "args.conf": json.dumps({**SINGLE, "name": "x", "args": {"org.apache.mesos": {}}}),
         "bad.json": "{not json",
         "noname.conf": json.dumps({"type": "bridge"}),
@@ -57,6 +58,7 @@ def test_missing_plugin_mesos_args_and_bad_files_are_skipped_with_reasons() -> N
     reasons = dict(loaded.skipped)
     assert "plugin 'macvlan' is not in the plugins dir" in reasons["missing.conf"]
     assert "args.org.apache.mesos" in reasons["args.conf"]
+    assert "ipam.type: plugin 'dhcp' is not in the plugins dir" in reasons["noipam.conf"]
     assert reasons["bad.json"].startswith("not JSON")
     assert reasons["noname.conf"].startswith("name:")
     assert "plugins: must be a non-empty list" in reasons["emptylist.conflist"]

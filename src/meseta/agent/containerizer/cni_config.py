@@ -81,6 +81,11 @@ def _check_plugin(plugin: Any, where: str, present: Collection[str]) -> None:
         raise CniConfigError(f"{where}.args.org.apache.mesos: is set by the agent, not by a config")
     if kind not in present:
         raise CniConfigError(f"{where}.type: plugin {kind!r} is not in the plugins dir")
+    ipam = plugin.get("ipam")
+    if ipam is not None and not isinstance(ipam, dict):
+        raise CniConfigError(f"{where}.ipam: must be an object")
+    if ipam and ipam.get("type") not in present:
+        raise CniConfigError(f"{where}.ipam.type: plugin {ipam.get('type')!r} is not in the plugins dir")
 
 
 def parse_network(source: str, text: str, present: Collection[str]) -> NetworkConfig:
