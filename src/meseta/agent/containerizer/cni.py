@@ -347,8 +347,7 @@ class CniIsolator:
         raw = _read_json(net_dir / "network.conf")
         if raw is None:
             return  # made, crashed before the config was stored: no plugin ran
-        types = [p.get("type") for p in raw.get("plugins", [raw]) if isinstance(p, dict)]
-        network = parse_network(net_dir.name, json.dumps(raw), {t for t in types if isinstance(t, str)})
+        network = parse_network(net_dir.name, json.dumps(raw), None)
         result = _read_json(net_dir / "result.json")
         ifname = f"eth{net_dir.name.split('-', 1)[0]}"
         prev = del_prev_result(network, result)

@@ -65,7 +65,7 @@ def _capabilities(plugin: Mapping[str, Any]) -> dict[str, Any]:
     return dict(caps) if isinstance(caps, Mapping) else {}
 
 
-def _check_plugin(plugin: Any, where: str, present: Collection[str]) -> None:
+def _check_plugin(plugin: Any, where: str, present: Collection[str] | None) -> None:
     if not isinstance(plugin, dict):
         raise CniConfigError(f"{where}: must be an object")
     kind = plugin.get("type")
@@ -79,17 +79,18 @@ def _check_plugin(plugin: Any, where: str, present: Collection[str]) -> None:
         raise CniConfigError(f"{where}.args: must be an object")
     if isinstance(args, dict) and "org.apache.mesos" in args:
         raise CniConfigError(f"{where}.args.org.apache.mesos: is set by the agent, not by a config")
-    if kind not in present:
+    if present is not None and kind not in present:
         raise CniConfigError(f"{where}.type: plugin {kind!r} is not in the plugins dir")
     ipam = plugin.get("ipam")
     if ipam is not None and not isinstance(ipam, dict):
         raise CniConfigError(f"{where}.ipam: must be an object")
-    if ipam and ipam.get("type") not in present:
+    if ipam and present is not None and ipam.get("type") not in present:
         raise CniConfigError(f"{where}.ipam.type: plugin {ipam.get('type')!r} is not in the plugins dir")
 
 
-def parse_network(source: str, text: str, present: Collection[str]) -> NetworkConfig:
-    """One file's network; CniConfigError names the file's bad field."""
+def parse_network(source: str, text: str, present: Collection[str] | None) -> NetworkConfig:
+    """One file's network; CniConfigError names the file's bad field. ``present``: the plugin
+    binaries there are (None: do not check, as for a stored config to DEL)."""
     if len(text) > MAX_CONFIG_BYTES:
         raise CniConfigError("larger than 1 MiB")
     try:
