@@ -56,7 +56,7 @@ def report(what: str, times: list[float]) -> str:
     return f"{what} p50 {percentile(times, 0.5) * 1000:7.1f} ms  p99 {percentile(times, 0.99) * 1000:7.1f} ms"
 
 
-async def main(total: int, levels: list[int], ports: bool) -> None:
+async def main(total: int, levels: list[int], ports: bool, parallel: int | None) -> None:
     tag = f"mb{os.getpid() % 100000}"
     with tempfile.TemporaryDirectory(prefix="cni-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -64,10 +64,12 @@ async def main(total: int, levels: list[int], ports: bool) -> None:
         network = default_bridge_network("bench", f"{tag}b", f"10.{240 + os.getpid() % 10}.0.0/16",
                                          str(tmp / "ipam"))
         (tmp / "cni" / "bench.conflist").write_text(json.dumps(network))
-        isolator = CniIsolator(tmp / "cni", Path("/usr/lib/cni"), tmp / "state", netns_prefix=f"{tag}-")
+        extra = {"parallel": parallel} if parallel else {}
+        isolator = CniIsolator(tmp / "cni", Path("/usr/lib/cni"), tmp / "state", netns_prefix=f"{tag}-", **extra)
         before = snapshot([tmp / "ipam"], [tmp])
         print(f"cni attach+detach: {total} containers, bridge+host-local+portmap, port mappings: {ports}, "
-              f"python {platform.python_version()}, {os.cpu_count()} cpus")
+              f"plugin processes at once: {isolator.parallel}, python {platform.python_version()}, "
+              f"{os.cpu_count()} cpus")
         try:
             for concurrency in levels:
                 attached, detached, elapsed = await one_round(isolator, total, concurrency, ports, 20000)
@@ -86,5 +88,6 @@ if __name__ == "__main__":
     parser.add_argument("--containers", type=int, default=200)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--ports", action="store_true", help="give each container a host port (portmap)")
+    parser.add_argument("--parallel", type=int, help="plugin processes at once (default: the isolator's)")
     args = parser.parse_args()
-    asyncio.run(main(args.containers, args.concurrency, args.ports))
+    asyncio.run(main(args.containers, args.concurrency, args.ports, args.parallel))

@@ -163,6 +163,8 @@ def test_unknown_network_is_refused_by_name_and_leaves_nothing(net: Net) -> None
         _run(net.isolator.attach("c", [NetworkRequest("nope")]))
     with pytest.raises(NetworkError, match=r"port_mappings\[0\].host_port"):
         _run(net.isolator.attach("c", [NetworkRequest("test-bridge", (PortMapping(0, 80),))]))
+    with pytest.raises(NetworkError, match="hostname: 'a b' is not a host name"):
+        _run(net.isolator.attach("c", [], hostname="a b"))
     assert net.leaks() == [] and net.isolator.stored() == {}
 
 

@@ -93,6 +93,8 @@ def test_port_mappings_need_a_capable_plugin() -> None:
     with pytest.raises(CniConfigError, match="portMappings capability"):
         check_request(single, (PortMapping(8080, 80),))
     check_request(single, ())
+    with pytest.raises(CniConfigError, match="labels: must map strings to strings"):
+        check_request(single, (), {"k": 1})  # type: ignore[dict-item]
 
 
 @pytest.mark.parametrize(("mappings", "field"), [

@@ -153,9 +153,14 @@ def validate_port_mappings(mappings: Sequence[PortMapping], where: str = "port_m
         seen.add(taken)
 
 
-def check_request(network: NetworkConfig, mappings: Sequence[PortMapping]) -> None:
-    """Refuse port mappings a network cannot honour (no plugin declares the portMappings capability)."""
+def check_request(network: NetworkConfig, mappings: Sequence[PortMapping],
+                  labels: Mapping[str, str] | None = None) -> None:
+    """Refuse bad labels and port mappings a network cannot honour (no plugin declares the
+    portMappings capability)."""
     validate_port_mappings(mappings, f"network {network.name!r}: port_mappings")
+    if labels is not None and (not isinstance(labels, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
+        raise CniConfigError(f"network {network.name!r}: labels: must map strings to strings")
     if mappings and not network.port_mapping_capable:
         raise CniConfigError(f"network {network.name!r}: port_mappings: no plugin of the network declares the "
                              "portMappings capability")
