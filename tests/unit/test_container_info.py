@@ -45,8 +45,9 @@ def test_docker_networks_map_to_cni_networks() -> None:
                           port_mappings=[{"host_port": 31000, "container_port": 80, "protocol": "tcp"}]),
                    bridge_network="br")
     assert bridged.force_pull and bridged.networks == (NetworkRequest("br", (PortMapping(31000, 80, "tcp"),)),)
-    user = spec({**docker(network="USER"), "network_infos": [{"name": "blue", "labels": {"labels": []}}]})
-    assert user.networks == (NetworkRequest("blue", (), {"labels": []}),)
+    user = spec({**docker(network="USER"), "network_infos": [
+        {"name": "blue", "labels": {"labels": [{"key": "tier", "value": "web"}]}}]})
+    assert user.networks == (NetworkRequest("blue", (), {"tier": "web"}),)
 
 
 def test_mesos_named_networks_carry_their_mappings_and_unnamed_ones_are_ignored() -> None:

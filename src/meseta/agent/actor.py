@@ -29,6 +29,7 @@ import httpx
 from meseta.agent import checkpoint, paths, recovery
 from meseta.agent.containerizer.cgroup_limits import Limits, compute_limits, parse_isolation
 from meseta.agent.containerizer.cgroups import CgroupError, CgroupIsolation
+from meseta.agent.containerizer.cni import DEFAULT_PLUGINS_DIR, CniIsolator, default_state_dir
 from meseta.agent.containerizer.images import ImageStore
 from meseta.agent.containerizer.launcher import LaunchError, ProcessHandle
 from meseta.agent.effects import (
@@ -100,7 +101,8 @@ class AgentActor:
         self.images = ImageStore(self.work_dir, options.docker_registry, store_dir=options.docker_store_dir,
                                  docker_config=options.docker_config, insecure=options.docker_insecure_registry,
                                  gc_bytes=options.image_gc)
-        self.cni: Any = None  # the network/cni isolator, when the agent has CNI networks
+        self.cni = CniIsolator(options.network_cni_config_dir, options.network_cni_plugins_dir or DEFAULT_PLUGINS_DIR,
+                               default_state_dir(self.work_dir)) if options.network_cni_config_dir else None
         self.framework_files = checkpoint.FrameworkFiles(self.work_dir)
         seed = seams.seed if seams.seed is not None else random.SystemRandom().getrandbits(64)
         self.machine = AgentMachine(options, resources, parse_attributes(options.attributes),
@@ -337,6 +339,8 @@ class AgentActor:
             self._spawn(asyncio.to_thread(self.cgroups.release, effect.run.container_id))
 
     async def _detach(self, container_id: str) -> None:
+        if self.cni is None:
+            return
         try:
             await self.cni.detach(container_id)
         except Exception as exc:  # retried by the next recovery; the agent goes on

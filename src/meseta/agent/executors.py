@@ -32,6 +32,7 @@ from typing import Any
 
 from meseta.agent import checkpoint, paths
 from meseta.agent.containerizer.cgroups import ContainerCgroups
+from meseta.agent.containerizer.cni import Attachment, CniIsolator, NetworkError
 from meseta.agent.containerizer.image_config import ImageConfig, LaunchCommandError, image_env, launch_argv
 from meseta.agent.containerizer.images import Image, ImageError, ImageStore
 from meseta.agent.containerizer.launcher import (
@@ -101,8 +102,8 @@ class Container:
     force_pull: bool = False  # re-resolve the tag at the registry (cached: false / forcePullImage)
     rootfs: RootfsMount | None = None  # the image's overlay, once prepared
     spec: ContainerSpec = HOST  # what its ContainerInfo asks: image, networks, volumes
-    networks: Any = None  # the agent's CniIsolator, when it has CNI networks
-    attachment: Any = None  # its network namespace and addresses, once attached
+    networks: CniIsolator | None = None  # the agent's network/cni isolator, when it has CNI networks
+    attachment: Attachment | None = None  # its network namespace and addresses, once attached
     cgroups: ContainerCgroups | None = None  # the cgroups/* isolators' share of this container
     pid_namespace: bool = False
     setup_error: str | None = None  # the container could not be made: every launch fails with this
@@ -166,7 +167,7 @@ class Container:
                                   "(start it with --network-cni-config-dir)")
             try:
                 self.attachment = await self.networks.attach(self.key.container_id, self.spec.networks or ())
-            except Exception as exc:  # NetworkError, or a plugin that could not be run
+            except NetworkError as exc:
                 raise LaunchError(f"Failed to attach the container to its networks: {exc}") from None
         return list(self.attachment.network_infos)
 
@@ -222,7 +223,7 @@ class Container:
                 user = None
             if self.pid_namespace:
                 argv = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", *argv)
-        if self.attachment is not None:
+        if self.attachment is not None and self.networks is not None:
             argv = self.networks.enter(self.attachment, argv)
         if status_file is not None:
             argv = wrap_with_status(argv, status_file)

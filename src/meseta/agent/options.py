@@ -44,6 +44,8 @@ class AgentOptions:
     docker_insecure_registry: tuple[str, ...] = ()  # HOST[:PORT] pulled over plain HTTP
     image_gc: int | None = None  # bytes of image layers and blobs kept (least recently used go first)
     docker_bridge_network: str = DEFAULT_BRIDGE  # the CNI network a DOCKER container's BRIDGE network is
+    network_cni_config_dir: Path | None = None  # CNI network configs: turns the network/cni isolator on
+    network_cni_plugins_dir: Path | None = None  # default /usr/lib/cni when a config dir is given
     executor_reregistration_timeout: float = 2.0
     recover: str = "reconnect"  # or cleanup
     status_update_retry_min: float = 10.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import socket
@@ -251,6 +252,12 @@ def agent(
     docker_insecure_registry: list[str] = typer.Option(
         [], help="HOST[:PORT] of a registry pulled over plain HTTP (repeatable)."),
     image_gc: str = typer.Option(None, help="Bytes of images to keep, e.g. 2GB (least recently used go first)."),
+    network_cni_config_dir: Path = typer.Option(None, help="Directory of CNI network configs (single-plugin "
+                                                "files or .conflist lists): turns on the network/cni isolator."),
+    network_cni_plugins_dir: Path = typer.Option(None, help="Where the CNI plugin binaries are (default "
+                                                 "/usr/lib/cni when a config dir is given)."),
+    docker_bridge_network: str = typer.Option("mesos-bridge", help="The CNI network that a DOCKER container's "
+                                              "BRIDGE network joins."),
     executor_reregistration_timeout: float = typer.Option(
         2.0, help="After a restart, seconds a custom executor has to subscribe again.", min=0.1),
     recover: str = typer.Option("reconnect", help="After a restart: reconnect (find the tasks again) or "
@@ -278,6 +285,9 @@ def agent(
                            docker_store_dir=docker_store_dir,
                            docker_insecure_registry=tuple(docker_insecure_registry),
                            image_gc=_size_option("--image-gc", image_gc),
+                           network_cni_config_dir=network_cni_config_dir,
+                           network_cni_plugins_dir=network_cni_plugins_dir,
+                           docker_bridge_network=docker_bridge_network,
                            executor_reregistration_timeout=executor_reregistration_timeout, recover=recover,
                            status_update_retry_min=status_update_retry_min,
                            status_update_retry_max=status_update_retry_max)
@@ -324,10 +334,30 @@ def local(
                                   callback=_check_isolation),
     services_port: int = typer.Option(8080, help="Port of the Marathon-compatible services API (0: none)."),
     jobs_port: int = typer.Option(4400, help="Port of the Chronos-compatible jobs API (0: none)."),
+    network_cni_config_dir: Path = typer.Option(None, help="The agents' CNI network configs (default: "
+                                                "<work-dir>/cni with the bridge network mesos-bridge)."),
+    network_cni_plugins_dir: Path = typer.Option(None, help="Where the CNI plugin binaries are (default "
+                                                 "/usr/lib/cni)."),
+    cni: bool = typer.Option(True, help="Give the agents CNI networks (--no-cni: host networking only)."),
 ) -> None:
     """Run a master, AGENTS agents, the services and the jobs schedulers on one event loop: a whole cluster here."""
-    _run(_serve_local(work_dir.resolve(), ip, port, agents, agent_resources, switch_user, isolation, services_port,
-                      jobs_port))
+    work_dir = work_dir.resolve()
+    cni_dir = (network_cni_config_dir or _default_cni_configs(work_dir)) if cni else None
+    _run(_serve_local(work_dir, ip, port, agents, agent_resources, switch_user, isolation, services_port,
+                      jobs_port, cni_dir, network_cni_plugins_dir if cni else None))
+
+
+def _default_cni_configs(work_dir: Path) -> Path:
+    """<work-dir>/cni/mesos-bridge.conflist (bridge meseta0, 10.220.0.0/16), written once: edits are kept."""
+    from meseta.agent.containerizer.cni_config import default_bridge_network
+
+    config_dir = work_dir / "cni"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    path = config_dir / "mesos-bridge.conflist"
+    if not path.exists():
+        network = default_bridge_network(data_dir=str(work_dir / "network" / "ipam"))
+        path.write_text(json.dumps(network, indent=2) + "\n")
+    return config_dir
 
 
 def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
@@ -344,7 +374,8 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 
 
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
-                       isolation: str = "posix/cpu,posix/mem", services_port: int = 0, jobs_port: int = 0) -> None:
+                       isolation: str = "posix/cpu,posix/mem", services_port: int = 0, jobs_port: int = 0,
+                       cni_config_dir: Path | None = None, cni_plugins_dir: Path | None = None) -> None:
     from meseta.agent.daemon import build_agent, run_agent
     from meseta.agent.options import AgentOptions
     from meseta.core.resources import Resources, share_of_ranges
@@ -363,7 +394,8 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         taken.add(agent_port)
         mine = share_of_ranges(Resources.parse(resources), index, count).to_text()  # one host: ports split
         options = AgentOptions(f"{ip}:{port}", ip, agent_port, work_dir / f"agent{index}", mine,
-                               f"index:{index}", None, switch_user, isolation=isolation)
+                               f"index:{index}", None, switch_user, isolation=isolation,
+                               network_cni_config_dir=cni_config_dir, network_cni_plugins_dir=cni_plugins_dir)
         node, agent_app = build_agent(options)
         runs.append(asyncio.create_task(run_agent(node, agent_app, ip, agent_port)))
         console.print(f"  agent {index}   http://{ip}:{agent_port}")

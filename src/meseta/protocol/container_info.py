@@ -49,7 +49,7 @@ class PortMapping:
 class NetworkRequest:
     name: str
     port_mappings: tuple[PortMapping, ...] = ()
-    labels: dict[str, Any] | None = None  # the NetworkInfo's labels, reported back as given
+    labels: dict[str, str] | None = None  # the NetworkInfo's labels (Mesos Labels, flattened), reported back
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +190,25 @@ def _named_networks(infos: Any, docker_mappings: tuple[PortMapping, ...] | None)
             raise ContainerInfoError(f"{where}.name: must be a printable string of at most 128 characters")
         if any(n.name == name for n in out):
             raise ContainerInfoError(f"{where}.name: joins network {name!r} twice")
-        labels = info.get("labels")
-        if labels is not None and not isinstance(labels, Mapping):
-            raise ContainerInfoError(f"{where}.labels: must be an object")
-        out.append(NetworkRequest(name, mappings or (docker_mappings or ()), dict(labels) if labels else None))
+        out.append(NetworkRequest(name, mappings or (docker_mappings or ()), _labels(info.get("labels"), where)))
     return tuple(out) or None
+
+
+def _labels(raw: Any, where: str) -> dict[str, str] | None:
+    """Mesos ``Labels`` ({"labels": [{"key", "value"}]}) as a flat map of strings."""
+    if raw in (None, {}):
+        return None
+    items = raw.get("labels") if isinstance(raw, Mapping) else None
+    if not isinstance(items, list) or len(items) > 256:
+        raise ContainerInfoError(f"{where}.labels: must be {{\"labels\": [{{\"key\", \"value\"}}]}}")
+    out: dict[str, str] = {}
+    for index, item in enumerate(items):
+        key = item.get("key") if isinstance(item, Mapping) else None
+        value = item.get("value", "") if isinstance(item, Mapping) else None
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise ContainerInfoError(f"{where}.labels.labels[{index}]: needs a string key and a string value")
+        out[key] = value
+    return out or None
 
 
 def _port_mappings(raw: Any, where: str) -> tuple[PortMapping, ...]:
