@@ -126,6 +126,25 @@ def test_concurrent_pulls_coalesce_and_shared_layers_are_stored_once(tmp_path: P
     assert registry.blob_gets() == 6 and forced.layers == cached.layers  # only the new config was fetched
 
 
+def test_two_agents_pulling_one_image_at_once_each_fetch_its_layers_once(tmp_path: Path,
+                                                                          registry: LocalRegistry) -> None:
+    registry.push(docker_archive(tmp_path / "three.tar", layers=3), "three:1")
+    manifest = json.loads(registry.manifest("three", "1")[1])
+    stores = [ImageStore(tmp_path / f"agent{i}", registry.url) for i in range(2)]
+
+    async def both() -> list[Image]:
+        try:
+            return list(await asyncio.gather(*(store.pull("three:1") for store in stores for _ in range(20))))
+        finally:
+            for store in stores:
+                await store.close()
+
+    images = asyncio.run(both())
+    assert len({image.digest for image in images}) == 1
+    for blob in (manifest["config"], *manifest["layers"]):
+        assert registry.blob_gets(blob["digest"]) == 2  # once per agent, however many of its tasks pulled
+
+
 def test_basic_auth_with_credentials_from_a_docker_config(tmp_path: Path) -> None:
     with LocalRegistry(tmp_path, auth=("alice", "s3cret")) as registry:
         registry.push(docker_archive(tmp_path / "tiny.tar"), "team/tiny:1")

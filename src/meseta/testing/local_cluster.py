@@ -66,6 +66,7 @@ class LocalCluster:
     jobs: bool = False
     jobs_port: int | None = None
     jobs_epsilon: float = 60.0
+    agent_options: dict[str, Any] = field(default_factory=dict)  # more AgentOptions (images, CNI networks...)
     errors: ErrorRecords = field(default_factory=ErrorRecords)
     deposed: list[str] = field(default_factory=list)  # why the master stopped acting, if it did
     master_actor: Any = None
@@ -172,7 +173,8 @@ class LocalCluster:
         for index, port in enumerate(self.agent_ports):
             mine = share_of_ranges(Resources.parse(self.agent_resources), index, self.agents).to_text()
             node, agent_app = build_agent(AgentOptions(self.master, "127.0.0.1", port, self.work_dir / f"agent{index}",
-                                                       mine, f"index:{index}", None, False))
+                                                       mine, f"index:{index}", None, False,
+                                                       **self.agent_options))
             self.agent_nodes.append(node)
             agents.append(asyncio.create_task(run_agent(node, agent_app, "127.0.0.1", port)))
         services_server, services_serving = None, None
