@@ -28,7 +28,7 @@ MAX_ITEMS = 1_000  # arguments, environment, fetch, constraints, volumes
 MAX_REGEX = 1_024  # LIKE / UNLIKE patterns are compiled: keep them small
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")  # an unknown key is named as is if plain, else quoted
 CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE")
-NETWORK_MODES = ("BRIDGE", "HOST", "USER")  # Chronos's; Meseta's jobs run on HOST only
+NETWORK_MODES = ("BRIDGE", "HOST", "USER")  # Chronos's: BRIDGE joins the agents' mesos-bridge, USER networkName
 VOLUME_MODES = ("RO", "RW")
 FETCH_SCHEMES = ("http", "https", "file")  # what the agent's fetcher downloads (or an absolute path)
 CONTAINER_KEYS = frozenset({"type", "image", "network", "networkName", "networkInfos", "volumes", "forcePullImage",
@@ -271,7 +271,7 @@ def regex_problem(pattern: str) -> str | None:
 def read_container(job: Fields) -> dict[str, Any] | None:
     """``container`` in its normalised wire form, or None; only what Meseta can run is accepted::
 
-        {"type": "MESOS", "image": str, "network": "HOST", "forcePullImage": bool,
+        {"type": "MESOS", "image": str, "network": "HOST"|"BRIDGE"|"USER", "networkName"?, "forcePullImage": bool,
          "volumes": [{"containerPath", "hostPath", "mode": "RO"|"RW"}], "parameters": []}
     """
     container = job.obj("container")
@@ -285,20 +285,24 @@ def read_container(job: Fields) -> dict[str, Any] | None:
     network = container.text("network", "HOST", limit=16)
     if network not in NETWORK_MODES:
         container.reject("network", f"must be one of {', '.join(NETWORK_MODES)}")
-    if network != "HOST":
-        container.reject("network", f"{network} is not supported: Meseta runs jobs on the agent's host network")
-    for key in ("networkName", "networkInfos", "portMappings"):
+    network_name = container.text("networkName", "", limit=128)
+    if network == "USER" and not network_name:
+        container.reject("networkName", "a USER network needs the name of a CNI network of the agents")
+    if network != "USER" and network_name:
+        container.reject("networkName", f"names a network only with network USER, not {network}")
+    for key in ("networkInfos", "portMappings"):
         if container.present(key) and container.data[key] not in ("", []):
-            container.reject(key, "is not supported: Meseta runs jobs on the agent's host network")
+            container.reject(key, "is not supported: a job joins one network (network, networkName) and maps no "
+                                  "ports")
     if container.items("parameters"):
         container.reject("parameters", "Docker parameters are not supported: the image runs with the Mesos "
                                        "containerizer, without a Docker daemon")
     volumes = [_read_volume(volume) for volume in container.objects("volumes")]
-    if volumes:  # read first, so that a malformed one is named as such
-        container.reject("volumes", "host volumes are not supported yet: the agent mounts none into a container "
-                                    "until the containers issue lands")
-    return {"type": kind, "image": image, "network": network, "forcePullImage": container.flag("forcePullImage", False),
-            "volumes": volumes, "parameters": []}
+    out = {"type": kind, "image": image, "network": network, "forcePullImage": container.flag("forcePullImage", False),
+           "volumes": volumes, "parameters": []}
+    if network_name:
+        out["networkName"] = network_name
+    return out
 
 
 def _read_volume(volume: Fields) -> dict[str, Any]:

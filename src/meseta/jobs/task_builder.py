@@ -21,6 +21,7 @@ from typing import Any
 
 from meseta.jobs.runs import Run
 from meseta.jobs.spec import JobSpec
+from meseta.protocol.container_info import DEFAULT_BRIDGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +66,28 @@ def environment(spec: JobSpec, run: Run, resources: dict[str, float], host: str)
 
 
 def container(spec: JobSpec) -> dict[str, Any] | None:
-    """The job's MESOS container (spec.parse_job refuses the kinds Meseta cannot run)."""
+    """The job's ContainerInfo (spec.parse_job refuses what Meseta cannot run): its image, its
+    network (HOST; BRIDGE: the agents' mesos-bridge CNI network; USER: the named one) and its
+    host-path volumes."""
     if not spec.container:
         return None
-    image: dict[str, Any] = {"type": "DOCKER", "docker": {"name": spec.container["image"]},
-                             "cached": not spec.container.get("forcePullImage", False)}
-    if spec.container.get("type") == "DOCKER":  # the agent runs it as it runs a MESOS image
-        return {"type": "DOCKER", "docker": {"image": spec.container["image"], "network": "HOST",
-                                             "force_pull_image": bool(spec.container.get("forcePullImage", False))}}
-    return {"type": "MESOS", "mesos": {"image": image}}
+    box = spec.container
+    force = bool(box.get("forcePullImage", False))
+    network, name = box.get("network", "HOST"), box.get("networkName")
+    out: dict[str, Any]
+    if box.get("type") == "DOCKER":  # the agent runs it as it runs a MESOS image
+        out = {"type": "DOCKER", "docker": {"image": box["image"], "network": network, "force_pull_image": force}}
+        if network == "USER":
+            out["network_infos"] = [{"name": name}]
+    else:
+        out = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": box["image"]},
+                                                    "cached": not force}}}
+        if network != "HOST":
+            out["network_infos"] = [{"name": name if network == "USER" else DEFAULT_BRIDGE}]
+    if box.get("volumes"):
+        out["volumes"] = [{"container_path": v["containerPath"], "host_path": v["hostPath"], "mode": v["mode"]}
+                          for v in box["volumes"]]
+    return out
 
 
 def task_info(spec: JobSpec, run: Run, *, agent_id: str, host: str, resources: list[dict[str, Any]],

@@ -181,12 +181,11 @@ REFUSALS: list[tuple[dict[str, Any], str, str]] = [
      "not supported"),
     ({"container": {"type": "APPC", "image": "busybox"}}, "container.type", "DOCKER or MESOS"),
     ({"container": {"type": "MESOS"}}, "container.image", "is required"),
-    ({"container": {"type": "MESOS", "image": "b", "network": "BRIDGE"}}, "container.network", "host network"),
-    ({"container": {"type": "MESOS", "image": "b", "network": "USER"}}, "container.network", "host network"),
+    ({"container": {"type": "MESOS", "image": "b", "network": "USER"}}, "container.networkName", "USER network"),
     ({"container": {"type": "MESOS", "image": "b", "network": "NONE"}}, "container.network", "one of BRIDGE"),
-    ({"container": {"type": "MESOS", "image": "b", "networkName": "dcos"}}, "container.networkName", "host network"),
+    ({"container": {"type": "MESOS", "image": "b", "networkName": "dcos"}}, "container.networkName", "only with"),
     ({"container": {"type": "MESOS", "image": "b", "portMappings": [{"containerPort": 80}]}},
-     "container.portMappings", "host network"),
+     "container.portMappings", "maps no ports"),
     ({"container": {"type": "MESOS", "image": "b", "parameters": [{"key": "a", "value": "b"}]}},
      "container.parameters", "Docker parameters"),
     ({"container": {"type": "MESOS", "image": "b", "forcePullImage": "true"}}, "container.forcePullImage",
@@ -204,8 +203,6 @@ REFUSALS: list[tuple[dict[str, Any], str, str]] = [
      "container.volumes[0].persistent", "not supported"),
     ({"container": {"type": "MESOS", "image": "b", "volumes": [{"containerPath": "/d", "external": {}}]}},
      "container.volumes[0].external", "not supported"),
-    ({"container": {"type": "MESOS", "image": "b", "volumes": [{"containerPath": "/d", "hostPath": "/d"}]}},
-     "container.volumes", "not supported yet"),
 ]
 
 
@@ -389,3 +386,23 @@ def test_chronos_python_accepts_what_get_shows_for_adding_back(legacy: bool, mon
         client._check_fields(shown(spec))
     with pytest.raises(chronos.ChronosValidationError):  # the check can fail
         client._check_fields({**shown(full), "parents": ["x"]})
+
+
+def test_job_containers_become_container_infos_the_agent_reads() -> None:
+    """BRIDGE joins the agents' mesos-bridge, USER its networkName; host volumes are bound."""
+    from meseta.jobs import task_builder
+    from meseta.protocol.container_info import NetworkRequest, VolumeMount, container_spec
+
+    def built(container: dict[str, Any]) -> Any:
+        spec = parse_job({**SCHEDULED, "container": container}, dependent=False, legacy=False, now=0.0)
+        return container_spec(task_builder.container(spec))
+
+    volume = {"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}
+    docker = built({"type": "DOCKER", "image": "b:1", "network": "BRIDGE", "volumes": [volume]})
+    assert docker.image == "b:1" and docker.networks == (NetworkRequest("mesos-bridge"),)
+    assert docker.volumes == (VolumeMount("/data", "/srv/data", "HOST_PATH", True),)
+    assert built({"type": "DOCKER", "image": "b:1", "network": "USER", "networkName": "blue"}).networks == (
+        NetworkRequest("blue"),)
+    mesos = built({"type": "MESOS", "image": "b:1", "network": "BRIDGE", "forcePullImage": True})
+    assert mesos.networks == (NetworkRequest("mesos-bridge"),) and mesos.force_pull
+    assert built({"type": "MESOS", "image": "b:1"}).networks is None
