@@ -339,12 +339,19 @@ def local(
     network_cni_plugins_dir: Path = typer.Option(None, help="Where the CNI plugin binaries are (default "
                                                  "/usr/lib/cni)."),
     cni: bool = typer.Option(True, help="Give the agents CNI networks (--no-cni: host networking only)."),
+    docker_registry: str = typer.Option(None, help="The agents' default image registry URL (default: Docker Hub) "
+                                        "or a directory of image tarballs."),
+    docker_config: Path = typer.Option(None, help="Docker config.json with registry credentials (auths).",
+                                       exists=True, dir_okay=False),
+    image_gc: str = typer.Option(None, help="Bytes of images each agent keeps, e.g. 2GB."),
 ) -> None:
     """Run a master, AGENTS agents, the services and the jobs schedulers on one event loop: a whole cluster here."""
     work_dir = work_dir.resolve()
     cni_dir = (network_cni_config_dir or _default_cni_configs(work_dir)) if cni else None
+    images = {"docker_registry": _registry_option(docker_registry), "docker_config": docker_config,
+              "image_gc": _size_option("--image-gc", image_gc)}
     _run(_serve_local(work_dir, ip, port, agents, agent_resources, switch_user, isolation, services_port,
-                      jobs_port, cni_dir, network_cni_plugins_dir if cni else None))
+                      jobs_port, cni_dir, network_cni_plugins_dir if cni else None, images))
 
 
 def _default_cni_configs(work_dir: Path) -> Path:
@@ -375,7 +382,8 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
                        isolation: str = "posix/cpu,posix/mem", services_port: int = 0, jobs_port: int = 0,
-                       cni_config_dir: Path | None = None, cni_plugins_dir: Path | None = None) -> None:
+                       cni_config_dir: Path | None = None, cni_plugins_dir: Path | None = None,
+                       images: dict[str, Any] | None = None) -> None:
     from meseta.agent.daemon import build_agent, run_agent
     from meseta.agent.options import AgentOptions
     from meseta.core.resources import Resources, share_of_ranges
@@ -395,7 +403,8 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         mine = share_of_ranges(Resources.parse(resources), index, count).to_text()  # one host: ports split
         options = AgentOptions(f"{ip}:{port}", ip, agent_port, work_dir / f"agent{index}", mine,
                                f"index:{index}", None, switch_user, isolation=isolation,
-                               network_cni_config_dir=cni_config_dir, network_cni_plugins_dir=cni_plugins_dir)
+                               network_cni_config_dir=cni_config_dir, network_cni_plugins_dir=cni_plugins_dir,
+                               **(images or {}))
         node, agent_app = build_agent(options)
         runs.append(asyncio.create_task(run_agent(node, agent_app, ip, agent_port)))
         console.print(f"  agent {index}   http://{ip}:{agent_port}")
