@@ -17,6 +17,7 @@ $(VENV)/.clients: $(STAMP) scripts/install-test-clients.sh scripts/install-test-
 	touch $@
 
 run: $(STAMP)
+	bash scripts/install-run-system.sh
 	$(VENV)/bin/meseta local --work-dir ./work
 
 lint: $(STAMP)
