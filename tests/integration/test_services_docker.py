@@ -1,6 +1,7 @@
 """Marathon apps of container.type DOCKER: once they ran on the host without a word; now the
 agent runs the image as the task's root filesystem (no Docker daemon), and what it cannot honour
-(here a bridge network with port mappings) fails the task with a message naming it."""
+(here a bridge network, on an agent started without CNI networks) fails the task with a message
+naming it. Bridged apps on an agent with networks: test_containers_e2e.py."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ The bridge device itself is deleted on close (the CNI bridge plugin keeps it aft
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -46,21 +47,30 @@ class BridgeNetwork:
         (self.config_dir / f"{name}.conflist").write_text(json.dumps(config, indent=2))
         self.before = self.snapshot()
 
-    def agent_options(self) -> dict[str, Any]:
-        return {"network_cni_config_dir": self.config_dir, "network_cni_plugins_dir": PLUGINS}
+    def agent_options(self, cgroups: bool = False) -> dict[str, Any]:
+        """AgentOptions for this network; ``cgroups``: cpu/mem/pids cgroups under a root of ours."""
+        options: dict[str, Any] = {"network_cni_config_dir": self.config_dir, "network_cni_plugins_dir": PLUGINS}
+        if cgroups:
+            options.update(isolation="cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid", cgroups_root=self.tag)
+        return options
 
     def snapshot(self) -> Snapshot:
-        return snapshot(lease_dirs=[self.lease_dir], mount_roots=[self.dir.parent])
+        return snapshot(lease_dirs=[self.lease_dir], mount_roots=[self.dir.parent],
+                        cgroup_roots=[root / self.tag for root in Path("/sys/fs/cgroup").iterdir()])
 
     def leaks(self, mentioning: tuple[str, ...] = ()) -> list[str]:
         """What is new since the network was made and is ours: namespaces of Meseta's agents,
         veths on our bridge, iptables rules of our subnet, leases, mounts under the test's dir."""
-        return self.before.diff(self.snapshot(), allow=[*PORTMAP_SHARED, rf"^link: {self.bridge}$"],
+        return self.before.diff(self.snapshot(), allow=[*PORTMAP_SHARED, rf"^link: {self.bridge}$",
+                                                        rf"^cgroup: /sys/fs/cgroup/\w+/{self.tag}$"],
                                 mentioning=[self.bridge, self.subnet_prefix, "meseta-", str(self.dir.parent),
-                                            *mentioning])
+                                            f"/{self.tag}/", *mentioning])
 
     def close(self) -> None:
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+        for root in Path("/sys/fs/cgroup").iterdir():  # the agents' cgroup roots (empty once they stopped)
+            with contextlib.suppress(OSError):
+                (root / self.tag).rmdir()
 
     def __enter__(self) -> BridgeNetwork:
         return self
