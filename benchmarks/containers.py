@@ -165,9 +165,17 @@ class Network:
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(the process's own CPU seconds, those of its reaped children: plugins, ip, mount, the tasks' chain)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
 @contextmanager
-def cluster(tmp: Path, registry: LocalRegistry, network: Network, tasks: int) -> Iterator[tuple[str, Path]]:
-    """A master and an agent with a fresh work dir (so an empty layer store); (master, agent work dir)."""
+def cluster(tmp: Path, registry: LocalRegistry, network: Network, tasks: int) -> Iterator[tuple[str, Path, int]]:
+    """A master and an agent with a fresh work dir (so an empty layer store); (master, agent work dir,
+    agent pid)."""
     port = free_port()
     master = f"127.0.0.1:{port}"
     work = Path(tempfile.mkdtemp(dir=tmp, prefix="agent-"))
@@ -178,7 +186,7 @@ def cluster(tmp: Path, registry: LocalRegistry, network: Network, tasks: int) ->
                     "--docker-registry", registry.url, "--network-cni-config-dir", str(network.config_dir),
                     "--network-cni-plugins-dir", "/usr/lib/cni"], work / "agent.log")]
     try:
-        yield master, work / "agent"
+        yield master, work / "agent", procs[1].pid
     finally:
         for proc in procs:
             stop(proc)
@@ -193,7 +201,7 @@ def line(what: str, per_task: dict[str, float], total: float) -> str:
 async def c1(tmp: Path, registry: LocalRegistry, network: Network, batch: int) -> None:
     for round_ in ("single", "batch"):
         gets = registry.blob_gets()
-        with cluster(tmp, registry, network, batch + 2) as (master, _):
+        with cluster(tmp, registry, network, batch + 2) as (master, _, _):
             await wait_agents(master, 1)
             scheduler = PhaseScheduler(master)
             runner = asyncio.create_task(scheduler.run())
@@ -219,7 +227,7 @@ async def wait_empty(directory: Path, timeout: float = 120) -> None:
 
 async def c2(tmp: Path, registry: LocalRegistry, network: Network, total: int, variants: list[str]) -> None:
     results: dict[str, dict[str, float]] = {}
-    with cluster(tmp, registry, network, total + 1) as (master, agent_dir):
+    with cluster(tmp, registry, network, total + 1) as (master, agent_dir, agent_pid):
         await wait_agents(master, 1)
         scheduler = PhaseScheduler(master)
         runner = asyncio.create_task(scheduler.run())
@@ -229,6 +237,7 @@ async def c2(tmp: Path, registry: LocalRegistry, network: Network, total: int, v
         for name, mode, variant in rounds:
             if variant is not None:
                 network.use(variant)
+            cpu_before = cpu_seconds(agent_pid)
             ids, per_task, launch_s = await scheduler.launch(total, docker(mode))
             network.netns |= {json.loads(p.read_text())["netns_name"]
                               for p in (agent_dir / "network" / "cni").glob("*/attachment.json")}
@@ -236,13 +245,15 @@ async def c2(tmp: Path, registry: LocalRegistry, network: Network, total: int, v
             kill_s = await scheduler.kill(ids)
             await wait_empty(agent_dir / "network" / "cni")
             teardown_s = time.perf_counter() - began
+            cpu = [after - before for after, before in zip(cpu_seconds(agent_pid), cpu_before, strict=True)]
             results[name] = {"launch": launch_s, "kill": kill_s, "teardown": teardown_s,
                              "p99": percentile(list(per_task.values()), 0.99)}
             first = list(scheduler.first.values())
             print(f"C2 {name:18s} {total} tasks: launch {launch_s:6.2f} s = {total / launch_s:6.1f}/s "
                   f"(first update p50 {percentile(first, 0.5):.2f} s, RUNNING min {min(per_task.values()):.2f} "
                   f"p99 {results[name]['p99']:.2f} s), kill {kill_s:6.2f} s = {total / kill_s:6.1f}/s, "
-                  f"until the CNI state dir is empty {teardown_s:6.2f} s")
+                  f"until the CNI state dir is empty {teardown_s:6.2f} s; CPU: agent {cpu[0]:.1f} s, "
+                  f"its children {cpu[1]:.1f} s")
         scheduler.done.set()
         runner.cancel()
     host = results["host"]
