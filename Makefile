@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/jobs_accuracy.py
 	$(PY) benchmarks/jobs_failover.py
 	$(PY) benchmarks/mapreduce_wordcount.py --megabytes 64 --rounds 3
+	$(PY) benchmarks/containers.py
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from meseta.agent.containerizer.cni import Attachment, CniIsolator, NetworkError, NetworkRequest, PortMapping
-from meseta.agent.containerizer.cni_config import default_bridge_network
+from meseta.agent.containerizer.cni_config import default_bridge_network, subnet_masquerade
 from meseta.runtime.serve import free_port
 from meseta.testing.leaks import PORTMAP_SHARED, Snapshot, snapshot
 from meseta.testing.waiting import wait_until
@@ -242,3 +243,62 @@ def test_meseta_local_ships_the_default_bridge_network(tmp_path: Path, flags: li
     network = loaded.networks["mesos-bridge"]
     assert [p["type"] for p in network.plugins] == ["bridge", "portmap"] and network.port_mapping_capable
     assert network.plugins[0]["ipam"]["dataDir"] == str(tmp_path / "network" / "ipam")
+
+
+# busybox-static's wget crashes in a namespace: fetch with this Python (no proxies)
+FETCH = ("import sys, urllib.request as u; "
+         "sys.stdout.write(u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=2).read().decode())")
+
+
+def _sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("per_container", [True, False], ids=["ipMasq", "one-subnet-rule"])
+def test_containers_reach_beyond_the_host_only_through_masquerade(net: Net, per_container: bool) -> None:
+    """An 'outside' namespace on a veth of its own, with no route back to the containers' subnet,
+    serves httpd: a container reaches it only masqueraded, by the bridge plugin's per-container
+    ipMasq chain or by one subnet rule on a network made with ip_masq=False (and not without it)."""
+    _, a, b = net.subnet_prefix.split(".")
+    name, rule = "test-bridge", None
+    if not per_container:
+        name, subnet = "nomasq", f"10.{a}.{int(b) + 3}.0/24"
+        config = default_bridge_network(name, f"{net.tag}n", subnet, str(net.tmp / "ipam"), ip_masq=False)
+        (net.tmp / "cni" / "nomasq.conflist").write_text(json.dumps(config))
+        rule = subnet_masquerade(subnet, f"meseta test {net.tag}")
+        _sh("iptables", "-w", "-t", "nat", "-A", *rule)
+    outside, host_end, far = f"{net.tag}-out", f"{net.tag}o", f"10.{a}.{int(b) + 2}"
+    www = net.tmp / "www-outside"
+    www.mkdir()
+    (www / "index.html").write_text("outside\n")
+    server = None
+    try:
+        _sh("ip", "netns", "add", outside)
+        _sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", outside)
+        _sh("ip", "addr", "add", f"{far}.1/30", "dev", host_end)
+        _sh("ip", "link", "set", host_end, "up")
+        _sh("ip", "-n", outside, "addr", "add", f"{far}.2/30", "dev", "eth0")
+        _sh("ip", "-n", outside, "link", "set", "eth0", "up")
+        server = subprocess.Popen(["ip", "netns", "exec", outside, "/bin/busybox", "httpd", "-f", "-p", "80",
+                                   "-h", str(www)])
+        attachment = _run(net.isolator.attach("c-out", [NetworkRequest(name)]))
+        fetch = net.isolator.enter(attachment, [sys.executable, "-c", FETCH, f"http://{far}.2/"])
+
+        def fetched() -> bool:
+            return subprocess.run(fetch, capture_output=True, text=True, timeout=10).stdout == "outside\n"
+
+        wait_until(fetched, 15, "the outside namespace answers the container")
+        if rule is not None:  # without the rule the outside cannot answer: the test can fail
+            _sh("iptables", "-w", "-t", "nat", "-D", *rule)
+            rule = None
+            assert not fetched()
+        _run(net.isolator.detach("c-out"))
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "netns", "del", outside], capture_output=True, check=False)
+        if rule is not None:
+            subprocess.run(["iptables", "-w", "-t", "nat", "-D", *rule], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", f"{net.tag}n"], capture_output=True, check=False)
+    assert net.leaks() == []

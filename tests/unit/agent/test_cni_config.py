@@ -19,6 +19,7 @@ from meseta.agent.containerizer.cni_config import (
     resolv_conf,
     result_addresses,
     sanitise_id,
+    subnet_masquerade,
     validate_port_mappings,
 )
 
@@ -159,3 +160,15 @@ def test_default_bridge_network_refuses_bad_names() -> None:
         default_bridge_network(bridge="a-name-longer-than-15")
     with pytest.raises(ValueError):
         default_bridge_network(subnet="10.0.0.0/33")
+
+
+def test_a_bridge_network_without_ip_masq_and_its_one_subnet_rule() -> None:
+    assert default_bridge_network()["plugins"][0]["ipMasq"] is True  # what `meseta local` ships
+    assert default_bridge_network(ip_masq=False)["plugins"][0]["ipMasq"] is False
+    assert subnet_masquerade("10.9.0.0/16", "meseta n1") == [
+        "POSTROUTING", "-s", "10.9.0.0/16", "!", "-d", "10.9.0.0/16", "-m", "comment", "--comment", "meseta n1",
+        "-j", "MASQUERADE"]
+    with pytest.raises(ValueError):
+        subnet_masquerade("10.9.0.1/16", "host bits set")
+    with pytest.raises(CniConfigError, match="comment"):
+        subnet_masquerade("10.9.0.0/16", "")

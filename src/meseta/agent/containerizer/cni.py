@@ -31,7 +31,9 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,11 +115,37 @@ def _request_from(raw: dict[str, Any]) -> NetworkRequest:
                           raw.get("labels"))
 
 
+_WAITERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cni-wait")  # not the loop's default pool
+
+
+async def _run(argv: Sequence[str], data: bytes | None, env: dict[str, str] | None,
+               timeout: float | None) -> tuple[int, bytes, bytes]:
+    """(exit status, stdout, stderr) of argv run to its end; TimeoutError after ``timeout`` (killed),
+    killed on cancellation too. Started by subprocess.Popen (vfork) and waited for in a thread: the
+    agent runs on uvloop, whose subprocesses fork the whole agent, 6-19 ms of the event loop per run
+    (benchmarks/containers.py, docs/benchmarks.md), where Popen takes about 0.6 ms."""
+    proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    loop = asyncio.get_running_loop()
+    try:
+        out, err = await loop.run_in_executor(_WAITERS, proc.communicate, data, timeout)
+    except BaseException as exc:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await loop.run_in_executor(_WAITERS, proc.wait)  # not its pipes: a child it left may hold them
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise TimeoutError from None
+        raise
+    return proc.returncode, out, err
+
+
 async def _ip(*args: str) -> None:
-    proc = await asyncio.create_subprocess_exec("ip", *args, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    if proc.returncode:
+    status, _, err = await _run(["ip", *args], None, None, None)
+    if status:
         raise NetworkError(f"ip {' '.join(args)}: {err.decode(errors='replace').strip()}")
 
 
@@ -267,33 +295,23 @@ class CniIsolator:
         what = f"network {network.name!r}: {command} by plugin {kind!r}"
         async with self._slots:
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    str(self.plugins_dir / kind), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE, env=env)
+                status, out, err = await _run([str(self.plugins_dir / kind)], json.dumps(stdin).encode(), env,
+                                              self.timeout)
+            except TimeoutError:  # an OSError too: first
+                raise NetworkError(f"{what}: no answer within {self.timeout:g} s") from None
             except OSError as exc:
                 raise NetworkError(f"{what}: cannot run it: {exc}") from None
-            try:
-                out, err = await asyncio.wait_for(proc.communicate(json.dumps(stdin).encode()), self.timeout)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-                raise NetworkError(f"{what}: no answer within {self.timeout:g} s") from None
-            except BaseException:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-                raise
         try:
             answer = json.loads(out[:MAX_PLUGIN_OUTPUT]) if out.strip() else None
         except ValueError:
             answer = None
-        if proc.returncode:
+        if status:
             if isinstance(answer, dict) and isinstance(answer.get("msg"), str):
                 details = answer.get("details")
                 message = answer["msg"] + (f" ({details})" if isinstance(details, str) and details else "")
                 message += f" [code {answer.get('code')}]"
             else:
-                message = (err or out).decode(errors="replace").strip()[-500:] or f"exit status {proc.returncode}"
+                message = (err or out).decode(errors="replace").strip()[-500:] or f"exit status {status}"
             raise NetworkError(f"{what} failed: {message}")
         if command == "ADD" and not isinstance(answer, dict):
             raise NetworkError(f"{what}: the result is not a JSON object: {out[:200]!r}")
