@@ -44,7 +44,16 @@ from meseta.agent.containerizer.launcher import (
     ProcessHandle,
     wrap_with_status,
 )
-from meseta.agent.containerizer.rootfs import SANDBOX_IN_CONTAINER, RootfsMount, UnknownUser, resolve_ids, volume_binds
+from meseta.agent.containerizer.rootfs import (
+    SANDBOX_IN_CONTAINER,
+    Bind,
+    MountError,
+    RootfsMount,
+    UnknownUser,
+    plan_mounts,
+    resolve_ids,
+    wrap_sandbox_binds,
+)
 from meseta.agent.effects import RunKey
 from meseta.agent.fetcher import Fetcher, FetchError
 from meseta.core.resources import Resources
@@ -53,7 +62,7 @@ from meseta.protocol.container_info import HOST, ContainerSpec
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# an image on the host's network resolves names as the host does (read-only binds, as Docker's)
+# an image on the host's network resolves names as the host does (copies, as Docker's)
 HOST_ETC_FILES = {name: Path("/etc") / name for name in ("hosts", "resolv.conf") if (Path("/etc") / name).is_file()}
 
 
@@ -104,6 +113,7 @@ class Container:
     spec: ContainerSpec = HOST  # what its ContainerInfo asks: image, networks, volumes
     networks: CniIsolator | None = None  # the agent's network/cni isolator, when it has CNI networks
     attachment: Attachment | None = None  # its network namespace and addresses, once attached
+    binds: list[Bind] | None = None  # its volumes and /etc files, once their mount points exist
     cgroups: ContainerCgroups | None = None  # the cgroups/* isolators' share of this container
     pid_namespace: bool = False
     setup_error: str | None = None  # the container could not be made: every launch fails with this
@@ -171,6 +181,16 @@ class Container:
                 raise LaunchError(f"Failed to attach the container to its networks: {exc}") from None
         return list(self.attachment.network_infos)
 
+    async def ensure_mounts(self) -> None:
+        """Make the mount points of its volumes and /etc files (once, off the loop)."""
+        if self.binds is not None:
+            return
+        etc = dict(self.attachment.etc_files) if self.attachment is not None else HOST_ETC_FILES
+        try:
+            self.binds = await asyncio.to_thread(plan_mounts, self.rootfs, self.sandbox, self.spec.volumes, etc)
+        except (MountError, OSError) as exc:
+            raise LaunchError(f"Failed to prepare the container's mounts: {exc}") from None
+
     def task_command(self, command: Mapping[str, Any]) -> tuple[str, ...]:
         """The argv of a task or executor: its CommandInfo, with its image's Entrypoint/Cmd."""
         try:
@@ -204,23 +224,21 @@ class Container:
         if self.setup_error is not None:
             raise LaunchError(self.setup_error)
         user = self.user
-        etc = dict(self.attachment.etc_files) if self.attachment is not None else HOST_ETC_FILES
         if self.rootfs is not None:  # the image's root filesystem, in a mount namespace of its own
             config = self.image_config
             argv = self.rootfs.wrap(argv, self.sandbox, self.pid_namespace,
                                     workdir=(config.working_dir if config else None) or SANDBOX_IN_CONTAINER,
-                                    volumes=self.spec.volumes, etc_files=etc, ids=self._ids(user, config))
+                                    binds=self.binds or (), ids=self._ids(user, config))
             env = {**env, "MESOS_SANDBOX": SANDBOX_IN_CONTAINER, "MESOS_DIRECTORY": SANDBOX_IN_CONTAINER}
             user = None  # unshare needs root: the rootfs chain switches user itself
         else:
-            if self.spec.volumes:  # sandbox-relative volumes, bound in a mount namespace of its own
-                argv = ("unshare", "--mount", "--fork", "--", "/bin/sh", "-c",
-                        volume_binds(self.spec.volumes, self.sandbox, str(self.sandbox)) + ' exec "$@"',
-                        "meseta-volumes", *argv)
-            if user is not None and (self.pid_namespace or status_file is not None) and os.geteuid() == 0:
+            if user is not None and (self.pid_namespace or status_file is not None or self.binds) \
+                    and os.geteuid() == 0:
                 # unshare and the status wrapper need root: drop to the user last, with setpriv
                 argv = ("setpriv", f"--reuid={user}", f"--regid={_group_of(user)}", "--init-groups", "--", *argv)
                 user = None
+            if self.binds:  # sandbox volumes, bound in a mount namespace of its own (before setpriv)
+                argv = wrap_sandbox_binds(argv, self.binds)
             if self.pid_namespace:
                 argv = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", *argv)
         if self.attachment is not None and self.networks is not None:
@@ -241,6 +259,7 @@ class Container:
         """Fork the task (LaunchError says why not); its pid is checkpointed before this returns."""
         await self.ensure_rootfs()
         await self.ensure_network()
+        await self.ensure_mounts()
         env = self.task_env(command, {**self.base_env, "MESOS_TASK_ID": task_id})
         argv = self.task_command(command)
         task_dir = self.task_dir(task_id)
@@ -276,6 +295,7 @@ class Container:
             raise LaunchError("ExecutorInfo has no command")
         await self.ensure_rootfs()
         await self.ensure_network()
+        await self.ensure_mounts()
         spec = self.contained(self.task_command(command), self.task_env(command, self.base_env),
                               self.meta_dir / "exit.status")
         self.executor = await self.launcher.launch(spec)
