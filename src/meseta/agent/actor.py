@@ -82,6 +82,7 @@ log = logging.getLogger(__name__)
 REGISTRATION_BACKOFF_MAX = 60.0
 RECOVERING_RETRY = 0.25  # seconds (at most) between tries while the leader answers 503
 EXECUTOR_HEARTBEAT_SECONDS = 1800.0  # DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL
+STOP_GRACE_SECONDS = 10.0  # at a stop, how long cancelled work (a plugin run being killed) may take to end
 
 
 class MasterNotReady(Exception):
@@ -545,14 +546,17 @@ class AgentActor:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for pending in list(self._tasks):
-            pending.cancel()
+        pending = list(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:  # a cancelled detach lets go of its container
+            await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
         if self.cgroups is not None:
             for container_id in list(self.cgroups.live):
                 await asyncio.to_thread(self.cgroups.release, container_id)
-        for container in list(self.containers.values()):  # their processes are gone: so are their networks
-            if container.attachment is not None and self.cni is not None:
-                await self._detach(container.key.container_id)
+        if self.cni is not None:  # every process is gone: so is every network, released (its detach was
+            for container_id in list(self.cni.stored()):  # just cancelled) or not; DEL is idempotent
+                await self._detach(container_id)
         with contextlib.suppress(Exception):
             await self.fetcher.close()
             await self._client.aclose()
