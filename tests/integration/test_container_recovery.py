@@ -151,6 +151,12 @@ def _veths(bridge: str) -> list[str]:
     return [line.split(": ")[1].split("@")[0] for line in out.splitlines() if line.strip()]
 
 
+def _leaks(network: BridgeNetwork, *container_ids: str) -> list[str]:
+    """network.leaks() with the namespaces narrowed to these containers' (other tests on the host make theirs)."""
+    mine = {f"netns: {_netns_name(c)}" for c in container_ids}
+    return [leak for leak in network.leaks() if not leak.startswith("netns: ") or leak in mine]
+
+
 def _of(leaks: list[str], ip: str, container_id: str) -> list[str]:
     """The leaks that belong to one container: its address (rules, lease), its id (rule comments), its netns."""
     names = (f"{ip}/", f"{ip} ", f"/{ip}", container_id, _netns_name(container_id))
@@ -169,6 +175,7 @@ def test_a_bridged_container_survives_a_killed_agent_and_a_dead_one_is_detached(
                            filters={"refuse_seconds": 0})
         web, doomed = _running(recorder, "web"), _running(recorder, "doomed")
         ip, doomed_ip = _ip(web), _ip(doomed)
+        web_id = web["container_status"]["container_id"]["value"]
         doomed_id = doomed["container_status"]["container_id"]["value"]
         subnet = ipaddress.ip_network(f"{network.subnet_prefix}0/24")
         assert ipaddress.ip_address(ip) in subnet and ipaddress.ip_address(doomed_ip) in subnet and ip != doomed_ip
@@ -195,9 +202,9 @@ def test_a_bridged_container_survives_a_killed_agent_and_a_dead_one_is_detached(
 
         def doomed_detached() -> bool:
             return (_netns_name(doomed_id) not in _netns() and len(_veths(network.bridge)) == 1
-                    and not _of(network.leaks(), doomed_ip, doomed_id))
+                    and not _of(_leaks(network, doomed_id), doomed_ip, doomed_id))
         wait_until(doomed_detached, 30, "the dead container detached by recovery",
-                   describe=lambda: (_veths(network.bridge), _of(network.leaks(), doomed_ip, doomed_id)))
+                   describe=lambda: (_veths(network.bridge), _of(_leaks(network, doomed_id), doomed_ip, doomed_id)))
         assert _get(f"http://{ip}:80/") == "up\n" and _get(f"http://127.0.0.1:{port}/") == "up\n"
 
         before = len(recorder.updates)
@@ -211,8 +218,8 @@ def test_a_bridged_container_survives_a_killed_agent_and_a_dead_one_is_detached(
         killed = recorder.final("web")
         assert killed["state"] == "TASK_KILLED", killed
         assert _ip(killed) == ip  # ... and its last status still names the address it had before the restart
-        wait_until(lambda: network.leaks() == [], 30, "nothing of either container left on the host",
-                   describe=network.leaks)
+        wait_until(lambda: _leaks(network, web_id, doomed_id) == [], 30, "nothing of either container left",
+                   describe=lambda: _leaks(network, web_id, doomed_id))
 
 
 def test_a_graceful_agent_stop_leaves_no_network_behind(
@@ -225,12 +232,12 @@ def test_a_graceful_agent_stop_leaves_no_network_behind(
         port = _port(offer)
         driver.launchTasks(offer["id"], [_web("web", offer, port), _sleeper("sleeper", offer, marker)],
                            filters={"refuse_seconds": 0})
-        ip = _ip(_running(recorder, "web"))
-        _running(recorder, "sleeper")
+        web, sleeper = _running(recorder, "web"), _running(recorder, "sleeper")
+        ip, ids = _ip(web), [s["container_status"]["container_id"]["value"] for s in (web, sleeper)]
         wait_until(lambda: _get(f"http://{ip}:80/") == "up\n", 20, "web at its own address")
-        assert network.leaks(), "the leak check sees the live containers"
+        assert {f"netns: {_netns_name(i)}" for i in ids} <= set(_leaks(network, *ids)), "the check sees them"
 
         cluster.signal_agent(signal.SIGTERM)
         assert not processes_with(marker)
         assert _get(f"http://127.0.0.1:{port}/") is None
-        assert network.leaks() == []
+        assert _leaks(network, *ids) == []
