@@ -246,6 +246,9 @@ def test_afterwards_nothing_is_stranded_or_left(world: tuple[LocalCluster, Bridg
     def leaks() -> list[str]:  # other tests on the host make namespaces too: only ours count
         return [leak for leak in network.leaks() if not leak.startswith("netns: ") or leak in mine]
     wait_until(lambda: leaks() == [], 30, "no netns, veth, rule, lease or mount left", describe=leaks)
+    overlays = cluster.work_dir / "agent0" / "provisioner" / "containers"
+    wait_until(lambda: not any(overlays.iterdir()), 10, "no container overlay left",
+               describe=lambda: list(overlays.iterdir()))
 
     seen: list[Any] = []
 

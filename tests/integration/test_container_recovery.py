@@ -220,6 +220,9 @@ def test_a_bridged_container_survives_a_killed_agent_and_a_dead_one_is_detached(
         assert _ip(killed) == ip  # ... and its last status still names the address it had before the restart
         wait_until(lambda: _leaks(network, web_id, doomed_id) == [], 30, "nothing of either container left",
                    describe=lambda: _leaks(network, web_id, doomed_id))
+        overlays = cluster.work_dir / "provisioner" / "containers"
+        wait_until(lambda: not any(overlays.iterdir()), 10, "both containers' overlays deleted",
+                   describe=lambda: list(overlays.iterdir()))
 
 
 def test_a_graceful_agent_stop_leaves_no_network_behind(
@@ -241,3 +244,4 @@ def test_a_graceful_agent_stop_leaves_no_network_behind(
         assert not processes_with(marker)
         assert _get(f"http://127.0.0.1:{port}/") is None
         assert _leaks(network, *ids) == []
+        assert not any((cluster.work_dir / "provisioner" / "containers").iterdir())

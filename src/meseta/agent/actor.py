@@ -332,7 +332,8 @@ class AgentActor:
 
     def _release_container(self, effect: ReleaseContainer) -> None:
         container = self.containers.pop(effect.run, None)
-        if container is not None and container.rootfs is not None:
+        if container is not None and (container.rootfs is not None or container.image is not None):
+            # (a recovered container has no rootfs handle, but its overlay is on disk all the same)
             self._spawn(asyncio.to_thread(self.images.release, effect.run.container_id))
         if container is not None and container.attachment is not None and self.cni is not None:
             self._spawn(self._detach(effect.run.container_id))
@@ -539,6 +540,8 @@ class AgentActor:
         return task
 
     async def stop(self) -> None:
+        overlays = [key.container_id for key, container in self.containers.items()
+                    if container.rootfs is not None or container.image is not None]
         with contextlib.suppress(Exception):
             self.run(self.machine.handle_stopping)
         for container in list(self.containers.values()):
@@ -557,6 +560,8 @@ class AgentActor:
         if self.cni is not None:  # every process is gone: so is every network, released (its detach was
             for container_id in list(self.cni.stored()):  # just cancelled) or not; DEL is idempotent
                 await self._detach(container_id)
+        for container_id in overlays:  # as for the networks: a release may have been cancelled with the rest
+            await asyncio.to_thread(self.images.release, container_id)
         with contextlib.suppress(Exception):
             await self.fetcher.close()
             await self._client.aclose()
