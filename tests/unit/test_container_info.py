@@ -84,6 +84,10 @@ def test_mesos_named_networks_carry_their_mappings_and_unnamed_ones_are_ignored(
      "an absolute path needs a container image"),
     ({"type": "MESOS", "volumes": [{"container_path": "d", "host_path": "/srv"}]}, "volumes[0].mode"),
     ({"type": "MESOS", "volumes": [{"container_path": "../d", "host_path": "/srv", "mode": "RW"}]}, "'..'"),
+    ({"type": "MESOS", "volumes": [{"container_path": "./.", "host_path": "/srv", "mode": "RW"}]},
+     "cannot cover the whole sandbox"),
+    (docker() | {"volumes": [{"container_path": "//", "host_path": "/srv", "mode": "RO"}]},
+     "volumes[0].container_path //: a volume cannot cover the whole root filesystem"),
     ({"type": "MESOS", "volumes": [{"container_path": "d", "mode": "RW",
                                     "source": {"type": "DOCKER_VOLUME"}}]}, "source.type DOCKER_VOLUME"),
     ({"type": "MESOS", "volumes": [{"container_path": "d", "mode": "RW", "source": {

@@ -82,6 +82,7 @@ log = logging.getLogger(__name__)
 REGISTRATION_BACKOFF_MAX = 60.0
 RECOVERING_RETRY = 0.25  # seconds (at most) between tries while the leader answers 503
 EXECUTOR_HEARTBEAT_SECONDS = 1800.0  # DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL
+STOP_GRACE_SECONDS = 10.0  # at a stop, how long cancelled work (a plugin run being killed) may take to end
 
 
 class MasterNotReady(Exception):
@@ -331,7 +332,8 @@ class AgentActor:
 
     def _release_container(self, effect: ReleaseContainer) -> None:
         container = self.containers.pop(effect.run, None)
-        if container is not None and container.rootfs is not None:
+        if container is not None and (container.rootfs is not None or container.image is not None):
+            # (a recovered container has no rootfs handle, but its overlay is on disk all the same)
             self._spawn(asyncio.to_thread(self.images.release, effect.run.container_id))
         if container is not None and container.attachment is not None and self.cni is not None:
             self._spawn(self._detach(effect.run.container_id))
@@ -538,6 +540,8 @@ class AgentActor:
         return task
 
     async def stop(self) -> None:
+        overlays = [key.container_id for key, container in self.containers.items()
+                    if container.rootfs is not None or container.image is not None]
         with contextlib.suppress(Exception):
             self.run(self.machine.handle_stopping)
         for container in list(self.containers.values()):
@@ -545,14 +549,19 @@ class AgentActor:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for pending in list(self._tasks):
-            pending.cancel()
+        pending = list(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:  # a cancelled detach lets go of its container
+            await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
         if self.cgroups is not None:
             for container_id in list(self.cgroups.live):
                 await asyncio.to_thread(self.cgroups.release, container_id)
-        for container in list(self.containers.values()):  # their processes are gone: so are their networks
-            if container.attachment is not None and self.cni is not None:
-                await self._detach(container.key.container_id)
+        if self.cni is not None:  # every process is gone: so is every network, released (its detach was
+            for container_id in list(self.cni.stored()):  # just cancelled) or not; DEL is idempotent
+                await self._detach(container_id)
+        for container_id in overlays:  # as for the networks: a release may have been cancelled with the rest
+            await asyncio.to_thread(self.images.release, container_id)
         with contextlib.suppress(Exception):
             await self.fetcher.close()
             await self._client.aclose()

@@ -144,6 +144,10 @@ class Container:
             await self.ensure_sandbox()
         except OSError as exc:
             return f"Failed to create the sandbox: {exc}"
+        for index, volume in enumerate(self.spec.volumes):  # else the mount step fails with only an exit status
+            if volume.kind == "HOST_PATH" and not await asyncio.to_thread(os.path.exists, volume.source):
+                return (f"Failed to mount volume container.volumes[{index}] at {volume.container_path}: "
+                        f"host path {volume.source} does not exist")
         uris = command.get("uris") or []
         if not uris or self.fetcher is None:
             return None

@@ -51,7 +51,7 @@ from meseta.agent.effects import (
     ToMaster,
 )
 from meseta.agent.options import AgentOptions
-from meseta.agent.recovery_plan import Discard, Fate, Rebuild
+from meseta.agent.recovery_plan import Discard, Fate, Rebuild, SavedRun
 from meseta.agent.runs import (
     AGENT,
     EXECUTOR_TERMINATED,
@@ -568,7 +568,8 @@ class AgentMachine:
     def _rebuild(self, out: Outbox, plan: Rebuild, now: float) -> None:
         saved = plan.run
         run = self._new_run(out, KINDS[saved.kind], saved.framework_info, saved.info["executor_info"],
-                            _resources_json(saved.info.get("resources")), container_id=saved.info["container_id"])
+                            _resources_json(saved.info.get("resources")), _saved_container(saved),
+                            container_id=saved.info["container_id"])
         for task, fate in zip(saved.tasks, plan.task_fates, strict=True):
             record = run.tasks[task.task_id] = TaskRecord(task.info, task.replayed_state() or TaskState.TASK_STAGING)
             self.book.replay(run.key, record.task_id, task.records, now)
@@ -624,3 +625,15 @@ def _resources_json(items: Any) -> Resources:
         return parse_json(items or [])
     except (ValueError, ResourceError):
         return Resources()
+
+
+def _saved_container(saved: SavedRun) -> dict[str, Any] | None:
+    """The ContainerInfo a recovered run was made with, as at launch: a command task's own, a custom
+    executor's (its image overlay and networks are released with it)."""
+    if saved.kind == "COMMAND":
+        container = saved.tasks[0].info.get("container") if saved.tasks else None
+    elif saved.kind == "CUSTOM":
+        container = saved.info["executor_info"].get("container")
+    else:
+        container = None
+    return container if isinstance(container, dict) else None

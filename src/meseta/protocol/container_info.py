@@ -270,6 +270,9 @@ def _volume(item: Any, where: str, has_image: bool) -> VolumeMount:
     if mode not in ("RW", "RO"):
         raise ContainerInfoError(f"{where}.mode: must be RW or RO")
     path = _clean_path(item.get("container_path"), f"{where}.container_path")
+    if all(part in ("", ".") for part in path.split("/")):  # "/", "//", ".", "./.": all of the root or sandbox
+        raise ContainerInfoError(f"{where}.container_path {path}: a volume cannot cover the whole "
+                                 f"{'root filesystem' if path.startswith('/') else 'sandbox'}")
     if path.startswith("/") and not has_image:
         raise ContainerInfoError(f"{where}.container_path {path}: an absolute path needs a container image "
                                  "(without one, give a path relative to the sandbox)")

@@ -450,6 +450,17 @@ def update_record(task_id: str, state: str, uuid: str) -> dict[str, Any]:
                        "status": {"task_id": {"value": task_id}, "state": state, "uuid": uuid}}}
 
 
+def test_a_recovered_container_is_made_again_with_the_container_info_it_was_launched_with() -> None:
+    docker = {"type": "DOCKER", "docker": {"image": "web:1", "network": "BRIDGE"}}
+    task = SavedTask(command_task("t1", container=docker), Path("/meta/run/tasks/t1"), 99, [], Wrapper.RUNNING)
+    effects = World()("handle_recovered", plan_recovery([saved_run("COMMAND", [task])], "reconnect"))
+    assert isinstance(effects[0], CreateContainer) and effects[0].recovered and effects[0].container == docker
+    custom = saved_run("CUSTOM", [saved_task("c1", Wrapper.UNKNOWN)], executor_id="ex")
+    custom.info["executor_info"]["container"] = docker
+    effects = World()("handle_recovered", plan_recovery([custom], "reconnect"))
+    assert isinstance(effects[0], CreateContainer) and effects[0].container == docker
+
+
 def test_recovery_plans_discard_what_cannot_be_recovered() -> None:
     live = saved_task("t1", Wrapper.RUNNING)
     gone = saved_task("t2", Wrapper.GONE)
