@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.services.test_machine import NOW, launches, machine, offer, post
-
 from meseta.services import codec, wire
 from meseta.services.effects import Emit, Store
 from meseta.services.machine import ip_addresses_of
+
+from .test_machine import NOW, launches, machine, offer, post
 
 
 def status(task_id: str, state: str = "TASK_RUNNING", **container: Any) -> dict[str, Any]:
