@@ -8,7 +8,6 @@ leaves nothing behind."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import os
 import signal
@@ -22,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from meseta.agent.containerizer.cni import CniIsolator, container_dir_name, default_state_dir
+from meseta.agent.containerizer.cni import CniIsolator, default_state_dir, netns_name
 from meseta.runtime.serve import free_port
-from meseta.testing.bridge_network import PLUGINS, BridgeNetwork, cni_available
+from meseta.testing.bridge_network import PLUGINS, BridgeNetwork, answer, cni_available
 from meseta.testing.clusters import FAST_ALLOCATION, start_daemon, wait_for_agents
 from meseta.testing.images import BUSYBOX, docker_archive
 from meseta.testing.processes import processes_with, stop_processes
@@ -100,15 +99,6 @@ def world(tmp_path: Path) -> Iterator[tuple[LocalRegistry, BridgeNetwork, str]]:
         yield registry, network, marker
 
 
-def _get(url: str) -> str | None:
-    try:
-        with httpx.Client(trust_env=False, timeout=2) as client:
-            response = client.get(url)
-        return response.text if response.status_code == 200 else None
-    except httpx.HTTPError:
-        return None
-
-
 def _port(offer: dict[str, Any]) -> int:
     return int(next(r for r in offer["resources"] if r["name"] == "ports")["ranges"]["range"][0]["begin"])
 
@@ -136,11 +126,6 @@ def _running(recorder: Recorder, task_id: str) -> dict[str, Any]:
         return next(u for u in recorder.updates if u["task_id"]["value"] == task_id and u["state"] == "TASK_RUNNING")
 
 
-def _netns_name(container_id: str) -> str:
-    """The namespace name the cni isolator gives a container (its default prefix)."""
-    return "meseta-" + hashlib.sha256(container_dir_name(container_id).encode()).hexdigest()[:12]
-
-
 def _netns() -> set[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip()}
@@ -153,13 +138,13 @@ def _veths(bridge: str) -> list[str]:
 
 def _leaks(network: BridgeNetwork, *container_ids: str) -> list[str]:
     """network.leaks() with the namespaces narrowed to these containers' (other tests on the host make theirs)."""
-    mine = {f"netns: {_netns_name(c)}" for c in container_ids}
+    mine = {f"netns: {netns_name(c)}" for c in container_ids}
     return [leak for leak in network.leaks() if not leak.startswith("netns: ") or leak in mine]
 
 
 def _of(leaks: list[str], ip: str, container_id: str) -> list[str]:
     """The leaks that belong to one container: its address (rules, lease), its id (rule comments), its netns."""
-    names = (f"{ip}/", f"{ip} ", f"/{ip}", container_id, _netns_name(container_id))
+    names = (f"{ip}/", f"{ip} ", f"/{ip}", container_id, netns_name(container_id))
     return [leak for leak in leaks if any(n in leak for n in names) or leak.endswith(ip)]
 
 
@@ -179,9 +164,9 @@ def test_a_bridged_container_survives_a_killed_agent_and_a_dead_one_is_detached(
         doomed_id = doomed["container_status"]["container_id"]["value"]
         subnet = ipaddress.ip_network(f"{network.subnet_prefix}0/24")
         assert ipaddress.ip_address(ip) in subnet and ipaddress.ip_address(doomed_ip) in subnet and ip != doomed_ip
-        wait_until(lambda: _get(f"http://{ip}:80/") == "up\n", 20, "web at its own address")
-        assert _get(f"http://127.0.0.1:{port}/") == "up\n"
-        assert _netns_name(doomed_id) in _netns() and len(_veths(network.bridge)) == 2
+        wait_until(lambda: answer(f"http://{ip}:80/") == "up\n", 20, "web at its own address")
+        assert answer(f"http://127.0.0.1:{port}/") == "up\n"
+        assert netns_name(doomed_id) in _netns() and len(_veths(network.bridge)) == 2
         time.sleep(0.5)  # the RUNNING acknowledgements reach the agent
 
         cluster.signal_agent(signal.SIGKILL)
@@ -191,8 +176,8 @@ def test_a_bridged_container_survives_a_killed_agent_and_a_dead_one_is_detached(
             os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not processes_with(marker), 10, "the doomed process gone")
         for _ in range(3):  # with nobody managing it, web keeps answering on both addresses
-            assert _get(f"http://{ip}:80/") == "up\n"
-            assert _get(f"http://127.0.0.1:{port}/") == "up\n"
+            assert answer(f"http://{ip}:80/") == "up\n"
+            assert answer(f"http://127.0.0.1:{port}/") == "up\n"
             time.sleep(0.5)
 
         cluster.start_agent()
@@ -201,11 +186,11 @@ def test_a_bridged_container_survives_a_killed_agent_and_a_dead_one_is_detached(
         wait_until(lambda: cluster.agent_tasks().get("web") == "TASK_RUNNING", 30, "web recovered on the agent")
 
         def doomed_detached() -> bool:
-            return (_netns_name(doomed_id) not in _netns() and len(_veths(network.bridge)) == 1
+            return (netns_name(doomed_id) not in _netns() and len(_veths(network.bridge)) == 1
                     and not _of(_leaks(network, doomed_id), doomed_ip, doomed_id))
         wait_until(doomed_detached, 30, "the dead container detached by recovery",
                    describe=lambda: (_veths(network.bridge), _of(_leaks(network, doomed_id), doomed_ip, doomed_id)))
-        assert _get(f"http://{ip}:80/") == "up\n" and _get(f"http://127.0.0.1:{port}/") == "up\n"
+        assert answer(f"http://{ip}:80/") == "up\n" and answer(f"http://127.0.0.1:{port}/") == "up\n"
 
         before = len(recorder.updates)
         driver.reconcileTasks([{"task_id": {"value": "web"}, "agent_id": offer["agent_id"]}])
@@ -237,11 +222,11 @@ def test_a_graceful_agent_stop_leaves_no_network_behind(
                            filters={"refuse_seconds": 0})
         web, sleeper = _running(recorder, "web"), _running(recorder, "sleeper")
         ip, ids = _ip(web), [s["container_status"]["container_id"]["value"] for s in (web, sleeper)]
-        wait_until(lambda: _get(f"http://{ip}:80/") == "up\n", 20, "web at its own address")
-        assert {f"netns: {_netns_name(i)}" for i in ids} <= set(_leaks(network, *ids)), "the check sees them"
+        wait_until(lambda: answer(f"http://{ip}:80/") == "up\n", 20, "web at its own address")
+        assert {f"netns: {netns_name(i)}" for i in ids} <= set(_leaks(network, *ids)), "the check sees them"
 
         cluster.signal_agent(signal.SIGTERM)
         assert not processes_with(marker)
-        assert _get(f"http://127.0.0.1:{port}/") is None
+        assert answer(f"http://127.0.0.1:{port}/") is None
         assert _leaks(network, *ids) == []
         assert not any((cluster.work_dir / "provisioner" / "containers").iterdir())

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meseta.testing.bridge_network import BridgeNetwork, cni_available
+from meseta.testing.bridge_network import BridgeNetwork, answer, cni_available
 from meseta.testing.images import BUSYBOX, docker_archive
 from meseta.testing.local_cluster import LocalCluster
 from meseta.testing.registry import LocalRegistry
@@ -57,15 +57,6 @@ def paas(tmp_path: Path) -> Iterator[tuple[LocalCluster, LocalRegistry, BridgeNe
             yield cluster, registry, network
 
 
-def _get(url: str) -> str | None:
-    try:
-        with httpx.Client(trust_env=False, timeout=2) as client:
-            response = client.get(url)
-        return response.text if response.status_code == 200 else None
-    except httpx.HTTPError:
-        return None
-
-
 def _tasks(services: str) -> list[dict[str, Any]]:
     return list(httpx.get(f"{services}/v2/apps/web/tasks").json()["tasks"])
 
@@ -96,8 +87,8 @@ def test_marathon_deploys_a_bridged_docker_app_from_the_registry(
     ips = [task["ipAddresses"][0]["ipAddress"] for task in tasks]
     assert len(set(ips)) == 3 and all(ipaddress.ip_address(ip) in subnet for ip in ips)
     for task in tasks:  # the same container port 80 three times on one agent: each its own namespace
-        assert _get(f"http://127.0.0.1:{task['ports'][0]}/") == "1\n"  # through the mapped host port
-        assert _get(f"http://{task['ipAddresses'][0]['ipAddress']}:80/") == "1\n"  # at its own address
+        assert answer(f"http://127.0.0.1:{task['ports'][0]}/") == "1\n"  # through the mapped host port
+        assert answer(f"http://{task['ipAddresses'][0]['ipAddress']}:80/") == "1\n"  # at its own address
     state = httpx.get(f"http://{cluster.master}/master/state").json()
     statuses = [s for f in state["frameworks"] for t in f["tasks"] for s in t["statuses"]
                 if s["state"] == "TASK_RUNNING"]
@@ -125,7 +116,7 @@ def test_marathon_deploys_a_bridged_docker_app_from_the_registry(
         def upgraded() -> bool:
             tasks = _tasks(services)
             return (len(tasks) == 3 and all(map(_healthy, tasks))
-                    and all(_get(f"http://127.0.0.1:{t['ports'][0]}/") == "2\n" for t in tasks)
+                    and all(answer(f"http://127.0.0.1:{t['ports'][0]}/") == "2\n" for t in tasks)
                     and not client.list_deployments())
 
         wait_until(upgraded, 120, "3 healthy instances of web:2 and no deployment")
@@ -164,8 +155,8 @@ def test_a_raw_scheduler_launches_a_docker_task_by_image_name_and_reads_its_ip(
         ip = running["container_status"]["network_infos"][0]["ip_addresses"][0]["ip_address"]
         assert ipaddress.ip_address(ip) in ipaddress.ip_network(f"{network.subnet_prefix}0/24")
         assert running["container_status"]["container_id"]["value"]
-        wait_until(lambda: _get(f"http://{ip}:80/") == "1\n", 20, "the task at its own address")
-        assert _get(f"http://127.0.0.1:{port}/") == "1\n"
+        wait_until(lambda: answer(f"http://{ip}:80/") == "1\n", 20, "the task at its own address")
+        assert answer(f"http://127.0.0.1:{port}/") == "1\n"
         driver.killTask({"value": "web-raw"})
         assert recorder.final("web-raw")["state"] == "TASK_KILLED"
     wait_until(lambda: network.leaks() == [], 30, "nothing of the container left on the host")

@@ -21,11 +21,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
+
 from meseta.agent.containerizer.cni_config import default_bridge_network
 from meseta.testing.leaks import PORTMAP_SHARED, Snapshot, snapshot
 
 PLUGINS = Path("/usr/lib/cni")
 _COUNTER = itertools.count()
+
+
+def answer(url: str) -> str | None:
+    """What a container serves at ``url`` (a 200's body), or None: not up, refused, or another status."""
+    try:
+        with httpx.Client(trust_env=False, timeout=2) as client:
+            response = client.get(url)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None
 
 
 def cni_available() -> bool:

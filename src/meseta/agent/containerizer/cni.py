@@ -85,6 +85,11 @@ def default_state_dir(work_dir: Path) -> Path:
     return work_dir / "network" / "cni"
 
 
+def netns_name(container_id: str, prefix: str = "meseta-") -> str:
+    """The network namespace a container gets: ``ip netns list`` shows it by this name."""
+    return prefix + hashlib.sha256(container_dir_name(container_id).encode()).hexdigest()[:12]
+
+
 def container_dir_name(container_id: str) -> str:
     clean = sanitise_id(container_id)
     if clean != container_id:
@@ -186,7 +191,7 @@ class CniIsolator:
         return self.state_dir / container_dir_name(container_id)
 
     def _netns_name(self, container_id: str) -> str:
-        return self.netns_prefix + hashlib.sha256(container_dir_name(container_id).encode()).hexdigest()[:12]
+        return netns_name(container_id, self.netns_prefix)
 
     def enter(self, attachment: Attachment, argv: Sequence[str]) -> tuple[str, ...]:
         """The command that runs argv inside the attachment's namespace (nsenter execs in place)."""
