@@ -68,6 +68,7 @@ def test_mesos_named_networks_carry_their_mappings_and_unnamed_ones_are_ignored(
     (docker(network="USER"), "container.network_infos"),
     ({"type": "DOCKER"}, "container.docker"),
     ({"type": "APPC"}, "container.type APPC"),
+    ({"type": "MESOS", "docker": {"image": "a", "parameters": True}}, "container.docker: only a DOCKER"),
     ({"type": "MESOS", "hostname": "web"}, "container.hostname"),
     ({"type": "MESOS", "linux_info": {"share_pid_namespace": True}}, "container.linux_info"),
     ({"type": "MESOS", "mesos": {"image": {"type": "APPC", "appc": {"name": "x"}}}}, "container.mesos.image.type"),

@@ -94,6 +94,9 @@ def container_spec(container: Any, *, holds_port: Callable[[int], bool] | None =
     if kind == "DOCKER":
         image, force, networks = _docker(container, bridge_network)
     elif kind == "MESOS":
+        if container.get("docker") not in (None, {}):
+            raise ContainerInfoError("container.docker: only a DOCKER container takes DockerInfo (a MESOS one names "
+                                     "its image in mesos.image)")
         image, force = _mesos_image(container.get("mesos"))
         networks = _named_networks(container.get("network_infos"), None)
     else:
