@@ -24,6 +24,10 @@ def spec(container: Any, **kwargs: Any) -> Any:
     return container_spec(container, holds_port=HELD.__contains__, **kwargs)
 
 
+def docker_named(name: str) -> dict[str, Any]:
+    return {"type": "DOCKER", "docker": {"image": name}}
+
+
 def docker(**fields: Any) -> dict[str, Any]:
     return {"type": "DOCKER", "docker": {"image": "busybox:1", **fields}}
 
@@ -68,6 +72,11 @@ def test_mesos_named_networks_carry_their_mappings_and_unnamed_ones_are_ignored(
     (docker(network="USER"), "container.network_infos"),
     ({"type": "DOCKER"}, "container.docker"),
     ({"type": "APPC"}, "container.type APPC"),
+    (docker_named("WEB:1"), "container.docker.image: image 'WEB:1': repository component"),
+    (docker_named("../x"), "container.docker.image: image '../x'"),
+    (docker_named("a:b@sha256:12"), "digest"),
+    ({"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "a b"}}}},
+     "container.mesos.image.docker.name"),
     ({"type": "MESOS", "docker": {"image": "a", "parameters": True}}, "container.docker: only a DOCKER"),
     ({"type": "MESOS", "hostname": "web"}, "container.hostname"),
     ({"type": "MESOS", "linux_info": {"share_pid_namespace": True}}, "container.linux_info"),

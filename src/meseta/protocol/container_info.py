@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from meseta.protocol.image_reference import ReferenceError, parse_reference
+
 DEFAULT_BRIDGE = "mesos-bridge"  # Marathon's --mesos_bridge_name default; the agent's --docker-bridge-network
 PROTOCOLS = ("tcp", "udp")
 SUPPORTED_KEYS = frozenset({"type", "mesos", "docker", "network_infos", "volumes"})
@@ -102,11 +104,24 @@ def container_spec(container: Any, *, holds_port: Callable[[int], bool] | None =
     else:
         raise ContainerInfoError(f"container.type {kind}: only MESOS and DOCKER containers are supported")
     _check_host_ports(networks, holds_port)
+    if image is not None:
+        _check_image_name(image, "container.docker.image" if kind == "DOCKER" else "container.mesos.image.docker.name")
     return ContainerSpec(image=image, force_pull=force, networks=networks,
                          volumes=_volumes(container.get("volumes"), has_image=image is not None))
 
 
 # ---------------------------------------------------------------------------------------------- images
+def _check_image_name(name: str, where: str) -> None:
+    """A reference by Docker's rules, or the absolute path of a tarball on the agent."""
+    if name.startswith("/"):
+        _clean_path(name, where)
+        return
+    try:
+        parse_reference(name, "default.registry")
+    except ReferenceError as exc:
+        raise ContainerInfoError(f"{where}: {exc}") from None
+
+
 def _mesos_image(mesos: Any) -> tuple[str | None, bool]:
     if mesos is None:
         return None, False

@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from meseta.protocol.image_reference import DIGEST, DOCKER_HUB, HUB_ALIASES, Reference, ReferenceError
+from meseta.protocol.image_reference import parse_reference as _parse_reference
+
 
 class ImageError(Exception):
     """The image cannot be found, fetched or read; the message names it."""
 
-
-DOCKER_HUB = "registry-1.docker.io"
-HUB_ALIASES = frozenset({"docker.io", "index.docker.io", DOCKER_HUB})
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -35,58 +35,14 @@ LAYER_TYPES = frozenset({"application/vnd.docker.image.rootfs.diff.tar.gzip",
                          "application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"})
 CONFIG_TYPES = frozenset({"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"})
 
-_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?")
-
-
-@dataclass(frozen=True)
-class Reference:
-    host: str  # host[:port]
-    repository: str  # library/busybox
-    tag: str | None = None
-    digest: str | None = None  # sha256:<hex>; when set, what is pulled
-
-    @property
-    def reference(self) -> str:
-        """What goes after /manifests/: the digest when there is one, else the tag."""
-        return self.digest or self.tag or "latest"
-
-    def __str__(self) -> str:
-        tag = f":{self.tag}" if self.tag else ""
-        digest = f"@{self.digest}" if self.digest else ""
-        return f"{self.host}/{self.repository}{tag}{digest}"
 
 
 def parse_reference(name: str, default_host: str) -> Reference:
-    """A reference by Docker's rules; ImageError names what is wrong with it."""
-    if not name or len(name) > 1024 or not name.isascii() or any(c.isspace() for c in name):
-        raise ImageError(f"image '{name}': not a valid reference (empty, too long, or spaces/non-ASCII)")
-    rest, at, digest = name.partition("@")
-    if at and not _DIGEST.fullmatch(digest):
-        raise ImageError(f"image '{name}': digest '{digest}' is not sha256:<64 lower-case hex>")
-    first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        if not _HOST.fullmatch(first):
-            raise ImageError(f"image '{name}': registry host '{first}' is not a valid host[:port]")
-        host, path = first, remainder
-    else:
-        host, path = default_host, rest
-    path, colon, tag = path.rpartition(":") if ":" in path.rpartition("/")[2] else (path, "", "")
-    if colon and not _TAG.fullmatch(tag):
-        raise ImageError(f"image '{name}': tag '{tag}' must match [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}")
-    if host in HUB_ALIASES:
-        host = DOCKER_HUB
-        if "/" not in path:
-            path = f"library/{path}"
-    components = path.split("/")
-    bad = next((c for c in components if not _COMPONENT.fullmatch(c)), None)
-    if bad is not None:
-        raise ImageError(f"image '{name}': repository component '{bad}' must match [a-z0-9]+([._-][a-z0-9]+)*")
-    if len(path) >= 256:
-        raise ImageError(f"image '{name}': repository name is 256 characters or more")
-    return Reference(host, path, tag or (None if at else "latest"), digest or None)
+    """A reference by Docker's rules (``meseta.protocol.image_reference``); ImageError names what is wrong."""
+    try:
+        return _parse_reference(name, default_host)
+    except ReferenceError as exc:
+        raise ImageError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -143,7 +99,7 @@ def check_descriptor(descriptor: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(descriptor, Mapping):
         raise ImageError(f"{what}: must be an object")
     digest, size = descriptor.get("digest"), descriptor.get("size")
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
         raise ImageError(f"{what}: digest {digest!r} is not sha256:<64 hex> (only sha256 is supported)")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ImageError(f"{what} {digest}: size {size!r} must be a non-negative integer")

@@ -27,7 +27,6 @@ import httpx
 from meseta.agent.containerizer.image_refs import (
     INDEXES,
     ImageError,
-    Reference,
     accept_header,
     check_descriptor,
     credentials_for,
@@ -36,6 +35,7 @@ from meseta.agent.containerizer.image_refs import (
     pick_platform,
     pull_scope,
 )
+from meseta.protocol.image_reference import Reference
 
 log = logging.getLogger(__name__)
 MAX_MANIFEST = 4 * 1024 * 1024
