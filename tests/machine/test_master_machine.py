@@ -126,6 +126,19 @@ def test_reconciliation_explicit_and_implicit(cluster: Any) -> None:
     assert all("uuid" not in e["update"]["status"] for e in implicit + explicit)
 
 
+def test_reconciliation_carries_the_container_status_last_reported(cluster: Any) -> None:
+    world, agent_id, fid, offer = cluster
+    launch(world, fid, offer, "t1", 1.0)
+    container = {"container_id": {"value": "c1"},
+                 "network_infos": [{"name": "mesos-bridge", "ip_addresses": [{"ip_address": "10.220.0.7"}]}]}
+    running = {"task_id": {"value": "t1"}, "state": "TASK_RUNNING", "uuid": "AAAAAAAAAAAAAAAAAAAAAA==",
+               "source": "SOURCE_EXECUTOR", "container_status": container}
+    world.status_update(agent_id, {"framework_id": {"value": fid}, "status": running}, 2.0)
+    (answer,) = events(world.reconcile(fid, [("t1", agent_id)], 3.0), "UPDATE")
+    assert answer["update"]["status"]["container_status"] == container
+    assert world.frameworks[fid].tasks["t1"].statuses[-1]["container_status"] == container  # in /master/state
+
+
 def checkpointing_cluster() -> tuple[World, str, str, dict[str, Any]]:
     world = World()
     agent_id = register_agent(world, "cpus:4;mem:1024")

@@ -77,13 +77,16 @@ def error_event(framework_id: str, message: str) -> ToFramework:
 
 
 def reconcile_known(framework_id: str, task: Task) -> ToFramework:
-    """The latest state of a known (or unreachable) task: status_update_state if an update is in flight."""
+    """The latest state of a known (or unreachable) task: status_update_state if an update is in flight;
+    its health and container status (the container's id and addresses) as last reported, as Mesos does."""
     out = status(task.task_id, task.status_update_state or task.state, "REASON_RECONCILIATION",
                  "Reconciliation: Latest task state", task.agent_id, task.unreachable_time)
     if task.executor_id:
         out["executor_id"] = id_json(task.executor_id)
-    if task.latest_status and "healthy" in task.latest_status:
-        out["healthy"] = task.latest_status["healthy"]
+    latest = task.latest_status or {}
+    for key in ("healthy", "container_status"):
+        if key in latest:
+            out[key] = latest[key]
     return update_event(framework_id, out)
 
 
