@@ -59,6 +59,10 @@ def test_accept_that_would_not_parse_is_refused_whole(operation: Any, field: str
     ({**TASK, "resources": []}, "Task uses no resources"),
     ({**TASK, "executor": {"executor_id": {"value": "e"}, "command": {"value": "x"}}}, "not both"),
     ({**TASK, "data": "%%%"}, "'data' is not valid base64"),
+    ({**TASK, "container": {"type": "DOCKER", "docker": {"image": "a", "privileged": True}}},
+     "container.docker.privileged"),
+    ({**TASK, "command": None, "executor": {"executor_id": {"value": "e"}, "command": {"value": "x"},
+                                            "container": {"type": "APPC"}}}, "Executor's ContainerInfo"),
 ])
 def test_tasks_that_break_a_rule_become_task_errors(task: dict[str, Any], problem: str) -> None:
     record = parse(accept({"type": "LAUNCH", "launch": {"task_infos": [task, TASK]}}))
@@ -183,3 +187,22 @@ def test_agent_info_is_kept_in_its_checked_form() -> None:
         with pytest.raises(CallRejected, match=problem):
             agent_calls.parse_stream_call({"type": "REGISTER", "agent_info": {"hostname": "h",
                                                                                "attributes": [attribute]}})
+
+
+@pytest.mark.parametrize("executor, task, problem", [
+    ({"executor_id": {"value": "e"}, "type": "DEFAULT", "container": {"type": "MESOS", "network_infos": [
+        {"name": "n"}]}}, {}, "'container' is not supported for a DEFAULT executor"),
+    ({"executor_id": {"value": "e"}, "type": "DEFAULT"},
+     {"container": {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "a"}}}}},
+     "in a task group: 'container' is not supported"),
+])
+def test_containers_a_task_group_cannot_have_are_refused(executor: dict[str, Any], task: dict[str, Any],
+                                                         problem: str) -> None:
+    """The default executor runs a group's tasks on the host: an image or network there is refused,
+    not ignored."""
+    group = {"executor": executor, "task_group": {"tasks": [{**TASK, **task}]}}
+    record = parse(accept({"type": "LAUNCH_GROUP", "launch_group": group}))
+    assert isinstance(record, calls.Accept)
+    launch = record.operations[0]
+    assert isinstance(launch, calls.LaunchGroup) and launch.group.problem is not None
+    assert problem in launch.group.problem

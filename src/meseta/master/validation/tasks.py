@@ -21,7 +21,7 @@ from meseta.core.resources import Resources, ranges_contain
 from meseta.master.validation.errors import CallRejected, invalid
 from meseta.master.validation.fields import base64_bytes, checked_id, resources, structured
 from meseta.protocol import messages
-from meseta.protocol.container_info import ContainerInfoError, container_spec
+from meseta.protocol.container_info import ContainerInfoError, ContainerSpec, container_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +87,7 @@ def _task(raw: dict[str, Any], typed: messages.TaskInfo) -> TaskSpec:
     if own.is_empty():
         raise invalid("Task uses no resources")
     base64_bytes(typed.data, "data")
-    ports = own.ranges("ports")
-    try:
-        spec = container_spec(raw.get("container"), holds_port=lambda port: ranges_contain(ports, ((port, port),)))
-    except ContainerInfoError as exc:
-        raise invalid(f"Task's ContainerInfo is invalid: {exc}") from None
+    spec = _container(raw, own, "Task")
     executor = None
     if typed.command is not None:
         _command(typed.command, "command", has_image=spec.image is not None)
@@ -123,7 +119,20 @@ def _executor(raw: dict[str, Any], typed: messages.ExecutorInfo | None) -> Execu
         own = resources(raw.get("resources"), "resources")
     except CallRejected as exc:
         raise invalid(f"Executor has invalid resources: {exc.message}") from None
+    if kind == "DEFAULT" and raw.get("container") not in (None, {}):
+        raise invalid("ExecutorInfo 'container' is not supported for a DEFAULT executor (its tasks run on the "
+                      "host, without images or networks)")
+    _container(raw, own, "Executor")
     return ExecutorSpec(executor_id, raw, kind, own)
+
+
+def _container(raw: dict[str, Any], own: Resources, who: str) -> ContainerSpec:
+    """The ContainerInfo of a task or executor, its port mappings on its own ports."""
+    ports = own.ranges("ports")
+    try:
+        return container_spec(raw.get("container"), holds_port=lambda port: ranges_contain(ports, ((port, port),)))
+    except ContainerInfoError as exc:
+        raise invalid(f"{who}'s ContainerInfo is invalid: {exc}") from None
 
 
 def _command(command: messages.CommandInfo, where: str, has_image: bool = False) -> None:
@@ -179,6 +188,9 @@ def _group_task(raw: dict[str, Any], raw_executor: Any, where: str) -> TaskSpec 
     given_id = str((raw.get("task_id") or {}).get("value") or "")
     if raw.get("executor") is not None:
         return InvalidTask(given_id, f"Task '{given_id}' in a task group must not set 'executor'")
+    if raw.get("container") not in (None, {}):
+        return InvalidTask(given_id, f"Task '{given_id}' in a task group: 'container' is not supported (the "
+                                     "group's tasks run in their executor's container: no images or networks)")
     if raw.get("command") is None and isinstance(raw_executor, dict):  # the group's executor runs it
         checked = parse_task({**raw, "executor": raw_executor}, where)
         if isinstance(checked, TaskSpec):
