@@ -207,6 +207,17 @@ async def _serve_master(options: MasterOptions) -> None:
         await actor.stop()
 
 
+def _check_docker_config(value: Path | None) -> Path | None:
+    from meseta.agent.containerizer.images import ImageError, read_docker_config
+
+    if value is not None:
+        try:
+            read_docker_config(value)
+        except ImageError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--docker-config") from None
+    return value
+
+
 @app.command()
 def agent(
     master: str = typer.Option(..., help="The master as HOST:PORT, or zk://host:port,.../path to follow the "
@@ -247,6 +258,7 @@ def agent(
     docker_registry: str = typer.Option(None, help="Default registry URL (http(s)://HOST[:PORT]) or a directory of "
                                         "image tarballs (docker-archive or OCI) named NAME:TAG.tar."),
     docker_config: Path = typer.Option(None, help="Docker config.json with registry credentials (auths).",
+                                       callback=_check_docker_config,
                                        exists=True, dir_okay=False),
     docker_store_dir: Path = typer.Option(None, help="Image layer store (default: <work-dir>/provisioner)."),
     docker_insecure_registry: list[str] = typer.Option(
@@ -342,6 +354,7 @@ def local(
     docker_registry: str = typer.Option(None, help="The agents' default image registry URL (default: Docker Hub) "
                                         "or a directory of image tarballs."),
     docker_config: Path = typer.Option(None, help="Docker config.json with registry credentials (auths).",
+                                       callback=_check_docker_config,
                                        exists=True, dir_okay=False),
     image_gc: str = typer.Option(None, help="Bytes of images each agent keeps, e.g. 2GB."),
 ) -> None:

@@ -79,15 +79,7 @@ class ImageStore:
             self.registry_url = registry.rstrip("/")
         elif registry is not None:
             self.registry = Path(registry)
-        self.docker_config: dict[str, Any] = {}
-        if docker_config is not None:
-            try:
-                loaded = json.loads(docker_config.read_text())
-            except (OSError, ValueError) as exc:
-                raise ImageError(f"--docker-config {docker_config}: cannot read it: {exc}") from None
-            if not isinstance(loaded, dict):
-                raise ImageError(f"--docker-config {docker_config}: not a JSON object")
-            self.docker_config = loaded
+        self.docker_config = read_docker_config(docker_config) if docker_config is not None else {}
         self.insecure, self.ca_file, self.gc_bytes, self.gc_grace = insecure, ca_file, gc_bytes, gc_grace
         self.event_hooks = event_hooks
         self._client: Registry | None = None
@@ -417,11 +409,16 @@ def _diff_ids(config: Mapping[str, Any], count: int) -> list[str | None]:
     return [None] * count
 
 
+def read_docker_config(path: Path) -> dict[str, Any]:
+    """Docker's config.json (``auths``: credentials per registry); ImageError names what is wrong."""
+    return _read_json(path, f"--docker-config {path}")
+
+
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         loaded = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise ImageError(f"{what}: cannot read {path.name}: {exc}") from None
+        raise ImageError(f"{what}: cannot read it ({path.name}): {exc}") from None
     if not isinstance(loaded, dict):
         raise ImageError(f"{what}: not a JSON object")
     return loaded
