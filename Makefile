@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]' uvloop
 	touch $(STAMP)
 
-$(VENV)/.clients: $(STAMP) scripts/install-test-clients.sh scripts/install-test-system.sh
+$(VENV)/.clients: $(STAMP) scripts/install-test-clients.sh scripts/install-test-system.sh scripts/apt-need.sh
 	bash scripts/install-test-system.sh
 	bash scripts/install-test-clients.sh $(PY)
 	touch $@
