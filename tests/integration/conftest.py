@@ -20,6 +20,30 @@ from meseta.testing.clusters import (
 from meseta.testing.processes import stop_processes
 from meseta.testing.zookeeper import Ensemble, connected
 
+HOST_FILES = tuple(Path("/etc") / name for name in ("hosts", "hostname", "resolv.conf"))
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def host_etc_untouched() -> Iterator[None]:
+    """No test may change the host's /etc/hosts, /etc/hostname or /etc/resolv.conf (containers get
+    copies; once a wrong key made the agent copy a container's files over the host's, and the
+    machine lost its name server). A change is undone and fails the test that made it."""
+    before = {path: _read(path) for path in HOST_FILES}
+    yield
+    changed = [path for path, data in before.items() if _read(path) != data]
+    for path in changed:
+        data = before[path]
+        if data is not None:
+            path.write_bytes(data)
+    assert not changed, f"the test changed the host's {', '.join(map(str, changed))} (restored)"
+
 
 @pytest.fixture
 def separate_processes(tmp_path: Path) -> Iterator[str]:

@@ -122,7 +122,7 @@ def test_two_containers_serve_on_their_ip_and_host_ports_and_leave_nothing(net: 
         assert info["port_mappings"] == [{"host_port": ports[i], "container_port": 80, "protocol": "tcp"}]
         [address] = info["ip_addresses"]
         assert address["protocol"] == "IPv4" and address["ip_address"].startswith(net.subnet_prefix + ".")
-        assert attachment.etc_files["/etc/hosts"].read_text().endswith(f"{address['ip_address']} c{i}\n")
+        assert attachment.etc_files["hosts"].read_text().endswith(f"{address['ip_address']} c{i}\n")
         net.serve(attachment, f"c{i}")
     for i, attachment in enumerate(attachments):
         ip = attachment.network_infos[0]["ip_addresses"][0]["ip_address"]
@@ -188,7 +188,7 @@ def test_none_network_has_only_loopback(net: Net) -> None:
     links = subprocess.run(net.isolator.enter(attachment, ["ip", "-o", "link"]), capture_output=True, text=True,
                            check=True).stdout.splitlines()
     assert len(links) == 1 and links[0].split(": ")[1] == "lo" and "UP" in links[0]
-    assert "127.0.1.1 isolated" in attachment.etc_files["/etc/hosts"].read_text()
+    assert "127.0.1.1 isolated" in attachment.etc_files["hosts"].read_text()
     _run(net.isolator.detach("isolated"))
     assert net.leaks() == []
 

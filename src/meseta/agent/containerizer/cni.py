@@ -78,7 +78,7 @@ class NetworkError(RuntimeError):
 class Attachment:
     netns: Path
     network_infos: list[dict[str, Any]]
-    etc_files: dict[str, Path]  # /etc/hosts, /etc/hostname, /etc/resolv.conf -> the file to bind there
+    etc_files: dict[str, Path]  # "hosts", "hostname", "resolv.conf" (names in /etc) -> the container's copy
 
 
 def default_state_dir(work_dir: Path) -> Path:
@@ -393,7 +393,7 @@ class CniIsolator:
             if result is None:
                 return None
             infos.append(network_info(request.name, request.port_mappings, request.labels, result))
-        return Attachment(Path(meta["netns"]), infos, {f"/etc/{n}": directory / "etc" / n for n in ETC_FILES})
+        return Attachment(Path(meta["netns"]), infos, {n: directory / "etc" / n for n in ETC_FILES})
 
     def stored(self) -> dict[str, Path]:
         """container id -> its state dir, for every container in the state dir."""

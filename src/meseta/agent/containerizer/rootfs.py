@@ -25,9 +25,9 @@ about 6 (two sh, unshare x2, mount x2) and one more per volume, where making the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
-import shutil
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -98,9 +98,30 @@ def plan_mounts(mount: RootfsMount | None, sandbox: Path, volumes: Iterable[Volu
     binds = [_volume(volume, mount, sandbox) for volume in volumes]
     if mount is not None:  # copied into the container's own layer: no mount, and the task may edit its copy
         for name, source in sorted(etc_files.items()):
-            (mount.upper / "etc").mkdir(exist_ok=True)
-            shutil.copyfile(source, mount.upper / "etc" / name)
+            _copy_etc_file(source, mount.upper, name)
     return binds
+
+
+def _copy_etc_file(source: Path, upper: Path, name: str) -> None:
+    """``source`` as ``<upper>/etc/<name>``, where ``name`` must be a plain file name: the copy is
+    opened relative to the layer's own etc directory and never follows a link, so it cannot land on
+    the host's /etc (a key like "/etc/hosts" once made ``upper / "etc" / name`` the host's file)."""
+    if not name or "/" in name or name in (".", ".."):
+        raise MountError(f"/etc file {name!r} is not a plain file name")
+    etc = upper / "etc"
+    if etc.is_symlink():
+        raise MountError(f"{etc} is a symbolic link")
+    etc.mkdir(exist_ok=True)
+    data = source.read_bytes()
+    directory = os.open(etc, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=directory)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=directory)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    finally:
+        os.close(directory)
 
 
 def _seed(upper: Path) -> None:
