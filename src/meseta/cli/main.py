@@ -577,6 +577,10 @@ from meseta.cli.submit import submit  # noqa: E402  (its module loads no daemon)
 
 app.command()(submit)
 
+from meseta.cli.lb import lb  # noqa: E402  (its module loads the LB only when run)
+
+app.command(name="lb")(lb)
+
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def mapreduce(ctx: typer.Context) -> None:

@@ -1,0 +1,156 @@
+"""`meseta lb` with a real HAProxy, real `meseta services`, master and agents, and busybox httpd tasks:
+backends follow scaling through the runtime API (same HAProxy worker, no reload), a new service port or
+vhost takes a seamless reload, an app with a bad label is reported while the others keep serving, and a
+rolling upgrade + scale down + scale up under load fails no request."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from meseta.testing.clusters import services_cluster
+from meseta.testing.lb_load import LbProcess, Load, lb_process
+from meseta.testing.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def web_app(app_id: str, port: int, instances: int, version: str, **labels: str) -> dict[str, Any]:
+    cmd = f"mkdir -p www && echo {version} > www/index.html && exec busybox httpd -f -p $PORT0 -h www"
+    return {"id": app_id, "cmd": cmd, "cpus": 0.05, "mem": 16, "instances": instances,
+            "portDefinitions": [{"port": port, "protocol": "tcp"}],
+            "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_MODE": "http", **labels},
+            "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 5,
+                              "intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 2}],
+            "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    base = tmp_path_factory.mktemp("lb")
+    with services_cluster(base, agents=1) as (_, url):
+        yield base, url
+
+
+@pytest.fixture
+def services(cluster: tuple[Path, str]) -> Iterator[str]:
+    _, url = cluster
+    yield url
+    for app in httpx.get(f"{url}/v2/apps", timeout=10).json()["apps"]:
+        httpx.delete(f"{url}/v2/apps{app['id']}", params={"force": "true"}, timeout=10)
+    wait_until(lambda: not httpx.get(f"{url}/v2/apps", timeout=10).json()["apps"], 60, "apps removed")
+
+
+@pytest.fixture
+def lb(cluster: tuple[Path, str], services: str, tmp_path: Path) -> Iterator[LbProcess]:
+    with lb_process(tmp_path, services) as running:
+        yield running
+
+
+def put(services: str, app: dict[str, Any]) -> None:
+    response = httpx.put(f"{services}/v2/apps{app['id']}", json=app, timeout=10)
+    assert response.status_code in (200, 201), response.text
+
+
+def settled(services: str, app_id: str, healthy: int) -> None:
+    def done() -> bool:
+        app = httpx.get(f"{services}/v2/apps{app_id}", timeout=10).json()["app"]
+        return app["tasksHealthy"] == healthy and app["tasksRunning"] == healthy and not app["deployments"]
+    wait_until(done, 90, f"{app_id} with {healthy} healthy tasks and no deployment")
+
+
+def in_rotation(lb: LbProcess, name: str, count: int) -> None:
+    wait_until(lambda: len([s for s in lb.servers(name) if not s["draining"]]) == count, 30,
+               f"{count} servers in {name}", describe=lb.status)
+
+
+def workers(lb: LbProcess) -> list[int]:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(lb.work_dir / "master.sock"))
+        sock.sendall(b"show proc;quit\n")
+        text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    section, pids = "", []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            section = line
+        elif section.startswith("# workers") and line.split() and line.split()[0].isdigit():
+            pids.append(int(line.split()[0]))
+    return pids
+
+
+def bodies(url: str, n: int, **headers: str) -> set[str]:
+    return {httpx.get(url, headers=headers, timeout=5).text.strip() for _ in range(n)}
+
+
+def test_backends_follow_scaling_through_the_runtime_api_without_reload(services: str, lb: LbProcess) -> None:
+    put(services, web_app("/web", 10101, 2, "v1"))
+    settled(services, "/web", 2)
+    in_rotation(lb, "web_10101", 2)
+    assert bodies("http://127.0.0.1:10101/", 4) == {"v1"}
+    reloads, pids = lb.status()["reloads"], workers(lb)
+    assert reloads == 1  # the new frontend; from here on only slots change
+
+    put(services, web_app("/web", 10101, 5, "v1"))
+    settled(services, "/web", 5)
+    in_rotation(lb, "web_10101", 5)
+    put(services, web_app("/web", 10101, 1, "v1"))
+    settled(services, "/web", 1)
+    in_rotation(lb, "web_10101", 1)
+    assert bodies("http://127.0.0.1:10101/", 4) == {"v1"}
+    assert lb.status()["reloads"] == reloads and workers(lb) == pids, "scaling went through the runtime API"
+
+    put(services, web_app("/web", 10101, 10, "v1"))  # more than the 8 slots: one reload grows them
+    settled(services, "/web", 10)
+    in_rotation(lb, "web_10101", 10)
+    assert lb.status()["reloads"] == reloads + 1
+
+
+def test_a_vhost_or_new_port_reloads_seamlessly_and_a_bad_label_is_reported(services: str, lb: LbProcess) -> None:
+    put(services, web_app("/a", 10111, 1, "a1"))
+    settled(services, "/a", 1)
+    in_rotation(lb, "a_10111", 1)
+    pids = workers(lb)
+    with Load("http://127.0.0.1:10111/", rate=50, threads=2) as load:
+        put(services, web_app("/b", 10112, 1, "b1", HAPROXY_0_VHOST="b.example.test"))
+        settled(services, "/b", 1)
+        in_rotation(lb, "b_10112", 1)
+        put(services, web_app("/bad", 10113, 1, "x", HAPROXY_0_BALANCE="fastest"))
+        put(services, web_app("/far", 30000, 1, "x"))  # outside --lb-port-range
+        wait_until(lambda: {r["appId"] for r in lb.status()["rejected"]} == {"/bad", "/far"}, 30, "rejections")
+        time.sleep(1)
+    assert load.failed == 0 and load.sent > 20, load.failures[:5]
+    assert workers(lb) != pids, "the new frontends came with a reload"
+    assert bodies(f"http://127.0.0.1:{lb.http_port}/", 2, Host="b.example.test") == {"b1"}
+    assert bodies("http://127.0.0.1:10112/", 2) == {"b1"}
+    reasons = {r["appId"]: r["reason"] for r in lb.status()["rejected"]}
+    assert "HAPROXY_0_BALANCE" in reasons["/bad"] and "fastest" in reasons["/bad"]
+    assert "--lb-port-range" in reasons["/far"]
+    assert {e["appId"] for e in lb.status()["events"] if e["eventType"] == "lb_app_rejected_event"} >= {"/bad", "/far"}
+    with pytest.raises(httpx.ConnectError):
+        httpx.get("http://127.0.0.1:10113/", timeout=2)
+    assert bodies("http://127.0.0.1:10111/", 2) == {"a1"}
+
+
+def test_rolling_upgrade_scale_down_and_up_under_load_fail_no_request(services: str, lb: LbProcess) -> None:
+    put(services, web_app("/roll", 10121, 5, "v1"))
+    settled(services, "/roll", 5)
+    in_rotation(lb, "roll_10121", 5)
+    with Load("http://127.0.0.1:10121/", rate=150, threads=6) as load:
+        time.sleep(1)
+        put(services, web_app("/roll", 10121, 5, "v2"))
+        settled(services, "/roll", 5)
+        put(services, web_app("/roll", 10121, 2, "v2"))
+        settled(services, "/roll", 2)
+        put(services, web_app("/roll", 10121, 5, "v2"))
+        settled(services, "/roll", 5)
+        in_rotation(lb, "roll_10121", 5)
+        time.sleep(1)
+    assert load.sent > 500, load.sent
+    assert load.failed == 0, (load.failed, load.failures[:10])
+    assert set(load.bodies) == {"v1", "v2"}, load.bodies
