@@ -7,6 +7,7 @@ every call that returns it: every object here is built from a whitelist. The lay
                deployments [{id}], tasks? [Task], lastTaskFailure?, taskStats?, readinessCheckResults?
     Task       id appId host slaveId state stagedAt startedAt? version ports servicePorts
                ipAddresses [{ipAddress, protocol}] healthCheckResults? region? zone? role?
+               draining? (Meseta's: true while its load balancers drain it; absent otherwise)
     Group      id apps groups dependencies version pods          (no enforceRole)
     Deployment id version affectedApps affectedPods steps [{actions: [{action, app}]}]
                currentActions [{action, app, readinessCheckResults}] currentStep totalSteps
@@ -249,6 +250,8 @@ def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | 
             result[key] = instance.agent_fields[agent_field]
     if "role" in app:
         result["role"] = app["role"]
+    if instance.draining:  # Meseta's (services.deploy.drain); only while true: marathon 0.13.0 refuses unknown keys
+        result["draining"] = True
     return result
 
 
