@@ -447,22 +447,23 @@ class ServicesMachine(OfferHandling):
     def _drain(self, app: App, instance: Instance, lbs: set[str], now: float) -> Emit:
         grace = app.get("taskKillGracePeriodSeconds")
         deadline = now + (float(grace) if grace else drain.DRAIN_DEFAULT_SECONDS)
-        self.lbs.start(instance.task_id, instance.app_id, lbs, deadline)
+        self.lbs.start(instance.task_id, instance.app_id, lbs, deadline, float(grace) if grace else None)
         instance.draining = True
         return Emit(wire.event("instance_draining_event", wire.timestamp(now), appId=instance.app_id,
                                taskId=instance.task_id, host=instance.host, ports=list(instance.host_ports),
                                ipAddresses=wire.ip_addresses_json(instance), deadline=wire.timestamp(deadline)))
 
-    def _drains_over(self, now: float) -> list[Effect]:
-        """The Kills of the drains that are over (confirmed by every LB still live, or past the deadline)."""
+    def _drains_over(self, now: float, among: list[str] | None = None) -> list[Effect]:
+        """The Kills of the drains that are over (confirmed by every LB still live, or past the
+        deadline); ``among``: only those of these task ids."""
         if not self.lbs.drains:
             return []
         effects: list[Effect] = []
-        for over in self.lbs.due(now):
+        for over in self.lbs.due(now, among):
             instance = self.instances.get(over.task_id)
             if instance is not None and instance.killing:
-                app = self.root.apps.get(over.app_id) or self._target_of(over.app_id) or {}
-                effects.append(self._kill(app, instance, now))
+                instance.kill_sent_at = now
+                effects.append(Kill(instance.task_id, instance.agent_id, over.kill_grace))
         return effects
 
     def _kill(self, app: App, instance: Instance, now: float) -> Kill:
@@ -497,7 +498,7 @@ class ServicesMachine(OfferHandling):
         if self.lbs.live(lb_id, now) is None:
             raise ApiError(404, {"message": f"Load balancer '{lb_id}' is not registered"})
         self.lbs.confirm(lb_id, task_ids)
-        return self._drains_over(now)
+        return self._drains_over(now, task_ids)
 
     def lb_list(self, now: float) -> list[dict[str, Any]]:
         self.lbs.expire(now)

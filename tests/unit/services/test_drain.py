@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from meseta.services import wire
-from meseta.services.deploy import drain
+from meseta.services.deploy import drain, groups
 from meseta.services.effects import Effect, Emit, Kill, Launch, Store
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
@@ -101,6 +101,7 @@ def test_an_lb_that_expires_or_leaves_while_draining_is_no_longer_waited_for() -
     m.kill_tasks(app, [t1, t2], NOW)
     assert m.lb_drained("b", {"taskIds": [t1]}, NOW + 1) == [], "a still has to confirm t1"
     assert kills(m.tick(NOW + 2)) == []
+    assert [r["id"] for r in m.lb_list(NOW + 3)] == ["b"], "a listing forgets a (it does not hide it from the tick)"
     assert kills(m.tick(NOW + 3)) == [t1], "a expired: only b was left, and b confirmed"
     assert m.lb_unregister("b", NOW + 4) == [Kill(t2, "S-h1", None)], "b left: nobody to wait for"
     with pytest.raises(ApiError) as caught:
@@ -199,3 +200,38 @@ def test_port_groups_follow_marathon_lb() -> None:
     assert drain.port_groups(app) == [{"external", "internal"}, {"admin"}]
     assert drain.exposed(app, ["admin"]) and drain.exposed(app, ["*"]) and not drain.exposed(app, ["other"])
     assert not drain.exposed({"portDefinitions": [], "labels": {"HAPROXY_GROUP": "x"}}, ["*", "x"])
+
+
+def test_deleting_an_app_drains_its_instances_and_the_kill_keeps_the_grace_period() -> None:
+    m = machine()
+    _, (t1, t2) = running_app(m, taskKillGracePeriodSeconds=30)
+    m.lb_register("a", {"groups": ["external"], "ttlSeconds": 60}, NOW)
+    _, effects = m.deploy(groups.remove_app(m.root, "/web", version=m.version(NOW + 1)), NOW + 1, force=False,
+                          touched=["/web"])
+    assert sorted(e["taskId"] for e in drain_events(effects)) == sorted([t1, t2]) and kills(effects) == []
+    assert "/web" not in m.root.apps
+    confirmed = m.lb_drained("a", {"taskIds": [t1, t2]}, NOW + 2)
+    assert sorted(confirmed, key=lambda k: k.task_id) == sorted([Kill(t1, "S-h1", 30.0), Kill(t2, "S-h1", 30.0)],
+                                                                key=lambda k: k.task_id)
+
+
+def test_a_rolling_restart_drains_old_instances_only_once_new_ones_serve() -> None:
+    m = machine()
+    _, old = running_app(m, upgradeStrategy={"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0})
+    m.lb_register("a", {"groups": ["external"], "ttlSeconds": 600}, NOW)
+    _, effects = m.restart("/web", NOW + 1, force=False)
+    assert drain_events(effects) == [] and kills(effects) == [], "capacity first: the new ones start"
+    (launch,) = [e for e in m.offers([offer("O2")], NOW + 2) if isinstance(e, Launch)]
+    new = [t["task_id"]["value"] for t in launch.tasks]
+    drained: list[str] = []
+    for task_id in new:
+        effects = m.status({"task_id": {"value": task_id}, "agent_id": {"value": "S-h1"}, "state": "TASK_RUNNING"},
+                           NOW + 3) + m.tick(NOW + 3)
+        drained += [e["taskId"] for e in drain_events(effects)]
+        assert kills(effects) == []
+    assert sorted(drained) == sorted(old), "each old one drained as a new one serves"
+    running = [i for i in m.instances.values() if i.running]
+    assert len(running) == 4, "drained instances still run (and serve) until their LBs confirm"
+    assert {i.task_id for i in running if i.draining} == set(old)
+    assert "draining" not in wire.task_json(m.instances[new[0]], m.root.apps["/web"]), "absent unless true"
+    assert sorted(kills(m.lb_drained("a", {"taskIds": old}, NOW + 4))) == sorted(old)

@@ -17,6 +17,7 @@ within its ttl after a leader change.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class Drain:
     app_id: str
     deadline: float
     waiting: set[str]  # the LBs (live at the start) that have not confirmed yet
+    kill_grace: float | None  # the Kill's grace period (the app may be gone from the root by then)
 
 
 def lb_id_problem(lb_id: str) -> str | None:
@@ -109,6 +111,8 @@ class DrainBook:
 
     registrations: dict[str, Registration] = field(default_factory=dict)
     drains: dict[str, Drain] = field(default_factory=dict)
+    deadlines: list[tuple[float, str]] = field(default_factory=list)  # a heap: (deadline, task id)
+    lost: bool = False  # a registration went (expired or deleted) since the last full look
 
     def register(self, lb_id: str, groups: tuple[str, ...], ttl_seconds: int, now: float) -> Registration:
         registration = Registration(lb_id, groups, ttl_seconds, now + ttl_seconds)
@@ -117,23 +121,30 @@ class DrainBook:
 
     def unregister(self, lb_id: str, now: float) -> bool:
         self.expire(now)
-        return self.registrations.pop(lb_id, None) is not None
+        gone = self.registrations.pop(lb_id, None) is not None
+        self.lost |= gone
+        return gone
 
     def live(self, lb_id: str, now: float) -> Registration | None:
         registration = self.registrations.get(lb_id)
         return registration if registration is not None and now < registration.expires_at else None
 
-    def expire(self, now: float) -> None:
-        for lb_id in [r.lb_id for r in self.registrations.values() if now >= r.expires_at]:
+    def expire(self, now: float) -> list[str]:
+        """Forget the registrations past their ttl (their ids)."""
+        gone = [r.lb_id for r in self.registrations.values() if now >= r.expires_at]
+        for lb_id in gone:
             del self.registrations[lb_id]
+        self.lost |= bool(gone)
+        return gone
 
     def matching(self, app: App, now: float) -> set[str]:
         """The live LBs that route to ``app``."""
         return {r.lb_id for r in self.registrations.values() if now < r.expires_at and exposed(app, r.groups)}
 
-    def start(self, task_id: str, app_id: str, lbs: set[str], deadline: float) -> Drain:
-        drain = Drain(task_id, app_id, deadline, set(lbs))
+    def start(self, task_id: str, app_id: str, lbs: set[str], deadline: float, kill_grace: float | None) -> Drain:
+        drain = Drain(task_id, app_id, deadline, set(lbs), kill_grace)
         self.drains[task_id] = drain
+        heapq.heappush(self.deadlines, (deadline, task_id))
         return drain
 
     def confirm(self, lb_id: str, task_ids: Iterable[str]) -> None:
@@ -142,13 +153,23 @@ class DrainBook:
             if drain is not None:
                 drain.waiting.discard(lb_id)
 
-    def due(self, now: float) -> list[Drain]:
+    def due(self, now: float, among: Iterable[str] | None = None) -> list[Drain]:
         """The drains over (every LB waited on confirmed or gone, or the deadline passed),
-        removed from the book."""
-        over = [d for d in self.drains.values()
-                if now >= d.deadline or not any(self.live(lb, now) for lb in d.waiting)]
+        removed from the book. ``among``: only those of these task ids (a confirmation's);
+        otherwise those past their deadline, or all of them when a registration went."""
+        self.expire(now)
+        if among is None and self.lost:
+            self.lost = False
+        elif among is None:
+            among = []
+            while self.deadlines and self.deadlines[0][0] <= now:
+                among.append(heapq.heappop(self.deadlines)[1])
+        drains = self.drains.values() if among is None else filter(None, map(self.drains.get, among))
+        over = [d for d in drains if now >= d.deadline or not any(self.live(lb, now) for lb in d.waiting)]
         for drain in over:
-            del self.drains[drain.task_id]
+            self.drains.pop(drain.task_id, None)  # a task id named twice is over once
+        if not self.drains:
+            self.deadlines.clear()
         return over
 
     def forget(self, task_id: str) -> None:
