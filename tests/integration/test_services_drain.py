@@ -5,9 +5,10 @@ HTTP on loopback, tasks are real processes): the test client plays the load bala
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -34,31 +35,56 @@ def api(cluster: LocalCluster) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=cluster.services_url, timeout=10) as client:
         yield client
         for lb in client.get("/v2/loadbalancers").json()["loadBalancers"]:
-            client.delete(f"/v2/loadbalancers/{lb['id']}")
+            client.delete(f"/v2/loadbalancers/{lb['id']}")  # the drains of the deleted apps end: killed
+        wait_until(lambda: not client.get("/v2/deployments").json() and not client.get("/v2/tasks").json()["tasks"],
+                   30, "every app of the test gone")
     assert cluster.logged_errors() == []
 
 
 class Events:
-    """The draining and status update events of /v2/events, read in a thread."""
+    """The draining and status update events of /v2/events, read in a thread until closed."""
 
     def __init__(self, url: str) -> None:
         self.seen: list[dict[str, Any]] = []
-        self.stop = threading.Event()
+        self.response: httpx.Response | None = None
         self.thread = threading.Thread(target=self._listen, args=(url,), daemon=True)
         self.thread.start()
         wait_until(lambda: self.seen, 10, "event_stream_attached")
 
     def _listen(self, url: str) -> None:
         params = {"event_type": ["instance_draining_event", "status_update_event", "event_stream_attached"]}
-        with httpx.stream("GET", f"{url}/v2/events", params=params, timeout=httpx.Timeout(5, read=None)) as response:
-            for line in response.iter_lines():
-                if line.startswith("data:"):
-                    self.seen.append(json.loads(line[5:]))
-                if self.stop.is_set():
-                    return
+        try:
+            with httpx.stream("GET", f"{url}/v2/events", params=params, timeout=httpx.Timeout(5, read=None)) as answer:
+                self.response = answer
+                for line in answer.iter_lines():
+                    if line.startswith("data:"):
+                        self.seen.append(json.loads(line[5:]))
+        except (httpx.HTTPError, RuntimeError, ValueError):  # closed by close() from the test's thread
+            return
+
+    def close(self) -> None:
+        """Close the stream (an open one would hold the server's shutdown for its grace time)."""
+        if self.response is not None:  # shutting the socket down wakes the thread blocked reading it
+            self.response.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        self.thread.join(10)
+        assert not self.thread.is_alive()
 
     def of(self, kind: str, task_id: str | None = None) -> list[dict[str, Any]]:
         return [e for e in list(self.seen) if e["eventType"] == kind and task_id in (None, e.get("taskId"))]
+
+
+@pytest.fixture
+def listen(cluster: LocalCluster) -> Iterator[Callable[[], Events]]:
+    """Event streams for the test, closed after it (passed or not)."""
+    opened: list[Events] = []
+
+    def open_one() -> Events:
+        opened.append(Events(cluster.services_url))
+        return opened[-1]
+
+    yield open_one
+    for events in opened:
+        events.close()
 
 
 def tasks(api: httpx.Client, app_id: str) -> list[dict[str, Any]]:
@@ -81,11 +107,11 @@ def scale_down(api: httpx.Client, app_id: str, events: Events) -> dict[str, Any]
     return event
 
 
-def test_a_scale_down_waits_for_the_lb_to_confirm_then_kills(api: httpx.Client, cluster: LocalCluster) -> None:
+def test_a_scale_down_waits_for_the_lb_to_confirm_then_kills(api: httpx.Client, listen: Callable[[], Events]) -> None:
     registered = api.put("/v2/loadbalancers/it-lb", json={"groups": ["external"], "ttlSeconds": 120})
     assert registered.status_code == 200 and registered.json()["groups"] == ["external"], registered.text
     start(api, "/drained", taskKillGracePeriodSeconds=120)
-    events = Events(cluster.services_url)
+    events = listen()
     event = scale_down(api, "/drained", events)
     victim = event["taskId"]
     task = next(t for t in tasks(api, "/drained") if t["id"] == victim)
@@ -103,21 +129,19 @@ def test_a_scale_down_waits_for_the_lb_to_confirm_then_kills(api: httpx.Client, 
     wait_until(lambda: victim not in [t["id"] for t in tasks(api, "/drained")], 30, "the drained task killed")
     assert "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", victim)]
     wait_until(lambda: not api.get("/v2/deployments").json(), 20, "the scale-down done")
-    events.stop.set()
     assert api.delete("/v2/apps/drained", params={"force": "true"}).status_code == 200
 
 
-def test_without_confirmation_the_kill_comes_at_the_deadline(api: httpx.Client, cluster: LocalCluster) -> None:
+def test_without_confirmation_the_kill_comes_at_the_deadline(api: httpx.Client, listen: Callable[[], Events]) -> None:
     assert api.put("/v2/loadbalancers/silent", json={"groups": ["*"], "ttlSeconds": 120}).status_code == 200
     start(api, "/deadline", taskKillGracePeriodSeconds=4)
-    events = Events(cluster.services_url)
+    events = listen()
     event = scale_down(api, "/deadline", events)
     victim = event["taskId"]
     time.sleep(2.0)
     assert events.of("status_update_event", victim) == [], "still within the deadline"
     wait_until(lambda: victim not in [t["id"] for t in tasks(api, "/deadline")], 30, "killed at the deadline")
     assert "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", victim)]
-    events.stop.set()
     assert api.delete("/v2/apps/deadline", params={"force": "true"}).status_code == 200
 
 
@@ -158,3 +182,28 @@ def test_fuzzed_lb_calls_never_fail_the_server(api: httpx.Client, lb_id: str, bo
     answer = api.request(verb, path, json=body)
     assert answer.status_code in (200, 400, 404, 405, 422), (answer.status_code, answer.text)
     assert api.get("/v2/loadbalancers").status_code == 200
+
+
+def test_marathon_clients_kill_task_drains_and_wipe_does_not(api: httpx.Client, cluster: LocalCluster,
+                                                             listen: Callable[[], Events]) -> None:
+    """marathon 0.13.0's kill_task parses the answer (no draining key there); the kill drains;
+    ?wipe=true kills at once, also a task already draining."""
+    marathon = pytest.importorskip("marathon")
+    client = marathon.MarathonClient(cluster.services_url)
+    assert api.put("/v2/loadbalancers/k", json={"groups": ["external"], "ttlSeconds": 120}).status_code == 200
+    start(api, "/killed", taskKillGracePeriodSeconds=120)
+    first, second = (t["id"] for t in tasks(api, "/killed"))
+    events = listen()
+    killed = client.kill_task("/killed", first)
+    assert killed.id == first
+    wait_until(lambda: events.of("instance_draining_event", first), 15, "the kill drains")
+    assert next(t for t in tasks(api, "/killed") if t["id"] == first)["draining"] is True
+    wiped = api.delete(f"/v2/apps/killed/tasks/{second}", params={"wipe": "true"})
+    assert wiped.status_code == 200 and "draining" not in wiped.json()["task"], wiped.text
+    wait_until(lambda: "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", second)], 30,
+               "the wiped task killed without a drain")
+    assert events.of("instance_draining_event", second) == []
+    assert api.delete(f"/v2/apps/killed/tasks/{first}", params={"wipe": "true"}).status_code == 200
+    wait_until(lambda: "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", first)], 30,
+               "a wipe ends a drain under way")
+    assert api.delete("/v2/apps/killed", params={"force": "true"}).status_code == 200

@@ -6,8 +6,10 @@ import itertools
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from meseta.services import wire
+from meseta.services import codec, wire
 from meseta.services.deploy import drain, groups
 from meseta.services.effects import Effect, Emit, Kill, Launch, Store
 from meseta.services.machine import ApiError, ServicesMachine
@@ -235,3 +237,39 @@ def test_a_rolling_restart_drains_old_instances_only_once_new_ones_serve() -> No
     assert {i.task_id for i in running if i.draining} == set(old)
     assert "draining" not in wire.task_json(m.instances[new[0]], m.root.apps["/web"]), "absent unless true"
     assert sorted(kills(m.lb_drained("a", {"taskIds": old}, NOW + 4))) == sorted(old)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                                max_size=4), max_leaves=15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=JSON | st.fixed_dictionaries({"groups": JSON, "ttlSeconds": JSON}), lb_id=st.text(max_size=140),
+       drained=JSON | st.fixed_dictionaries({"taskIds": JSON}))
+def test_fuzzed_calls_are_answered_or_refused_with_422_and_a_refusal_changes_nothing(
+        body: Any, lb_id: str, drained: Any) -> None:
+    m = machine()
+    for call in (lambda: m.lb_register(lb_id, body, NOW), lambda: m.lb_drained(lb_id, drained, NOW),
+                 lambda: m.lb_unregister(lb_id, NOW)):
+        before = dict(m.lbs.registrations)
+        try:
+            call()
+        except ApiError as refused:
+            assert refused.status in (404, 422) and m.lbs.registrations == before
+            if refused.status == 422:
+                assert refused.body["details"][0]["path"].startswith("/")
+
+
+def test_a_new_leader_has_no_registrations_and_no_draining_instance() -> None:
+    m = machine()
+    app, (t1, _) = running_app(m)
+    m.lb_register("a", {"groups": ["external"], "ttlSeconds": 60}, NOW)
+    m.kill_tasks(app, [t1], NOW)
+    stored = {"app": {"/web": app}, "instance": {t: codec.instance_json(i) for t, i in m.instances.items()}}
+    assert stored["instance"][t1]["draining"] is True
+    successor = machine()
+    successor.restore(stored, NOW + 1)
+    assert not successor.lbs.registrations and not successor.lbs.drains
+    assert not successor.instances[t1].draining
+    assert kills(successor.tick(NOW + 1)) == [t1], "stored as killing: the kill is sent (LBs re-register later)"
