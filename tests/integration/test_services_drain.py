@@ -206,4 +206,12 @@ def test_marathon_clients_kill_task_drains_and_wipe_does_not(api: httpx.Client, 
     assert api.delete(f"/v2/apps/killed/tasks/{first}", params={"wipe": "true"}).status_code == 200
     wait_until(lambda: "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", first)], 30,
                "a wipe ends a drain under way")
+    wait_until(lambda: [t["state"] for t in tasks(api, "/killed")] == ["TASK_RUNNING"] * 2, 30, "replaced")
+    third = tasks(api, "/killed")[0]["id"]
+    forced = api.delete(f"/v2/apps/killed/tasks/{third}", params={"scale": "true", "force": "true"})
+    assert forced.status_code == 200, forced.text
+    wait_until(lambda: "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", third)], 30,
+               "a forced kill-and-scale kills without a drain")
+    assert events.of("instance_draining_event", third) == []
+    assert api.get("/v2/apps/killed").json()["app"]["instances"] == 1
     assert api.delete("/v2/apps/killed", params={"force": "true"}).status_code == 200

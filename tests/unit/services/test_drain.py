@@ -273,3 +273,14 @@ def test_a_new_leader_has_no_registrations_and_no_draining_instance() -> None:
     assert not successor.lbs.registrations and not successor.lbs.drains
     assert not successor.instances[t1].draining
     assert kills(successor.tick(NOW + 1)) == [t1], "stored as killing: the kill is sent (LBs re-register later)"
+
+
+
+def test_a_forced_kill_and_scale_skips_the_drain_of_the_named_tasks_only() -> None:
+    m = machine()
+    app, (t1, t2, _) = running_app(m, 3)
+    m.lb_register("a", {"groups": ["external"], "ttlSeconds": 60}, NOW)
+    m.undrained.add(t1)  # what DELETE .../tasks?scale=true&force=true marks before its deployment
+    effects = m.kill_tasks(app, [t1, t2], NOW)
+    assert kills(effects) == [t1] and [e["taskId"] for e in drain_events(effects)] == [t2]
+    assert set(m.lbs.drains) == {t2} and not m.undrained
