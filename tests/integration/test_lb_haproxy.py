@@ -6,6 +6,7 @@ rolling upgrade + scale down + scale up under load fails no request."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,35 @@ def test_rolling_upgrade_scale_down_and_up_under_load_fail_no_request(services: 
     assert load.sent > 500, load.sent
     assert load.failed == 0, (load.failed, load.failures[:10])
     assert set(load.bodies) == {"v1", "v2"}, load.bodies
+
+
+def test_an_instance_is_drained_before_it_is_killed(services: str, lb: LbProcess) -> None:
+    """Two slow requests in flight (one per instance) survive a scale down: the LB drains the doomed
+    instance (no new sessions, then its sessions end), confirms, and only then is it killed."""
+    slow = ("mkdir -p www/cgi-bin && echo ok > www/index.html && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nsleep 3\\n"
+            "echo slow\\n' > www/cgi-bin/slow && chmod +x www/cgi-bin/slow && exec busybox httpd -f -p $PORT0 -h www")
+    app = {**web_app("/slow", 10131, 2, "v1"), "cmd": slow, "taskKillGracePeriodSeconds": 30}
+    put(services, app)
+    settled(services, "/slow", 2)
+    in_rotation(lb, "slow_10131", 2)
+    registered = httpx.get(f"{services}/v2/loadbalancers", timeout=5).json()["loadBalancers"]
+    assert [r["id"] for r in registered] == [lb.status()["lbId"]] and lb.status()["drainSupported"] is True
+    before = {t["id"] for t in httpx.get(f"{services}/v2/apps/slow", timeout=5).json()["app"]["tasks"]}
+    results: list[str] = []
+
+    def fetch() -> None:
+        results.append(httpx.get("http://127.0.0.1:10131/cgi-bin/slow", timeout=20).text.strip())
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    put(services, {**app, "instances": 1})
+    settled(services, "/slow", 1)
+    for thread in threads:
+        thread.join(20)
+    assert results == ["slow", "slow"]
+    after = {t["id"] for t in httpx.get(f"{services}/v2/apps/slow", timeout=5).json()["app"]["tasks"]}
+    (killed,) = before - after
+    drained = [e for e in lb.status()["events"] if e["eventType"] == "lb_drained_event"]
+    assert [e["taskId"] for e in drained] == [killed] and drained[0]["servers"]
