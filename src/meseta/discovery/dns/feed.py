@@ -1,0 +1,168 @@
+"""The feed: the leading master's operator event stream (mesos-api 3.3) into the record book.
+
+    locate leader --GET_MASTER--> MasterInfo -> book.set_masters (leader.D., masterN.D.)
+         |                                  --SUBSCRIBE--> SUBSCRIBED -> book.replace   (ready)
+         |                                                 event...   -> book.apply
+         +<-- stream ends / breaks / leader changes: stale = True, retry with backoff --+
+
+``--master h1:p1,h2:p2``: each is asked in turn; a standby's 307 is followed to the leader.
+``--master zk://.../path``: the ZooKeeper detector names the leader; a change cuts the stream.
+While disconnected the last records stay served and ``status.stale`` is set (/metrics/snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from meseta.discovery.dns import wire
+from meseta.discovery.dns.book import RecordBook
+from meseta.discovery.dns.options import DnsOptions
+from meseta.protocol.recordio import RecordIODecoder, RecordIOError
+from meseta.runtime.leader import Detector, MasterLocator, locate_masters, while_leading
+
+log = logging.getLogger(__name__)
+BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0  # seconds: retry fast (a failover is short), never hammer
+QUIET_LIMIT = 3  # heartbeats missed before the stream counts as dead
+CONNECT_TIMEOUT = 2.0
+
+
+class FeedBroken(Exception):
+    """The master could not be reached, or its stream broke."""
+
+
+@dataclass
+class FeedStatus:
+    connected: bool = False
+    stale: bool = True
+    ready: bool = False
+    leader: str = ""
+    subscriptions: int = 0
+    events: int = 0
+    event_errors: int = 0
+    last_change: float = 0.0  # wall time of the last record change (for D1 measurements)
+
+
+def _master_call(kind: str) -> bytes:
+    return json.dumps({"type": kind}).encode()
+
+
+class Feed:
+    def __init__(self, options: DnsOptions, book: RecordBook) -> None:
+        self.options, self.book = options, book
+        self.status = FeedStatus()
+        self.ready = asyncio.Event()
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(CONNECT_TIMEOUT, read=None), trust_env=False)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def run(self) -> None:
+        locator = await locate_masters(self.options.zk) if self.options.zk else None
+        backoff = BACKOFF_FIRST
+        while True:
+            try:
+                await self._follow_once(locator)
+                backoff = BACKOFF_FIRST
+            except (FeedBroken, httpx.HTTPError, RecordIOError, OSError, ValueError) as exc:
+                log.warning("operator event stream: %s; retrying in %.2fs", exc, backoff)
+            self.status.connected, self.status.stale = False, True
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _follow_once(self, locator: MasterLocator | None) -> None:
+        if locator is None:
+            address, info = await self._static_leader()
+            await self._subscribe(address, info)
+            return
+        address = await locator.wait_leader()
+        known = locator.leader if isinstance(locator, Detector) else None
+        info = known if known is not None else await self._master_info(address)
+        await while_leading(locator, address, self._subscribe(address, info))
+
+    async def _static_leader(self) -> tuple[str, dict[str, Any]]:
+        errors = []
+        for address in self.options.masters:
+            try:
+                info = await self._master_info(address)
+            except (FeedBroken, httpx.HTTPError, OSError) as exc:
+                errors.append(f"{address}: {exc}")
+                continue
+            ip, port = info["address"].get("ip"), info["address"].get("port")
+            return f"{ip}:{port}", info
+        raise FeedBroken("no master answered GET_MASTER (" + "; ".join(errors) + ")")
+
+    async def _master_info(self, address: str) -> dict[str, Any]:
+        response = await self._client.post(f"http://{address}/api/v1", content=_master_call("GET_MASTER"),
+                                           headers={"Content-Type": "application/json"}, follow_redirects=True)
+        if response.status_code != 200:
+            raise FeedBroken(f"GET_MASTER at {address}: HTTP {response.status_code}")
+        info = response.json().get("get_master", {}).get("master_info")
+        if not isinstance(info, dict) or not isinstance(info.get("address"), dict):
+            raise FeedBroken(f"GET_MASTER at {address}: no master_info.address")
+        return info
+
+    def _set_leader(self, info: dict[str, Any]) -> None:
+        address = info["address"]
+        ip = wire.ip_literal(address.get("ip")) or wire.ip_literal(address.get("hostname"))
+        port = address.get("port")
+        leader = (ip, int(port)) if ip and isinstance(port, int) else None
+        self.status.leader = f"{ip}:{port}" if leader else ""
+        if self.book.set_masters(leader, self.options.master_addresses()):
+            self.status.last_change = time.time()
+
+    async def _subscribe(self, address: str, info: dict[str, Any]) -> None:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        request = self._client.build_request("POST", f"http://{address}/api/v1", content=_master_call("SUBSCRIBE"),
+                                             headers=headers)
+        response = await self._client.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                raise FeedBroken(f"SUBSCRIBE at {address}: HTTP {response.status_code}")
+            await self._consume(response, info)
+        finally:
+            await response.aclose()
+        raise FeedBroken(f"the stream from {address} ended")
+
+    async def _consume(self, response: httpx.Response, info: dict[str, Any]) -> None:
+        decoder, quiet = RecordIODecoder(), 15.0 * QUIET_LIMIT
+        chunks = response.aiter_raw()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(chunks), quiet)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise FeedBroken(f"no heartbeat for {quiet:.0f}s") from None
+            for record in decoder.feed(chunk):
+                interval = self._handle(json.loads(record), info)
+                if interval:
+                    quiet = interval * QUIET_LIMIT
+
+    def _handle(self, event: dict[str, Any], info: dict[str, Any]) -> float | None:
+        """Apply one event; returns the heartbeat interval when it is SUBSCRIBED."""
+        status = self.status
+        status.events += 1
+        if event.get("type") == "SUBSCRIBED":
+            subscribed = event.get("subscribed") or {}
+            self.book.replace(*wire.parse_state(subscribed.get("get_state")))
+            self._set_leader(info)
+            status.connected, status.stale, status.ready = True, False, True
+            status.subscriptions += 1
+            status.last_change = time.time()
+            self.ready.set()
+            interval = subscribed.get("heartbeat_interval_seconds")
+            return float(interval) if isinstance(interval, int | float) and interval > 0 else None
+        try:
+            if self.book.apply(event):
+                status.last_change = time.time()
+        except wire.WireError as exc:
+            status.event_errors += 1
+            log.warning("operator event %s skipped: %s", event.get("type"), exc)
+        return None
