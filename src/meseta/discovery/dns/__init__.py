@@ -6,8 +6,8 @@
     feed    the event stream -> book          server   UDP/TCP DNS    http  HTTP API   daemon  all on one loop
 """
 
-from meseta.discovery.dns.answer import AnswerConfig, answer, encode
+from meseta.discovery.dns.answer import AnswerConfig
 from meseta.discovery.dns.book import BookConfig, RecordBook
 from meseta.discovery.dns.options import DnsOptions
 
-__all__ = ["AnswerConfig", "BookConfig", "DnsOptions", "RecordBook", "answer", "encode"]
+__all__ = ["AnswerConfig", "BookConfig", "DnsOptions", "RecordBook"]
