@@ -163,3 +163,20 @@ def test_fuzz_random_bytes_never_break_the_server(data: bytes, tcp: bool) -> Non
     assert answerer.counters["failures"] == 0
     if response is not None:
         DNSRecord.parse(response)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["web.marathon.meseta.", "_web._tcp.marathon.meseta.", "x.meseta.",
+                                           "meseta."]),
+                          st.sampled_from(["A", "SRV", "SOA", "AAAA"]), st.booleans()), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_the_answer_cache_answers_as_the_answerer_and_forgets_on_change(queries: list[tuple[str, str, bool]]) -> None:
+    cached_book, plain_book = sample_book(5), sample_book(5)
+    cached = Answerer(cached_book, CONFIG, (), 1.0)
+    plain = Answerer(plain_book, CONFIG, (), 1.0, cache_entries=0)
+    for index, (name, qtype, change) in enumerate(queries):
+        if change:  # the same change to both books: a cached answer must not outlive it
+            for book in (cached_book, plain_book):
+                book.apply(ev.task_updated(f"web.{index % 5}", "TASK_KILLED"))
+        query = DNSRecord.question(name, qtype)
+        query.header.id = index
+        assert cached.decide(query.pack(), False) == plain.decide(query.pack(), False)

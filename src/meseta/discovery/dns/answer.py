@@ -119,7 +119,7 @@ def answer(query: DNSRecord, book: Lookup, config: AnswerConfig, rotation: int =
 
 
 def _add_target(reply: DNSRecord, book: Lookup, config: AnswerConfig, target: str) -> None:
-    if any(str(rr.rname) == target for rr in reply.ar):
+    if target in {str(rr.rname) for rr in reply.ar}:
         return
     for rtype in ADDRESS_TYPES:
         values = book.lookup(target, rtype)

@@ -25,16 +25,41 @@ from meseta.discovery.dns.book import RecordBook
 log = logging.getLogger(__name__)
 HEADER_BYTES = 12
 MAX_TCP_CLIENTS = 256  # connections beyond this are closed at once: a bound, not a queue
+CACHE_ENTRIES = 50_000  # encoded answers kept until the next record change (then all are dropped)
 
 
 class Answerer:
     """The shared half of both transports: decide, encode, forward."""
 
     def __init__(self, book: RecordBook, config: answer.AnswerConfig,
-                 resolvers: tuple[tuple[str, int], ...], timeout: float) -> None:
+                 resolvers: tuple[tuple[str, int], ...], timeout: float, cache_entries: int = CACHE_ENTRIES) -> None:
         self.book, self.config, self.resolvers, self.timeout = book, config, resolvers, timeout
         self.counters: Counter[str] = Counter()
         self._rotation = 0
+        # Encoded in-domain answers by (the query's bytes after its ID, transport), each with one variant
+        # per rotation: valid while the book's serial is unchanged. The answerer stays the only decider.
+        self._cache: dict[tuple[bytes, bool], tuple[int, dict[int, bytes]]] = {}
+        self._cache_serial = -1
+        self._cache_entries = cache_entries
+
+    def _cached(self, data: bytes, tcp: bool) -> bytes | None:
+        if self._cache_serial != self.book.serial:
+            self._cache.clear()
+            self._cache_serial = self.book.serial
+            return None
+        entry = self._cache.get((bytes(data[2:]), tcp))
+        if entry is None:
+            return None
+        count, variants = entry
+        encoded = variants.get(self._rotation % count)
+        return data[:2] + encoded if encoded is not None else None
+
+    def _remember(self, data: bytes, tcp: bool, count: int, response: bytes) -> None:
+        if len(self._cache) >= self._cache_entries:
+            self._cache.clear()
+        key = (bytes(data[2:]), tcp)
+        entry = self._cache.setdefault(key, (max(count, 1), {}))
+        entry[1][self._rotation % entry[0]] = response[2:]
 
     def _formerr(self, data: bytes) -> bytes | None:
         if len(data) < HEADER_BYTES:
@@ -45,16 +70,25 @@ class Answerer:
     def decide(self, data: bytes, tcp: bool) -> tuple[bytes | None, DNSRecord | None]:
         """(response, None), or (None, query) when the query is to be forwarded."""
         self.counters["tcp_queries" if tcp else "udp_queries"] += 1
+        self._rotation += 1
+        if self._cache_entries and len(data) > HEADER_BYTES:
+            hit = self._cached(data, tcp)
+            if hit is not None:
+                self.counters["cache_hits"] += 1
+                return hit, None
         try:
             query = DNSRecord.parse(data)
         except (DNSError, ValueError, IndexError, struct.error):
             self.counters["malformed"] += 1
             return self._formerr(data), None
-        self._rotation += 1
         reply = answer.answer(query, self.book, self.config, self._rotation)
         if reply is not None:
+            count = len(reply.rr)
             limit = answer.size_limit(query, tcp)
-            return answer.encode(answer.with_edns(query, reply), limit, self.config.set_truncate_bit), None
+            response = answer.encode(answer.with_edns(query, reply), limit, self.config.set_truncate_bit)
+            if self._cache_entries:
+                self._remember(data, tcp, count, response)
+            return response, None
         if not self.resolvers:
             self.counters["refused"] += 1
             return answer.error(query, self.config, RCODE.REFUSED).pack(), None
