@@ -171,6 +171,9 @@ def master(
     agent_removal_rate_limit: str = typer.Option(
         None, help='Pace agents marked unreachable, e.g. "1/10mins" (default: no limit).',
         callback=_checked_by(_rate_limit)),
+    max_operator_event_stream_subscribers: int = typer.Option(
+        1000, help="Operator event stream subscribers (SUBSCRIBE on /api/v1) at most; beyond it the oldest is "
+        "cut off.", min=1),
 ) -> None:
     """Run a master: the scheduler API, the agent endpoint and the state endpoints."""
     if role_sorter not in ("drf", "random") or role_sorter != framework_sorter:
@@ -184,7 +187,8 @@ def master(
                             zk=zk, quorum=quorum, zk_session_timeout=zk_session_timeout,
                             agent_reregister_timeout=agent_reregister_timeout,
                             recovery_agent_removal_limit=_percentage(recovery_agent_removal_limit),
-                            agent_removal_rate_limit=agent_removal_rate_limit)
+                            agent_removal_rate_limit=agent_removal_rate_limit,
+                            max_operator_event_stream_subscribers=max_operator_event_stream_subscribers)
     _run(_serve_master(options))
 
 

@@ -6,7 +6,9 @@ An :class:`EventStream` is a bounded queue of framed records drained by one HTTP
                        --close()-> sentinel: the response ends after what is queued
 
 A consumer that stops reading until the queue is full is cut off (an overload signal, never a
-silent block). When idle for ``heartbeat_interval`` the body emits a HEARTBEAT record.
+silent block): what is queued is dropped at once and ``cut`` is set, so the response
+(``runtime.http.RecordStream``) ends even while a write to that consumer is stuck. When idle
+for ``heartbeat_interval`` the body emits a HEARTBEAT record.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ class EventStream:
         heartbeat_interval: float | None = None,
         heartbeat_event: dict[str, Any] | None = None,
         on_closed: Callable[[EventStream], None] | None = None,
+        max_queued: int = MAX_QUEUED_RECORDS,
     ) -> None:
         self.stream_id = stream_id
         self.owner: str | None = None  # the framework, agent or executor this stream serves
         self.closed = False
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED_RECORDS)
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(max_queued)
+        self.cut = asyncio.Event()  # set when the consumer fell max_queued records behind
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat = encode_event(heartbeat_event or {"type": "HEARTBEAT"})
         self._on_closed = on_closed
@@ -46,7 +50,19 @@ class EventStream:
         try:
             self._queue.put_nowait(record)
         except asyncio.QueueFull:
-            self.close()
+            self.cut_off()
+
+    def cut_off(self) -> None:
+        """End the stream now: what is queued is dropped (it may never be read) and ``cut`` set."""
+        self.closed = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(_CLOSE)
+        self.cut.set()
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
 
     def close(self) -> None:
         if self.closed:
