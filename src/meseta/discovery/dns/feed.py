@@ -21,15 +21,14 @@ from typing import Any
 
 import httpx
 
+from meseta.client.operator_stream import OperatorStreamClosed, operator_events
 from meseta.discovery.dns import wire
 from meseta.discovery.dns.book import RecordBook
 from meseta.discovery.dns.options import DnsOptions
-from meseta.protocol.recordio import RecordIODecoder, RecordIOError
 from meseta.runtime.leader import Detector, MasterLocator, locate_masters, while_leading
 
 log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0  # seconds: retry fast (a failover is short), never hammer
-QUIET_LIMIT = 3  # heartbeats missed before the stream counts as dead
 CONNECT_TIMEOUT = 2.0
 
 
@@ -70,7 +69,7 @@ class Feed:
             try:
                 await self._follow_once(locator)
                 backoff = BACKOFF_FIRST
-            except (FeedBroken, httpx.HTTPError, RecordIOError, OSError, ValueError) as exc:
+            except (FeedBroken, OperatorStreamClosed, httpx.HTTPError, OSError, ValueError) as exc:
                 log.warning("operator event stream: %s; retrying in %.2fs", exc, backoff)
             self.status.connected, self.status.stale = False, True
             await asyncio.sleep(backoff)
@@ -118,35 +117,10 @@ class Feed:
             self.status.last_change = time.time()
 
     async def _subscribe(self, address: str, info: dict[str, Any]) -> None:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        request = self._client.build_request("POST", f"http://{address}/api/v1", content=_master_call("SUBSCRIBE"),
-                                             headers=headers)
-        response = await self._client.send(request, stream=True)
-        try:
-            if response.status_code != 200:
-                raise FeedBroken(f"SUBSCRIBE at {address}: HTTP {response.status_code}")
-            await self._consume(response, info)
-        finally:
-            await response.aclose()
-        raise FeedBroken(f"the stream from {address} ended")
+        async for event in operator_events(address, client=self._client):
+            self._handle(event, info)
 
-    async def _consume(self, response: httpx.Response, info: dict[str, Any]) -> None:
-        decoder, quiet = RecordIODecoder(), 15.0 * QUIET_LIMIT
-        chunks = response.aiter_raw()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(anext(chunks), quiet)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise FeedBroken(f"no heartbeat for {quiet:.0f}s") from None
-            for record in decoder.feed(chunk):
-                interval = self._handle(json.loads(record), info)
-                if interval:
-                    quiet = interval * QUIET_LIMIT
-
-    def _handle(self, event: dict[str, Any], info: dict[str, Any]) -> float | None:
-        """Apply one event; returns the heartbeat interval when it is SUBSCRIBED."""
+    def _handle(self, event: dict[str, Any], info: dict[str, Any]) -> None:
         status = self.status
         status.events += 1
         if event.get("type") == "SUBSCRIBED":
@@ -157,12 +131,10 @@ class Feed:
             status.subscriptions += 1
             status.last_change = time.time()
             self.ready.set()
-            interval = subscribed.get("heartbeat_interval_seconds")
-            return float(interval) if isinstance(interval, int | float) and interval > 0 else None
+            return
         try:
             if self.book.apply(event):
                 status.last_change = time.time()
         except wire.WireError as exc:
             status.event_errors += 1
             log.warning("operator event %s skipped: %s", event.get("type"), exc)
-        return None
