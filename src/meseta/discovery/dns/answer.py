@@ -15,10 +15,11 @@ and sets TC (unless ``set_truncate_bit`` is off) so the client retries over TCP.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Protocol
 
-from dnslib import AAAA, EDNS0, NS, OPCODE, QTYPE, RCODE, RR, SOA, SRV, A, DNSHeader, DNSRecord
+from dnslib import AAAA, EDNS0, NS, OPCODE, QTYPE, RCODE, RR, SOA, SRV, A, DNSBuffer, DNSHeader, DNSRecord
 
 UDP_DEFAULT = 512
 UDP_MAX = 4096  # the largest EDNS0 size we honour (and advertise): a common resolver default
@@ -101,30 +102,33 @@ def answer(query: DNSRecord, book: Lookup, config: AnswerConfig, rotation: int =
         return None
     reply = DNSRecord(_header(query, config), q=query.q)
     wanted = {"A": ("A",), "AAAA": ("AAAA",), "SRV": ("SRV",), "ANY": ("A", "AAAA", "SRV")}.get(qtype, ())
+    targets: set[str] = set()
     for rtype in wanted:
+        code = getattr(QTYPE, rtype)
         for value in _rotated(book.lookup(name, rtype), rotation):
-            reply.add_answer(RR(name, getattr(QTYPE, rtype), ttl=config.ttl, rdata=_rdata(rtype, value)))
-            if rtype == "SRV":
-                _add_target(reply, book, config, str(value[0]))
+            reply.rr.append(RR(name, code, ttl=config.ttl, rdata=_rdata(rtype, value)))
+            if isinstance(value, tuple) and value[0] not in targets:
+                targets.add(value[0])
+                _add_target(reply, book, config, value[0])
     if name == f"{config.domain}.":
         if qtype in ("SOA", "ANY"):
-            reply.add_answer(soa_rr(config, book.serial))
+            reply.rr.append(soa_rr(config, book.serial))
         if qtype in ("NS", "ANY"):
-            reply.add_answer(RR(name, QTYPE.NS, ttl=config.ttl, rdata=NS(config.mname)))
+            reply.rr.append(RR(name, QTYPE.NS, ttl=config.ttl, rdata=NS(config.mname)))
     if not reply.rr:
         if not book.exists(name) and name != f"{config.domain}.":
             reply.header.rcode = RCODE.NXDOMAIN
-        reply.add_auth(soa_rr(config, book.serial))
+        reply.auth.append(soa_rr(config, book.serial))
+    reply.set_header_qa()
     return reply
 
 
 def _add_target(reply: DNSRecord, book: Lookup, config: AnswerConfig, target: str) -> None:
-    if target in {str(rr.rname) for rr in reply.ar}:
-        return
+    """The target's first address (A, else AAAA) in the additional section."""
     for rtype in ADDRESS_TYPES:
         values = book.lookup(target, rtype)
         if values:
-            reply.add_ar(RR(target, getattr(QTYPE, rtype), ttl=config.ttl, rdata=_rdata(rtype, values[0])))
+            reply.ar.append(RR(target, getattr(QTYPE, rtype), ttl=config.ttl, rdata=_rdata(rtype, values[0])))
             return
 
 
@@ -145,27 +149,44 @@ def with_edns(query: DNSRecord, reply: DNSRecord) -> DNSRecord:
 
 
 def encode(reply: DNSRecord, limit: int, set_truncate_bit: bool = True) -> bytes:
-    """Pack ``reply`` within ``limit`` bytes: drop the additional section, then answers, then TC."""
-    packed = bytes(reply.pack())
+    """Pack ``reply`` within ``limit`` bytes: drop the additional section, then answers, then TC.
+
+    One pass: every record is packed once and its end offset noted; a message over the limit is
+    cut at a record boundary (names only point backwards, so what is kept stays valid), its
+    counts rewritten, and the EDNS0 OPT record (no compressed names) appended again."""
+    reply.set_header_qa()
+    buffer = DNSBuffer()
+    reply.header.pack(buffer)
+    for question in reply.questions:
+        question.pack(buffer)
+    question_end = buffer.offset
+    ends = []
+    for rr in (*reply.rr, *reply.auth, *reply.ar):
+        rr.pack(buffer)
+        ends.append(buffer.offset)
+    packed = bytes(buffer.data)
     if len(packed) <= limit:
         return packed
-    reply.ar = [rr for rr in reply.ar if rr.rtype == QTYPE.OPT]
-    packed = bytes(reply.pack())
-    if len(packed) <= limit:
-        return packed
-    answers, low, high = list(reply.rr), 0, len(reply.rr)
-    while low < high:  # the most answers that fit, by bisection (each try packs the message once)
-        middle = (low + high + 1) // 2
-        reply.rr = answers[:middle]
-        if len(reply.pack()) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    reply.rr = answers[:low]
-    reply.auth = reply.auth if low else []
-    reply.header.tc = int(set_truncate_bit)
-    packed = bytes(reply.pack())
-    if len(packed) > limit:  # not even the header and question fit: a bare header
-        reply.questions, reply.auth, reply.ar = [], [], []
-        packed = bytes(reply.pack())
-    return packed
+    opt = [rr for rr in reply.ar if rr.rtype == QTYPE.OPT]
+    opt_bytes = b"".join(bytes(_packed(rr)) for rr in opt)
+    answers, authority = len(reply.rr), len(reply.auth)
+    cut_all = ends[answers + authority - 1] if answers + authority else None
+    if cut_all is not None and cut_all + len(opt_bytes) <= limit:
+        return _counts(packed[:cut_all] + opt_bytes, answers, authority, len(opt), tc=False)
+    kept = 0
+    while kept < answers and ends[kept] + len(opt_bytes) <= limit:
+        kept += 1
+    start = ends[kept - 1] if kept else question_end
+    return _counts(packed[:start] + opt_bytes, kept, 0, len(opt), tc=set_truncate_bit)
+
+
+def _packed(rr: RR) -> bytes:
+    buffer = DNSBuffer()
+    rr.pack(buffer)
+    return bytes(buffer.data)
+
+
+def _counts(message: bytes, answers: int, authority: int, additional: int, tc: bool) -> bytes:
+    flags = (message[2] | 0x02) if tc else (message[2] & ~0x02)
+    return (message[:2] + bytes([flags]) + message[3:6] + struct.pack("!HHH", answers, authority, additional)
+            + message[12:])
