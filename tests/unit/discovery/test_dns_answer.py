@@ -180,3 +180,25 @@ def test_the_answer_cache_answers_as_the_answerer_and_forgets_on_change(queries:
         query = DNSRecord.question(name, qtype)
         query.header.id = index
         assert cached.decide(query.pack(), False) == plain.decide(query.pack(), False)
+
+
+@given(st.integers(1, 80), st.integers(512, 4096), st.booleans(), st.sampled_from(["SRV", "A", "ANY"]))
+@settings(max_examples=60, deadline=None)
+def test_truncation_keeps_a_prefix_of_the_answers_within_the_limit(count: int, limit: int, edns: bool,
+                                                                     qtype: str) -> None:
+    book = sample_book(count)
+    query = DNSRecord.question("_web._tcp.marathon.meseta." if qtype != "A" else "web.marathon.meseta.", qtype)
+    if edns:
+        query.add_ar(EDNS0(udp_len=limit))
+    full = ans.answer(query, book, CONFIG)
+    assert full is not None
+    full = ans.with_edns(query, full)
+    whole = DNSRecord.parse(full.pack())
+    packed = ans.encode(full, limit)
+    assert len(packed) <= limit
+    cut = DNSRecord.parse(packed)
+    assert [str(rr) for rr in cut.rr] == [str(rr) for rr in whole.rr[:len(cut.rr)]]
+    assert cut.header.tc == (len(cut.rr) < len(whole.rr))
+    assert [rr.rtype == QTYPE.OPT for rr in cut.ar].count(True) == int(edns)
+    if not cut.header.tc and len(cut.ar) < len(whole.ar):
+        assert [rr.rtype for rr in cut.ar] == ([QTYPE.OPT] if edns else [])  # additional dropped whole
