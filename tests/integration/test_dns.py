@@ -177,3 +177,25 @@ def test_bad_flags_exit_with_a_message(tmp_path: Path) -> None:
     proc = start_daemon(["dns", "--master", "127.0.0.1:1", "--resolver", "not-an-ip"], tmp_path / "bad.log")
     assert proc.wait(30) == 2
     assert "--resolver" in (tmp_path / "bad.log").read_text()
+
+
+def test_stale_records_are_served_while_the_master_is_away(tmp_path: Path) -> None:
+    port = free_port()
+    master = f"127.0.0.1:{port}"
+    args = ["master", "--port", str(port), "--work-dir", str(tmp_path / "m")]
+    procs = [start_daemon(args, tmp_path / "master.log")]
+    try:
+        proc, server = start_dns(tmp_path, master)
+        procs.append(proc)
+
+        def metric(name: str) -> float:
+            return float(httpx.get(server.http + "/metrics/snapshot", timeout=2).json()[name])
+        assert metric("dns/stale") == 0
+        stop_processes(procs[:1])
+        wait_until(lambda: metric("dns/stale") == 1 and metric("dns/connected") == 0, FOLLOW, "marked stale")
+        assert server.srv("_leader._tcp.meseta.") == {("leader.meseta.", port)}  # still served
+        procs[0] = start_daemon(args, tmp_path / "master.log")
+        wait_until(lambda: metric("dns/stale") == 0 and metric("dns/subscriptions") >= 2, 30,
+                   "subscribed again to the restarted master")
+    finally:
+        stop_processes(procs)

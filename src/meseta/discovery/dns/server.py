@@ -25,6 +25,7 @@ from meseta.discovery.dns.book import RecordBook
 log = logging.getLogger(__name__)
 HEADER_BYTES = 12
 MAX_TCP_CLIENTS = 256  # connections beyond this are closed at once: a bound, not a queue
+TCP_IDLE = 30.0  # seconds a TCP client may stay silent before it is closed (RFC 7766 suggests seconds)
 CACHE_ENTRIES = 50_000  # encoded answers kept until the next record change (then all are dropped)
 
 
@@ -179,13 +180,13 @@ async def serve_tcp(answerer: Answerer, reader: asyncio.StreamReader, writer: as
         if answerer.counters["tcp_connections"] - answerer.counters["tcp_closed"] > MAX_TCP_CLIENTS:
             return
         while True:
-            (size,) = struct.unpack("!H", await reader.readexactly(2))
-            response = await answerer.respond(await reader.readexactly(size), tcp=True)
+            (size,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE))
+            response = await answerer.respond(await asyncio.wait_for(reader.readexactly(size), TCP_IDLE), tcp=True)
             if response is None:
                 return
             writer.write(struct.pack("!H", len(response)) + response)
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
+    except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
         pass
     finally:
         answerer.counters["tcp_closed"] += 1
