@@ -87,7 +87,8 @@ async def measure(master: str, services: str, port: int, tasks: int, steps: int)
                               json={"instances": count})).raise_for_status()
             while len(up) + len(lost) < count:
                 await asyncio.sleep(0.05)
-        (await client.put(f"{services}/v2/apps/web", params={"force": "true"}, json={"instances": 0})).raise_for_status()
+        scaled_down = await client.put(f"{services}/v2/apps/web", params={"force": "true"}, json={"instances": 0})
+        scaled_down.raise_for_status()
         while len(up) + len(down) + len(lost) < 2 * tasks:
             await asyncio.sleep(0.05)
     watcher.cancel()
