@@ -5,6 +5,7 @@ real `meseta master` and `meseta agent` processes: read by pymesos' MesosOperato
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -13,13 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pymesos = pytest.importorskip("pymesos")
 from pymesos import MesosOperatorMasterDriver, OperatorMaster  # noqa: E402
 
 from meseta.client.operator_stream import operator_events  # noqa: E402
+from meseta.protocol.recordio import RecordIODecoder  # noqa: E402
 from meseta.runtime.serve import free_port  # noqa: E402
 from meseta.testing.clusters import FAST_ALLOCATION, start_daemon, wait_for_agents  # noqa: E402
+from meseta.testing.mutations import Mutation, mutated  # noqa: E402
 from meseta.testing.processes import stop_processes  # noqa: E402
 from meseta.testing.pymesos_recorder import Recorder, driver_for, task  # noqa: E402
 from meseta.testing.waiting import wait_until  # noqa: E402
@@ -263,3 +268,72 @@ async def _updates_while_reading(master: str, count: int) -> tuple[int, int]:
             await asyncio.wait_for(done.wait(), 60)
     reading.cancel()
     return sent, got
+
+
+# ----------------------------------------------------------------------------- hostile callers
+
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+TEMPLATES = [{"type": "SUBSCRIBE"}, {"type": "GET_STATE"}, {"type": "GET_TASKS", "get_tasks": {}},
+             {"type": "GET_FRAMEWORKS"}, {"type": "GET_EXECUTORS", "get_executors": {}}]
+ACCEPTS = [None, "application/json", "application/recordio", "*/*", "text/plain", "application/x-protobuf"]
+
+
+@pytest.fixture(scope="module")
+def fuzz_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    base = tmp_path_factory.mktemp("operator-fuzz")
+    port = free_port()
+    proc = start_daemon(["master", "--port", str(port), "--work-dir", str(base / "master"),
+                         "--max-operator-event-stream-subscribers", "2"], base / "master.log")
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _healthy(address), 20, "the master to answer")
+        yield address, base / "master.log"
+    finally:
+        stop_processes([proc])
+
+
+@FUZZ
+@given(mutation=st.sampled_from(TEMPLATES).flatmap(mutated), accept=st.sampled_from(ACCEPTS),
+       message_accept=st.sampled_from([None, "application/json", "application/x-protobuf"]))
+def test_hostile_subscribe_and_get_calls(fuzz_master: tuple[str, Path], mutation: Mutation, accept: str | None,
+                                         message_accept: str | None) -> None:
+    master, _ = fuzz_master
+    headers = {"Content-Type": "application/json"}
+    if accept is not None:
+        headers["Accept"] = accept
+    if message_accept is not None:
+        headers["Message-Accept"] = message_accept
+    with httpx.stream("POST", f"http://{master}/api/v1", content=mutation.body, headers=headers,
+                      timeout=10) as response:
+        assert response.status_code < 500, (mutation, response.status_code)
+        if response.status_code != 200:
+            assert response.read(), "a refusal says why"
+            return
+        media = response.headers["content-type"]
+        if not media.startswith(("application/recordio", "application/json")):
+            raise AssertionError(media)
+        parsed = json.loads(mutation.body)
+        if not isinstance(parsed, dict) or parsed.get("type") != "SUBSCRIBE":
+            assert media.startswith("application/json")
+            return
+        if accept == "application/recordio":
+            assert media.startswith("application/recordio")
+            assert response.headers["message-content-type"] == "application/json"
+            assert message_accept != "application/x-protobuf"
+        else:
+            assert accept in (None, "application/json", "*/*")
+        decoder = RecordIODecoder()
+        records: list[bytes] = []
+        chunks = response.iter_raw()
+        while not records:
+            records = decoder.feed(next(chunks))
+        assert json.loads(records[0])["type"] == "SUBSCRIBED"
+
+
+def test_after_the_fuzzing_nothing_is_left_behind(fuzz_master: tuple[str, Path]) -> None:
+    master, log = fuzz_master
+    wait_until(lambda: metric(master, "master/operator_event_stream_subscribers") == 0, 10, "every stream closed")
+    assert call(master, "GET_STATE")["get_state"]["get_tasks"]["tasks"] == []
+    text = log.read_text()
+    assert "Traceback" not in text and "deposed" not in text, text[-2000:]
