@@ -614,10 +614,10 @@ def dns(
 async def _serve_dns(options: Any) -> None:
     from meseta.discovery.dns.daemon import running
 
-    async with running(options):
+    async with running(options) as daemon:
         console.print(f"meseta dns {__version__} on {options.listen}:{options.port} (udp, tcp), HTTP API "
                       f"http://{options.listen}:{options.http_port}, domain {options.domain}.")
-        await asyncio.Event().wait()
+        await daemon.feeding
 
 
 @app.command()

@@ -30,6 +30,8 @@ IP_SOURCES = ("netinfo", "mesos", "docker", "host")
 DEFAULT_IP_SOURCES = ("netinfo", "mesos", "host")  # Mesos-DNS's default order
 KEPT_STATUSES = 4  # the newest few statuses: enough for the latest health and the newest RUNNING IPs
 SERIAL_MOD = 2**32
+EVENT_KINDS = ("TASK_ADDED", "TASK_UPDATED", "AGENT_ADDED", "AGENT_REMOVED", "FRAMEWORK_ADDED", "FRAMEWORK_UPDATED",
+               "FRAMEWORK_REMOVED")
 
 Value = str | tuple[str, int]  # an IP (A, AAAA) or (target, port) (SRV)
 Record = tuple[str, str, Value]  # (fqdn, "A" | "AAAA" | "SRV", value)
@@ -264,8 +266,14 @@ class RecordBook:
     def apply(self, event: dict[str, Any]) -> bool:
         """One operator event (anything but SUBSCRIBED); True when a record changed.
         Raises wire.WireError for a payload without what DNS needs."""
+        if not isinstance(event, dict):
+            raise wire.WireError("an operator event must be an object")
         kind = event.get("type")
-        body = event.get(str(kind).lower()) or {}
+        body = event.get(str(kind).lower())
+        if not isinstance(body, dict):
+            if kind in EVENT_KINDS:
+                raise wire.WireError(f"{kind}: missing '{str(kind).lower()}' object")
+            return False
         if kind == "TASK_ADDED":
             return self.put_task(wire.parse_task(body.get("task")))
         if kind == "TASK_UPDATED":
@@ -278,5 +286,5 @@ class RecordBook:
         if kind in ("FRAMEWORK_ADDED", "FRAMEWORK_UPDATED"):
             return self.put_framework(wire.parse_framework(body.get("framework")))
         if kind == "FRAMEWORK_REMOVED":
-            return self.remove_framework(wire.id_of(body.get("framework_info"), "id", "FRAMEWORK_REMOVED"))
+            return self.remove_framework(wire.id_of(wire.framework_info(body), "id", "FRAMEWORK_REMOVED"))
         return False  # HEARTBEAT and events DNS does not use

@@ -34,6 +34,7 @@ class DnsDaemon:
     book: RecordBook
     feed: Feed
     answerer: Answerer
+    feeding: asyncio.Future[None]  # runs for ever; ends only by a bug, which then stops the daemon
 
 
 @contextlib.asynccontextmanager
@@ -62,7 +63,7 @@ async def running(options: DnsOptions) -> AsyncIterator[DnsDaemon]:
             raise OSError(f"the HTTP API could not bind {options.listen}:{options.http_port}")
         log.info("DNS on %s:%d (udp, tcp), HTTP API on %s:%d", options.listen, options.port, options.listen,
                  options.http_port)
-        yield DnsDaemon(options, book, feed, answerer)
+        yield DnsDaemon(options, book, feed, answerer, feeding)
     finally:
         if http is not None and serving is not None:
             http.should_exit = True
@@ -79,5 +80,5 @@ async def running(options: DnsOptions) -> AsyncIterator[DnsDaemon]:
 
 
 async def serve(options: DnsOptions) -> None:
-    async with running(options):
-        await asyncio.Event().wait()
+    async with running(options) as daemon:
+        await daemon.feeding  # raises what broke it: the process exits rather than serve a frozen book

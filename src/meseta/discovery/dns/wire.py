@@ -91,9 +91,30 @@ def id_of(obj: Any, key: str, what: str) -> str:
     return _text(_get(obj, key, what), "value", f"{what}.{key}")
 
 
-def ip_literal(text: str | None) -> str | None:
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    """An optional object: absent (None) is empty; anything but an object is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WireError(f"{what} must be an object")
+    return value
+
+
+def _arr(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise WireError(f"{what} must be a list")
+    return value
+
+
+def _port(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536 else None
+
+
+def ip_literal(text: Any) -> str | None:
     """``text`` if it is an IPv4 or IPv6 address, else None (host names are not resolved here)."""
-    if not text:
+    if not isinstance(text, str) or not text:
         return None
     try:
         return str(ipaddress.ip_address(text))
@@ -106,18 +127,18 @@ def pid_address(pid: Any) -> tuple[str | None, int | None]:
     if not isinstance(pid, str) or "@" not in pid:
         return None, None
     host, _, port = pid.rsplit("@", 1)[1].rpartition(":")
-    return ip_literal(host), int(port) if port.isdigit() and int(port) < 65536 else None
+    return ip_literal(host), int(port) if port.isdigit() and 0 < int(port) < 65536 else None
 
 
 def _ips(entries: Any) -> tuple[str, ...]:
     out: list[str] = []
-    for info in entries if isinstance(entries, list) else []:
-        addresses = info.get("ip_addresses") if isinstance(info, dict) else None
-        for entry in addresses if isinstance(addresses, list) else []:
-            ip = ip_literal(entry.get("ip_address")) if isinstance(entry, dict) else None
+    for info in _arr(entries, "ContainerStatus.network_infos"):
+        info = _obj(info, "NetworkInfo")
+        for entry in _arr(info.get("ip_addresses"), "NetworkInfo.ip_addresses"):
+            ip = ip_literal(_obj(entry, "NetworkInfo.IPAddress").get("ip_address"))
             if ip:
                 out.append(ip)
-        single = ip_literal(info.get("ip_address")) if isinstance(info, dict) else None
+        single = ip_literal(info.get("ip_address"))
         if single:
             out.append(single)
     return tuple(out)
@@ -125,16 +146,16 @@ def _ips(entries: Any) -> tuple[str, ...]:
 
 def parse_status(status: Any) -> StatusFacts:
     what = "TaskStatus"
-    healthy = status.get("healthy") if isinstance(status, dict) else None
+    status = _obj(status, what)
+    healthy = status.get("healthy")
     if healthy is not None and not isinstance(healthy, bool):
         raise WireError(f"{what}: 'healthy' must be a boolean")
-    timestamp = status.get("timestamp", 0.0) if isinstance(status, dict) else 0.0
+    timestamp = status.get("timestamp", 0.0)
     if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
         raise WireError(f"{what}: 'timestamp' must be a number")
-    container = status.get("container_status") if isinstance(status, dict) else None
-    netinfo = _ips(container.get("network_infos")) if isinstance(container, dict) else ()
-    labels = (status.get("labels") or {}).get("labels") if isinstance(status, dict) else None
-    by_key = {label.get("key"): label.get("value") for label in labels or [] if isinstance(label, dict)}
+    netinfo = _ips(_obj(status.get("container_status"), f"{what}.container_status").get("network_infos"))
+    labels = _arr(_obj(status.get("labels"), f"{what}.labels").get("labels"), f"{what}.labels.labels")
+    by_key = {label.get("key"): label.get("value") for label in labels if isinstance(label, dict)}
     label_ips: dict[str, tuple[str, ...]] = {}
     for source, key in IP_LABELS.items():
         ip = ip_literal(by_key.get(key))
@@ -145,10 +166,13 @@ def parse_status(status: Any) -> StatusFacts:
 
 def _host_ports(resources: Any) -> tuple[int, ...]:
     ports: list[int] = []
-    for resource in resources if isinstance(resources, list) else []:
+    for resource in _arr(resources, "Task.resources"):
         if not isinstance(resource, dict) or resource.get("name") != "ports":
             continue
-        for span in ((resource.get("ranges") or {}).get("range") or []):
+        spans = _arr(_obj(resource.get("ranges"), "Task.resources ports 'ranges'").get("range"),
+                     "Task.resources ports 'ranges.range'")
+        for span in spans:
+            span = _obj(span, "Task.resources ports range")
             begin, end = span.get("begin"), span.get("end")
             if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end < 65536):
                 raise WireError("Task.resources: a 'ports' range needs 0 <= begin <= end < 65536")
@@ -160,45 +184,52 @@ def _host_ports(resources: Any) -> tuple[int, ...]:
 
 def _discovery_ports(discovery: dict[str, Any]) -> tuple[DiscoveryPort, ...]:
     out = []
-    for port in ((discovery.get("ports") or {}).get("ports") or []):
-        number = port.get("number") if isinstance(port, dict) else None
-        if not isinstance(number, int) or not 0 < number < 65536:
+    for port in _arr(_obj(discovery.get("ports"), "DiscoveryInfo.ports").get("ports"), "DiscoveryInfo.ports.ports"):
+        port = _obj(port, "DiscoveryInfo port")
+        number = _port(port.get("number"))
+        if number is None:
             raise WireError("DiscoveryInfo.ports: 'number' must be a port (1-65535)")
-        protocol = str(port.get("protocol") or "").lower()
+        protocol = port.get("protocol")
+        protocol = protocol.lower() if isinstance(protocol, str) else ""
         if protocol not in ("", "tcp", "udp"):
             protocol = ""  # Mesos-DNS publishes an unknown protocol under both tcp and udp
-        out.append(DiscoveryPort(number, str(port.get("name") or ""), protocol))
+        name = port.get("name")
+        out.append(DiscoveryPort(number, name if isinstance(name, str) else "", protocol))
     return tuple(out)
 
 
 def parse_task(task: Any) -> TaskFacts:
     what = "Task"
-    discovery = task.get("discovery") if isinstance(task, dict) else None
+    task = _obj(task, what)
+    discovery = task.get("discovery")
     if discovery is not None and not isinstance(discovery, dict):
         raise WireError(f"{what}: 'discovery' must be an object")
-    statuses = task.get("statuses") or []
-    if not isinstance(statuses, list):
-        raise WireError(f"{what}: 'statuses' must be a list")
+    statuses = _arr(task.get("statuses"), f"{what}.statuses")
+    discovery_name = (discovery or {}).get("name")
+    if discovery_name is not None and not isinstance(discovery_name, str):
+        raise WireError("DiscoveryInfo: 'name' must be a string")
     return TaskFacts(
         task_id=id_of(task, "task_id", what), name=_text(task, "name", what) if "name" in task else "",
         framework_id=id_of(task, "framework_id", what), agent_id=id_of(task, "agent_id", what),
         state=_text(task, "state", what), host_ports=_host_ports(task.get("resources")),
-        discovery_name=(discovery or {}).get("name") or None,
+        discovery_name=discovery_name or None,
         discovery_ports=_discovery_ports(discovery) if discovery else (), has_discovery=discovery is not None,
         statuses=tuple(parse_status(status) for status in statuses))
 
 
 def parse_agent(agent: Any) -> AgentFacts:
-    info = _get(agent, "agent_info", "GetAgents.Agent")
+    agent = _obj(agent, "GetAgents.Agent")
+    info = _obj(_get(agent, "agent_info", "GetAgents.Agent"), "AgentInfo")
     agent_id = id_of(info, "id", "AgentInfo")
     ip, port = pid_address(agent.get("pid"))
     if ip is None:
         ip = ip_literal(info.get("hostname"))
-    return AgentFacts(agent_id, ip, port if port is not None else info.get("port"))
+    return AgentFacts(agent_id, ip, port if port is not None else _port(info.get("port")))
 
 
 def parse_framework(framework: Any) -> FrameworkFacts:
-    info = _get(framework, "framework_info", "GetFrameworks.Framework")
+    framework = _obj(framework, "GetFrameworks.Framework")
+    info = _obj(_get(framework, "framework_info", "GetFrameworks.Framework"), "FrameworkInfo")
     ip, port = pid_address(framework.get("pid"))
     if ip is None:
         ip = ip_literal(info.get("hostname"))
@@ -208,7 +239,13 @@ def parse_framework(framework: Any) -> FrameworkFacts:
 def parse_state(get_state: Any) -> tuple[list[FrameworkFacts], list[AgentFacts], list[TaskFacts]]:
     """SUBSCRIBED's ``get_state``: frameworks, agents and the (non-completed) tasks."""
     what = "GetState"
-    frameworks = (_get(get_state, "get_frameworks", what).get("frameworks") or [])
-    agents = (_get(get_state, "get_agents", what).get("agents") or [])
-    tasks = (_get(get_state, "get_tasks", what).get("tasks") or [])
+    get_state = _obj(get_state, what)
+    frameworks = _arr(_obj(_get(get_state, "get_frameworks", what), "get_frameworks").get("frameworks"), "frameworks")
+    agents = _arr(_obj(_get(get_state, "get_agents", what), "get_agents").get("agents"), "agents")
+    tasks = _arr(_obj(_get(get_state, "get_tasks", what), "get_tasks").get("tasks"), "tasks")
     return ([parse_framework(f) for f in frameworks], [parse_agent(a) for a in agents], [parse_task(t) for t in tasks])
+
+
+def framework_info(body: dict[str, Any]) -> dict[str, Any]:
+    """FRAMEWORK_REMOVED's ``framework_info``."""
+    return _obj(_get(body, "framework_info", "FRAMEWORK_REMOVED"), "FrameworkInfo")
