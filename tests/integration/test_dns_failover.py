@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.rcode
 import pytest
 from tests.integration.test_dns import Dns, start_dns
 
@@ -44,6 +45,7 @@ def test_leader_names_the_new_leader_after_a_failover(zk: Ensemble, tmp_path: Pa
                 wait_until(lambda s=server: len(s.srv("_slave._tcp.meseta.")) == 1, 10, "the agent")
             masters = {f"master{i}.meseta." for i in range(3)}
             assert all(servers[1].a(name) == {"127.0.0.1"} for name in masters)  # the static list's names
+            assert all(servers[0].a(name) == {"127.0.0.1"} for name in masters)  # the contenders' znodes
 
             cluster.kill_master(first)
             wait_until(lambda: cluster.leader() not in (None, first), 60, "a new leader elected")
@@ -55,5 +57,8 @@ def test_leader_names_the_new_leader_after_a_failover(zk: Ensemble, tmp_path: Pa
                            describe=lambda s=server: f"SRV {s.srv('_leader._tcp.meseta.')}")
                 wait_until(lambda s=server: len(s.srv("_slave._tcp.meseta.")) == 1, 60,
                            "the agent, re-registered with the new leader")
+            wait_until(lambda: servers[0].ask("master2.meseta.").rcode() == dns.rcode.NXDOMAIN, 30,
+                       "two contenders left in ZooKeeper: master0 and master1 only")
+            assert servers[1].a("master2.meseta.") == {"127.0.0.1"}  # the static list keeps its names
         finally:
             stop_processes([proc for proc, _ in followers])

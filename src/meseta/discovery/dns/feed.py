@@ -6,7 +6,8 @@
          +<-- stream ends / breaks / leader changes: stale = True, retry with backoff --+
 
 ``--master h1:p1,h2:p2``: each is asked in turn; a standby's 307 is followed to the leader.
-``--master zk://.../path``: the ZooKeeper detector names the leader; a change cuts the stream.
+``--master zk://.../path``: the ZooKeeper detector names the leader; a change cuts the stream;
+every contender's znode (read at each subscription) gives ``masterN.D.`` in sequence order.
 While disconnected the last records stay served and ``status.stale`` is set (/metrics/snapshot).
 """
 
@@ -20,11 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from kazoo.exceptions import NoNodeError
 
 from meseta.client.operator_stream import OperatorStreamClosed, operator_events
 from meseta.discovery.dns import wire
 from meseta.discovery.dns.book import RecordBook
 from meseta.discovery.dns.options import DnsOptions
+from meseta.protocol.master_znodes import master_address, parse_master_info, sequence_of
 from meseta.runtime.leader import Detector, MasterLocator, locate_masters, while_leading
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,24 @@ class FeedStatus:
     last_change: float = 0.0  # wall time of the last record change (for D1 measurements)
 
 
+def contenders(detector: Detector) -> list[tuple[str, int]]:
+    """Every contending master's (ip, port), leader first (lowest sequence); blocking (kazoo)."""
+    ranked = sorted((seq, child) for child in detector.client.get_children(detector.path)
+                    if (seq := sequence_of(child)) is not None)
+    out = []
+    for _, child in ranked:
+        try:
+            data, _ = detector.client.get(f"{detector.path}/{child}")
+        except NoNodeError:
+            continue  # it left meanwhile
+        info = parse_master_info(child, data)
+        address = info["address"] if info else {}
+        ip = wire.ip_literal(address.get("ip")) or wire.ip_literal(address.get("hostname"))
+        if ip and isinstance(address.get("port"), int):
+            out.append((ip, address["port"]))
+    return out
+
+
 def _master_call(kind: str) -> bytes:
     return json.dumps({"type": kind}).encode()
 
@@ -58,6 +79,7 @@ class Feed:
         self.status = FeedStatus()
         self.ready = asyncio.Event()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(CONNECT_TIMEOUT, read=None), trust_env=False)
+        self._contenders: list[tuple[str, int]] = []  # with zk://: every master's address, by znode sequence
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -83,6 +105,8 @@ class Feed:
         address = await locator.wait_leader()
         known = locator.leader if isinstance(locator, Detector) else None
         info = known if known is not None else await self._master_info(address)
+        if isinstance(locator, Detector):
+            self._contenders = await asyncio.to_thread(contenders, locator)
         await while_leading(locator, address, self._subscribe(address, info))
 
     async def _static_leader(self) -> tuple[str, dict[str, Any]]:
@@ -93,8 +117,7 @@ class Feed:
             except (FeedBroken, httpx.HTTPError, OSError) as exc:
                 errors.append(f"{address}: {exc}")
                 continue
-            ip, port = info["address"].get("ip"), info["address"].get("port")
-            return f"{ip}:{port}", info
+            return master_address(info), info
         raise FeedBroken("no master answered GET_MASTER (" + "; ".join(errors) + ")")
 
     async def _master_info(self, address: str) -> dict[str, Any]:
@@ -102,7 +125,8 @@ class Feed:
                                            headers={"Content-Type": "application/json"}, follow_redirects=True)
         if response.status_code != 200:
             raise FeedBroken(f"GET_MASTER at {address}: HTTP {response.status_code}")
-        info = response.json().get("get_master", {}).get("master_info")
+        body = response.json()
+        info = (body.get("get_master") or {}).get("master_info") if isinstance(body, dict) else None
         if not isinstance(info, dict) or not isinstance(info.get("address"), dict):
             raise FeedBroken(f"GET_MASTER at {address}: no master_info.address")
         return info
@@ -113,7 +137,7 @@ class Feed:
         port = address.get("port")
         leader = (ip, int(port)) if ip and isinstance(port, int) else None
         self.status.leader = f"{ip}:{port}" if leader else ""
-        if self.book.set_masters(leader, self.options.master_addresses()):
+        if self.book.set_masters(leader, self.options.master_addresses() or self._contenders):
             self.status.last_change = time.time()
 
     async def _subscribe(self, address: str, info: dict[str, Any]) -> None:
