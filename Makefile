@@ -49,6 +49,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/jobs_failover.py
 	$(PY) benchmarks/mapreduce_wordcount.py --megabytes 64 --rounds 3
 	$(PY) benchmarks/containers.py
+	$(PY) benchmarks/dns_latency.py
+	$(PY) benchmarks/dns_throughput.py
+	$(PY) benchmarks/dns_throughput.py --no-cache
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache

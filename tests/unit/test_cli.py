@@ -24,6 +24,8 @@ def test_bad_flags_are_rejected_with_the_problem_named() -> None:
     assert result.exit_code == 2 and "unknown isolator" in result.output and "'docker/runtime'" in result.output
     result = runner.invoke(app, ["agent", "--master", "127.0.0.1:1", "--recover", "sometimes"])
     assert result.exit_code == 2 and "'sometimes'" in result.output and "not one of" in result.output
+    result = runner.invoke(app, ["dns", "--master", "127.0.0.1:1", "--ip-sources", "host,dns"])
+    assert result.exit_code == 2 and "--ip-sources" in result.output
 
 
 def test_detection_fills_in_what_resources_leave_out(tmp_path: Path) -> None:

@@ -171,6 +171,9 @@ def master(
     agent_removal_rate_limit: str = typer.Option(
         None, help='Pace agents marked unreachable, e.g. "1/10mins" (default: no limit).',
         callback=_checked_by(_rate_limit)),
+    max_operator_event_stream_subscribers: int = typer.Option(
+        1000, help="Operator event stream subscribers (SUBSCRIBE on /api/v1) at most; beyond it the oldest is "
+        "cut off.", min=1),
 ) -> None:
     """Run a master: the scheduler API, the agent endpoint and the state endpoints."""
     if role_sorter not in ("drf", "random") or role_sorter != framework_sorter:
@@ -184,7 +187,8 @@ def master(
                             zk=zk, quorum=quorum, zk_session_timeout=zk_session_timeout,
                             agent_reregister_timeout=agent_reregister_timeout,
                             recovery_agent_removal_limit=_percentage(recovery_agent_removal_limit),
-                            agent_removal_rate_limit=agent_removal_rate_limit)
+                            agent_removal_rate_limit=agent_removal_rate_limit,
+                            max_operator_event_stream_subscribers=max_operator_event_stream_subscribers)
     _run(_serve_master(options))
 
 
@@ -357,6 +361,8 @@ def local(
                                        callback=_check_docker_config,
                                        exists=True, dir_okay=False),
     image_gc: str = typer.Option(None, help="Bytes of images each agent keeps, e.g. 2GB."),
+    dns_port: int = typer.Option(8053, help="Port of the Mesos-DNS server, UDP and TCP (0: none); its HTTP API "
+                                 "takes the next free port from 8123."),
 ) -> None:
     """Run a master, AGENTS agents, the services and the jobs schedulers on one event loop: a whole cluster here."""
     work_dir = work_dir.resolve()
@@ -364,7 +370,7 @@ def local(
     images = {"docker_registry": _registry_option(docker_registry), "docker_config": docker_config,
               "image_gc": _size_option("--image-gc", image_gc)}
     _run(_serve_local(work_dir, ip, port, agents, agent_resources, switch_user, isolation, services_port,
-                      jobs_port, cni_dir, network_cni_plugins_dir if cni else None, images))
+                      jobs_port, cni_dir, network_cni_plugins_dir if cni else None, images, dns_port))
 
 
 def _default_cni_configs(work_dir: Path) -> Path:
@@ -396,7 +402,7 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
                        isolation: str = "posix/cpu,posix/mem", services_port: int = 0, jobs_port: int = 0,
                        cni_config_dir: Path | None = None, cni_plugins_dir: Path | None = None,
-                       images: dict[str, Any] | None = None) -> None:
+                       images: dict[str, Any] | None = None, dns_port: int = 0) -> None:
     from meseta.agent.daemon import build_agent, run_agent
     from meseta.agent.options import AgentOptions
     from meseta.core.resources import Resources, share_of_ranges
@@ -442,6 +448,16 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         await jobs_actor.start()
         runs.append(asyncio.create_task(server(jobs_app, ip, jobs_port).serve()))
         console.print(f"  jobs      http://{ip}:{jobs_port}   (Chronos API: /v1/scheduler/jobs, /v1/scheduler/iso8601)")
+    if dns_port:
+        from meseta.discovery.dns.daemon import serve as serve_dns
+        from meseta.discovery.dns.flags import build_options
+
+        dns_port = _next_free_port(ip, dns_port, taken)
+        dns_http_port = _next_free_port(ip, 8123, taken | {dns_port})
+        taken.update((dns_port, dns_http_port))
+        runs.append(asyncio.create_task(serve_dns(build_options(f"{ip}:{port}", listen=ip, port=dns_port,
+                                                                http_port=dns_http_port))))
+        console.print(f"  dns       {ip}:{dns_port} (udp, tcp; domain meseta.)   HTTP API http://{ip}:{dns_http_port}")
     console.print(f"  frameworks: point pymesos (or any Mesos v1 client) at {ip}:{port}")
     try:
         await asyncio.gather(*runs)
@@ -563,6 +579,45 @@ async def _serve_jobs(options: JobsOptions) -> None:
         await server(asgi, options.ip, options.port).serve()
     finally:
         await actor.stop()
+
+
+@app.command()
+def dns(
+    master: str = typer.Option("127.0.0.1:5050", help="The masters as HOST:PORT[,HOST:PORT...] (asked in turn; a "
+                               "standby redirects to the leader), or zk://host:port,.../path to follow the leader."),
+    domain: str = typer.Option("meseta", help="The domain served (Mesos-DNS's 'domain')."),
+    listen: str = typer.Option("127.0.0.1", help="Address of the DNS (UDP and TCP) and HTTP servers."),
+    port: int = typer.Option(8053, help="DNS port, UDP and TCP."),
+    http_port: int = typer.Option(8123, help="Port of the HTTP API (/v1/hosts, /v1/services, ...)."),
+    ttl: int = typer.Option(5, help="TTL (s) of every answer."),
+    resolver: list[str] = typer.Option(None, help="Upstream for names outside the domain, IP or IP:PORT "
+                                       "(repeatable, tried in order); none: such queries are REFUSED."),
+    ip_sources: str = typer.Option("netinfo,mesos,host", help="Where a task's IPs come from, in priority order "
+                                   "(netinfo, mesos, docker, host)."),
+    enforce_rfc952: bool = typer.Option(False, help="RFC 952 labels (24 chars, no leading digits)."),
+    truncate_bit: bool = typer.Option(True, help="Set TC on truncated UDP answers (--no-truncate-bit for clients "
+                                      "that mishandle it)."),
+    timeout: float = typer.Option(5.0, help="Seconds to wait for an upstream resolver."),
+) -> None:
+    """Serve Mesos-DNS names (A, SRV, leader, agents) pushed live from the master's operator event stream."""
+    from meseta.discovery.dns.flags import build_options
+
+    try:
+        options = build_options(master, domain=domain, listen=listen, port=port, http_port=http_port, ttl=ttl,
+                                resolvers=resolver or [], ip_sources=ip_sources, enforce_rfc952=enforce_rfc952,
+                                set_truncate_bit=truncate_bit, timeout=timeout)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    _run(_serve_dns(options))
+
+
+async def _serve_dns(options: Any) -> None:
+    from meseta.discovery.dns.daemon import running
+
+    async with running(options) as daemon:
+        console.print(f"meseta dns {__version__} on {options.listen}:{options.port} (udp, tcp), HTTP API "
+                      f"http://{options.listen}:{options.http_port}, domain {options.domain}.")
+        await daemon.feeding
 
 
 @app.command()

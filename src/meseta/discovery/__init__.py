@@ -1,1 +1,2 @@
-"""Service discovery: ``meseta dns`` (Mesos-DNS names) and ``meseta lb`` (HAProxy driven by meseta services)."""
+"""Service discovery around the master: ``dns`` (Mesos-DNS names served from the operator event
+stream) and ``lb`` (HAProxy driven through its runtime API)."""

@@ -2,7 +2,15 @@
 
 Each entry point calls one machine handler synchronously (so it is atomic on the event loop)
 and executes the effects it returns: records onto framework and agent streams, timers on the
-loop, registry writes in a worker thread whose completion comes back as ``handle_persisted``.
+loop, registry writes in a worker thread whose completion comes back as ``handle_persisted``;
+then the operator events of what the handler changed, each encoded once for every subscriber.
+
+Operator subscribers (``SUBSCRIBE`` on /api/v1, spec 3.3)::
+
+    open_operator_stream -> SUBSCRIBED {get_state}, HEARTBEAT, then every event; HEARTBEAT when idle 15 s
+      more than max_operator_subscribers open -> the oldest is cut off
+      OPERATOR_QUEUE_RECORDS unread records  -> cut off (its queue dropped: a slow reader never
+                                                holds the master's memory or slows it)
 
 Error contract::
 
@@ -20,15 +28,18 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from meseta.master import views
 from meseta.master.effects import (
     Abort,
     CancelTimer,
     CloseAgentStream,
     CloseFrameworkStream,
     Effect,
+    OperatorEvent,
     Persist,
     SaveSetting,
     StartTimer,
@@ -36,11 +47,17 @@ from meseta.master.effects import (
     ToFramework,
 )
 from meseta.master.machine import MasterMachine
+from meseta.master.operator_views import get_state
+from meseta.master.records import HEARTBEAT_INTERVAL_SECONDS
 from meseta.master.registry.storage import Fenced, Storage
 from meseta.master.validation.errors import CallRejected, SubscribeRefused
+from meseta.protocol.recordio import encode_event
 from meseta.runtime.streams import EventStream
 
 log = logging.getLogger(__name__)
+
+MAX_OPERATOR_SUBSCRIBERS = 1000  # --max_operator_event_stream_subscribers
+OPERATOR_QUEUE_RECORDS = 10_000  # unread events before a subscriber is cut off
 
 
 class Deposed(Exception):
@@ -58,7 +75,8 @@ class WallClock:
 
 class MasterActor:
     def __init__(self, machine: MasterMachine, storage: Storage, clock: Clock | None = None,
-                 on_deposed: Callable[[str], None] | None = None) -> None:
+                 on_deposed: Callable[[str], None] | None = None,
+                 max_operator_subscribers: int = MAX_OPERATOR_SUBSCRIBERS) -> None:
         self.machine = machine
         self.deposed = False  # once set, no effect is executed any more
         self.on_deposed = on_deposed
@@ -66,6 +84,8 @@ class MasterActor:
         self.clock = clock or WallClock()
         self.framework_streams: dict[str, EventStream] = {}
         self.agent_streams: dict[str, EventStream] = {}
+        self.operator_streams: OrderedDict[str, EventStream] = OrderedDict()  # oldest first
+        self.max_operator_subscribers = max_operator_subscribers
         self._timers: dict[tuple[str, ...], asyncio.TimerHandle] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._settings_lock = asyncio.Lock()
@@ -73,6 +93,12 @@ class MasterActor:
 
     def now(self) -> float:
         return self.clock.time()
+
+    def metrics(self) -> dict[str, float]:
+        """/metrics/snapshot and GET_METRICS: the machine's, and the shell's own."""
+        out = views.metrics_json(self.machine, self.now() - self.start_time)
+        out["master/operator_event_stream_subscribers"] = len(self.operator_streams)
+        return out
 
     # ------------------------------------------------------------- entry points
     def run(self, handler: Callable[..., Any], *args: Any, attach: Callable[[Any], None] | None = None) -> Any:
@@ -87,6 +113,7 @@ class MasterActor:
             if attach is not None:
                 attach(value)
             self.execute(effects)
+            self.execute(self.machine.take_operator_events(self.now()))
         except (CallRejected, SubscribeRefused):
             raise
         except Exception as exc:
@@ -125,6 +152,40 @@ class MasterActor:
 
     def open_agent_stream(self) -> EventStream:
         return self._open(self.agent_streams, self.machine.handle_agent_disconnected, None)
+
+    def open_operator_stream(self) -> EventStream:
+        """A new operator subscriber: SUBSCRIBED with the whole state and a HEARTBEAT are queued
+        first, then it gets every event (the oldest subscriber is cut off beyond the limit)."""
+        if self.deposed:
+            raise Deposed("this master no longer acts")
+        stream = EventStream(str(uuid.uuid4()), HEARTBEAT_INTERVAL_SECONDS, on_closed=self._operator_closed,
+                             max_queued=OPERATOR_QUEUE_RECORDS)
+        stream.send({"type": "SUBSCRIBED", "subscribed": {
+            "get_state": get_state(self.machine), "heartbeat_interval_seconds": HEARTBEAT_INTERVAL_SECONDS}})
+        stream.send({"type": "HEARTBEAT"})
+        self.operator_streams[stream.stream_id] = stream
+        while len(self.operator_streams) > self.max_operator_subscribers:
+            _, oldest = self.operator_streams.popitem(last=False)
+            log.warning("operator subscriber %s cut off: more than %d subscribers", oldest.stream_id,
+                        self.max_operator_subscribers)
+            oldest.cut_off()
+        self.machine.watch_operator_events(True)
+        return stream
+
+    def _operator_closed(self, stream: EventStream) -> None:
+        if self.operator_streams.get(stream.stream_id) is stream:
+            del self.operator_streams[stream.stream_id]
+        if not self.operator_streams:
+            self.machine.watch_operator_events(False)
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        record = encode_event(event)  # once, whatever the number of subscribers
+        for stream in list(self.operator_streams.values()):
+            stream.send_record(record)
+            if stream.cut.is_set():
+                log.warning("operator subscriber %s cut off: %d events unread", stream.stream_id,
+                            OPERATOR_QUEUE_RECORDS)
+                self._operator_closed(stream)
 
     def attach_framework_stream(self, framework_id: str, stream: EventStream) -> None:
         self.framework_streams[framework_id] = stream
@@ -171,6 +232,8 @@ class MasterActor:
                 handle = self._timers.pop(effect.key, None)
                 if handle is not None:
                     handle.cancel()
+            elif isinstance(effect, OperatorEvent):
+                self._publish(effect.event)
             elif isinstance(effect, Persist):
                 self._spawn(self._persist(effect))
             elif isinstance(effect, Abort):
@@ -217,7 +280,8 @@ class MasterActor:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for stream in [*self.framework_streams.values(), *self.agent_streams.values()]:
+        for stream in [*self.framework_streams.values(), *self.agent_streams.values(),
+                       *self.operator_streams.values()]:
             stream.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)

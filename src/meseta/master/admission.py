@@ -73,8 +73,7 @@ class Admission:
                 continue
             role = allocation_role(reported.info.get("resources"), framework.roles)
             task = self.tasks.add_task(framework, agent, role, reported.info, reported.executor_id,
-                                       reported.resources)
-            task.state = reported.state
+                                       reported.resources, reported.state)
             if task.state in TERMINAL:
                 task.released = True
             else:

@@ -16,7 +16,8 @@
 
 Books hold no policy: they never talk to the allocator or make effects. ``AgentBook`` reports
 every change of an agent's ``active`` (connected and ACTIVE) to its ``on_active`` callback, so the
-allocator's view of which agents to offer can never drift from the records.
+allocator's view of which agents to offer can never drift from the records. Both note the
+changes an operator subscriber hears about in the ``Journal`` (``meseta.master.journal``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from meseta.master.journal import Journal
 from meseta.master.records import (
     MAX_COMPLETED_FRAMEWORKS,
     MAX_UNREACHABLE_TASKS_PER_FRAMEWORK,
@@ -80,7 +82,8 @@ class Parked:
 
 
 class FrameworkBook:
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal | None = None) -> None:
+        self.journal = journal or Journal()
         self.by_id: dict[str, Framework] = {}  # RECOVERED, ACTIVE and DISCONNECTED
         self.completed: deque[Framework] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
         self.removed_ids: set[str] = set()
@@ -98,18 +101,22 @@ class FrameworkBook:
     # ------------------------------------------------------------- lifecycle
     def add(self, framework: Framework) -> None:
         self.by_id[framework.id] = framework
+        self.journal.note("FRAMEWORK_ADDED", framework)
 
     def resubscribed(self, framework: Framework, stream_id: str, now: float) -> None:
         """Subscribed again (failed over, reconnected, or recovered after a master failover): ACTIVE."""
         framework.stream_id, framework.state, framework.reregistered_time = stream_id, FrameworkState.ACTIVE, now
+        self.journal.note("FRAMEWORK_UPDATED", framework)
 
     def disconnected(self, framework: Framework, now: float) -> None:
         framework.state, framework.unregistered_time = FrameworkState.DISCONNECTED, now
+        self.journal.note("FRAMEWORK_UPDATED", framework)
 
     def set_info(self, framework: Framework, info: dict[str, Any], roles: tuple[str, ...],
                  capabilities: frozenset[str], failover_timeout: float) -> None:
         framework.info, framework.roles, framework.capabilities = info, roles, capabilities
         framework.failover_timeout = failover_timeout
+        self.journal.note("FRAMEWORK_UPDATED", framework)
 
     def complete(self, framework: Framework, now: float) -> None:
         """Torn down or timed out: out of the book for good (its tasks were completed first)."""
@@ -118,11 +125,13 @@ class FrameworkBook:
         del self.by_id[framework.id]
         self.completed.append(framework)
         self.removed_ids.add(framework.id)
+        self.journal.note("FRAMEWORK_REMOVED", framework)
 
     # ------------------------------------------------------------- tasks
     def add_task(self, framework: Framework, task: Task) -> None:
         framework.tasks[task.task_id] = task
         self._tasks_by_agent.setdefault(task.agent_id, set()).add(task.key)
+        self.journal.note("TASK_ADDED", task, task.state, statuses=len(task.statuses))
 
     def tasks_on(self, agent_id: str) -> list[Task]:
         """The live (not completed, not unreachable) tasks on an agent, in a stable order."""
@@ -144,6 +153,18 @@ class FrameworkBook:
         task.status_update_state = update_state
         task.status_update_uuid = uuid
         task.unreachable_time = unreachable_time
+        self.journal.note("TASK_UPDATED", task, state)
+
+    def apply_status(self, task: Task, state: str, update_state: str, uuid: str | None, status: dict[str, Any],
+                     entry: dict[str, Any]) -> None:
+        """A status update from the task's agent: its latest ``state`` (the update's own state may
+        be an older one, retried), the update in flight, and the history ``entry``."""
+        task.state = state
+        task.status_update_state = update_state
+        task.status_update_uuid = uuid
+        task.latest_status = status
+        task.statuses.append(entry)
+        self.journal.note("TASK_UPDATED", task, state, status)
 
     def keep_unreachable(self, framework: Framework, task: Task) -> None:
         """Move a task to the framework's unreachable tasks, dropping the oldest beyond the bound."""
@@ -202,7 +223,9 @@ class AgentBook:
         unreachable: dict[str, float] | None = None,
         gone: dict[str, float] | None = None,
         on_active: Callable[[str, bool], None] = lambda agent_id, active: None,
+        journal: Journal | None = None,
     ) -> None:
+        self.journal = journal or Journal()
         self.gone: dict[str, float] = dict(gone or {})
         self.unreachable: dict[str, float] = {a: t for a, t in (unreachable or {}).items() if a not in self.gone}
         self.recovered: dict[str, dict[str, Any]] = {
@@ -259,6 +282,7 @@ class AgentBook:
         self.recovered.pop(agent.id, None)
         self.registered[agent.id] = agent
         self._on_active(agent.id, agent.active)
+        self.journal.note("AGENT_ADDED", agent)
 
     def reconnected(self, agent: Agent, stream_id: str, now: float) -> None:
         agent.stream_id, agent.connected = stream_id, True
@@ -289,7 +313,10 @@ class AgentBook:
     # ------------------------------------------------------------- leaving
     def remove(self, agent_id: str) -> Agent | None:
         """Out of the registered agents (unreachable, gone or removed: the caller says which)."""
-        return self.registered.pop(agent_id, None)
+        agent = self.registered.pop(agent_id, None)
+        if agent is not None:
+            self.journal.note("AGENT_REMOVED", agent_id)
+        return agent
 
     def mark_unreachable_started(self, agent_id: str, why: str) -> None:
         self.marking_unreachable[agent_id] = why

@@ -43,6 +43,7 @@ class MasterOptions:
     agent_reregister_timeout: float = 600.0
     recovery_agent_removal_limit: float = 1.0  # fraction of recovered agents that may be marked unreachable
     agent_removal_rate_limit: str | None = None  # e.g. "1/10mins"
+    max_operator_event_stream_subscribers: int = 1000  # beyond it, the oldest operator subscriber is cut off
 
 
 def master_info(ip: str, port: int, hostname: str | None) -> dict[str, Any]:
@@ -84,6 +85,7 @@ def build_master(options: MasterOptions, storage: Storage | None = None, info: d
         role_sorter=options.role_sorter,
         framework_sorter=options.framework_sorter,
     )
-    actor = MasterActor(machine, storage, on_deposed=on_deposed or abort_process)
+    actor = MasterActor(machine, storage, on_deposed=on_deposed or abort_process,
+                        max_operator_subscribers=options.max_operator_event_stream_subscribers)
     flags = {k: str(v) for k, v in vars(options).items()}
     return actor, build_master_app(actor, flags)

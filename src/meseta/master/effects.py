@@ -6,6 +6,8 @@
     Persist(operation)                      a registry write; its completion comes back as
                                             handle_persisted(operation)
     Abort(message)                          stop leading at once (the process exits)
+    OperatorEvent(event)                    an event for every operator subscriber (SUBSCRIBE on
+                                            /api/v1), encoded once, sent to each
 """
 
 from __future__ import annotations
@@ -105,6 +107,14 @@ class Abort:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorEvent:
+    """An operator stream event (spec 3.3): TASK_ADDED, TASK_UPDATED, AGENT_ADDED, ..."""
+
+    event: dict[str, Any]
+
+
 Effect = (
     ToFramework | CloseFrameworkStream | ToAgent | CloseAgentStream | StartTimer | CancelTimer | Persist | Abort
+    | OperatorEvent
 )

@@ -7,6 +7,7 @@ completion before the next starts, and raises CallRejected only before it has ch
 Who owns what (``docs/design.md`` draws it)::
 
     books      FrameworkBook, AgentBook, OfferBook: the only code that changes the soft state
+    journal    what the books changed, while operator subscribers watch: take_operator_events()
     core       identity, configuration, allocator, metrics, id minting, the allocation schedule
     desks      framework_desk (subscriptions)   offer_desk (offers, DECLINE, REVIVE, SUPPRESS)
                launch_desk (ACCEPT)             task_desk (updates, kills, acks, reconciliation)
@@ -42,15 +43,18 @@ from meseta.master.effects import (
     Effect,
     MarkAgentGone,
     MarkAgentUnreachable,
+    OperatorEvent,
     RegistryOperation,
     SaveSetting,
     StartTimer,
 )
 from meseta.master.eviction import Eviction
 from meseta.master.frameworks import FrameworkDesk
+from meseta.master.journal import Journal
 from meseta.master.launch import LaunchDesk
 from meseta.master.maintenance import Maintenance
 from meseta.master.offers import OfferDesk
+from meseta.master.operator_views import events as operator_events
 from meseta.master.partitions import MARK_TIMER, REREGISTER_TIMER, Partitions
 from meseta.master.reservations import ReservationOperations
 from meseta.master.schedule import MaintenanceSchedule
@@ -82,10 +86,11 @@ class MasterMachine:
         config = config or MasterConfig()
         allocator = Allocator(config.allocation_interval, role_sorter, framework_sorter, seed)
         self.core = core = Core(master_info, config, allocator)
+        self.journal = journal = Journal()
         self.books = books = Books(
-            FrameworkBook(),
+            FrameworkBook(journal),
             AgentBook(admitted=dict(admitted_agents or {}), unreachable=dict(unreachable_agents or {}),
-                      gone=dict(gone_agents or {}), on_active=allocator.set_agent_active),
+                      gone=dict(gone_agents or {}), on_active=allocator.set_agent_active, journal=journal),
             OfferBook())
         self.schedule = schedule = MaintenanceSchedule()
         self.offer_desk = offers = OfferDesk(core, books, schedule, seed)
@@ -263,6 +268,20 @@ class MasterMachine:
         if call.kind == "REACTIVATE_AGENT":
             return self.maintenance.reactivate(call.agent_id, now)
         return self.partitions.mark_gone(call.agent_id, now)
+
+    # ================================================================ operator event stream
+    def watch_operator_events(self, watched: bool) -> None:
+        """Whether any operator subscriber listens: only then do the books note their changes."""
+        self.journal.watched = watched
+        if not watched:
+            self.journal.take()
+
+    def take_operator_events(self, now: float) -> list[Effect]:
+        """The operator events of what changed since the last call (the actor calls this after
+        every handler), in the order the changes were made."""
+        if not self.journal.notes:
+            return []
+        return [OperatorEvent(e) for e in operator_events(self, self.journal.take(), now)]
 
     # ================================================================ time
     def handle_allocate(self, now: float, everyone: bool = True) -> list[Effect]:

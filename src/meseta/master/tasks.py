@@ -41,8 +41,8 @@ class TaskDesk:
         return record
 
     def add_task(self, framework: Framework, agent: Agent, role: str, info: dict[str, Any], executor_id: str,
-                 resources: Resources) -> Task:
-        task = Task(info, framework.id, agent.id, executor_id, role, resources)
+                 resources: Resources, state: str = "TASK_STAGING") -> Task:
+        task = Task(info, framework.id, agent.id, executor_id, role, resources, state)
         self.books.frameworks.add_task(framework, task)
         self.core.count("tasks_staging")
         return task
@@ -85,10 +85,6 @@ class TaskDesk:
 
     def _apply(self, task: Task, update: agent_calls.StatusUpdate, now: float) -> list[Effect]:
         previous = task.state
-        task.state = update.latest_state or update.state
-        task.status_update_state = update.state
-        task.status_update_uuid = update.uuid
-        task.latest_status = update.status
         timestamp = update.status.get("timestamp")
         entry: dict[str, Any] = {"state": update.state,
                                  "timestamp": timestamp if isinstance(timestamp, int | float) else now}
@@ -97,7 +93,9 @@ class TaskDesk:
         container = update.status.get("container_status")
         if isinstance(container, dict) and container:  # where mesos-dns and marathon-lb read a task's IPs
             entry["container_status"] = container
-        task.statuses.append(entry)
+        status = {**update.status, "agent_id": id_json(task.agent_id)}
+        self.books.frameworks.apply_status(task, update.latest_state or update.state, update.state, update.uuid,
+                                           status, entry)
         if previous != task.state:
             self.core.count(task.state.lower())
         effects: list[Effect] = []

@@ -47,7 +47,7 @@ def task_json(task: Task) -> dict[str, Any]:
     return out
 
 
-def _framework_used(machine: MasterState, framework: Framework) -> Resources:
+def framework_used(machine: MasterState, framework: Framework) -> Resources:
     used = EMPTY
     for task in framework.tasks.values():
         if not task.released:
@@ -58,7 +58,7 @@ def _framework_used(machine: MasterState, framework: Framework) -> Resources:
     return used
 
 
-def _framework_offered(machine: MasterState, framework: Framework) -> Resources:
+def framework_offered(machine: MasterState, framework: Framework) -> Resources:
     offered = EMPTY
     for offer in machine.books.offers.of_framework(framework.id):
         offered = offered + offer.resources
@@ -83,9 +83,9 @@ def framework_json(machine: MasterState, framework: Framework) -> dict[str, Any]
         "recovered": framework.recovered,
         "registered_time": framework.registered_time,
         "unregistered_time": framework.unregistered_time or 0,
-        "used_resources": _framework_used(machine, framework).summary(),
-        "offered_resources": _framework_offered(machine, framework).summary(),
-        "resources": (_framework_used(machine, framework) + _framework_offered(machine, framework)).summary(),
+        "used_resources": framework_used(machine, framework).summary(),
+        "offered_resources": framework_offered(machine, framework).summary(),
+        "resources": (framework_used(machine, framework) + framework_offered(machine, framework)).summary(),
         "tasks": tasks,
         "unreachable_tasks": [task_json(t) for t in framework.unreachable_tasks.values()],
         "completed_tasks": [task_json(t) for t in framework.completed_tasks],
@@ -118,7 +118,7 @@ def _offer_json(offer: Offer) -> dict[str, Any]:
 
 
 def agent_json(machine: MasterState, agent: Agent, full: bool = False) -> dict[str, Any]:
-    allocated, offered = _allocated_offered(machine, agent)
+    allocated, offered = allocated_offered(machine, agent)
     used = allocated - offered
     reserved: dict[str, Any] = {}
     for key in agent.total:
@@ -154,7 +154,7 @@ def agent_json(machine: MasterState, agent: Agent, full: bool = False) -> dict[s
     return out
 
 
-def _allocated_offered(machine: MasterState, agent: Agent) -> tuple[Resources, Resources]:
+def allocated_offered(machine: MasterState, agent: Agent) -> tuple[Resources, Resources]:
     allocator = machine.core.allocator
     allocated = allocator.allocated_on(agent.id) if allocator.has_agent(agent.id) else EMPTY
     offered = EMPTY
@@ -165,27 +165,27 @@ def _allocated_offered(machine: MasterState, agent: Agent) -> tuple[Resources, R
 
 def agent_v1(machine: MasterState, agent: Agent) -> dict[str, Any]:
     """GetAgents.Agent (operator API)."""
-    allocated, offered = _allocated_offered(machine, agent)
+    allocated, offered = allocated_offered(machine, agent)
     out: dict[str, Any] = {
         "agent_info": {**agent.info, "id": id_json(agent.id), "resources": agent.total.to_json()},
         "active": agent.active,
         "deactivated": agent.deactivated,
         "version": agent.version,
         "pid": agent.pid,
-        "registered_time": _ns(agent.registered_time),
+        "registered_time": nanoseconds(agent.registered_time),
         "total_resources": agent.total.to_json(),
         "allocated_resources": (allocated - offered).to_json(),
         "offered_resources": offered.to_json(),
         "capabilities": [{"type": c} for c in agent.capabilities],
     }
     if agent.reregistered_time is not None:
-        out["reregistered_time"] = _ns(agent.reregistered_time)
+        out["reregistered_time"] = nanoseconds(agent.reregistered_time)
     if agent.drain_info is not None:
         out["drain_info"] = agent.drain_info
     return out
 
 
-def _ns(seconds: float) -> dict[str, int]:
+def nanoseconds(seconds: float) -> dict[str, int]:
     return {"nanoseconds": round(seconds * 1e9)}
 
 

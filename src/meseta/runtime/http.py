@@ -81,11 +81,14 @@ class RecordStream:
     in plain asyncio: one task pumps records, one watches for the client going away; whichever
     ends first cancels the other, which runs the body's clean-up (its ``finally``) at once.
     Starlette's StreamingResponse does the same through anyio task groups at ~3x the cost per
-    stream, which shows when thousands of agents re-register after a failover."""
+    stream, which shows when thousands of agents re-register after a failover. When ``cut`` is
+    set (``EventStream.cut``: the consumer fell too far behind) the response is abandoned
+    unfinished, even mid-write, and the server closes the connection."""
 
     def __init__(self, body: AsyncIterator[bytes], headers: dict[str, str] | None = None,
-                 media_type: str = "application/json") -> None:
+                 media_type: str = "application/json", cut: asyncio.Event | None = None) -> None:
         self.body = body
+        self.cut = cut
         self.headers = [(b"content-type", media_type.encode()),
                         *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items())]
 
@@ -93,13 +96,21 @@ class RecordStream:
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         pump = asyncio.ensure_future(self._pump(send))
         gone = asyncio.ensure_future(_disconnected(receive))
+        waits: list[asyncio.Future[Any]] = [pump, gone]
+        if self.cut is not None:
+            waits.append(asyncio.ensure_future(self.cut.wait()))
         try:
-            await asyncio.wait([pump, gone], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            gone.cancel()
+            for task in waits[1:]:
+                task.cancel()
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await pump
+            closing = getattr(self.body, "aclose", None)
+            if closing is not None:  # the body's clean-up (its finally) now, not when collected
+                with contextlib.suppress(RuntimeError):
+                    await closing()
 
     async def _pump(self, send: Any) -> None:
         async for record in self.body:

@@ -1,24 +1,29 @@
-"""Outbound RecordIO event streams (scheduler, executor and agent connections).
+"""Outbound RecordIO event streams (scheduler, executor, agent and operator connections).
 
 An :class:`EventStream` is a bounded queue of framed records drained by one HTTP response::
 
     producer (handler) --send()--> queue --body()--> chunked HTTP response
-                       --close()-> sentinel: the response ends after what is queued
+                       --close()-> the response ends after what is queued
+                       (queue full) cut off: what is queued is dropped, ``cut`` set, the end now
 
-A consumer that stops reading until the queue is full is cut off (an overload signal, never a
-silent block). When idle for ``heartbeat_interval`` the body emits a HEARTBEAT record.
+A consumer that stops reading until ``max_queued`` records wait is cut off (an overload signal,
+never a silent block): ``runtime.http.RecordStream`` watches ``cut`` and abandons the response
+even while a write to that consumer is stuck. When idle for ``heartbeat_interval`` the body
+emits a HEARTBEAT record. Records queued together leave in one chunk (a burst costs one write
+per consumer, not one per record).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from meseta.protocol.recordio import encode_event
 
 MAX_QUEUED_RECORDS = 100_000
-_CLOSE = b""
+MAX_BATCH = 256  # records queued together are written as one chunk, up to this many
 
 
 class EventStream:
@@ -28,11 +33,15 @@ class EventStream:
         heartbeat_interval: float | None = None,
         heartbeat_event: dict[str, Any] | None = None,
         on_closed: Callable[[EventStream], None] | None = None,
+        max_queued: int = MAX_QUEUED_RECORDS,
     ) -> None:
         self.stream_id = stream_id
         self.owner: str | None = None  # the framework, agent or executor this stream serves
-        self.closed = False
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED_RECORDS)
+        self.closed = False  # nothing more is queued; the body ends once the queue is empty
+        self.cut = asyncio.Event()  # set when the consumer fell max_queued records behind
+        self._records: deque[bytes] = deque()
+        self._max_queued = max_queued
+        self._waiter: asyncio.Future[None] | None = None  # the body, waiting for a record
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat = encode_event(heartbeat_event or {"type": "HEARTBEAT"})
         self._on_closed = on_closed
@@ -43,33 +52,56 @@ class EventStream:
     def send_record(self, record: bytes) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(record)
-        except asyncio.QueueFull:
-            self.close()
+        if len(self._records) >= self._max_queued:
+            self.cut_off()
+            return
+        self._records.append(record)
+        self._wake()
 
     def close(self) -> None:
-        if self.closed:
-            return
+        """No more records: the response ends after what is queued."""
         self.closed = True
-        try:
-            self._queue.put_nowait(_CLOSE)
-        except asyncio.QueueFull:
-            self._queue.get_nowait()
-            self._queue.put_nowait(_CLOSE)
+        self._wake()
+
+    def cut_off(self) -> None:
+        """End the stream now: what is queued is dropped (it may never be read) and ``cut`` set."""
+        self.closed = True
+        self._records.clear()
+        self.cut.set()
+        self._wake()
+
+    @property
+    def queued(self) -> int:
+        return len(self._records)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def body(self) -> AsyncIterator[bytes]:
         """The response body. Reports the end (client gone or closed) through ``on_closed``."""
+        records = self._records
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                try:
-                    record = await asyncio.wait_for(self._queue.get(), self._heartbeat_interval)
-                except TimeoutError:
-                    yield self._heartbeat
+                if not records:
+                    if self.closed:
+                        return
+                    self._waiter = waiter = loop.create_future()
+                    try:
+                        async with asyncio.timeout(self._heartbeat_interval):
+                            await waiter
+                    except TimeoutError:
+                        yield self._heartbeat
+                        continue
+                    finally:
+                        self._waiter = None
                     continue
-                if not record:  # the close sentinel; real records are never empty
-                    return
-                yield record
+                if len(records) == 1:
+                    yield records.popleft()
+                else:
+                    yield b"".join([records.popleft() for _ in range(min(len(records), MAX_BATCH))])
         finally:
             self.closed = True
             if self._on_closed is not None:

@@ -80,9 +80,18 @@ class World:
 
     # ------------------------------------------------------------- the one way in
     def run(self, handler: Callable[..., Any], *args: Any) -> Any:
-        """``handler(*args)`` with the invariants checked afterwards, whatever happened."""
+        """``handler(*args)`` with the invariants checked afterwards, whatever happened; its effects
+        end with the operator events of what it changed, as the actor sends them (only while
+        ``machine.watch_operator_events(True)``)."""
         try:
-            return handler(*args)
+            result = handler(*args)
+            if self.machine.journal.notes:
+                published = self.machine.take_operator_events(args[-1])
+                if isinstance(result, list):
+                    result = [*result, *published]
+                elif isinstance(result, tuple):
+                    result = (result[0], [*result[1], *published])
+            return result
         finally:
             problems = validate(self.machine.books, self.machine.core.allocator)
             assert not problems, f"after {getattr(handler, '__name__', handler)}: {problems}"

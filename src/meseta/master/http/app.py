@@ -92,7 +92,7 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
         return _json(request, version_json())
 
     def metrics(request: Request) -> Response:
-        return _json(request, views.metrics_json(machine, actor.now() - actor.start_time))
+        return _json(request, actor.metrics())
 
     routes: list[Route] = []
 

@@ -2,7 +2,12 @@
 
     read calls       GET_HEALTH GET_FLAGS GET_VERSION GET_METRICS GET_MASTER GET_AGENTS GET_ROLES
                      GET_WEIGHTS GET_QUOTA GET_MAINTENANCE_SCHEDULE GET_MAINTENANCE_STATUS
+                     GET_STATE GET_TASKS GET_FRAMEWORKS GET_EXECUTORS (master.operator_views)
                      -> 200 {"type": CALL, "<call>": {...}}
+    SUBSCRIBE        -> 200, chunked RecordIO of JSON events (spec 3.3; master.actor draws it):
+                     Accept application/json (pymesos) -> Content-Type application/json;
+                     Accept application/recordio -> Content-Type application/recordio and
+                     Message-Content-Type application/json (Message-Accept must allow JSON: 406)
     settings         UPDATE_WEIGHTS UPDATE_QUOTA SET_QUOTA REMOVE_QUOTA UPDATE_MAINTENANCE_SCHEDULE
                      START_MAINTENANCE STOP_MAINTENANCE -> registry write, then 200
     agent actions    RESERVE_RESOURCES UNRESERVE_RESOURCES CREATE_VOLUMES DESTROY_VOLUMES -> 202 (409)
@@ -25,13 +30,13 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from meseta.master import views
+from meseta.master import operator_views
 from meseta.master.actor import Deposed, MasterActor
 from meseta.master.validation import operator as ops
 from meseta.master.validation.errors import CallRejected
 from meseta.protocol.common import version_json
 from meseta.protocol.json_edge import JsonRejected, decode_json
-from meseta.runtime.http import HttpError, check_json_request, read_body
+from meseta.runtime.http import HttpError, RecordStream, check_accepts_json, check_json_request, read_body
 
 ACTION_STATUS = {
     "RESERVE_RESOURCES": 202, "UNRESERVE_RESOURCES": 202, "CREATE_VOLUMES": 202, "DESTROY_VOLUMES": 202,
@@ -60,7 +65,7 @@ class OperatorEndpoint:
         self.actor = actor
         self.flags = flags
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response | RecordStream:
         try:
             check_json_request(request)
             call = await _json(request, "master::Call")
@@ -72,6 +77,8 @@ class OperatorEndpoint:
                 payload = {}
             if not isinstance(payload, dict):
                 raise HttpError(400, f"Failed to validate master::Call: '{kind.lower()}' must be an object")
+            if kind == "SUBSCRIBE":
+                return self._subscribe(request)
             return await self._dispatch(kind, payload)
         except (HttpError, CallRejected, Deposed) as exc:
             return _refused(exc)
@@ -87,9 +94,23 @@ class OperatorEndpoint:
         if kind in ACTION_STATUS:
             actor.run(actor.machine.handle_operator_action, ops.parse_agent_action(kind, payload))
             return Response(status_code=ACTION_STATUS[kind])
-        if kind == "UNKNOWN" or kind.startswith("GET_") or kind == "SUBSCRIBE":
+        if kind == "UNKNOWN" or kind.startswith("GET_"):
             raise HttpError(501, f"Operator call '{kind}' is not implemented yet")
         raise HttpError(400, f"Failed to validate master::Call: unknown call type '{kind}'")
+
+    def _subscribe(self, request: Request) -> RecordStream:
+        headers = {"Cache-Control": "no-cache"}
+        if "application/recordio" in _media(request.headers.get("accept")):
+            accept = request.headers.get("message-accept")
+            if accept and not _media(accept) & {"application/json", "*/*", "application/*"}:
+                raise HttpError(406, f"Expecting 'Message-Accept' to allow application/json, got '{accept}'")
+            media_type = "application/recordio"
+            headers["Message-Content-Type"] = "application/json"
+        else:
+            check_accepts_json(request)
+            media_type = "application/json"
+        stream = self.actor.open_operator_stream()
+        return RecordStream(stream.body(), headers, media_type=media_type, cut=stream.cut)
 
     def _readers(self) -> dict[str, Callable[[], Any]]:
         actor, machine = self.actor, self.actor.machine
@@ -99,18 +120,24 @@ class OperatorEndpoint:
             "GET_VERSION": lambda: {"version_info": version_json()},
             "GET_METRICS": lambda: {"metrics": [
                 {"name": k, "value": v}
-                for k, v in views.metrics_json(machine, actor.now() - actor.start_time).items()]},
+                for k, v in actor.metrics().items()]},
             "GET_MASTER": lambda: {"master_info": machine.master_info, "start_time": actor.start_time,
                                    "elected_time": actor.start_time},
-            "GET_AGENTS": lambda: {"agents": [views.agent_v1(machine, a) for a in machine.books.agents],
-                                   "recovered_agents": [{**info, "id": {"value": aid}} for aid, info
-                                                        in machine.books.agents.recovered.items()]},
+            "GET_AGENTS": lambda: operator_views.get_agents(machine),
+            "GET_STATE": lambda: operator_views.get_state(machine),
+            "GET_TASKS": lambda: operator_views.get_tasks(machine),
+            "GET_FRAMEWORKS": lambda: operator_views.get_frameworks(machine),
+            "GET_EXECUTORS": lambda: operator_views.get_executors(machine),
             "GET_ROLES": lambda: {"roles": machine.settings.roles_json(legacy=False)},
             "GET_WEIGHTS": lambda: {"weight_infos": machine.settings.weights_json()},
             "GET_QUOTA": lambda: {"status": machine.settings.quota_json()},
             "GET_MAINTENANCE_SCHEDULE": lambda: {"schedule": machine.schedule.setting_value()["schedule"]},
             "GET_MAINTENANCE_STATUS": lambda: {"status": machine.schedule.status_json()},
         }
+
+
+def _media(header: str | None) -> set[str]:
+    return {part.split(";")[0].strip().lower() for part in (header or "").split(",")}
 
 
 # ------------------------------------------------------------------------- legacy endpoints

@@ -1,0 +1,201 @@
+"""`meseta dns` against real processes: a master, agents and `meseta services` running apps;
+answers read with dnspython over UDP and TCP. Every check polls with a deadline of a few seconds
+(the latency itself is benchmarks/dns_latency.py's figure, not an assertion)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import httpx
+import pytest
+
+from meseta.runtime.serve import free_port
+from meseta.testing.clusters import services_cluster, start_daemon
+from meseta.testing.processes import stop_processes
+from meseta.testing.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(240)
+FOLLOW = 10.0  # seconds: generous for a loaded 2-cpu machine; answers usually follow in milliseconds
+
+
+class Dns:
+    def __init__(self, port: int, http_port: int) -> None:
+        self.port, self.http = port, f"http://127.0.0.1:{http_port}"
+
+    def ask(self, name: str, rdtype: str = "A", tcp: bool = False) -> dns.message.Message:
+        query = dns.message.make_query(name, rdtype)
+        send = dns.query.tcp if tcp else dns.query.udp
+        return send(query, "127.0.0.1", port=self.port, timeout=2)
+
+    def srv(self, name: str, tcp: bool = False) -> set[tuple[str, int]]:
+        reply = self.ask(name, "SRV", tcp)
+        return {(r.target.to_text(), r.port) for rrset in reply.answer for r in rrset}
+
+    def a(self, name: str) -> set[str]:
+        return {r.address for rrset in self.ask(name).answer for r in rrset}
+
+
+def start_dns(base: Path, master: str, *flags: str) -> tuple[subprocess.Popen[bytes], Dns]:
+    port, http_port = free_port(), free_port()
+    proc = start_daemon(["dns", "--master", master, "--port", str(port), "--http-port", str(http_port), *flags],
+                        base / "dns.log")
+    server = Dns(port, http_port)
+
+    def answers() -> bool:
+        try:
+            return httpx.get(server.http + "/v1/version", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+    wait_until(answers, 30, "meseta dns to serve", interval=0.1)
+    return proc, server
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Dns, Path]]:
+    base = tmp_path_factory.mktemp("dns")
+    with services_cluster(base, agents=2) as (master, services):
+        proc, server = start_dns(base, master)
+        try:
+            yield master, services, server, base
+        finally:
+            stop_processes([proc])
+
+
+def app_tasks(services: str, app: str) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{services}/v2/apps/{app}/tasks", timeout=5).json()["tasks"])
+
+
+def follows(what: str, check: Any, describe: Any = None) -> None:
+    wait_until(check, FOLLOW, what, interval=0.05, describe=describe)
+
+
+def test_a_and_srv_follow_scale_up_scale_down_and_kill(cluster: tuple[str, str, Dns, Path]) -> None:
+    _, services, server, _ = cluster
+    app = {"id": "/web", "cmd": "sleep 3600", "cpus": 0.05, "mem": 16, "instances": 3,
+           "portDefinitions": [{"port": 0, "name": "http", "protocol": "tcp"}]}
+    assert httpx.post(f"{services}/v2/apps", json=app, timeout=10).status_code == 201
+
+    def published_as_running() -> bool:
+        running = {(t["host"], t["ports"][0]) for t in app_tasks(services, "web") if t.get("state") == "TASK_RUNNING"}
+        srv = server.srv("_web._tcp.marathon.meseta.")
+        return len(running) == len(srv) and {port for _, port in srv} == {port for _, port in running}
+
+    def srv_count(count: int) -> Any:
+        return lambda: len(server.srv("_web._tcp.marathon.meseta.")) == count and published_as_running()
+
+    describe = lambda: f"SRV {server.srv('_web._tcp.marathon.meseta.')}"  # noqa: E731
+    follows("3 SRV records, one per task's port", srv_count(3), describe)
+    assert server.a("web.marathon.meseta.") == {"127.0.0.1"}
+    reply = server.ask("_web._tcp.marathon.meseta.", "SRV")
+    assert reply.flags & dns.flags.AA and reply.rcode() == dns.rcode.NOERROR
+    targets = {r.target.to_text() for rrset in reply.answer for r in rrset}
+    assert len(targets) == 3 and all(t.startswith("web-") and t.endswith("-s") is False for t in targets)
+    assert {rrset.name.to_text() for rrset in reply.additional} == targets  # each target's address
+    assert server.srv("_web._tcp.marathon.meseta.", tcp=True) == server.srv("_web._tcp.marathon.meseta.")
+    assert server.srv("_http._web._tcp.marathon.meseta.") == server.srv("_web._tcp.marathon.meseta.")
+
+    httpx.put(f"{services}/v2/apps/web", json={"instances": 5}, timeout=10).raise_for_status()
+    follows("5 SRV records after scaling up", srv_count(5), describe)
+    httpx.put(f"{services}/v2/apps/web", json={"instances": 2}, timeout=10).raise_for_status()
+    follows("2 SRV records after scaling down", srv_count(2), describe)
+
+    victim = next(t for t in app_tasks(services, "web") if t.get("state") == "TASK_RUNNING")
+    httpx.delete(f"{services}/v2/apps/web/tasks/{victim['id']}", params={"scale": "true"},
+                 timeout=10).raise_for_status()
+    follows("the killed task's record gone", lambda: victim["ports"][0] not in
+            {port for _, port in server.srv("_web._tcp.marathon.meseta.")} and srv_count(1)(), describe)
+
+    httpx.delete(f"{services}/v2/apps/web", timeout=10).raise_for_status()
+    follows("no record once the app is gone",
+            lambda: server.ask("web.marathon.meseta.").rcode() == dns.rcode.NXDOMAIN)
+
+
+def test_unhealthy_tasks_are_not_published(cluster: tuple[str, str, Dns, Path], tmp_path: Path) -> None:
+    _, services, server, _ = cluster
+    flag = tmp_path / "healthy"
+    app = {"id": "/checked", "cmd": "sleep 3600", "cpus": 0.05, "mem": 16, "instances": 1,
+           "healthChecks": [{"protocol": "COMMAND", "command": {"value": f"test -e {flag}"}, "delaySeconds": 0,
+                             "gracePeriodSeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 2,
+                             "maxConsecutiveFailures": 0}]}
+    assert httpx.post(f"{services}/v2/apps", json=app, timeout=10).status_code == 201
+    try:
+        follows("the task running and reported unhealthy", lambda: any(
+            t.get("state") == "TASK_RUNNING" and t.get("healthCheckResults") and
+            not t["healthCheckResults"][0].get("alive") for t in app_tasks(services, "checked")))
+        assert server.a("checked.marathon.meseta.") == set()
+        flag.write_text("ok")
+        follows("published once healthy", lambda: server.a("checked.marathon.meseta.") == {"127.0.0.1"})
+        flag.unlink()
+        follows("withdrawn once unhealthy again", lambda: server.a("checked.marathon.meseta.") == set())
+    finally:
+        httpx.delete(f"{services}/v2/apps/checked", timeout=10)
+
+
+def test_leader_agents_soa_forwarding_and_http_api(cluster: tuple[str, str, Dns, Path]) -> None:
+    master, _, server, _ = cluster
+    port = int(master.split(":")[1])
+    assert server.a("leader.meseta.") == {"127.0.0.1"} == server.a("master.meseta.")
+    assert server.srv("_leader._tcp.meseta.") == {("leader.meseta.", port)}
+    assert server.a("slave.meseta.") == {"127.0.0.1"} and len(server.srv("_slave._tcp.meseta.")) == 2
+    assert server.a("marathon.meseta.") == {"127.0.0.1"}
+    missing = server.ask("nothing.meseta.")
+    assert missing.rcode() == dns.rcode.NXDOMAIN and missing.authority[0].rdtype == dns.rdatatype.SOA
+    assert server.ask("example.com.").rcode() == dns.rcode.REFUSED  # no --resolver given
+    assert server.ask("meseta.", "SOA").answer[0].rdtype == dns.rdatatype.SOA
+    config = httpx.get(server.http + "/v1/config", timeout=5).json()
+    assert config["Domain"] == "meseta" and config["Masters"] == [master]
+    assert httpx.get(server.http + "/v1/hosts/leader.meseta.", timeout=5).json() == [
+        {"host": "leader.meseta.", "ip": "127.0.0.1"}]
+    assert httpx.get(server.http + "/v1/services/_leader._tcp.meseta.", timeout=5).json() == [
+        {"service": "_leader._tcp.meseta.", "host": "leader.meseta.", "ip": "127.0.0.1", "port": str(port)}]
+    metrics = httpx.get(server.http + "/metrics/snapshot", timeout=5).json()
+    assert metrics["dns/stale"] == 0 and metrics["dns/subscriptions"] >= 1
+
+
+def test_forwarding_to_a_resolver(cluster: tuple[str, str, Dns, Path], tmp_path: Path) -> None:
+    """A second `meseta dns` with domain `other` forwards to the first (its resolver)."""
+    master, _, upstream, _ = cluster
+    proc, server = start_dns(tmp_path, master, "--domain", "other", "--resolver", f"127.0.0.1:{upstream.port}")
+    try:
+        assert server.a("leader.meseta.") == {"127.0.0.1"}  # answered by the upstream
+        assert server.srv("_leader._tcp.meseta.", tcp=True) == upstream.srv("_leader._tcp.meseta.")
+        assert server.a("leader.other.") == {"127.0.0.1"}
+        assert server.ask("leader.other.").flags & dns.flags.RA
+    finally:
+        stop_processes([proc])
+
+
+def test_bad_flags_exit_with_a_message(tmp_path: Path) -> None:
+    proc = start_daemon(["dns", "--master", "127.0.0.1:1", "--resolver", "not-an-ip"], tmp_path / "bad.log")
+    assert proc.wait(30) == 2
+    assert "--resolver" in (tmp_path / "bad.log").read_text()
+
+
+def test_stale_records_are_served_while_the_master_is_away(tmp_path: Path) -> None:
+    port = free_port()
+    master = f"127.0.0.1:{port}"
+    args = ["master", "--port", str(port), "--work-dir", str(tmp_path / "m")]
+    procs = [start_daemon(args, tmp_path / "master.log")]
+    try:
+        proc, server = start_dns(tmp_path, master)
+        procs.append(proc)
+
+        def metric(name: str) -> float:
+            return float(httpx.get(server.http + "/metrics/snapshot", timeout=2).json()[name])
+        assert metric("dns/stale") == 0
+        stop_processes(procs[:1])
+        wait_until(lambda: metric("dns/stale") == 1 and metric("dns/connected") == 0, FOLLOW, "marked stale")
+        assert server.srv("_leader._tcp.meseta.") == {("leader.meseta.", port)}  # still served
+        procs[0] = start_daemon(args, tmp_path / "master.log")
+        wait_until(lambda: metric("dns/stale") == 0 and metric("dns/subscriptions") >= 2, 30,
+                   "subscribed again to the restarted master")
+    finally:
+        stop_processes(procs)
