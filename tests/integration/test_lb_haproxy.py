@@ -160,8 +160,9 @@ def test_rolling_upgrade_scale_down_and_up_under_load_fail_no_request(services: 
 def test_an_instance_is_drained_before_it_is_killed(services: str, lb: LbProcess) -> None:
     """Two slow requests in flight (one per instance) survive a scale down: the LB drains the doomed
     instance (no new sessions, then its sessions end), confirms, and only then is it killed."""
-    slow = ("mkdir -p www/cgi-bin && echo ok > www/index.html && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nsleep 3\\n"
-            "echo slow\\n' > www/cgi-bin/slow && chmod +x www/cgi-bin/slow && exec busybox httpd -f -p $PORT0 -h www")
+    slow = ("mkdir -p www/cgi-bin && echo ok > www/index.html && "
+            "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nsleep 3\\necho slow\\n' > www/cgi-bin/slow && "
+            "chmod +x www/cgi-bin/slow && exec busybox httpd -f -p $PORT0 -h www")
     app = {**web_app("/slow", 10131, 2, "v1"), "cmd": slow, "taskKillGracePeriodSeconds": 30}
     put(services, app)
     settled(services, "/slow", 2)
