@@ -46,6 +46,7 @@ def lb_process(base: Path, services_url: str, *, mode: str = "runtime", group: s
                port_range: str = "10000-20000", extra: tuple[str, ...] = ()) -> Iterator[LbProcess]:
     """``meseta lb`` against ``services_url``; on exit the LB and every HAProxy of its work dir are gone."""
     work = base / "lb"
+    work.mkdir(parents=True, exist_ok=True)
     api, stats, http = free_port(), free_port(), free_port()
     proc = start_daemon(["lb", "--marathon", services_url, "--group", group, "--work-dir", str(work),
                          "--stats-port", str(stats), "--http-port", str(http), "--api-port", str(api),
