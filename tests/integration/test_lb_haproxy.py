@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from meseta.testing.clusters import services_cluster
+from meseta.runtime.serve import free_port
+from meseta.testing.clusters import services_cluster, start_daemon
 from meseta.testing.lb_load import LbProcess, Load, lb_process
+from meseta.testing.processes import processes_with, stop_processes
+from meseta.testing.services_api import pings
 from meseta.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -123,7 +126,14 @@ def test_a_vhost_or_new_port_reloads_seamlessly_and_a_bad_label_is_reported(serv
         in_rotation(lb, "b_10112", 1)
         put(services, web_app("/bad", 10113, 1, "x", HAPROXY_0_BALANCE="fastest"))
         put(services, web_app("/far", 30000, 1, "x"))  # outside --lb-port-range
-        wait_until(lambda: {r["appId"] for r in lb.status()["rejected"]} == {"/bad", "/far"}, 30, "rejections")
+        with socket.socket() as squatter:  # passes haproxy -c, but HAProxy cannot bind it
+            squatter.bind(("127.0.0.1", 10114))
+            squatter.listen()
+            put(services, web_app("/busy", 10114, 1, "x"))
+            wait_until(lambda: {r["appId"] for r in lb.status()["rejected"]} == {"/bad", "/far", "/busy"}, 60,
+                       "rejections", describe=lb.status)
+            busy = {r["appId"]: r["reason"] for r in lb.status()["rejected"]}["/busy"]
+            assert bodies("http://127.0.0.1:10111/", 2) == {"a1"}
         time.sleep(1)
     assert load.failed == 0 and load.sent > 20, load.failures[:5]
     assert workers(lb) != pids, "the new frontends came with a reload"
@@ -132,7 +142,9 @@ def test_a_vhost_or_new_port_reloads_seamlessly_and_a_bad_label_is_reported(serv
     reasons = {r["appId"]: r["reason"] for r in lb.status()["rejected"]}
     assert "HAPROXY_0_BALANCE" in reasons["/bad"] and "fastest" in reasons["/bad"]
     assert "--lb-port-range" in reasons["/far"]
-    assert {e["appId"] for e in lb.status()["events"] if e["eventType"] == "lb_app_rejected_event"} >= {"/bad", "/far"}
+    assert "port 10114 on 127.0.0.1 cannot be bound" in busy  # retried at the next sync
+    rejected_events = {e["appId"] for e in lb.status()["events"] if e["eventType"] == "lb_app_rejected_event"}
+    assert rejected_events >= {"/bad", "/far", "/busy"}
     with pytest.raises(httpx.ConnectError):
         httpx.get("http://127.0.0.1:10113/", timeout=2)
     assert bodies("http://127.0.0.1:10111/", 2) == {"a1"}
@@ -188,3 +200,25 @@ def test_an_instance_is_drained_before_it_is_killed(services: str, lb: LbProcess
     (killed,) = before - after
     drained = [e for e in lb.status()["events"] if e["eventType"] == "lb_drained_event"]
     assert [e["taskId"] for e in drained] == [killed] and drained[0]["servers"]
+
+
+def test_meseta_local_runs_an_lb_for_the_external_group(tmp_path: Path) -> None:
+    port, services_port = free_port(), free_port()
+    proc = start_daemon(["local", "--port", str(port), "--agents", "1", "--work-dir", str(tmp_path),
+                         "--services-port", str(services_port), "--jobs-port", "0", "--dns-port", "0", "--no-cni",
+                         "--lb-port-range", "10140-10149"], tmp_path / "local.log")
+    url = f"http://127.0.0.1:{services_port}"
+    try:
+        wait_until(lambda: pings(url), 30, "meseta local's services API")
+        put(url, web_app("/local", 10141, 1, "here"))
+        put(url, web_app("/outside", 10150, 1, "there"))
+        settled(url, "/local", 1)
+        wait_until(lambda: bodies("http://127.0.0.1:10141/", 1) == {"here"}, 30, "the app through the LB")
+        settled(url, "/outside", 1)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get("http://127.0.0.1:10150/", timeout=2)
+        log = (tmp_path / "local.log").read_text()
+        assert "haproxy?stats" in log and "10150 is outside the LB's --lb-port-range 10140-10149" in log
+    finally:
+        stop_processes([proc])
+    assert not processes_with(str(tmp_path / "lb" / "haproxy.cfg")), "HAProxy stopped with meseta local"

@@ -21,6 +21,7 @@ import csv
 import io
 import ipaddress
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ import httpx
 
 from meseta.discovery.lb import model as lbmodel
 from meseta.discovery.lb.feed import DRAINING, TTL_SECONDS, Feed
-from meseta.discovery.lb.haproxy import HAProxy, HAProxyError
+from meseta.discovery.lb.haproxy import HAProxy, HAProxyError, ReloadFailed
 from meseta.discovery.lb.model import Model, Settings
 from meseta.discovery.lb.plan import Placement, diff, place, slot_name
 from meseta.discovery.lb.render import Files, render, structure
@@ -169,7 +170,13 @@ class Driver:
                 await asyncio.sleep(1)
                 self.dirty.set()
                 continue
-            changed = await self.apply(apps)
+            try:
+                changed = await self.apply(apps)
+            except HAProxyError as error:
+                log.error("HAProxy change failed (retrying): %s", error)
+                await asyncio.sleep(1)
+                self.dirty.set()
+                continue
             self.syncs += 1
             self.ready.set()
             if changed and started is not None:
@@ -179,7 +186,7 @@ class Driver:
 
     async def apply(self, apps: list[dict[str, Any]]) -> bool:
         """Bring HAProxy to the apps' model; True if HAProxy was changed."""
-        model = lbmodel.build(apps, self.settings, await self._addresses(apps))
+        model = self._bindable(lbmodel.build(apps, self.settings, await self._addresses(apps)))
         placement = place(model, self.placement, self.options.min_slots)
         reload = structure(model, placement, self.settings, self.files) != \
             structure(self.model, self.placement, self.settings, self.files)
@@ -191,15 +198,48 @@ class Driver:
             await self.haproxy.run(change.commands)  # slots the running config has: no need to wait for -c
         if reload:
             model, placement = await self._valid(model)
-        self._report(model)
+            reload = structure(model, placement, self.settings, self.files) != \
+                structure(self.model, self.placement, self.settings, self.files)
         if self.options.mode == "runtime":
             if reload:
-                await self.haproxy.reload(render(model, placement, self.settings, self.files))
+                model, placement = await self._reload(model, placement, save_state=True)
         elif reload or placement != old_placement:
-            await self.haproxy.reload(render(model, placement, self.settings, self.files), save_state=False)
+            model, placement = await self._reload(model, placement, save_state=False)
+        self._report(model)
         self.model, self.placement = model, placement
         self._start_drains()
         return bool(change.commands) or reload or (self.options.mode == "reload" and placement != old_placement)
+
+    def _bindable(self, model: Model) -> Model:
+        """Leave out apps whose new frontend cannot bind (a port in use): HAProxy 2.6 would fail the
+        reload, and its old worker refuses connections until the next good reload."""
+        bound = {(s.bind_addr, s.port) for s in self.model.services}
+        busy: dict[str, str] = {}
+        for service in model.services:
+            if (service.bind_addr, service.port) in bound or service.app_id in busy:
+                continue
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((service.bind_addr, service.port))
+                except OSError as error:
+                    busy[service.app_id] = f"port {service.port} on {service.bind_addr} cannot be bound: {error}"
+        return model.without(set(busy), busy) if busy else model
+
+    async def _reload(self, model: Model, placement: dict[str, Any], save_state: bool) -> tuple[Model, dict[str, Any]]:
+        """Reload; if HAProxy cannot load the configuration (a port in use...), leave out the apps this
+        change brought in, report them, and reload without them."""
+        try:
+            await self.haproxy.reload(render(model, placement, self.settings, self.files), save_state=save_state)
+            return model, placement
+        except ReloadFailed as error:
+            new = {s.app_id for s in model.services} - {s.app_id for s in self.model.services}
+            if not new:
+                raise
+            model = model.without(new, {a: f"HAProxy could not load it (a port in use?): {error}" for a in new})
+            placement = place(model, self.placement, self.options.min_slots)
+            await self.haproxy.reload(render(model, placement, self.settings, self.files), save_state=save_state)
+            return model, placement
 
     async def _valid(self, model: Model) -> tuple[Model, dict[str, Any]]:
         """The model, or the largest prefix-built model HAProxy accepts, leaving out apps one by one."""

@@ -15,6 +15,7 @@ Lifecycle::
                  (the master hands the listening sockets to the new worker; old workers finish their
                  sessions, at most hard-stop-after)
     stop(): SIGTERM to the master (it stops its workers), SIGKILL after 5 s
+    HAProxy stays in the LB's process group, so whoever kills that group kills HAProxy too.
 """
 
 from __future__ import annotations
@@ -25,16 +26,21 @@ import os
 import re
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 MAX_SOCKET_PATH = 100
 # What ``set server ... addr`` answers when it worked (every other answer text is an error).
+FAILED = re.compile(r"\[failed: (\d+)\]")
 INFO = re.compile(r"changed from .* by 'stats socket command'|^no need to change the addr")
 
 
 class HAProxyError(RuntimeError):
     """HAProxy refused a configuration, a command, or did not come up."""
+
+
+class ReloadFailed(HAProxyError):
+    """The new configuration passed ``haproxy -c`` but did not load (a port in use...): the old workers serve on."""
 
 
 class HAProxy:
@@ -64,12 +70,15 @@ class HAProxy:
         if (problem := await self.validate(text)) is not None:
             raise HAProxyError(f"configuration refused: {problem}")
         self.config.write_text(text)
-        self.process = await asyncio.create_subprocess_exec(
-            self.binary, "-W", "-S", f"{self.master_socket},mode,600", "-f", str(self.config),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=(self.work_dir / "haproxy.log").open("ab"), start_new_session=True)
+        with (self.work_dir / "haproxy.log").open("ab") as log:  # our process group: killpg of the LB stops it
+            self.process = await asyncio.create_subprocess_exec(
+                self.binary, "-W", "-S", f"{self.master_socket},mode,600", "-f", str(self.config),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=log)
+        async def up() -> bool:
+            return bool((await self.processes())[0])
+
         try:
-            await self._until_worker(lambda pids: bool(pids), "HAProxy to start")
+            await self._until(up, "HAProxy to start")
         except BaseException:
             await self.stop()
             raise
@@ -80,37 +89,51 @@ class HAProxy:
             raise HAProxyError(f"configuration refused: {problem}")
         if save_state:
             self.state_file.write_text(await self.command("show servers state"))
-        old = set(await self.worker_pids())
+        old, failed = await self.processes()
+        previous = self.config.read_text()
         self.config.write_text(text)
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGUSR2)
         self.reloads += 1
-        await self._until_worker(lambda pids: bool(pids) and not set(pids) & old, "the reloaded HAProxy worker")
 
-    async def _until_worker(self, ready: object, what: str, timeout: float = 10.0) -> None:
+        async def done() -> bool:
+            pids, now_failed = await self.processes()
+            if now_failed > failed:  # the old workers still serve the previous configuration
+                self.config.write_text(previous)
+                raise ReloadFailed(f"HAProxy could not load the new configuration; see {self.work_dir}/haproxy.log")
+            return bool(pids) and not set(pids) & set(old)
+
+        await self._until(done, "the reloaded HAProxy worker")
+
+    async def _until(self, ready: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.returncode is not None:
                 raise HAProxyError(f"HAProxy exited ({self.process.returncode}); see {self.work_dir}/haproxy.log")
-            with contextlib.suppress(OSError, HAProxyError):
-                if ready(await self.worker_pids()) and await self.command("show info"):  # type: ignore[operator]
+            with contextlib.suppress(OSError):
+                if await ready() and await self.command("show info"):
                     return
             if time.monotonic() > deadline:
                 raise HAProxyError(f"timed out waiting for {what}")
             await asyncio.sleep(0.02)
 
     async def worker_pids(self) -> list[int]:
-        """The current workers' pids (master CLI ``show proc``)."""
+        return (await self.processes())[0]
+
+    async def processes(self) -> tuple[list[int], int]:
+        """The current workers' pids and the master's count of failed reloads (master CLI ``show proc``)."""
         text = await _ask(self.master_socket, "show proc;quit")  # the master CLI stays open without quit
-        pids, section = [], ""
+        pids, section, failed = [], "", 0
         for line in text.splitlines():
             if line.startswith("#"):
                 section = line
                 continue
             fields = line.split()
+            if (match := FAILED.search(line)) is not None:
+                failed = int(match.group(1))
             if section.startswith("# workers") and fields and fields[0].isdigit():
                 pids.append(int(fields[0]))
-        return pids
+        return pids, failed
 
     async def command(self, command: str) -> str:
         return await _ask(self.socket, command)
@@ -133,7 +156,7 @@ class HAProxy:
             await asyncio.wait_for(self.process.wait(), 5)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+                os.kill(self.process.pid, signal.SIGKILL)  # its workers exit when the master is gone
             await self.process.wait()
 
 

@@ -63,6 +63,24 @@ def lb(
     _run(serve_lb(options, api_port))
 
 
+def local_lb(work_dir: Path, ip: str, services_url: str, port_range: tuple[int, int], taken: set[int]) -> Any:
+    """`meseta local`'s LB (group external, on ``ip``) when haproxy is on PATH, else None; prints its URLs."""
+    from meseta.discovery.lb.driver import Driver, Options
+    from meseta.runtime.serve import free_port
+
+    binary = shutil.which("haproxy") or (shutil.which("/usr/sbin/haproxy"))
+    if binary is None:
+        console.print("  lb        (no haproxy on PATH: no load balancer)")
+        return None
+    stats, http = free_port(ip), free_port(ip)
+    taken.update((stats, http))
+    driver = Driver(Options(marathon=(services_url,), groups=("external",), work_dir=work_dir / "lb", haproxy=binary,
+                            bind_addr=ip, port_range=port_range, stats_port=stats, http_port=http))
+    console.print(f"  lb        http://{ip}:{stats}/haproxy?stats   (HAPROXY_GROUP external on service ports "
+                  f"{port_range[0]}-{port_range[1]}; vhosts on :{http})")
+    return driver
+
+
 async def serve_lb(options: Any, api_port: int | None) -> None:
     from meseta.discovery.lb.api import build_lb_app
     from meseta.discovery.lb.driver import Driver
