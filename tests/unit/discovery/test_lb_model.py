@@ -78,6 +78,8 @@ def test_container_networking_uses_the_task_ip_and_container_port_and_groups_sel
     ({"HAPROXY_0_VHOST": "a.test", "HAPROXY_0_MODE": "tcp"}, "HAPROXY_0_VHOST"),
     ({"HAPROXY_0_PATH": "/api"}, "HAPROXY_0_PATH"),
     ({"HAPROXY_0_VHOST": "a.test", "HAPROXY_0_PATH": "api"}, "HAPROXY_0_PATH"),
+    ({"HAPROXY_0_VHOST": "a.test", "HAPROXY_0_PATH": "/a'b"}, "HAPROXY_0_PATH"),
+    ({"HAPROXY_0_VHOST": "a.test\nbackend x"}, "HAPROXY_0_VHOST"),
     ({"HAPROXY_0_PORT": "70000"}, "HAPROXY_0_PORT"),
     ({"HAPROXY_0_PORT": "20000"}, "--lb-port-range"),
     ({"HAPROXY_0_PORT": "10099"}, "LB's own port"),
@@ -143,7 +145,8 @@ def test_the_rendered_configuration_passes_haproxy_check(tmp_path: Path) -> None
     assert "server s2 127.0.0.1:31002" in text and "server s3 127.0.0.1:1 disabled" in text
 
 
-label_values = st.one_of(st.sampled_from(["", "true", "http", "tcp", "a.test", "/x", "10050", "-3", "*"]),
+label_values = st.one_of(st.sampled_from(["", "true", "http", "tcp", "a.test", "*.b.test,c.test", "/x", "/a'b",
+                                          "/x /y", "10050", "-3", "*", "127.0.0.3"]),
                          st.text(max_size=30))
 label_names = st.sampled_from(["HAPROXY_GROUP", "HAPROXY_0_GROUP", "HAPROXY_0_PORT", "HAPROXY_0_BIND_ADDR",
                                "HAPROXY_0_MODE", "HAPROXY_0_BALANCE", "HAPROXY_0_VHOST", "HAPROXY_0_PATH",

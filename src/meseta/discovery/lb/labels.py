@@ -30,7 +30,7 @@ PER_PORT = ("GROUP", "PORT", "BIND_ADDR", "MODE", "BALANCE", "VHOST", "PATH", "B
 PORT_LABEL = re.compile(r"HAPROXY_(\d{1,3})_([A-Z_]+)")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOST_NAME = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*")
-PATH_PREFIX = re.compile(r"/[A-Za-z0-9._~!$&'()*+,=:@%/-]{0,200}")
+PATH_PREFIX = re.compile(r"/[A-Za-z0-9._~!&()*+,=:@%/-]{0,200}")  # no quote, $, # or space: config syntax
 GROUP_NAME = re.compile(r"[A-Za-z0-9_.*-]{1,64}")
 TRUE, FALSE = ("true", "t", "yes", "y"), ("false", "f", "no", "n")
 MAX_LABEL = 1024

@@ -29,7 +29,7 @@ from meseta.discovery.lb.labels import LabelError, PortLabels, check_known, port
 HTTP_CHECKS = ("HTTP", "MESOS_HTTP")
 TCP_CHECKS = ("TCP", "MESOS_TCP")
 NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
-CHECK_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,=:@%/?-]{0,200}")
+CHECK_PATH = re.compile(r"/[A-Za-z0-9._~!&()*+,=:@%/?-]{0,200}")
 
 
 @dataclass(frozen=True, slots=True)
