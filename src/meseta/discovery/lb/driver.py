@@ -255,7 +255,7 @@ class Driver:
             if problem is None:
                 accepted.add(app_id)
             else:
-                reasons[app_id] = f"HAProxy refused its configuration: {problem[-500:]}"
+                reasons[app_id] = f"HAProxy refused its configuration: {problem[:500]}"
         valid = model.without({s.app_id for s in model.services} - accepted, reasons)
         return valid, place(valid, self.placement, self.options.min_slots)
 

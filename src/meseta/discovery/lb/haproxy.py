@@ -60,10 +60,14 @@ class HAProxy:
     async def validate(self, text: str) -> str | None:
         """None if ``haproxy -c`` accepts ``text``, else HAProxy's complaint."""
         self.candidate.write_text(text)
-        proc = await asyncio.create_subprocess_exec(self.binary, "-c", "-q", "-f", str(self.candidate),
+        proc = await asyncio.create_subprocess_exec(self.binary, "-c", "-f", str(self.candidate),
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await proc.communicate()
-        return None if proc.returncode == 0 else (out.decode(errors="replace").strip() or f"exit {proc.returncode}")
+        if proc.returncode == 0:
+            return None
+        text = out.decode(errors="replace").replace(str(self.candidate), "config")
+        alerts = [line.split(":", 1)[-1].strip() for line in text.splitlines() if "[ALERT]" in line]
+        return "; ".join(alerts) or text.strip() or f"exit {proc.returncode}"
 
     async def start(self, text: str) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
