@@ -3,9 +3,9 @@
 One app of N TASK_RUNNING instances (one port, HAPROXY_GROUP external) behind L registered load
 balancers, on the real ServicesMachine (offers and status updates as the master would send them):
 
-    D1  scale to 0 (one deploy call): every instance starts draining (N events, no Kill)
-    D2  a full tick while N drains wait (p50 / max over 20 ticks), against a tick with no drains
-    D3  each LB confirms every task in batches of B task ids (the last LB's batches send the
+    DR1  scale to 0 (one deploy call): every instance starts draining (N events, no Kill)
+    DR2  a full tick while N drains wait (p50 / max over 20 ticks), against a tick with no drains
+    DR3  each LB confirms every task in batches of B task ids (the last LB's batches send the
         Kills): time per POST .../drained handler call
 
     python benchmarks/services_drain.py [--instances 5000] [--lbs 3] [--batch 500]
@@ -77,10 +77,10 @@ def main() -> None:
     seconds, (_, effects) = timed(lambda: m.deploy(m.with_app(app, app["version"]), NOW + 2, force=False))
     events = sum(1 for e in effects if isinstance(e, Emit) and e.event["eventType"] == "instance_draining_event")
     assert events == args.instances and not any(isinstance(e, Kill) for e in effects)
-    print(f"D1 scale to 0: {seconds * 1000:.1f} ms for {events} drains started "
+    print(f"DR1 scale to 0: {seconds * 1000:.1f} ms for {events} drains started "
           f"({seconds / events * 1e6:.1f} us per instance)")
     waiting = [timed(lambda: m.tick(NOW + 3))[0] for _ in range(20)]
-    print(f"D2 full tick: {statistics.median(idle) * 1000:.2f} ms before (max {max(idle) * 1000:.2f}); "
+    print(f"DR2 full tick: {statistics.median(idle) * 1000:.2f} ms before (max {max(idle) * 1000:.2f}); "
           f"{statistics.median(waiting) * 1000:.2f} ms with {len(m.lbs.drains)} drains waiting "
           f"(max {max(waiting) * 1000:.2f})")
     task_ids = sorted(m.lbs.drains)
@@ -93,7 +93,7 @@ def main() -> None:
             calls.append(seconds)
             killed += sum(1 for e in out if isinstance(e, Kill))
     assert killed == args.instances and not m.lbs.drains
-    print(f"D3 {len(calls)} confirmations of {args.batch}: p50 {statistics.median(calls) * 1000:.2f} ms, "
+    print(f"DR3 {len(calls)} confirmations of {args.batch}: p50 {statistics.median(calls) * 1000:.2f} ms, "
           f"max {max(calls) * 1000:.2f} ms; {killed} Kills sent by the last LB's")
 
 

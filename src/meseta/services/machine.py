@@ -436,7 +436,7 @@ class ServicesMachine(OfferHandling):
                 continue
             instance.killing = True
             self.dirty.add(instance.app_id)
-            if not undrained and instance.running:
+            if not undrained and instance.running and app.get("taskKillGracePeriodSeconds") != 0:  # 0: no wait
                 lbs = self.lbs.matching(app, now) if lbs is None else lbs
                 if lbs:
                     effects.append(self._drain(app, instance, lbs, now))
@@ -445,7 +445,7 @@ class ServicesMachine(OfferHandling):
         return effects
 
     def _drain(self, app: App, instance: Instance, lbs: set[str], now: float) -> Emit:
-        grace = app.get("taskKillGracePeriodSeconds")
+        grace = app.get("taskKillGracePeriodSeconds")  # None (unset) or > 0 here
         deadline = now + (float(grace) if grace else drain.DRAIN_DEFAULT_SECONDS)
         self.lbs.start(instance.task_id, instance.app_id, lbs, deadline, float(grace) if grace else None)
         instance.draining = True

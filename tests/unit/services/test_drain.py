@@ -117,6 +117,10 @@ def test_no_load_balancer_or_an_app_not_exposed_is_killed_at_once() -> None:
     assert m.kill_tasks(app, [t1], NOW) == [Kill(t1, "S-h1", None)], "no LB registered"
     m.lb_register("a", {"groups": ["internal"], "ttlSeconds": 60}, NOW)
     assert m.kill_tasks(app, [t2], NOW) == [Kill(t2, "S-h1", None)], "the app is not in the LB's groups"
+    m3 = machine()
+    app, (t1, _) = running_app(m3, taskKillGracePeriodSeconds=0)
+    m3.lb_register("a", {"groups": ["external"], "ttlSeconds": 60}, NOW)
+    assert m3.kill_tasks(app, [t1], NOW) == [Kill(t1, "S-h1", None)], "taskKillGracePeriodSeconds 0: no wait"
 
 
 def test_a_wipe_kill_or_a_task_not_running_is_not_drained_and_a_wipe_ends_a_drain() -> None:

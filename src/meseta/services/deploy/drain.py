@@ -2,7 +2,8 @@
 
     PUT /v2/loadbalancers/{lbId} {"groups": [...], "ttlSeconds": t}  -> registered until now + t
         (a renewal replaces groups and ttl); DELETE, or now >= expiresAt: gone
-    kill of a TASK_RUNNING instance of an app exposed to a live LB (not wiped):
+    kill of a TASK_RUNNING instance of an app exposed to a live LB (not wiped or forced; the
+    app's taskKillGracePeriodSeconds not 0):
         drain(task) {lbs: the matching live LBs, deadline: now + taskKillGracePeriodSeconds or 10 s}
         --POST /v2/loadbalancers/{lbId}/drained {"taskIds": [...]}: lbId leaves lbs-->
         no lb of lbs still live (confirmed, deleted or expired) | now >= deadline --> Kill sent
