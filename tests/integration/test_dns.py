@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.query
@@ -218,3 +219,23 @@ def test_stale_records_are_served_while_the_master_is_away(tmp_path: Path) -> No
                    "subscribed again to the restarted master")
     finally:
         stop_processes(procs)
+
+
+def test_meseta_local_serves_dns_on_dns_port(tmp_path: Path) -> None:
+    master_port, dns_port = free_port(), free_port()
+    proc = start_daemon(["local", "--work-dir", str(tmp_path / "w"), "--port", str(master_port), "--agents", "1",
+                         "--no-cni", "--services-port", "0", "--jobs-port", "0", "--dns-port", str(dns_port)],
+                        tmp_path / "local.log")
+    try:
+        server = Dns(dns_port, 0)
+
+        def answers() -> bool:
+            try:
+                return server.srv("_leader._tcp.meseta.") == {("leader.meseta.", master_port)}
+            except (OSError, dns.exception.Timeout):
+                return False
+        wait_until(answers, 60, "meseta local's DNS server naming its master", interval=0.2)
+        wait_until(lambda: len(server.srv("_slave._tcp.meseta.")) == 1, LAUNCH, "its agent")
+        assert f"dns       127.0.0.1:{dns_port}" in (tmp_path / "local.log").read_text()
+    finally:
+        stop_processes([proc])
