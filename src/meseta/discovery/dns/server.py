@@ -1,6 +1,7 @@
 """DNS over UDP and TCP on one asyncio loop: bytes in, the answerer's decision, bytes out.
 
     UDP datagram / TCP message (2-byte length prefix, several per connection)
+      -> answer cache: the same query bytes (after the ID) since the last record change -> bytes
       -> DNSRecord.parse (unparseable: FORMERR when the 12-byte header is there, else dropped)
       -> answer.answer(query, book, config)
            response -> encode within the UDP/EDNS0 or TCP limit
