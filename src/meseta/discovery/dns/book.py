@@ -127,6 +127,7 @@ class RecordBook:
     frameworks: dict[str, wire.FrameworkFacts] = field(default_factory=dict)
     tasks_of_agent: dict[str, set[str]] = field(default_factory=dict)
     tasks_of_framework: dict[str, set[str]] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)  # names whose records changed since take_changed()
 
     def __post_init__(self) -> None:
         ns = f"{self.config.ns_name}.{self.config.domain}."
@@ -167,8 +168,15 @@ class RecordBook:
             self.names[name] = self.names.get(name, 0) + 1
         if records:
             self.owned[owner] = records
+        self.changed.update(name for name, _, _ in old)
+        self.changed.update(name for name, _, _ in records)
         self.serial = (self.serial + 1) % SERIAL_MOD or 1
         return True
+
+    def take_changed(self) -> set[str]:
+        """The names changed since the last call (for a cache of answers)."""
+        changed, self.changed = self.changed, set()
+        return changed
 
     def _publish_task(self, task_id: str) -> bool:
         task = self.tasks.get(task_id)
