@@ -362,7 +362,7 @@ def local(
                                        exists=True, dir_okay=False),
     image_gc: str = typer.Option(None, help="Bytes of images each agent keeps, e.g. 2GB."),
     dns_port: int = typer.Option(8053, help="Port of the Mesos-DNS server, UDP and TCP (0: none); its HTTP API "
-                                 "takes the next free port from 8123."),
+                                 "takes the next free port from 8123.", min=0, max=65535),
 ) -> None:
     """Run a master, AGENTS agents, the services and the jobs schedulers on one event loop: a whole cluster here."""
     work_dir = work_dir.resolve()
