@@ -4,6 +4,7 @@ answers read with dnspython over UDP and TCP. Every check polls with a deadline 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,20 +223,21 @@ def test_stale_records_are_served_while_the_master_is_away(tmp_path: Path) -> No
 
 
 def test_meseta_local_serves_dns_on_dns_port(tmp_path: Path) -> None:
-    master_port, dns_port = free_port(), free_port()
-    proc = start_daemon(["local", "--work-dir", str(tmp_path / "w"), "--port", str(master_port), "--agents", "1",
-                         "--no-cni", "--services-port", "0", "--jobs-port", "0", "--dns-port", str(dns_port)],
-                        tmp_path / "local.log")
+    """Two `meseta local` asking for the same --dns-port at once: the second takes the next free one."""
+    dns_port = free_port()
+    masters = [free_port(), free_port()]
+    procs = [start_daemon(["local", "--work-dir", str(tmp_path / f"w{i}"), "--port", str(port), "--agents", "1",
+                           "--no-cni", "--services-port", "0", "--jobs-port", "0", "--dns-port", str(dns_port)],
+                          tmp_path / f"local{i}.log") for i, port in enumerate(masters)]
     try:
-        server = Dns(dns_port, 0)
-
-        def answers() -> bool:
-            try:
-                return server.srv("_leader._tcp.meseta.") == {("leader.meseta.", master_port)}
-            except (OSError, dns.exception.Timeout):
-                return False
-        wait_until(answers, 60, "meseta local's DNS server naming its master", interval=0.2)
-        wait_until(lambda: len(server.srv("_slave._tcp.meseta.")) == 1, LAUNCH, "its agent")
-        assert f"dns       127.0.0.1:{dns_port}" in (tmp_path / "local.log").read_text()
+        def printed(i: int) -> int | None:
+            found = re.search(r"dns +127\.0\.0\.1:(\d+)", (tmp_path / f"local{i}.log").read_text())
+            return int(found.group(1)) if found else None
+        ports = [wait_until(lambda i=i: printed(i), 60, f"local {i} printing its DNS port") for i in range(2)]
+        assert sorted(ports)[0] == dns_port and len(set(ports)) == 2
+        for port, master_port in zip(ports, masters, strict=True):
+            server = Dns(port, 0)
+            assert server.srv("_leader._tcp.meseta.") == {("leader.meseta.", master_port)}
+            wait_until(lambda s=server: len(s.srv("_slave._tcp.meseta.")) == 1, LAUNCH, "its agent")
     finally:
-        stop_processes([proc])
+        stop_processes(procs)
