@@ -115,7 +115,12 @@ def test_a_and_srv_follow_scale_up_scale_down_and_kill(cluster: tuple[str, str, 
     assert server.srv("_http._web._tcp.marathon.meseta.") == expected(tasks)  # the port's name
 
     httpx.put(f"{services}/v2/apps/web", json={"instances": 5}, timeout=10).raise_for_status()
-    follows_tasks(running_tasks(services, "web", 5), "5 SRV records after scaling up")
+    tasks = running_tasks(services, "web", 5)
+    follows_tasks(tasks, "5 SRV records after scaling up")
+    edns = dns.message.make_query("_web._tcp.marathon.meseta.", "SRV", use_edns=0, payload=4096)
+    big = dns.query.udp(edns, "127.0.0.1", port=server.port, timeout=2)
+    assert not big.flags & dns.flags.TC and len(big.additional) == 5  # every target's address fits in 4096
+    assert big.edns == 0 and {(r.target.to_text(), r.port) for r in big.answer[0]} == expected(tasks)
     httpx.put(f"{services}/v2/apps/web", json={"instances": 2}, timeout=10).raise_for_status()
     tasks = running_tasks(services, "web", 2)
     follows_tasks(tasks, "2 SRV records after scaling down")
