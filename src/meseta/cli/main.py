@@ -362,7 +362,7 @@ def local(
                                        exists=True, dir_okay=False),
     image_gc: str = typer.Option(None, help="Bytes of images each agent keeps, e.g. 2GB."),
     dns_port: int = typer.Option(8053, help="Port of the Mesos-DNS server, UDP and TCP (0: none); its HTTP API "
-                                 "takes the next free port from 8123.", min=0, max=65535),
+                                 "takes the next free port from 8123."),
 ) -> None:
     """Run a master, AGENTS agents, the services and the jobs schedulers on one event loop: a whole cluster here."""
     work_dir = work_dir.resolve()
@@ -470,6 +470,8 @@ async def _local_dns(ip: str, master_port: int, dns_port: int, taken: set[int]) 
     from meseta.discovery.dns.daemon import running
     from meseta.discovery.dns.flags import build_options
 
+    if not 0 < dns_port < 65536:
+        raise typer.BadParameter(f"--dns-port {dns_port} is not a port (1-65535, or 0 for no DNS server)")
     http_port = 8123
     for _ in range(LOCAL_DNS_BIND_ATTEMPTS):
         dns_port = _next_free_port(ip, dns_port, taken)
