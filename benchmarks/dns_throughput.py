@@ -8,10 +8,12 @@ queries outstanding on 127.0.0.1 for SECONDS seconds, cycling through A queries 
 and missing names (NXDOMAIN + SOA); it reports answers/s and per-query latency.
 
     python benchmarks/dns_throughput.py [--apps 1000] [--instances 10] [--agents 100]
-        [--seconds 5] [--window 64] [--no-cache]
+        [--seconds 5] [--window 64] [--no-cache] [--changes 0]
 
 With the answer cache (the default) a repeated query is answered from its encoded bytes until
-the next record change; --no-cache measures the answerer itself (parse, decide, encode).
+a record change that touches its name (or, for answers carrying the SOA serial, any change);
+--no-cache measures the answerer itself (parse, decide, encode); --changes N flips the health of N
+random tasks per second in the server while it answers (each flip changes that task's records).
 """
 
 from __future__ import annotations
@@ -51,7 +53,20 @@ def synthetic_state(apps: int, instances: int, agents: int) -> dict[str, Any]:
             "get_agents": {"agents": agent_list}, "get_executors": {"executors": []}}
 
 
-async def serve(port: int, apps: int, instances: int, agents: int, cache: bool) -> None:
+async def churn(book: Any, apps: int, instances: int, per_second: float) -> None:
+    """Health flips of random tasks, as TASK_UPDATED events: each unpublishes or republishes one task."""
+    import random
+
+    rng, healthy = random.Random(7), True
+    while True:
+        await asyncio.sleep(1 / per_second)
+        task_id = f"app{rng.randrange(apps)}.{rng.randrange(instances)}"
+        healthy = not healthy
+        book.apply({"type": "TASK_UPDATED", "task_updated": {"state": "TASK_RUNNING", "status": {
+            "task_id": {"value": task_id}, "state": "TASK_RUNNING", "timestamp": 2.0, "healthy": healthy}}})
+
+
+async def serve(port: int, apps: int, instances: int, agents: int, cache: bool, changes: float) -> None:
     from meseta.discovery.dns import wire
     from meseta.discovery.dns.book import RecordBook
     from meseta.discovery.dns.options import DnsOptions
@@ -65,8 +80,10 @@ async def serve(port: int, apps: int, instances: int, agents: int, cache: bool) 
           f"{time.perf_counter() - started:.2f} s", flush=True)
     answerer = Answerer(book, options.answer_config(), (), 1.0, **({} if cache else {"cache_entries": 0}))
     await start(answerer, "127.0.0.1", port)
+    flipping = asyncio.ensure_future(churn(book, apps, instances, changes)) if changes else None
     print("ready", flush=True)
     await asyncio.Event().wait()
+    assert flipping is None or not flipping.done()
 
 
 class Load(asyncio.DatagramProtocol):
@@ -140,12 +157,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--no-cache", action="store_true", help="answer every query afresh (no answer cache)")
+    parser.add_argument("--changes", type=float, default=0.0, help="task health flips per second while measuring")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         import uvloop
 
-        uvloop.run(serve(args.serve, args.apps, args.instances, args.agents, not args.no_cache))
+        uvloop.run(serve(args.serve, args.apps, args.instances, args.agents, not args.no_cache, args.changes))
         return
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}; {args.apps} apps x {args.instances} = "
@@ -153,7 +171,7 @@ def main() -> None:
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--apps", str(args.apps),
                                "--instances", str(args.instances), "--agents", str(args.agents)]
-                              + (["--no-cache"] if args.no_cache else []),
+                              + (["--no-cache"] if args.no_cache else []) + ["--changes", str(args.changes)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None

@@ -4,11 +4,13 @@ answers read with dnspython over UDP and TCP. Every check polls with a deadline 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.query
@@ -17,13 +19,15 @@ import dns.rdatatype
 import httpx
 import pytest
 
+from meseta.discovery.dns.names import canonical_label
 from meseta.runtime.serve import free_port
 from meseta.testing.clusters import services_cluster, start_daemon
 from meseta.testing.processes import stop_processes
 from meseta.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
-FOLLOW = 10.0  # seconds: generous for a loaded 2-cpu machine; answers usually follow in milliseconds
+FOLLOW = 3.0  # seconds for DNS to follow what the cluster already did (usually milliseconds: benchmark D1)
+LAUNCH = 60.0  # seconds for the cluster to launch or kill tasks (not the DNS server's part)
 
 
 class Dns:
@@ -77,45 +81,64 @@ def follows(what: str, check: Any, describe: Any = None) -> None:
     wait_until(check, FOLLOW, what, interval=0.05, describe=describe)
 
 
+def running_tasks(services: str, app: str, count: int) -> list[dict[str, Any]]:
+    """Once the services scheduler reports ``count`` running tasks of ``app`` (launching takes its time)."""
+    def settled() -> list[dict[str, Any]] | None:
+        tasks = [t for t in app_tasks(services, app) if t.get("state") == "TASK_RUNNING"]
+        return tasks if len(tasks) == count else None
+    return wait_until(settled, LAUNCH, f"{count} running tasks of {app}")
+
+
 def test_a_and_srv_follow_scale_up_scale_down_and_kill(cluster: tuple[str, str, Dns, Path]) -> None:
     _, services, server, _ = cluster
     app = {"id": "/web", "cmd": "sleep 3600", "cpus": 0.05, "mem": 16, "instances": 3,
            "portDefinitions": [{"port": 0, "name": "http", "protocol": "tcp"}]}
     assert httpx.post(f"{services}/v2/apps", json=app, timeout=10).status_code == 201
 
-    def published_as_running() -> bool:
-        running = {(t["host"], t["ports"][0]) for t in app_tasks(services, "web") if t.get("state") == "TASK_RUNNING"}
-        srv = server.srv("_web._tcp.marathon.meseta.")
-        return len(running) == len(srv) and {port for _, port in srv} == {port for _, port in running}
+    def expected(tasks: list[dict[str, Any]]) -> set[tuple[str, int]]:
+        """SRV (target, port) per task: T-H-S.F.D. at its host port (a DiscoveryInfo port)."""
+        return {(f"{canonical_label('web', t['id'], t['slaveId'])}.marathon.meseta.", t["ports"][0]) for t in tasks}
 
-    def srv_count(count: int) -> Any:
-        return lambda: len(server.srv("_web._tcp.marathon.meseta.")) == count and published_as_running()
+    def follows_tasks(tasks: list[dict[str, Any]], what: str) -> None:
+        follows(what, lambda: server.srv("_web._tcp.marathon.meseta.") == expected(tasks),
+                lambda: f"SRV {server.srv('_web._tcp.marathon.meseta.')}, expected {expected(tasks)}")
 
-    describe = lambda: f"SRV {server.srv('_web._tcp.marathon.meseta.')}"  # noqa: E731
-    follows("3 SRV records, one per task's port", srv_count(3), describe)
+    tasks = running_tasks(services, "web", 3)
+    follows_tasks(tasks, "3 SRV records, one per task")
     assert server.a("web.marathon.meseta.") == {"127.0.0.1"}
     reply = server.ask("_web._tcp.marathon.meseta.", "SRV")
     assert reply.flags & dns.flags.AA and reply.rcode() == dns.rcode.NOERROR
-    targets = {r.target.to_text() for rrset in reply.answer for r in rrset}
-    assert len(targets) == 3 and all(t.startswith("web-") and t.endswith("-s") is False for t in targets)
+    targets = {target for target, _ in expected(tasks)}
     assert {rrset.name.to_text() for rrset in reply.additional} == targets  # each target's address
-    assert server.srv("_web._tcp.marathon.meseta.", tcp=True) == server.srv("_web._tcp.marathon.meseta.")
-    assert server.srv("_http._web._tcp.marathon.meseta.") == server.srv("_web._tcp.marathon.meseta.")
+    assert all(server.a(target) == {"127.0.0.1"} for target in targets)
+    assert server.srv("_web._tcp.marathon.meseta.", tcp=True) == expected(tasks)
+    assert server.srv("_http._web._tcp.marathon.meseta.") == expected(tasks)  # the port's name
 
     httpx.put(f"{services}/v2/apps/web", json={"instances": 5}, timeout=10).raise_for_status()
-    follows("5 SRV records after scaling up", srv_count(5), describe)
+    tasks = running_tasks(services, "web", 5)
+    follows_tasks(tasks, "5 SRV records after scaling up")
+    edns = dns.message.make_query("_web._tcp.marathon.meseta.", "SRV", use_edns=0, payload=4096)
+    big = dns.query.udp(edns, "127.0.0.1", port=server.port, timeout=2)
+    assert not big.flags & dns.flags.TC and len(big.additional) == 5  # every target's address fits in 4096
+    assert big.edns == 0 and {(r.target.to_text(), r.port) for r in big.answer[0]} == expected(tasks)
     httpx.put(f"{services}/v2/apps/web", json={"instances": 2}, timeout=10).raise_for_status()
-    follows("2 SRV records after scaling down", srv_count(2), describe)
+    tasks = running_tasks(services, "web", 2)
+    follows_tasks(tasks, "2 SRV records after scaling down")
 
-    victim = next(t for t in app_tasks(services, "web") if t.get("state") == "TASK_RUNNING")
+    victim = tasks[0]
     httpx.delete(f"{services}/v2/apps/web/tasks/{victim['id']}", params={"scale": "true"},
                  timeout=10).raise_for_status()
-    follows("the killed task's record gone", lambda: victim["ports"][0] not in
-            {port for _, port in server.srv("_web._tcp.marathon.meseta.")} and srv_count(1)(), describe)
+    follows_tasks(running_tasks(services, "web", 1), "the killed task's record gone")
 
     httpx.delete(f"{services}/v2/apps/web", timeout=10).raise_for_status()
+    wait_until(lambda: not app_tasks_or_none(services, "web"), LAUNCH, "the app gone")
     follows("no record once the app is gone",
             lambda: server.ask("web.marathon.meseta.").rcode() == dns.rcode.NXDOMAIN)
+
+
+def app_tasks_or_none(services: str, app: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{services}/v2/apps/{app}/tasks", timeout=5)
+    return list(response.json()["tasks"]) if response.status_code == 200 else []
 
 
 def test_unhealthy_tasks_are_not_published(cluster: tuple[str, str, Dns, Path], tmp_path: Path) -> None:
@@ -126,14 +149,17 @@ def test_unhealthy_tasks_are_not_published(cluster: tuple[str, str, Dns, Path], 
                              "gracePeriodSeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 2,
                              "maxConsecutiveFailures": 0}]}
     assert httpx.post(f"{services}/v2/apps", json=app, timeout=10).status_code == 201
+    def reported(alive: bool) -> Any:
+        return lambda: any(t.get("state") == "TASK_RUNNING" and t.get("healthCheckResults") and
+                           t["healthCheckResults"][0].get("alive") is alive for t in app_tasks(services, "checked"))
     try:
-        follows("the task running and reported unhealthy", lambda: any(
-            t.get("state") == "TASK_RUNNING" and t.get("healthCheckResults") and
-            not t["healthCheckResults"][0].get("alive") for t in app_tasks(services, "checked")))
-        assert server.a("checked.marathon.meseta.") == set()
+        wait_until(reported(False), LAUNCH, "the task running and reported unhealthy")
+        follows("not published while unhealthy", lambda: server.a("checked.marathon.meseta.") == set())
         flag.write_text("ok")
+        wait_until(reported(True), LAUNCH, "the task reported healthy")
         follows("published once healthy", lambda: server.a("checked.marathon.meseta.") == {"127.0.0.1"})
         flag.unlink()
+        wait_until(reported(False), LAUNCH, "the task reported unhealthy again")
         follows("withdrawn once unhealthy again", lambda: server.a("checked.marathon.meseta.") == set())
     finally:
         httpx.delete(f"{services}/v2/apps/checked", timeout=10)
@@ -197,5 +223,26 @@ def test_stale_records_are_served_while_the_master_is_away(tmp_path: Path) -> No
         procs[0] = start_daemon(args, tmp_path / "master.log")
         wait_until(lambda: metric("dns/stale") == 0 and metric("dns/subscriptions") >= 2, 30,
                    "subscribed again to the restarted master")
+    finally:
+        stop_processes(procs)
+
+
+def test_meseta_local_serves_dns_on_dns_port(tmp_path: Path) -> None:
+    """Two `meseta local` asking for the same --dns-port at once: the second takes the next free one."""
+    dns_port = free_port()
+    masters = [free_port(), free_port()]
+    procs = [start_daemon(["local", "--work-dir", str(tmp_path / f"w{i}"), "--port", str(port), "--agents", "1",
+                           "--no-cni", "--services-port", "0", "--jobs-port", "0", "--dns-port", str(dns_port)],
+                          tmp_path / f"local{i}.log") for i, port in enumerate(masters)]
+    try:
+        def printed(i: int) -> int | None:
+            found = re.search(r"dns +127\.0\.0\.1:(\d+)", (tmp_path / f"local{i}.log").read_text())
+            return int(found.group(1)) if found else None
+        ports = [wait_until(lambda i=i: printed(i), 60, f"local {i} printing its DNS port") for i in range(2)]
+        assert sorted(ports)[0] == dns_port and len(set(ports)) == 2
+        for port, master_port in zip(ports, masters, strict=True):
+            server = Dns(port, 0)
+            assert server.srv("_leader._tcp.meseta.") == {("leader.meseta.", master_port)}
+            wait_until(lambda s=server: len(s.srv("_slave._tcp.meseta.")) == 1, LAUNCH, "its agent")
     finally:
         stop_processes(procs)

@@ -457,15 +457,7 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         runs.append(asyncio.create_task(server(jobs_app, ip, jobs_port).serve()))
         console.print(f"  jobs      http://{ip}:{jobs_port}   (Chronos API: /v1/scheduler/jobs, /v1/scheduler/iso8601)")
     if dns_port:
-        from meseta.discovery.dns.daemon import serve as serve_dns
-        from meseta.discovery.dns.flags import build_options
-
-        dns_port = _next_free_port(ip, dns_port, taken)
-        dns_http_port = _next_free_port(ip, 8123, taken | {dns_port})
-        taken.update((dns_port, dns_http_port))
-        runs.append(asyncio.create_task(serve_dns(build_options(f"{ip}:{port}", listen=ip, port=dns_port,
-                                                                http_port=dns_http_port))))
-        console.print(f"  dns       {ip}:{dns_port} (udp, tcp; domain meseta.)   HTTP API http://{ip}:{dns_http_port}")
+        runs.append(asyncio.create_task(_local_dns(ip, port, dns_port, taken)))
     console.print(f"  frameworks: point pymesos (or any Mesos v1 client) at {ip}:{port}")
     try:
         await asyncio.gather(*runs)
@@ -478,6 +470,34 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         if services_actor is not None:
             await services_actor.stop()
         await actor.stop()
+
+
+async def _local_dns(ip: str, master_port: int, dns_port: int, taken: set[int]) -> None:
+    """`meseta local`'s DNS server, on the first free ports from ``dns_port`` (DNS) and 8123 (HTTP API):
+    another process may take a port between the check and the bind, so a bind error tries the next."""
+    from meseta.discovery.dns.daemon import running
+    from meseta.discovery.dns.flags import build_options
+
+    if not 0 < dns_port < 65536:
+        raise typer.BadParameter(f"--dns-port {dns_port} is not a port (1-65535, or 0 for no DNS server)")
+    http_port = 8123
+    for _ in range(LOCAL_DNS_BIND_ATTEMPTS):
+        dns_port = _next_free_port(ip, dns_port, taken)
+        http_port = _next_free_port(ip, http_port, taken | {dns_port})
+        try:
+            async with running(build_options(f"{ip}:{master_port}", listen=ip, port=dns_port,
+                                             http_port=http_port)) as daemon:
+                taken.update((dns_port, http_port))
+                console.print(f"  dns       {ip}:{dns_port} (udp, tcp; domain meseta.)   "
+                              f"HTTP API http://{ip}:{http_port}")
+                await daemon.feeding
+                return
+        except OSError:
+            dns_port, http_port = dns_port + 1, http_port + 1
+    raise OSError(f"meseta local: no free DNS port after {LOCAL_DNS_BIND_ATTEMPTS} tries")
+
+
+LOCAL_DNS_BIND_ATTEMPTS = 20  # ports taken by others between our check and our bind
 
 
 @app.command()

@@ -165,21 +165,34 @@ def test_fuzz_random_bytes_never_break_the_server(data: bytes, tcp: bool) -> Non
         DNSRecord.parse(response)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["web.marathon.meseta.", "_web._tcp.marathon.meseta.", "x.meseta.",
-                                           "meseta."]),
-                          st.sampled_from(["A", "SRV", "SOA", "AAAA"]), st.booleans()), min_size=1, max_size=30))
-@settings(max_examples=60, deadline=None)
-def test_the_answer_cache_answers_as_the_answerer_and_forgets_on_change(queries: list[tuple[str, str, bool]]) -> None:
+CHANGES = [
+    lambda i: ev.task_updated(f"web.{i % 5}", "TASK_KILLED"),
+    lambda i: {"type": "AGENT_ADDED", "agent_added": {"agent": ev.agent(f"a-S{i % 5}", f"10.9.0.{i % 7 + 1}")}},
+    lambda i: ev.task_added(ev.task(f"new.{i}", "web", agent_id=f"a-S{i % 5}", host_ports=((40000 + i, 40000 + i),))),
+    lambda i: ev.task_updated(f"web.{i % 5}", "TASK_RUNNING", healthy=bool(i % 2)),
+    lambda i: {"type": "FRAMEWORK_UPDATED",
+               "framework_updated": {"framework": ev.framework(["marathon", "m2"][i % 2])}},
+]
+QUERIES = ["web.marathon.meseta.", "_web._tcp.marathon.meseta.", "x.meseta.", "meseta.", "slave.meseta.",
+           "_web._udp.marathon.slave.meseta.", "web.m2.meseta."]
+
+
+@given(st.lists(st.tuples(st.sampled_from(QUERIES), st.sampled_from(["A", "SRV", "SOA", "AAAA", "ANY"]),
+                          st.sampled_from([None, *range(len(CHANGES))])), min_size=1, max_size=40))
+@settings(max_examples=100, deadline=None)
+def test_the_answer_cache_answers_as_the_answerer_and_forgets_what_changed(
+        queries: list[tuple[str, str, int | None]]) -> None:
     cached_book, plain_book = sample_book(5), sample_book(5)
     cached = Answerer(cached_book, CONFIG, (), 1.0)
     plain = Answerer(plain_book, CONFIG, (), 1.0, cache_entries=0)
     for index, (name, qtype, change) in enumerate(queries):
-        if change:  # the same change to both books: a cached answer must not outlive it
+        if change is not None:  # the same change to both books: a cached answer must not outlive it
             for book in (cached_book, plain_book):
-                book.apply(ev.task_updated(f"web.{index % 5}", "TASK_KILLED"))
+                book.apply(CHANGES[change](index))
         query = DNSRecord.question(name, qtype)
         query.header.id = index
         assert cached.decide(query.pack(), False) == plain.decide(query.pack(), False)
+        assert cached.decide(query.pack(), True) == plain.decide(query.pack(), True)
 
 
 @given(st.integers(1, 80), st.integers(512, 4096), st.booleans(), st.sampled_from(["SRV", "A", "ANY"]))

@@ -195,3 +195,11 @@ def test_events_applied_one_by_one_equal_a_fresh_build(events: list[dict[str, An
     fresh.replace(list(book.frameworks.values()), list(book.agents.values()), list(book.tasks.values()))
     assert records(book) == records(fresh)
     assert book.names == fresh.names
+
+
+def test_the_task_address_survives_health_updates_without_network_info() -> None:
+    book = booked(ev.task(statuses=[ev.status("web.1", ips=("172.17.0.5",), timestamp=1.0)]))
+    for i in range(10):  # health updates: RUNNING, no container_status
+        book.apply(ev.task_updated("web.1", "TASK_RUNNING", healthy=True, timestamp=2.0 + i))
+    assert book.lookup("web.marathon.meseta.", "A") == ["172.17.0.5"]
+    assert len(book.tasks["web.1"].statuses) <= 5

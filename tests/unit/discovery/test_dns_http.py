@@ -93,3 +93,9 @@ def test_bad_flags_are_refused_by_name(flags: dict[str, object], named: str) -> 
     master = str(flags.pop("master"))
     with pytest.raises(ValueError, match=named):
         build_options(master, **flags)  # type: ignore[arg-type]
+
+
+def test_ns1_names_the_listen_address_or_every_interface() -> None:
+    assert build_options("a:1", listen="127.0.0.2").book_config().ns_ips == ("127.0.0.2",)
+    everywhere = build_options("a:1", listen="0.0.0.0").book_config().ns_ips
+    assert everywhere and "0.0.0.0" not in everywhere

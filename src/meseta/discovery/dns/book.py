@@ -17,7 +17,6 @@ latest status does not say ``healthy: false``.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,7 +47,8 @@ class BookConfig:
 
 
 def address_type(ip: str) -> str:
-    return "AAAA" if ipaddress.ip_address(ip).version == 6 else "A"
+    """A or AAAA of an address already checked by wire.ip_literal (only IPv6 has colons)."""
+    return "AAAA" if ":" in ip else "A"
 
 
 def _addresses(name: str, ips: Iterable[str]) -> list[Record]:
@@ -57,20 +57,28 @@ def _addresses(name: str, ips: Iterable[str]) -> list[Record]:
 
 def task_ips(task: wire.TaskFacts, agent: wire.AgentFacts, sources: Iterable[str]) -> tuple[str, ...]:
     """The first IP source that yields any IP wins (spec 1.4)."""
-    running = [s for s in task.statuses if s.state == "TASK_RUNNING"]
-    newest = max(running, key=lambda s: s.timestamp) if running else None
+    newest_first = sorted((s for s in task.statuses if s.state == "TASK_RUNNING"), key=lambda s: -s.timestamp)
     for source in sources:
         if source == "host":
             ips: tuple[str, ...] = (agent.ip,) if agent.ip else ()
-        elif newest is None:
-            ips = ()
-        elif source == "netinfo":
-            ips = newest.netinfo_ips
-        else:
-            ips = newest.label_ips.get(source, ())
+        else:  # the newest RUNNING status that says: a health update may carry no network info
+            ips = next((found for status in newest_first if (found := _status_ips(status, source))), ())
         if ips:
             return ips
     return ()
+
+
+def _status_ips(status: wire.StatusFacts, source: str) -> tuple[str, ...]:
+    return status.netinfo_ips if source == "netinfo" else status.label_ips.get(source, ())
+
+
+def kept_statuses(statuses: tuple[wire.StatusFacts, ...]) -> tuple[wire.StatusFacts, ...]:
+    """The newest KEPT_STATUSES, plus the newest one with IPs if that is older (the task's address)."""
+    kept = statuses[-KEPT_STATUSES:]
+    if any(s.netinfo_ips or any(s.label_ips.values()) for s in kept):
+        return kept
+    older = [s for s in statuses[:-KEPT_STATUSES] if s.netinfo_ips or any(s.label_ips.values())]
+    return (older[-1], *kept) if older else kept
 
 
 def published(task: wire.TaskFacts) -> bool:
@@ -119,6 +127,7 @@ class RecordBook:
     frameworks: dict[str, wire.FrameworkFacts] = field(default_factory=dict)
     tasks_of_agent: dict[str, set[str]] = field(default_factory=dict)
     tasks_of_framework: dict[str, set[str]] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)  # names whose records changed since take_changed()
 
     def __post_init__(self) -> None:
         ns = f"{self.config.ns_name}.{self.config.domain}."
@@ -159,8 +168,15 @@ class RecordBook:
             self.names[name] = self.names.get(name, 0) + 1
         if records:
             self.owned[owner] = records
+        self.changed.update(name for name, _, _ in old)
+        self.changed.update(name for name, _, _ in records)
         self.serial = (self.serial + 1) % SERIAL_MOD or 1
         return True
+
+    def take_changed(self) -> set[str]:
+        """The names changed since the last call (for a cache of answers)."""
+        changed, self.changed = self.changed, set()
+        return changed
 
     def _publish_task(self, task_id: str) -> bool:
         task = self.tasks.get(task_id)
@@ -190,7 +206,7 @@ class RecordBook:
         task = self.tasks.get(status.task_id)
         if task is None:
             return False  # a task we never saw added (or already gone): nothing to publish
-        statuses = (*task.statuses, status)[-KEPT_STATUSES:]
+        statuses = kept_statuses((*task.statuses, status))
         return self.put_task(replace(task, state=state or status.state, statuses=statuses))
 
     def put_agent(self, agent: wire.AgentFacts) -> bool:

@@ -59,7 +59,8 @@ async def running(options: DnsOptions) -> AsyncIterator[DnsDaemon]:
         while not http.started and not serving.done():
             await asyncio.sleep(0.01)
         if serving.done():
-            serving.result()
+            with contextlib.suppress(SystemExit, Exception):  # uvicorn logs a bind error and exits
+                serving.result()
             raise OSError(f"the HTTP API could not bind {options.listen}:{options.http_port}")
         log.info("DNS on %s:%d (udp, tcp), HTTP API on %s:%d", options.listen, options.port, options.listen,
                  options.http_port)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import KazooException, NoNodeError
 
 from meseta.client.operator_stream import OperatorStreamClosed, operator_events
 from meseta.discovery.dns import wire
@@ -106,7 +106,10 @@ class Feed:
         known = locator.leader if isinstance(locator, Detector) else None
         info = known if known is not None else await self._master_info(address)
         if isinstance(locator, Detector):
-            self._contenders = await asyncio.to_thread(contenders, locator)
+            try:
+                self._contenders = await asyncio.to_thread(contenders, locator)
+            except KazooException as exc:  # keep the last list: masterN.D. are a convenience, the leader is known
+                log.warning("could not read the contenders in ZooKeeper: %r", exc)
         await while_leading(locator, address, self._subscribe(address, info))
 
     async def _static_leader(self) -> tuple[str, dict[str, Any]]:

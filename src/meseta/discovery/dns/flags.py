@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+import psutil
+
 from meseta.discovery.dns.options import (
     DnsOptions,
     parse_domain,
@@ -35,6 +39,18 @@ def build_options(master: str, *, domain: str = "meseta", listen: str = "127.0.0
     if not 0 < timeout <= 60:
         raise ValueError(f"--timeout {timeout} must be in (0, 60] seconds")
     return DnsOptions(masters=masters, zk=zk, domain=parse_domain(domain), listen=listen, port=port,
+                      ns_ips=interface_ips() if ipaddress.ip_address(listen).is_unspecified else (),
                       http_port=http_port, ttl=ttl, resolvers=tuple(parse_resolver(r) for r in resolvers),
                       timeout=timeout, ip_sources=parse_ip_sources(ip_sources), enforce_rfc952=enforce_rfc952,
                       set_truncate_bit=set_truncate_bit)
+
+
+def interface_ips() -> tuple[str, ...]:
+    """Every non-loopback address of this host: ``ns1.D.`` when listening on 0.0.0.0 or ::."""
+    found = []
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            ip = ip_literal(address.address.split("%", 1)[0])
+            if ip and not ipaddress.ip_address(ip).is_loopback and not ipaddress.ip_address(ip).is_link_local:
+                found.append(ip)
+    return tuple(dict.fromkeys(found)) or ("127.0.0.1",)

@@ -35,6 +35,7 @@ class DnsOptions:
     soa_refresh: int = 60
     soa_retry: int = 600
     soa_expire: int = 86400
+    ns_ips: tuple[str, ...] = ()  # ns1.D.'s addresses; empty: the --listen address
 
     @property
     def mname(self) -> str:
@@ -42,7 +43,7 @@ class DnsOptions:
 
     def book_config(self) -> BookConfig:
         return BookConfig(domain=self.domain, ip_sources=self.ip_sources, rfc952=self.enforce_rfc952,
-                          ns_ips=(self.listen,))
+                          ns_ips=self.ns_ips or (self.listen,))
 
     def answer_config(self) -> AnswerConfig:
         return AnswerConfig(domain=self.domain, ttl=self.ttl, mname=self.mname, rname=f"root.ns1.{self.domain}.",

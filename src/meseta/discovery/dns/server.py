@@ -1,6 +1,7 @@
 """DNS over UDP and TCP on one asyncio loop: bytes in, the answerer's decision, bytes out.
 
     UDP datagram / TCP message (2-byte length prefix, several per connection)
+      -> answer cache: the same query bytes (after the ID) since the last record change -> bytes
       -> DNSRecord.parse (unparseable: FORMERR when the 12-byte header is there, else dropped)
       -> answer.answer(query, book, config)
            response -> encode within the UDP/EDNS0 or TCP limit
@@ -17,7 +18,7 @@ import struct
 from collections import Counter
 from typing import Any
 
-from dnslib import RCODE, DNSError, DNSHeader, DNSRecord
+from dnslib import QTYPE, RCODE, DNSError, DNSHeader, DNSRecord
 
 from meseta.discovery.dns import answer
 from meseta.discovery.dns.book import RecordBook
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 HEADER_BYTES = 12
 MAX_TCP_CLIENTS = 256  # connections beyond this are closed at once: a bound, not a queue
 TCP_IDLE = 30.0  # seconds a TCP client may stay silent before it is closed (RFC 7766 suggests seconds)
-CACHE_ENTRIES = 50_000  # encoded answers kept until the next record change (then all are dropped)
+CACHE_ENTRIES = 50_000  # encoded answers kept (all dropped when full)
+CacheKey = tuple[bytes, bool]
 
 
 class Answerer:
@@ -38,16 +40,28 @@ class Answerer:
         self.counters: Counter[str] = Counter()
         self._rotation = 0
         # Encoded in-domain answers by (the query's bytes after its ID, transport), each with one variant
-        # per rotation: valid while the book's serial is unchanged. The answerer stays the only decider.
-        self._cache: dict[tuple[bytes, bool], tuple[int, dict[int, bytes]]] = {}
-        self._cache_serial = -1
+        # per rotation. A record change drops the answers that depend on a changed name (the name asked,
+        # SRV targets in the additional section) and every answer that carries the SOA serial.
+        self._cache: dict[CacheKey, tuple[int, dict[int, bytes]]] = {}
+        self._by_name: dict[str, set[CacheKey]] = {}
+        self._with_serial: set[CacheKey] = set()
+        self._cache_serial = book.serial
         self._cache_entries = cache_entries
+        self._inserted = 0
+
+    def _sync_cache(self) -> None:
+        if self._cache_serial == self.book.serial:
+            return
+        self._cache_serial = self.book.serial
+        dropped = self._with_serial
+        self._with_serial = set()
+        for name in self.book.take_changed():
+            dropped |= self._by_name.pop(name, set())
+        for key in dropped:
+            self._cache.pop(key, None)
 
     def _cached(self, data: bytes, tcp: bool) -> bytes | None:
-        if self._cache_serial != self.book.serial:
-            self._cache.clear()
-            self._cache_serial = self.book.serial
-            return None
+        self._sync_cache()
         entry = self._cache.get((bytes(data[2:]), tcp))
         if entry is None:
             return None
@@ -55,12 +69,20 @@ class Answerer:
         encoded = variants.get(self._rotation % count)
         return data[:2] + encoded if encoded is not None else None
 
-    def _remember(self, data: bytes, tcp: bool, count: int, response: bytes) -> None:
-        if len(self._cache) >= self._cache_entries:
-            self._cache.clear()
+    def _remember(self, data: bytes, tcp: bool, reply: DNSRecord, response: bytes) -> None:
+        self._sync_cache()
+        self._inserted += 1
+        if len(self._cache) >= self._cache_entries or self._inserted > 4 * self._cache_entries:
+            for table in (self._cache, self._by_name, self._with_serial):
+                table.clear()
+            self._inserted = 0
         key = (bytes(data[2:]), tcp)
-        entry = self._cache.setdefault(key, (max(count, 1), {}))
+        entry = self._cache.setdefault(key, (max(len(reply.rr), 1), {}))
         entry[1][self._rotation % entry[0]] = response[2:]
+        if reply.auth or any(rr.rtype == QTYPE.SOA for rr in reply.rr):
+            self._with_serial.add(key)
+        for name in {answer.query_name(reply), *(str(rr.rname) for rr in reply.ar if rr.rtype != QTYPE.OPT)}:
+            self._by_name.setdefault(name, set()).add(key)
 
     def _formerr(self, data: bytes) -> bytes | None:
         if len(data) < HEADER_BYTES:
@@ -84,11 +106,10 @@ class Answerer:
             return self._formerr(data), None
         reply = answer.answer(query, self.book, self.config, self._rotation)
         if reply is not None:
-            count = len(reply.rr)
             limit = answer.size_limit(query, tcp)
             response = answer.encode(answer.with_edns(query, reply), limit, self.config.set_truncate_bit)
-            if self._cache_entries:
-                self._remember(data, tcp, count, response)
+            if self._cache_entries and reply.questions:
+                self._remember(data, tcp, reply, response)
             return response, None
         if not self.resolvers:
             self.counters["refused"] += 1
