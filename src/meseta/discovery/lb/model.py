@@ -101,7 +101,7 @@ def build(apps: Sequence[Mapping[str, Any]], settings: Settings,
     rejected: dict[str, str] = {}
     draining: set[str] = set()
     bound: dict[int, str] = {}
-    for app in sorted(apps, key=lambda a: str(a.get("id", ""))):
+    for app in sorted((a for a in apps if isinstance(a, Mapping)), key=lambda a: str(a.get("id", ""))):
         app_id = str(app.get("id", ""))
         try:
             exposed = _services(app, settings, addresses or {})
