@@ -222,3 +222,11 @@ def test_meseta_local_runs_an_lb_for_the_external_group(tmp_path: Path) -> None:
     finally:
         stop_processes([proc])
     assert not processes_with(str(tmp_path / "lb" / "haproxy.cfg")), "HAProxy stopped with meseta local"
+
+
+def test_the_lb_registers_for_its_groups_and_deregisters_on_exit(services: str, tmp_path: Path) -> None:
+    with lb_process(tmp_path, services, group="internal") as running:
+        listed = httpx.get(f"{services}/v2/loadbalancers", timeout=5).json()["loadBalancers"]
+        lb_id = running.status()["lbId"]
+        assert [(r["id"], r["groups"], r["ttlSeconds"]) for r in listed] == [(lb_id, ["internal"], 15)]
+    assert httpx.get(f"{services}/v2/loadbalancers", timeout=5).json()["loadBalancers"] == []
