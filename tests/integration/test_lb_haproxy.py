@@ -230,3 +230,17 @@ def test_the_lb_registers_for_its_groups_and_deregisters_on_exit(services: str, 
         lb_id = running.status()["lbId"]
         assert [(r["id"], r["groups"], r["ttlSeconds"]) for r in listed] == [(lb_id, ["internal"], 15)]
     assert httpx.get(f"{services}/v2/loadbalancers", timeout=5).json()["loadBalancers"] == []
+
+
+def test_reload_mode_applies_every_change_by_a_seamless_reload(services: str, tmp_path: Path) -> None:
+    with lb_process(tmp_path, services, mode="reload") as running:
+        put(services, web_app("/rl", 10161, 1, "r1"))
+        settled(services, "/rl", 1)
+        in_rotation(running, "rl_10161", 1)
+        reloads = running.status()["reloads"]
+        with Load("http://127.0.0.1:10161/", rate=30, threads=1) as load:
+            put(services, web_app("/rl", 10161, 3, "r1"))
+            settled(services, "/rl", 3)
+            in_rotation(running, "rl_10161", 3)
+        assert running.status()["reloads"] > reloads and bodies("http://127.0.0.1:10161/", 3) == {"r1"}
+        assert load.sent > 0 and not [f for f in load.failures if "Connect" in f], load.failures
