@@ -7,8 +7,8 @@ every call that returns it: every object here is built from a whitelist. The lay
                deployments [{id}], tasks? [Task], lastTaskFailure?, taskStats?, readinessCheckResults?
     Task       id appId host slaveId state stagedAt startedAt? version ports servicePorts
                ipAddresses [{ipAddress, protocol}] healthCheckResults? region? zone? role?
-               draining? (Meseta's: true while its load balancers drain it; absent otherwise, and
-               in the kill APIs' answers)
+               (a task its load balancers are draining before its kill shows state TASK_KILLING:
+               Marathon's word for an instance being killed, which marathon-lb also leaves out)
     Group      id apps groups dependencies version pods          (no enforceRole)
     Deployment id version affectedApps affectedPods steps [{actions: [{action, app}]}]
                currentActions [{action, app, readinessCheckResults}] currentStep totalSteps
@@ -227,13 +227,14 @@ def ip_addresses_json(instance: Instance) -> list[dict[str, str]]:
 
 
 def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | None = None,
-              service_ports_of_app: Sequence[int] | None = None, draining: bool = True) -> dict[str, Any]:
+              service_ports_of_app: Sequence[int] | None = None) -> dict[str, Any]:
     """Task: healthCheckResults only when the app has health checks (derived from ``healthy`` unless
-    given). ``service_ports_of_app``: the app's, when many of its tasks are rendered. ``draining``
-    False leaves the key out (the kill APIs' answers, which marathon 0.13.0's kill_task parses)."""
+    given). ``service_ports_of_app``: the app's, when many of its tasks are rendered. A draining
+    task (deploy.drain) is TASK_KILLING: no key of Meseta's own, which marathon 0.13.0 would refuse."""
     result: dict[str, Any] = {
         "id": instance.task_id, "appId": instance.app_id, "host": instance.host, "slaveId": instance.agent_id,
-        "state": instance.state, "stagedAt": timestamp(instance.staged_at), "version": instance.version,
+        "state": "TASK_KILLING" if instance.draining else instance.state,
+        "stagedAt": timestamp(instance.staged_at), "version": instance.version,
         "ports": list(instance.host_ports),
         "servicePorts": list(service_ports_of_app) if service_ports_of_app is not None else service_ports(app),
         "ipAddresses": ip_addresses_json(instance),
@@ -252,8 +253,6 @@ def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | 
             result[key] = instance.agent_fields[agent_field]
     if "role" in app:
         result["role"] = app["role"]
-    if draining and instance.draining:  # Meseta's (deploy.drain); only if true: marathon 0.13.0 refuses unknown keys
-        result["draining"] = True
     return result
 
 

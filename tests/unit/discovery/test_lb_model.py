@@ -48,7 +48,7 @@ def haproxy_accepts(text: str, tmp: Path) -> str | None:
 
 def test_only_running_healthy_ready_tasks_become_servers_with_their_host_ports() -> None:
     apps = [app(tasks=(task("a", 31001), task("b", 31002, alive=False), task("c", 31003, state="TASK_STAGING"),
-                       task("d", 31004, alive=None), task("e", 31005), task("f", 31006, draining=True)))]
+                       task("d", 31004, alive=None), task("e", 31005), task("f", 31006, state="TASK_KILLING")))]
     apps[0]["readinessCheckResults"] = [{"taskId": "e", "ready": False}]
     (service,) = build(apps, S).services
     assert service.name == "web_10001" and service.mode == "http"  # an HTTP health check makes it http
@@ -106,7 +106,7 @@ def test_slots_keep_servers_in_place_and_changes_are_runtime_commands() -> None:
     one = build([app(tasks=(task("a", 31001), task("b", 31002)))], S)
     first = place(one, {})
     assert [s and s.task_id for s in first["web_10001"]] == ["a", "b", None, None, None, None, None, None]
-    two = build([app(tasks=(task("b", 31002), task("c", 31003, draining=False), task("a", 31001, draining=True)))], S)
+    two = build([app(tasks=(task("b", 31002), task("c", 31003), task("a", 31001, state="TASK_KILLING")))], S)
     second = place(two, first)
     assert [s and s.task_id for s in second["web_10001"]][:3] == ["a", "b", "c"]
     assert structure(one, first, S, F) == structure(two, second, S, F)
@@ -132,7 +132,8 @@ def test_a_new_port_a_vhost_or_outgrowing_the_slots_changes_the_structure() -> N
 
 def test_the_rendered_configuration_passes_haproxy_check(tmp_path: Path) -> None:
     model = build([
-        app("/web", 10001, (task("a", 31001), task("b", 31002, draining=True)), HAPROXY_0_VHOST="web.test,*.web.test",
+        app("/web", 10001, (task("a", 31001), task("b", 31002, state="TASK_KILLING")),
+            HAPROXY_0_VHOST="web.test,*.web.test",
             HAPROXY_0_PATH="/api /v2", HAPROXY_0_REDIRECT_TO_HTTPS="true", HAPROXY_0_USE_HSTS="yes",
             HAPROXY_0_BALANCE="leastconn"),
         app("/tcp", 10002, (task("c", 31003),), checks=False, HAPROXY_0_BIND_ADDR="127.0.0.2"),

@@ -64,7 +64,7 @@ def test_a_kill_behind_a_load_balancer_waits_for_its_drain_then_kills() -> None:
                              "appId": "/web", "taskId": t1, "host": "h1", "ports": instance.host_ports,
                              "ipAddresses": [], "deadline": wire.timestamp(NOW + 1 + drain.DRAIN_DEFAULT_SECONDS)})]
     assert instance.draining and instance.killing, "it counts as going away"
-    assert wire.task_json(instance, app)["draining"] is True
+    assert wire.task_json(instance, app)["state"] == "TASK_KILLING"
     assert kills(m.tick(NOW + 2)) == [], "no Kill while the LB has not confirmed"
     assert m.kill_tasks(app, [t1], NOW + 3) == [], "killed again: the wait goes on, not restarted"
     assert m.lb_drained("lb-1", {"taskIds": [t1, "unknown.task"]}, NOW + 4) == [Kill(t1, "S-h1", None)]
@@ -239,7 +239,7 @@ def test_a_rolling_restart_drains_old_instances_only_once_new_ones_serve() -> No
     running = [i for i in m.instances.values() if i.running]
     assert len(running) == 4, "drained instances still run (and serve) until their LBs confirm"
     assert {i.task_id for i in running if i.draining} == set(old)
-    assert "draining" not in wire.task_json(m.instances[new[0]], m.root.apps["/web"]), "absent unless true"
+    assert wire.task_json(m.instances[new[0]], m.root.apps["/web"])["state"] == "TASK_RUNNING"
     assert sorted(kills(m.lb_drained("a", {"taskIds": old}, NOW + 4))) == sorted(old)
 
 

@@ -11,7 +11,8 @@
 A port of an app is exposed when its groups (``HAPROXY_{n}_GROUP``, else ``HAPROXY_GROUP``) meet the
 LB's groups, or the LB serves ``*``. A task is a server when it is TASK_RUNNING, healthy (every
 ``healthCheckResults`` alive, if the app has health checks) and not reported ``ready: false`` by a
-readiness check; ``"draining": true`` keeps it as a draining server. Addresses: host and
+readiness check; a TASK_KILLING task (the services scheduler drains it before its kill) stays a
+draining server. Addresses: host and
 container/bridge networking -> the agent host (resolved by the caller) and the task's host ports;
 container networking -> the task's first IP and the mapping's containerPort.
 """
@@ -119,7 +120,7 @@ def build(apps: Sequence[Mapping[str, Any]], settings: Settings,
             bound[service.port] = app_id
         services.extend(exposed)
         if exposed:
-            draining.update(str(t.get("id")) for t in app.get("tasks") or () if t.get("draining") is True)
+            draining.update(str(t.get("id")) for t in app.get("tasks") or () if t.get("state") == "TASK_KILLING")
     return Model(tuple(sorted(services, key=lambda s: s.name)), rejected, frozenset(draining))
 
 
@@ -191,14 +192,15 @@ def _servers(app: Mapping[str, Any], index: int, mode: str, mappings: list[Any],
     servers = []
     for task in app.get("tasks") or ():
         task_id = str(task.get("id"))
-        if task.get("state") != "TASK_RUNNING" or task_id in unready:
+        state = task.get("state")
+        if state not in ("TASK_RUNNING", "TASK_KILLING") or task_id in unready:
             continue
         results = task.get("healthCheckResults") or []
         if checked and not (results and all(r.get("alive") is True for r in results)):
             continue
         address = _address(task, index, mode, mappings, addresses)
         if address is not None:
-            servers.append(Server(f"{task_id}#{index}", task_id, *address, draining=task.get("draining") is True))
+            servers.append(Server(f"{task_id}#{index}", task_id, *address, draining=state == "TASK_KILLING"))
     return sorted(servers, key=lambda s: s.key)
 
 

@@ -247,7 +247,7 @@ class ServicesApi:
         drained = not (wipe or flag(request, "force"))  # wipe and force skip the load balancers' drain
         await self.actor.run(lambda now: ((), self.machine.kill_tasks(app, [i.task_id for i in targets], now,
                                                                       drained=drained)))
-        rendered = [wire.task_json(i, app, draining=False) for i in targets]  # what kill_task parses
+        rendered = [wire.task_json(i, app) for i in targets]
         return JSONResponse({"task": rendered[0]} if rest else {"tasks": rendered})
 
     def _kill_and_scale(self, kills: dict[str, list[str]], now: float, force: bool) -> Any:
@@ -299,7 +299,7 @@ class ServicesApi:
         await self.actor.run(lambda now: ((), [e for a, ts in by_app.items()
                                                 for e in self.machine.kill_tasks(self.machine.root.apps[a], ts, now,
                                                                                  drained=drained)]))
-        return JSONResponse({"tasks": [wire.task_json(i, self.machine.root.apps[i.app_id], draining=False)
+        return JSONResponse({"tasks": [wire.task_json(i, self.machine.root.apps[i.app_id])
                                        for i in killed]})
 
     # ------------------------------------------------------------ deployments, queue
