@@ -88,14 +88,27 @@ class Feed:
         locator = await locate_masters(self.options.zk) if self.options.zk else None
         backoff = BACKOFF_FIRST
         while True:
+            subscriptions = self.status.subscriptions
             try:
                 await self._follow_once(locator)
-                backoff = BACKOFF_FIRST
             except (FeedBroken, OperatorStreamClosed, httpx.HTTPError, OSError, ValueError) as exc:
                 log.warning("operator event stream: %s; retrying in %.2fs", exc, backoff)
             self.status.connected, self.status.stale = False, True
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            if self.status.subscriptions != subscriptions:
+                backoff = BACKOFF_FIRST  # it was subscribed: a new break starts the backoff again
+            leader_changed = await self._pause(locator, backoff)
+            backoff = BACKOFF_FIRST if leader_changed else min(backoff * 2, BACKOFF_MAX)
+
+    async def _pause(self, locator: MasterLocator | None, seconds: float) -> bool:
+        """Wait ``seconds``, or less when ZooKeeper names another leader meanwhile (-> True)."""
+        if not isinstance(locator, Detector):
+            await asyncio.sleep(seconds)
+            return False
+        try:
+            await asyncio.wait_for(locator.wait_change(locator.address()), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _follow_once(self, locator: MasterLocator | None) -> None:
         if locator is None:
