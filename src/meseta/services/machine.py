@@ -12,6 +12,8 @@
               instances: offer_matching.match on what is left -> one Launch | Decline
               (services.offer_handling, a mixin of the machine)
     status update -> the instance moves; terminal ones are forgotten (and feed the backoff)
+    kill of a running instance behind a live load balancer -> draining, instance_draining_event;
+        Kill once its LBs confirm, or at the deadline (services.deploy.drain)
 
 The launch queue is a count per app; an instance exists from its launch (Store before Launch,
 so a new leader knows every task it may find running).
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meseta.services import codec, wire
-from meseta.services.deploy import deployments, group_versions, groups
+from meseta.services.deploy import deployments, drain, group_versions, groups
 from meseta.services.deploy.app_step import ActionKind, AppStep, is_expunged, is_inactive, kill_order, step_app
 from meseta.services.deploy.deployments import DeploymentPlan, StepProgress
 from meseta.services.deploy.groups import RootGroup
@@ -111,6 +113,8 @@ class ServicesMachine(OfferHandling):
     versions: dict[str, dict[str, App]] = field(default_factory=dict)  # app id -> version -> definition
     group_versions: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # id -> version -> snapshot
     readiness_results: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> last result
+    lbs: drain.DrainBook = field(default_factory=drain.DrainBook)  # soft state: never stored
+    undrained: set[str] = field(default_factory=set)  # task ids whose coming kill skips the drain (force)
     framework_id: str | None = None
     suppressed: bool = False  # we asked the master for no offers
     declined_idle: bool = False  # offers were declined for IDLE_DECLINE_SECONDS since the last REVIVE
@@ -129,6 +133,7 @@ class ServicesMachine(OfferHandling):
             self.group_versions.setdefault(group_id, {})[version] = snap
         self.instances = {k: codec.instance_from_json(v) for k, v in stored.get("instance", {}).items()}
         for instance in self.instances.values():
+            instance.draining = False  # drains are soft state: a stored kill is sent again by the tick
             self.by_app.setdefault(instance.app_id, {})[instance.task_id] = instance
         for plan_id, data in stored.get("deployment", {}).items():
             self.running[plan_id] = Running(codec.plan_from_json(data), int(data.get("step", 0)),
@@ -271,7 +276,7 @@ class ServicesMachine(OfferHandling):
     def tick(self, now: float, *, full: bool = True) -> list[Effect]:
         """Advance the deployments, and keep the apps no deployment holds at their target: every
         app (``full``, the periodic tick), or only those whose instances or definition moved."""
-        effects: list[Effect] = []
+        effects: list[Effect] = self._drains_over(now)
         for running in list(self.running.values()):
             effects += self._advance(running, now)
         held = {a for running in self.running.values() for a in deployments.affected_apps(running.plan)}
@@ -389,7 +394,8 @@ class ServicesMachine(OfferHandling):
         after their kill (a KILL lost on the way, or sent while not subscribed)."""
         gone: list[tuple[str, str, Any]] = []
         effects: list[Effect] = []
-        for task_id in [t for t, i in self.instances.items() if i.state == "TASK_UNREACHABLE" or i.killing]:
+        for task_id in [t for t, i in self.instances.items()
+                        if i.state == "TASK_UNREACHABLE" or (i.killing and t not in self.lbs.drains)]:
             instance = self.instances[task_id]
             app = self.root.apps.get(instance.app_id) or self._target_of(instance.app_id)
             if instance.state == "TASK_UNREACHABLE" and (app is None or is_expunged(app, instance, now)):
@@ -412,21 +418,91 @@ class ServicesMachine(OfferHandling):
                 self.stats.setdefault(app["id"], LaunchStats(now))
         return self.kill_tasks(app, list(outcome.kill), now)
 
-    def kill_tasks(self, app: App, task_ids: list[str], now: float) -> list[Effect]:
+    def kill_tasks(self, app: App, task_ids: list[str], now: float, *, drained: bool = True) -> list[Effect]:
+        """Kill these instances of ``app``: a running one behind a live load balancer is drained
+        first (unless ``drained`` is False: wipe or force, which also ends a drain under way)."""
         effects: list[Effect] = []
+        lbs: set[str] | None = None
         for task_id in task_ids:
             instance = self.instances.get(task_id)
-            if instance is None or instance.killing:
+            if instance is None:
+                continue
+            undrained = not drained or task_id in self.undrained
+            self.undrained.discard(task_id)
+            if instance.killing:
+                if undrained and task_id in self.lbs.drains:  # a forced kill ends the wait
+                    self.lbs.forget(task_id)
+                    effects.append(self._kill(app, instance, now))
                 continue
             instance.killing = True
             self.dirty.add(instance.app_id)
+            if not undrained and instance.running and app.get("taskKillGracePeriodSeconds") != 0:  # 0: no wait
+                lbs = self.lbs.matching(app, now) if lbs is None else lbs
+                if lbs:
+                    effects.append(self._drain(app, instance, lbs, now))
+                    continue
             effects.append(self._kill(app, instance, now))
+        return effects
+
+    def _drain(self, app: App, instance: Instance, lbs: set[str], now: float) -> Emit:
+        grace = app.get("taskKillGracePeriodSeconds")  # None (unset) or > 0 here
+        deadline = now + (float(grace) if grace else drain.DRAIN_DEFAULT_SECONDS)
+        self.lbs.start(instance.task_id, instance.app_id, lbs, deadline, float(grace) if grace else None)
+        instance.draining = True
+        return Emit(wire.event("instance_draining_event", wire.timestamp(now), appId=instance.app_id,
+                               taskId=instance.task_id, host=instance.host, ports=list(instance.host_ports),
+                               ipAddresses=wire.ip_addresses_json(instance), deadline=wire.timestamp(deadline)))
+
+    def _drains_over(self, now: float, among: list[str] | None = None) -> list[Effect]:
+        """The Kills of the drains that are over (confirmed by every LB still live, or past the
+        deadline); ``among``: only those of these task ids."""
+        if not self.lbs.drains:
+            return []
+        effects: list[Effect] = []
+        for over in self.lbs.due(now, among):
+            instance = self.instances.get(over.task_id)
+            if instance is not None and instance.killing:
+                instance.kill_sent_at = now
+                effects.append(Kill(instance.task_id, instance.agent_id, over.kill_grace))
         return effects
 
     def _kill(self, app: App, instance: Instance, now: float) -> Kill:
         instance.kill_sent_at = now
         grace = app.get("taskKillGracePeriodSeconds")
         return Kill(instance.task_id, instance.agent_id, float(grace) if grace else None)
+
+    # ================================================================ load balancers (a Meseta extension)
+    def lb_register(self, lb_id: str, body: Any, now: float) -> dict[str, Any]:
+        """PUT /v2/loadbalancers/{lbId}: register or renew (422 naming the field; nothing changes)."""
+        _check_lb_id(lb_id)
+        groups_, ttl, problems = drain.parse_registration(body)
+        if problems:
+            raise ApiError(422, wire.invalid_body(problems))
+        self.lbs.expire(now)
+        return drain.registration_json(self.lbs.register(lb_id, groups_, ttl, now))
+
+    def lb_unregister(self, lb_id: str, now: float) -> list[Effect]:
+        """DELETE /v2/loadbalancers/{lbId}: the drains that waited only on it end."""
+        _check_lb_id(lb_id)
+        if not self.lbs.unregister(lb_id, now):
+            raise ApiError(404, {"message": f"Load balancer '{lb_id}' is not registered"})
+        return self._drains_over(now)
+
+    def lb_drained(self, lb_id: str, body: Any, now: float) -> list[Effect]:
+        """POST /v2/loadbalancers/{lbId}/drained: the LB no longer routes to these tasks
+        (unknown ones are ignored); the Kills of the drains now over."""
+        _check_lb_id(lb_id)
+        task_ids, problems = drain.parse_drained(body)
+        if problems:
+            raise ApiError(422, wire.invalid_body(problems))
+        if self.lbs.live(lb_id, now) is None:
+            raise ApiError(404, {"message": f"Load balancer '{lb_id}' is not registered"})
+        self.lbs.confirm(lb_id, task_ids)
+        return self._drains_over(now, task_ids)
+
+    def lb_list(self, now: float) -> list[dict[str, Any]]:
+        self.lbs.expire(now)
+        return [drain.registration_json(r) for _, r in sorted(self.lbs.registrations.items())]
 
     # ================================================================ updates
     def status(self, status: dict[str, Any], now: float) -> list[Effect]:
@@ -473,6 +549,8 @@ class ServicesMachine(OfferHandling):
                                       version=instance.version, alive=instance.healthy)))
         if state in TERMINAL_STATES:
             self.readiness_results.pop(task_id, None)
+            self.lbs.forget(task_id)
+            self.undrained.discard(task_id)
             del self.instances[task_id]
             self.by_app.get(instance.app_id, {}).pop(task_id, None)
             effects.append(Store((("instance", task_id, None),), sync=False))
@@ -573,6 +651,12 @@ class ServicesMachine(OfferHandling):
         restarted = replace_version(app, version)
         target = RootGroup({**self.root.apps, app_id: restarted}, self.root.groups, version)
         return self.deploy(target, now, force=force, restarted=[app_id])
+
+
+def _check_lb_id(lb_id: str) -> None:
+    problem = drain.lb_id_problem(lb_id)
+    if problem is not None:
+        raise ApiError(422, wire.invalid_body([("/id", f"lbId {problem}")]))
 
 
 def _note_health(instance: Instance, healthy: bool, now: float) -> None:

@@ -10,6 +10,8 @@ An :class:`Instance` is one task of an app, as the scheduler tracks it::
                                             |                 |
                                             +-> terminal <----+   (killed, failed, finished, lost...)
        TASK_UNREACHABLE (agent partitioned) -> RUNNING again, or replaced after inactiveAfterSeconds
+    TASK_RUNNING --kill decided, app behind a load balancer--> draining (killing) --drained
+       or deadline--> Kill sent
 
 ``agent_fields`` holds the constraint fields of the agent it runs on, formatted as strings
 (``hostname``, ``@hostname``, ``@region``, ``@zone`` and every attribute name), so that
@@ -44,7 +46,8 @@ class Instance:
     ready: bool | None = None  # readiness (only checked during deployments)
     host_ports: list[int] = field(default_factory=list)
     agent_fields: dict[str, str] = field(default_factory=dict)
-    killing: bool = False  # a kill was sent
+    killing: bool = False  # a kill was decided (sent, or waiting for its load balancers to drain it)
+    draining: bool = False  # its kill waits for the load balancers to drain it (services.deploy.drain)
     kill_sent_at: float | None = None  # when (sent again if the task is still there 10 s later)
     unreachable_since: float | None = None
     health_first_success: float | None = None  # health as the agent's checks reported it (epoch s)

@@ -7,6 +7,8 @@ every call that returns it: every object here is built from a whitelist. The lay
                deployments [{id}], tasks? [Task], lastTaskFailure?, taskStats?, readinessCheckResults?
     Task       id appId host slaveId state stagedAt startedAt? version ports servicePorts
                ipAddresses [{ipAddress, protocol}] healthCheckResults? region? zone? role?
+               draining? (Meseta's: true while its load balancers drain it; absent otherwise, and
+               in the kill APIs' answers)
     Group      id apps groups dependencies version pods          (no enforceRole)
     Deployment id version affectedApps affectedPods steps [{actions: [{action, app}]}]
                currentActions [{action, app, readinessCheckResults}] currentStep totalSteps
@@ -225,9 +227,10 @@ def ip_addresses_json(instance: Instance) -> list[dict[str, str]]:
 
 
 def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | None = None,
-              service_ports_of_app: Sequence[int] | None = None) -> dict[str, Any]:
+              service_ports_of_app: Sequence[int] | None = None, draining: bool = True) -> dict[str, Any]:
     """Task: healthCheckResults only when the app has health checks (derived from ``healthy`` unless
-    given). ``service_ports_of_app``: the app's, when many of its tasks are rendered."""
+    given). ``service_ports_of_app``: the app's, when many of its tasks are rendered. ``draining``
+    False leaves the key out (the kill APIs' answers, which marathon 0.13.0's kill_task parses)."""
     result: dict[str, Any] = {
         "id": instance.task_id, "appId": instance.app_id, "host": instance.host, "slaveId": instance.agent_id,
         "state": instance.state, "stagedAt": timestamp(instance.staged_at), "version": instance.version,
@@ -249,6 +252,8 @@ def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | 
             result[key] = instance.agent_fields[agent_field]
     if "role" in app:
         result["role"] = app["role"]
+    if draining and instance.draining:  # Meseta's (deploy.drain); only if true: marathon 0.13.0 refuses unknown keys
+        result["draining"] = True
     return result
 
 

@@ -13,6 +13,8 @@
     GET|POST|PUT|DELETE /v2/groups[/<id>]     tree; create, update ({"scaleBy"}, {"version": v} rolls back;
                                               ?dryRun=true: the plan's steps, nothing deployed)
     GET  /v2/groups/<id>/versions[/<v>]   PUT /v2/groups/<id>/versions/<v> (roll back)
+    GET  /v2/loadbalancers   PUT|DELETE /v2/loadbalancers/<lbId>   POST /v2/loadbalancers/<lbId>/drained
+                                              (Meseta's: registrations and drains, services.deploy.drain)
 
 Repeated slashes collapse (the client sends ``/v2/apps//web``); query booleans are read
 case-insensitively; an ``embed``, ``status`` or ``event_type`` value the endpoint does not know
@@ -36,7 +38,7 @@ from meseta.runtime.http import RecordStream
 from meseta.services import wire
 from meseta.services.deploy import deployments, groups
 from meseta.services.deploy.groups import RootGroup
-from meseta.services.effects import Emit
+from meseta.services.effects import Emit, Kill
 from meseta.services.machine import ApiError, ServicesMachine
 from meseta.services.model import App
 from meseta.services.shell.actor import ServicesActor
@@ -242,8 +244,10 @@ class ServicesApi:
             plan = await self.actor.run(lambda now: self._kill_and_scale({app_id: [i.task_id for i in targets]},
                                                                          now, flag(request, "force")))
             return self._deployed(plan.id, plan.version)
-        await self.actor.run(lambda now: ((), self.machine.kill_tasks(app, [i.task_id for i in targets], now)))
-        rendered = [wire.task_json(i, app) for i in targets]
+        drained = not (wipe or flag(request, "force"))  # wipe and force skip the load balancers' drain
+        await self.actor.run(lambda now: ((), self.machine.kill_tasks(app, [i.task_id for i in targets], now,
+                                                                      drained=drained)))
+        rendered = [wire.task_json(i, app, draining=False) for i in targets]  # what kill_task parses
         return JSONResponse({"task": rendered[0]} if rest else {"tasks": rendered})
 
     def _kill_and_scale(self, kills: dict[str, list[str]], now: float, force: bool) -> Any:
@@ -254,7 +258,13 @@ class ServicesApi:
             app = m.root.apps[app_id]
             scaled = {**app, "instances": max(0, int(app["instances"]) - len(task_ids))}
             target = groups.put_app(target, scaled, version=version)
-        return m.deploy(target, now, force=force, kill=kills)
+        forced = {t for ts in kills.values() for t in ts} if force else set()
+        m.undrained |= forced  # force also skips the load balancers' drain of the named tasks
+        try:
+            return m.deploy(target, now, force=force, kill=kills)
+        except ApiError:
+            m.undrained -= forced
+            raise
 
     async def tasks(self, request: Request) -> Response:
         wanted = {*choices(request, "status", TASK_STATUSES, fold_case=True),
@@ -285,9 +295,12 @@ class ServicesApi:
             plan = await self.actor.run(lambda now: self._kill_and_scale(by_app, now, flag(request, "force")))
             return self._deployed(plan.id, plan.version)
         killed = [self.machine.instances[t] for ts in by_app.values() for t in ts]
+        drained = not flag(request, "force")
         await self.actor.run(lambda now: ((), [e for a, ts in by_app.items()
-                                                for e in self.machine.kill_tasks(self.machine.root.apps[a], ts, now)]))
-        return JSONResponse({"tasks": [wire.task_json(i, self.machine.root.apps[i.app_id]) for i in killed]})
+                                                for e in self.machine.kill_tasks(self.machine.root.apps[a], ts, now,
+                                                                                 drained=drained)]))
+        return JSONResponse({"tasks": [wire.task_json(i, self.machine.root.apps[i.app_id], draining=False)
+                                       for i in killed]})
 
     # ------------------------------------------------------------ deployments, queue
     async def deployments(self, request: Request) -> Response:
@@ -340,6 +353,33 @@ class ServicesApi:
             raise ApiError(404, {"message": f"Application {app_id} not found in tasks queue."})
         self.machine.delays.reset(app_id)
         return Response(status_code=204)
+
+    # ------------------------------------------------------------ load balancers (Meseta's)
+    async def loadbalancers(self, request: Request) -> Response:
+        listed = await self.actor.run(lambda now: (self.machine.lb_list(now), []))
+        return JSONResponse({"loadBalancers": listed})
+
+    async def loadbalancer(self, request: Request) -> Response:
+        """PUT registers or renews (the registration), DELETE forgets (``{"id"}``)."""
+        lb_id = request.path_params["lb_id"]
+        if request.method == "PUT":
+            body = await read_json(request)
+            registration = await self.actor.run(lambda now: (self.machine.lb_register(lb_id, body, now), []))
+            return JSONResponse(registration)
+        await self.actor.run(lambda now: ((), self.machine.lb_unregister(lb_id, now)))
+        return JSONResponse({"id": lb_id})
+
+    async def loadbalancer_drained(self, request: Request) -> Response:
+        """``{"taskIds"}`` no longer routed to by the LB; answers ``{"killed"}``: the tasks whose
+        Kill this confirmation sent."""
+        lb_id = request.path_params["lb_id"]
+        body = await read_json(request)
+
+        def confirm(now: float) -> Any:
+            effects = self.machine.lb_drained(lb_id, body, now)
+            return [e.task_id for e in effects if isinstance(e, Kill)], effects
+
+        return JSONResponse({"killed": await self.actor.run(confirm)})
 
     # ------------------------------------------------------------ groups, info, events
     async def groups(self, request: Request) -> Response:
@@ -549,6 +589,9 @@ def build_services_app(actor: ServicesActor, info: Callable[[], dict[str, Any]])
         Route("/v2/groups", guarded(api.groups), methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/v2/groups/{rest:path}", guarded(api.groups), methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/v2/events", guarded(api.events), methods=["GET"]),
+        Route("/v2/loadbalancers", guarded(api.loadbalancers), methods=["GET"]),
+        Route("/v2/loadbalancers/{lb_id}", guarded(api.loadbalancer), methods=["PUT", "DELETE"]),
+        Route("/v2/loadbalancers/{lb_id}/drained", guarded(api.loadbalancer_drained), methods=["POST"]),
     ]
     app = Starlette(routes=routes)
 

@@ -27,8 +27,9 @@ CLIENT_KNOWN_TYPES = frozenset({
     "instance_health_changed_event", "pod_created_event", "pod_updated_event", "pod_deleted_event",
 })
 # Every type Marathon 1.10 has (a subscription may filter on any; another name is a mistake: 400).
+# Meseta's instance_draining_event (services.deploy.drain) only reaches those that ask for it by name.
 EVENT_TYPES = CLIENT_KNOWN_TYPES | {"scheduler_registered_event", "scheduler_reregistered_event",
-                                    "scheduler_disconnected_event"}
+                                    "scheduler_disconnected_event", "instance_draining_event"}
 QUEUE_LIMIT = 10_000
 
 
