@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 pymesos = pytest.importorskip("pymesos")
 from pymesos import MesosOperatorMasterDriver, OperatorMaster  # noqa: E402
 
-from meseta.client.operator_stream import operator_events  # noqa: E402
+from meseta.client.operator_stream import OperatorStreamClosed, operator_events  # noqa: E402
 from meseta.protocol.recordio import RecordIODecoder  # noqa: E402
 from meseta.runtime.serve import free_port  # noqa: E402
 from meseta.testing.clusters import FAST_ALLOCATION, start_daemon, wait_for_agents  # noqa: E402
@@ -335,6 +335,24 @@ def test_hostile_subscribe_and_get_calls(fuzz_master: tuple[str, Path], mutation
         while not records:
             records = decoder.feed(next(chunks))
         assert json.loads(records[0])["type"] == "SUBSCRIBED"
+
+
+def test_beyond_the_limit_the_oldest_subscriber_is_cut_off(fuzz_master: tuple[str, Path]) -> None:
+    master, _ = fuzz_master  # --max-operator-event-stream-subscribers 2
+
+    async def run() -> None:
+        streams = [operator_events(master) for _ in range(3)]
+        for stream in streams:
+            assert (await anext(stream))["type"] == "SUBSCRIBED"
+        with pytest.raises(OperatorStreamClosed):
+            while True:  # what was already on its way, then the end
+                await anext(streams[0])
+        assert await asyncio.to_thread(metric, master, "master/operator_event_stream_subscribers") == 2
+        for stream in streams[1:]:
+            assert (await anext(stream))["type"] == "HEARTBEAT"
+            await stream.aclose()
+
+    asyncio.run(run())
 
 
 def test_after_the_fuzzing_nothing_is_left_behind(fuzz_master: tuple[str, Path]) -> None:
