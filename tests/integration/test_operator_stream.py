@@ -366,7 +366,7 @@ def test_after_the_fuzzing_nothing_is_left_behind(fuzz_master: tuple[str, Path])
 # ----------------------------------------------------------------------------- stand-by masters
 
 
-def test_the_client_follows_a_standby_to_the_leader(tmp_path: Path, single_node: Ensemble) -> None:
+def test_the_client_follows_a_standby_or_zookeeper_to_the_leader(tmp_path: Path, single_node: Ensemble) -> None:
     with HaCluster(tmp_path, single_node.hosts, masters=2, agents=0) as cluster:
         cluster.wait(lambda s: True, 60, "a leader")
         leader = cluster.leader()
@@ -384,3 +384,10 @@ def test_the_client_follows_a_standby_to_the_leader(tmp_path: Path, single_node:
 
         event = asyncio.run(first())
         assert event["type"] == "SUBSCRIBED" and "get_agents" in event["subscribed"]["get_state"]
+
+        async def through_zookeeper() -> dict[str, Any]:
+            async for event in operator_events(cluster.zk_url):
+                return event
+            raise AssertionError("no event")
+
+        assert asyncio.run(through_zookeeper())["type"] == "SUBSCRIBED"
