@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/dns_latency.py
 	$(PY) benchmarks/dns_throughput.py
 	$(PY) benchmarks/dns_throughput.py --no-cache
+	$(PY) benchmarks/lb_rolling.py
 
 clean:
 	rm -rf $(VENV) work .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from meseta import __version__
+from meseta.cli.run_lb import _port_range, lb, local_lb, parse_port_range
 
 if TYPE_CHECKING:
     from meseta.agent.options import AgentOptions
@@ -363,6 +364,8 @@ def local(
     image_gc: str = typer.Option(None, help="Bytes of images each agent keeps, e.g. 2GB."),
     dns_port: int = typer.Option(8053, help="Port of the Mesos-DNS server, UDP and TCP (0: none); its HTTP API "
                                  "takes the next free port from 8123."),
+    lb_port_range: str = typer.Option("10000-20000", help="Service ports the built-in `meseta lb` binds (it runs "
+                                      "when haproxy is on PATH and the services API is on).", callback=_port_range),
 ) -> None:
     """Run a master, AGENTS agents, the services and the jobs schedulers on one event loop: a whole cluster here."""
     work_dir = work_dir.resolve()
@@ -370,7 +373,8 @@ def local(
     images = {"docker_registry": _registry_option(docker_registry), "docker_config": docker_config,
               "image_gc": _size_option("--image-gc", image_gc)}
     _run(_serve_local(work_dir, ip, port, agents, agent_resources, switch_user, isolation, services_port,
-                      jobs_port, cni_dir, network_cni_plugins_dir if cni else None, images, dns_port))
+                      jobs_port, cni_dir, network_cni_plugins_dir if cni else None, images, dns_port,
+                      lb_port_range=parse_port_range(lb_port_range)))
 
 
 def _default_cni_configs(work_dir: Path) -> Path:
@@ -402,7 +406,8 @@ def _next_free_port(ip: str, start: int, taken: set[int]) -> int:
 async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources: str, switch_user: bool,
                        isolation: str = "posix/cpu,posix/mem", services_port: int = 0, jobs_port: int = 0,
                        cni_config_dir: Path | None = None, cni_plugins_dir: Path | None = None,
-                       images: dict[str, Any] | None = None, dns_port: int = 0) -> None:
+                       images: dict[str, Any] | None = None, dns_port: int = 0,
+                       lb_port_range: tuple[int, int] | None = None) -> None:
     from meseta.agent.daemon import build_agent, run_agent
     from meseta.agent.options import AgentOptions
     from meseta.core.resources import Resources, share_of_ranges
@@ -438,6 +443,9 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         await services_actor.start()
         runs.append(asyncio.create_task(server(services_app, ip, services_port).serve()))
         console.print(f"  services  http://{ip}:{services_port}   (Marathon API: /v2/apps, /v2/deployments, ...)")
+        services_url = f"http://{ip}:{services_port}"
+        if lb_port_range is not None and (balancer := local_lb(work_dir, ip, services_url, lb_port_range, taken)):
+            runs.append(asyncio.create_task(balancer.run()))
     jobs_actor = None
     if jobs_port:
         from meseta.jobs.daemon import JobsOptions, build_jobs
@@ -651,6 +659,8 @@ def version() -> None:
 from meseta.cli.submit import submit  # noqa: E402  (its module loads no daemon)
 
 app.command()(submit)
+
+app.command(name="lb")(lb)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
