@@ -20,14 +20,16 @@ from hypothesis import strategies as st
 pymesos = pytest.importorskip("pymesos")
 from pymesos import MesosOperatorMasterDriver, OperatorMaster  # noqa: E402
 
-from meseta.client.operator_stream import operator_events  # noqa: E402
+from meseta.client.operator_stream import OperatorStreamClosed, operator_events  # noqa: E402
 from meseta.protocol.recordio import RecordIODecoder  # noqa: E402
 from meseta.runtime.serve import free_port  # noqa: E402
 from meseta.testing.clusters import FAST_ALLOCATION, start_daemon, wait_for_agents  # noqa: E402
+from meseta.testing.ha_cluster import HaCluster  # noqa: E402
 from meseta.testing.mutations import Mutation, mutated  # noqa: E402
 from meseta.testing.processes import stop_processes  # noqa: E402
 from meseta.testing.pymesos_recorder import Recorder, driver_for, task  # noqa: E402
 from meseta.testing.waiting import wait_until  # noqa: E402
+from meseta.testing.zookeeper import Ensemble  # noqa: E402
 
 FAST_PINGS = ("--agent-ping-timeout", "0.3", "--max-agent-ping-timeouts", "2")
 
@@ -217,11 +219,16 @@ def test_a_subscriber_that_never_reads_is_cut_off(master: str, tmp_path: Path) -
         wait_until(lambda: metric(master, "master/operator_event_stream_subscribers") == 0, 10,
                    "the stalled subscriber to be cut off")
         assert call(master, "GET_HEALTH")["get_health"] == {"healthy": True}
+        stalled.settimeout(10)  # the master reset the connection, dropping what it still buffered
+        with pytest.raises(ConnectionResetError):
+            while stalled.recv(1 << 20):
+                pass
     finally:
         stalled.close()
 
 
-UPDATES = 16_000  # more than a subscriber may leave unread (10 000), with room for the socket buffers
+UPDATES = 1600  # of ~20 KB each: more than a subscriber may leave unread (16 MiB), with the socket buffers
+AHEAD = 200  # calls the framework may be ahead of the reading subscriber (4 MB of events)
 
 
 async def _updates_while_reading(master: str, count: int) -> tuple[int, int]:
@@ -229,7 +236,6 @@ async def _updates_while_reading(master: str, count: int) -> tuple[int, int]:
     FRAMEWORK_UPDATED each). Returns (calls accepted, FRAMEWORK_UPDATED events read)."""
     got = 0
     ready = asyncio.Event()
-    done = asyncio.Event()
 
     async def read() -> None:
         nonlocal got
@@ -239,12 +245,11 @@ async def _updates_while_reading(master: str, count: int) -> tuple[int, int]:
             elif event["type"] == "FRAMEWORK_UPDATED":
                 got += 1
                 if got == count:
-                    done.set()
                     return
 
     reading = asyncio.create_task(read())
     await asyncio.wait_for(ready.wait(), 10)
-    info = {"user": "u", "name": "churn", "labels": {"labels": [{"key": "pad", "value": "x" * 400}]}}
+    info = {"user": "u", "name": "churn", "labels": {"labels": [{"key": "pad", "value": "x" * 20_000}]}}
     subscribe = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
     async with (httpx.AsyncClient(base_url=f"http://{master}", timeout=httpx.Timeout(10, read=None)) as http,
                 http.stream("POST", "/api/v1/scheduler", json=subscribe, headers={"Accept": "application/json"})
@@ -261,12 +266,13 @@ async def _updates_while_reading(master: str, count: int) -> tuple[int, int]:
             async def post(n: int) -> None:
                 nonlocal sent
                 for _ in range(n):
+                    while sent - got > AHEAD:  # the reader keeps up (a busy machine may slow it)
+                        await asyncio.sleep(0.01)
                     response = await http.post("/api/v1/scheduler", json=update, headers=headers)
                     sent += response.status_code == 200
 
             await asyncio.gather(*(post(count // 8) for _ in range(8)))
-            await asyncio.wait_for(done.wait(), 60)
-    reading.cancel()
+            await asyncio.wait_for(reading, 60)
     return sent, got
 
 
@@ -331,9 +337,57 @@ def test_hostile_subscribe_and_get_calls(fuzz_master: tuple[str, Path], mutation
         assert json.loads(records[0])["type"] == "SUBSCRIBED"
 
 
+def test_beyond_the_limit_the_oldest_subscriber_is_cut_off(fuzz_master: tuple[str, Path]) -> None:
+    master, _ = fuzz_master  # --max-operator-event-stream-subscribers 2
+
+    async def run() -> None:
+        streams = [operator_events(master) for _ in range(3)]
+        for stream in streams:
+            assert (await anext(stream))["type"] == "SUBSCRIBED"
+        with pytest.raises(OperatorStreamClosed):
+            while True:  # what was already on its way, then the end
+                await anext(streams[0])
+        assert await asyncio.to_thread(metric, master, "master/operator_event_stream_subscribers") == 2
+        for stream in streams[1:]:
+            assert (await anext(stream))["type"] == "HEARTBEAT"
+            await stream.aclose()
+
+    asyncio.run(run())
+
+
 def test_after_the_fuzzing_nothing_is_left_behind(fuzz_master: tuple[str, Path]) -> None:
     master, log = fuzz_master
     wait_until(lambda: metric(master, "master/operator_event_stream_subscribers") == 0, 10, "every stream closed")
     assert call(master, "GET_STATE")["get_state"]["get_tasks"]["tasks"] == []
     text = log.read_text()
     assert "Traceback" not in text and "deposed" not in text, text[-2000:]
+
+
+# ----------------------------------------------------------------------------- stand-by masters
+
+
+def test_the_client_follows_a_standby_or_zookeeper_to_the_leader(tmp_path: Path, single_node: Ensemble) -> None:
+    with HaCluster(tmp_path, single_node.hosts, masters=2, agents=0) as cluster:
+        cluster.wait(lambda s: True, 60, "a leader")
+        leader = cluster.leader()
+        assert leader is not None
+        standby = f"127.0.0.1:{cluster.master_ports[1 - leader]}"
+        wait_until(lambda: _healthy(standby), 30, "the stand-by to answer")
+        raw = httpx.post(f"http://{standby}/api/v1", json={"type": "SUBSCRIBE"}, timeout=10)
+        assert raw.status_code == 307  # as every other operator call
+        assert raw.headers["location"].startswith(f"//127.0.0.1:{cluster.master_ports[leader]}/api/v1")
+
+        async def first() -> dict[str, Any]:
+            async for event in operator_events(standby):
+                return event
+            raise AssertionError("no event")
+
+        event = asyncio.run(first())
+        assert event["type"] == "SUBSCRIBED" and "get_agents" in event["subscribed"]["get_state"]
+
+        async def through_zookeeper() -> dict[str, Any]:
+            async for event in operator_events(cluster.zk_url):
+                return event
+            raise AssertionError("no event")
+
+        assert asyncio.run(through_zookeeper())["type"] == "SUBSCRIBED"

@@ -138,6 +138,7 @@ def test_an_unreachable_agent_is_removed_and_its_tasks_updated_by_the_master() -
     lost, removed = operator(effects)
     assert lost["task_updated"]["state"] == "TASK_LOST"
     assert lost["task_updated"]["status"]["source"] == "SOURCE_MASTER"
+    assert lost["task_updated"]["status"]["reason"] == "REASON_AGENT_REMOVED"
     assert lost["task_updated"]["status"]["task_id"] == {"value": "t1"}
     assert removed["agent_removed"] == {"agent_id": {"value": agent_id}}
 
@@ -184,7 +185,10 @@ def test_get_views_render_the_books() -> None:
     assert state["get_frameworks"]["completed_frameworks"] == []
     (agent,) = state["get_agents"]["agents"]
     assert agent["agent_info"]["id"] == {"value": agent_id}
-    world.teardown(fid, 3.0)
+    world.machine.watch_operator_events(True)
+    killed, removed = operator(world.teardown(fid, 3.0))
+    assert killed["task_updated"]["state"] == "TASK_KILLED" and removed["type"] == "FRAMEWORK_REMOVED"
+    assert killed["task_updated"]["status"]["reason"] == "REASON_FRAMEWORK_REMOVED"
     after = operator_views.get_state(world.machine)
     assert after["get_tasks"]["tasks"] == [] and len(after["get_tasks"]["completed_tasks"]) == 1
     assert after["get_tasks"]["completed_tasks"][0]["state"] == "TASK_KILLED"

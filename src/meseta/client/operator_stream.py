@@ -4,7 +4,9 @@
         ...   # {"type": "SUBSCRIBED", "subscribed": {"get_state": {...}, ...}}, then HEARTBEAT,
               # TASK_ADDED, TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED, FRAMEWORK_ADDED/UPDATED/REMOVED
 
-One subscription: a 307 from a master that does not lead is followed (up to ``max_redirects``);
+One subscription, to ``HOST:PORT`` (a 307 from a master that does not lead is followed, up to
+``max_redirects``) or to the master leading in ``zk://host:port,.../path`` (read once, when
+subscribing: when another master leads, the old one's stream ends);
 the iterator ends by raising :class:`OperatorStreamClosed` when the master ends the stream (it
 cut us off as too slow, or stopped), when no record came for ``missed_heartbeats`` heartbeat
 intervals, or when the subscription is refused (the status and the master's message are in the
@@ -22,11 +24,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from meseta.protocol.recordio import RecordIODecoder, RecordIOError
+from meseta.runtime.leader import Detector, locate_masters
 from meseta.runtime.zk import is_zk_url
 
 MISSED_HEARTBEATS = 3
 FIRST_HEARTBEAT_WAIT = 15.0  # seconds allowed before SUBSCRIBED says what the interval is
 MAX_REDIRECTS = 5
+LEADER_WAIT = 30.0  # seconds to wait for ZooKeeper to name a leading master
 
 
 class OperatorStreamClosed(Exception):
@@ -37,18 +41,30 @@ class OperatorStreamClosed(Exception):
         self.status = status
 
 
-def _base(master: str) -> str:
-    if is_zk_url(master):
-        raise ValueError(f"operator_events takes a master's HOST:PORT (307s to the leader are followed), "
-                         f"not a ZooKeeper URL: {master!r}")
-    return master.rstrip("/") if master.startswith(("http://", "https://")) else f"http://{master}"
+async def _base(master: str) -> str:
+    if not is_zk_url(master):
+        return master.rstrip("/") if master.startswith(("http://", "https://")) else f"http://{master}"
+    masters = await locate_masters(master)
+    try:
+        return f"http://{await asyncio.wait_for(masters.wait_leader(), LEADER_WAIT)}"
+    except TimeoutError:
+        raise OperatorStreamClosed(f"no master leads in {master} after {LEADER_WAIT:g} s") from None
+    finally:
+        if isinstance(masters, Detector):
+            await asyncio.to_thread(_close, masters)
+
+
+def _close(detector: Detector) -> None:
+    detector.client.stop()
+    detector.client.close()
 
 
 async def operator_events(master: str, *, client: httpx.AsyncClient | None = None,
                           missed_heartbeats: int = MISSED_HEARTBEATS,
                           max_redirects: int = MAX_REDIRECTS) -> AsyncIterator[dict[str, Any]]:
-    """The events of one operator subscription to ``master`` (``HOST:PORT`` or ``http://HOST:PORT``)."""
-    base = _base(master)
+    """The events of one operator subscription to ``master`` (``HOST:PORT``, ``http://HOST:PORT`` or
+    ``zk://host:port,.../path``)."""
+    base = await _base(master)
     owned = client is None
     http = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
     headers = {"Content-Type": "application/json", "Accept": "application/recordio",

@@ -10,7 +10,7 @@ Operator subscribers (``SUBSCRIBE`` on /api/v1, spec 3.3)::
     open_operator_stream -> SUBSCRIBED {get_state}, HEARTBEAT, then every event; HEARTBEAT when idle 15 s
       more than max_operator_subscribers open -> the oldest is cut off
       OPERATOR_QUEUE_RECORDS unread records  -> cut off (its queue dropped: a slow reader never
-                                                holds the master's memory or slows it)
+      or OPERATOR_QUEUE_BYTES unread bytes      holds the master's memory or slows it)
 
 Error contract::
 
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 MAX_OPERATOR_SUBSCRIBERS = 1000  # --max_operator_event_stream_subscribers
 OPERATOR_QUEUE_RECORDS = 10_000  # unread events before a subscriber is cut off
+OPERATOR_QUEUE_BYTES = 16 * 1024 * 1024  # or unread bytes (records are shared: at most this in all)
 
 
 class Deposed(Exception):
@@ -158,10 +159,12 @@ class MasterActor:
         first, then it gets every event (the oldest subscriber is cut off beyond the limit)."""
         if self.deposed:
             raise Deposed("this master no longer acts")
-        stream = EventStream(str(uuid.uuid4()), HEARTBEAT_INTERVAL_SECONDS, on_closed=self._operator_closed,
-                             max_queued=OPERATOR_QUEUE_RECORDS)
-        stream.send({"type": "SUBSCRIBED", "subscribed": {
+        subscribed = encode_event({"type": "SUBSCRIBED", "subscribed": {
             "get_state": get_state(self.machine), "heartbeat_interval_seconds": HEARTBEAT_INTERVAL_SECONDS}})
+        stream = EventStream(str(uuid.uuid4()), HEARTBEAT_INTERVAL_SECONDS, on_closed=self._operator_closed,
+                             max_queued=OPERATOR_QUEUE_RECORDS,
+                             max_queued_bytes=OPERATOR_QUEUE_BYTES + len(subscribed))  # the state, however big
+        stream.send_record(subscribed)
         stream.send({"type": "HEARTBEAT"})
         self.operator_streams[stream.stream_id] = stream
         while len(self.operator_streams) > self.max_operator_subscribers:
@@ -183,8 +186,7 @@ class MasterActor:
         for stream in list(self.operator_streams.values()):
             stream.send_record(record)
             if stream.cut.is_set():
-                log.warning("operator subscriber %s cut off: %d events unread", stream.stream_id,
-                            OPERATOR_QUEUE_RECORDS)
+                log.warning("operator subscriber %s cut off: too many events unread", stream.stream_id)
                 self._operator_closed(stream)
 
     def attach_framework_stream(self, framework_id: str, stream: EventStream) -> None:

@@ -148,9 +148,9 @@ class AgentLifecycle:
                 continue
             framework = self.books.frameworks.by_id[task.framework_id]
             state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
-            self.tasks.end(framework, task, state)
-            effects.append(master_update(framework.id, task.task_id, state, "REASON_RECONCILIATION",
-                                         "Task is unknown to the re-registered agent", agent.id))
+            why = ("REASON_RECONCILIATION", "Task is unknown to the re-registered agent")
+            self.tasks.end(framework, task, state, why)
+            effects.append(master_update(framework.id, task.task_id, state, *why, agent.id))
             self.tasks.complete(framework, task)
         return effects
 
@@ -175,9 +175,9 @@ class AgentLifecycle:
             framework = frameworks.by_id[task.framework_id]
             if framework.checkpoint:
                 continue
-            self.tasks.end(framework, task, "TASK_LOST")
-            effects.append(master_update(framework.id, task.task_id, "TASK_LOST", "REASON_AGENT_DISCONNECTED",
-                                         "Agent disconnected", agent.id))
+            why = ("REASON_AGENT_DISCONNECTED", "Agent disconnected")
+            self.tasks.end(framework, task, "TASK_LOST", why)
+            effects.append(master_update(framework.id, task.task_id, "TASK_LOST", *why, agent.id))
             self.tasks.complete(framework, task)
             agent.lost_frameworks.add(framework.id)
         for framework_id in agent.lost_frameworks:

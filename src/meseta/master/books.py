@@ -147,13 +147,15 @@ class FrameworkBook:
         self._unindex(task)
 
     def set_state(self, task: Task, state: str, *, update_state: str | None = None,
-                  uuid: str | None = None, unreachable_time: float | None = None) -> None:
-        """A state the master decided (lost, dropped, gone, unreachable): no update is in flight."""
+                  uuid: str | None = None, unreachable_time: float | None = None,
+                  why: tuple[str, str] = ("", "")) -> None:
+        """A state the master decided (lost, dropped, gone, unreachable), ``why`` (reason, message):
+        no update is in flight."""
         task.state = state
         task.status_update_state = update_state
         task.status_update_uuid = uuid
         task.unreachable_time = unreachable_time
-        self.journal.note("TASK_UPDATED", task, state)
+        self.journal.note("TASK_UPDATED", task, state, why=why)
 
     def apply_status(self, task: Task, state: str, update_state: str, uuid: str | None, status: dict[str, Any],
                      entry: dict[str, Any]) -> None:

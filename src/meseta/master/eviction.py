@@ -57,7 +57,8 @@ class Eviction:
             return []
         state = aware_state if framework.partition_aware else "TASK_LOST"
         since = now if aware_state == "TASK_UNREACHABLE" else None
-        frameworks.set_state(task, state, update_state=state, unreachable_time=since)
+        reason = reason if state == aware_state else "REASON_AGENT_REMOVED"  # TASK_LOST, for all causes
+        frameworks.set_state(task, state, update_state=state, unreachable_time=since, why=(reason, message))
         self.core.count(state.lower())
         if state == "TASK_UNREACHABLE":
             frameworks.keep_unreachable(framework, task)
@@ -65,7 +66,6 @@ class Eviction:
             frameworks.complete_task(framework, task)
         if not framework.connected:
             return []
-        reason = reason if state == aware_state else "REASON_AGENT_REMOVED"  # TASK_LOST, for all causes
         return [master_update(framework.id, task.task_id, state, reason, message, task.agent_id, since)]
 
     def failure(self, agent_id: str) -> list[Effect]:

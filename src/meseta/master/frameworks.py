@@ -158,7 +158,8 @@ class FrameworkDesk:
             self.tasks.release(task)
             if task.state not in TERMINAL:
                 frameworks.set_state(task, "TASK_KILLED", update_state=task.status_update_state,
-                                     uuid=task.status_update_uuid)
+                                     uuid=task.status_update_uuid,
+                                     why=("REASON_FRAMEWORK_REMOVED", f"Framework {framework.id} removed"))
             self.tasks.complete(framework, task)
         for agent_id, executors in framework.executors.items():
             for record in executors.values():

@@ -31,6 +31,7 @@ class Note:
     state: str = ""  # TASK_ADDED / TASK_UPDATED: the task's state then
     status: dict[str, Any] | None = None  # TASK_UPDATED: the status applied
     statuses: int = 0  # TASK_ADDED: how many statuses the task had then
+    why: tuple[str, str] = ("", "")  # TASK_UPDATED the master decided: (reason, message)
 
 
 @dataclass(slots=True)
@@ -39,9 +40,9 @@ class Journal:
     notes: list[Note] = field(default_factory=list)
 
     def note(self, kind: str, subject: Any, state: str = "", status: dict[str, Any] | None = None,
-             statuses: int = 0) -> None:
+             statuses: int = 0, why: tuple[str, str] = ("", "")) -> None:
         if self.watched:
-            self.notes.append(Note(kind, subject, state, status, statuses))
+            self.notes.append(Note(kind, subject, state, status, statuses, why))
 
     def take(self) -> list[Note]:
         notes, self.notes = self.notes, []

@@ -117,10 +117,17 @@ def get_state(machine: MasterState) -> dict[str, Any]:
             "get_frameworks": get_frameworks(machine), "get_agents": get_agents(machine)}
 
 
-def _master_status(task: Task, state: str, now: float) -> dict[str, Any]:
+def _master_status(task: Task, note: Note, now: float) -> dict[str, Any]:
     """The status of a state the master decided (lost, killed, gone...)."""
-    out: dict[str, Any] = {"task_id": id_json(task.task_id), "state": state, "source": "SOURCE_MASTER",
+    out: dict[str, Any] = {"task_id": id_json(task.task_id), "state": note.state, "source": "SOURCE_MASTER",
                            "agent_id": id_json(task.agent_id), "timestamp": now}
+    reason, message = note.why
+    if reason:
+        out["reason"] = reason
+    if message:
+        out["message"] = message
+    if task.unreachable_time is not None:
+        out["unreachable_time"] = nanoseconds(task.unreachable_time)
     if task.executor_id:
         out["executor_id"] = id_json(task.executor_id)
     return out
@@ -135,7 +142,7 @@ def event(machine: MasterState, note: Note, now: float) -> dict[str, Any]:
     elif kind == "TASK_UPDATED":
         task: Task = note.subject
         payload = {"framework_id": id_json(task.framework_id),
-                   "status": note.status or _master_status(task, note.state, now), "state": note.state}
+                   "status": note.status or _master_status(task, note, now), "state": note.state}
     elif kind == "AGENT_ADDED":
         payload = {"agent": agent_v1(machine, note.subject)}
     elif kind == "AGENT_REMOVED":

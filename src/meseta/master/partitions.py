@@ -250,7 +250,8 @@ class Partitions:
         return effects
 
     def _complete(self, framework: Framework, task: Task, state: str, reason: str, message: str) -> list[Effect]:
-        self.books.frameworks.set_state(task, state, update_state=state, unreachable_time=task.unreachable_time)
+        self.books.frameworks.set_state(task, state, update_state=state, unreachable_time=task.unreachable_time,
+                                        why=(reason, message))
         self.books.frameworks.complete_task(framework, task)
         self.core.count(state.lower())
         if not framework.connected:

@@ -56,10 +56,11 @@ class TaskDesk:
     def complete(self, framework: Framework, task: Task) -> None:
         self.books.frameworks.complete_task(framework, task)
 
-    def end(self, framework: Framework, task: Task, state: str) -> None:
-        """A state the master decides for a live task (lost, dropped, killed): released, counted."""
+    def end(self, framework: Framework, task: Task, state: str, why: tuple[str, str] = ("", "")) -> None:
+        """A state the master decides for a live task (lost, dropped, killed) and ``why`` (reason,
+        message): released, counted."""
         self.release(task)
-        self.books.frameworks.set_state(task, state)
+        self.books.frameworks.set_state(task, state, why=why)
         self.core.count(state.lower())
 
     # ------------------------------------------------------------- status updates from agents

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -83,7 +85,8 @@ class RecordStream:
     Starlette's StreamingResponse does the same through anyio task groups at ~3x the cost per
     stream, which shows when thousands of agents re-register after a failover. When ``cut`` is
     set (``EventStream.cut``: the consumer fell too far behind) the response is abandoned
-    unfinished, even mid-write, and the server closes the connection."""
+    unfinished, even mid-write, and the connection aborted: what the server still buffers for
+    that consumer is dropped, not flushed to a reader that may never read."""
 
     def __init__(self, body: AsyncIterator[bytes], headers: dict[str, str] | None = None,
                  media_type: str = "application/json", cut: asyncio.Event | None = None) -> None:
@@ -101,6 +104,8 @@ class RecordStream:
             waits.append(asyncio.ensure_future(self.cut.wait()))
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            if self.cut is not None and self.cut.is_set():
+                _abort(scope)
         finally:
             for task in waits[1:]:
                 task.cancel()
@@ -116,6 +121,40 @@ class RecordStream:
         async for record in self.body:
             await send({"type": "http.response.body", "body": record, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+TRANSPORT = "meseta.transport"  # the scope key KeepTransport fills
+
+
+class KeepTransport:
+    """ASGI middleware, outermost (right under uvicorn): the connection's transport goes into the
+    scope, so that a stream to a consumer that stopped reading can be aborted (``RecordStream``).
+    uvicorn's ``send`` is a method of its request cycle, which holds the transport; anything else
+    passes through unchanged."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is not None:
+            scope[TRANSPORT] = transport
+        await self.app(scope, receive, send)
+
+
+def _abort(scope: dict[str, Any]) -> None:
+    """Drop the connection now with a reset, and what the server and the kernel still buffer for
+    it. Without a transport the response just ends unfinished (the server closes the connection
+    once it has written what it buffers, which a reader that never reads never lets it do)."""
+    transport: Any = scope.get(TRANSPORT)
+    abort = getattr(transport, "abort", None)
+    if not callable(abort):
+        return
+    sock = transport.get_extra_info("socket") if hasattr(transport, "get_extra_info") else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    abort()
 
 
 async def _disconnected(receive: Any) -> None:

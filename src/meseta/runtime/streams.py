@@ -6,7 +6,8 @@ An :class:`EventStream` is a bounded queue of framed records drained by one HTTP
                        --close()-> the response ends after what is queued
                        (queue full) cut off: what is queued is dropped, ``cut`` set, the end now
 
-A consumer that stops reading until ``max_queued`` records wait is cut off (an overload signal,
+A consumer that stops reading until ``max_queued`` records (or ``max_queued_bytes``) wait is cut
+off (an overload signal,
 never a silent block): ``runtime.http.RecordStream`` watches ``cut`` and abandons the response
 even while a write to that consumer is stuck. When idle for ``heartbeat_interval`` the body
 emits a HEARTBEAT record. Records queued together leave in one chunk (a burst costs one write
@@ -34,6 +35,7 @@ class EventStream:
         heartbeat_event: dict[str, Any] | None = None,
         on_closed: Callable[[EventStream], None] | None = None,
         max_queued: int = MAX_QUEUED_RECORDS,
+        max_queued_bytes: int | None = None,
     ) -> None:
         self.stream_id = stream_id
         self.owner: str | None = None  # the framework, agent or executor this stream serves
@@ -41,6 +43,8 @@ class EventStream:
         self.cut = asyncio.Event()  # set when the consumer fell max_queued records behind
         self._records: deque[bytes] = deque()
         self._max_queued = max_queued
+        self._max_bytes = max_queued_bytes
+        self._bytes = 0  # queued, counted only with max_queued_bytes
         self._waiter: asyncio.Future[None] | None = None  # the body, waiting for a record
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat = encode_event(heartbeat_event or {"type": "HEARTBEAT"})
@@ -55,6 +59,11 @@ class EventStream:
         if len(self._records) >= self._max_queued:
             self.cut_off()
             return
+        if self._max_bytes is not None:
+            self._bytes += len(record)
+            if self._bytes > self._max_bytes:
+                self.cut_off()
+                return
         self._records.append(record)
         self._wake()
 
@@ -67,6 +76,7 @@ class EventStream:
         """End the stream now: what is queued is dropped (it may never be read) and ``cut`` set."""
         self.closed = True
         self._records.clear()
+        self._bytes = 0
         self.cut.set()
         self._wake()
 
@@ -99,9 +109,12 @@ class EventStream:
                         self._waiter = None
                     continue
                 if len(records) == 1:
-                    yield records.popleft()
+                    chunk = records.popleft()
                 else:
-                    yield b"".join([records.popleft() for _ in range(min(len(records), MAX_BATCH))])
+                    chunk = b"".join([records.popleft() for _ in range(min(len(records), MAX_BATCH))])
+                if self._max_bytes is not None:
+                    self._bytes -= len(chunk)
+                yield chunk
         finally:
             self.closed = True
             if self._on_closed is not None:

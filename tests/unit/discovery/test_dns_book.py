@@ -203,3 +203,21 @@ def test_the_task_address_survives_health_updates_without_network_info() -> None
         book.apply(ev.task_updated("web.1", "TASK_RUNNING", healthy=True, timestamp=2.0 + i))
     assert book.lookup("web.marathon.meseta.", "A") == ["172.17.0.5"]
     assert len(book.tasks["web.1"].statuses) <= 5
+
+
+def test_a_book_built_aside_and_adopted_equals_one_replaced() -> None:
+    state = ev.subscribed([ev.task(), ev.task("db.1", "db", statuses=[ev.status("db.1", ips=("10.2.2.2",))])])
+    old = booked(ev.task("gone.1", "gone"))
+    old.set_masters(("10.0.0.3", 5050), [])
+    replaced = booked(ev.task("gone.1", "gone"))
+    replaced.set_masters(("10.0.0.3", 5050), [])
+    replaced.replace(*wire.parse_state(state["subscribed"]["get_state"]))
+    fresh = old.fresh()
+    fresh.replace(*wire.parse_state(state["subscribed"]["get_state"]))
+    assert records(old) != records(fresh)  # the old book answers unchanged while the fresh one is built
+    serial = old.serial
+    old.take_changed()
+    old.adopt(fresh)
+    assert records(old) == records(replaced) and old.lookup("leader.meseta.", "A") == ["10.0.0.3"]
+    assert old.serial == serial + 1
+    assert {"gone.marathon.meseta.", "db.marathon.meseta."} <= old.take_changed()

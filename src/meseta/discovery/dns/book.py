@@ -1,6 +1,7 @@
 """The record book: every Mesos-DNS record (spec 1.4), kept current one event at a time.
 
-    SUBSCRIBED -> replace(frameworks, agents, tasks)   the one full build (also after a leader change)
+    SUBSCRIBED -> fresh() built aside, then adopt()    the one full build (also after a leader change);
+                  replace(frameworks, agents, tasks)   the same in one call
     TASK_ADDED / TASK_UPDATED                          that task's records only
     AGENT_ADDED / AGENT_REMOVED                        the agent's records + its tasks'
     FRAMEWORK_ADDED / _UPDATED / _REMOVED              the framework's records + its tasks'
@@ -278,6 +279,22 @@ class RecordBook:
             self.put_agent(agent)
         for task in tasks:
             self.put_task(task)
+
+    def fresh(self) -> RecordBook:
+        """An empty book of the same configuration with our masters' records: a SUBSCRIBED is built
+        in it, aside, while this one keeps answering; then :meth:`adopt` swaps it in at once."""
+        book = RecordBook(self.config, serial=self.serial)
+        book._own(("masters", ""), list(self.owned.get(("masters", ""), [])))
+        return book
+
+    def adopt(self, fresh: RecordBook) -> None:
+        """Take over ``fresh``'s records and facts; every name of both counts as changed."""
+        self.changed.update(self.names)
+        self.changed.update(fresh.names)
+        for table in ("records", "names", "owned", "tasks", "agents", "frameworks", "tasks_of_agent",
+                      "tasks_of_framework"):
+            setattr(self, table, getattr(fresh, table))
+        self.serial = (self.serial + 1) % SERIAL_MOD or 1
 
     def apply(self, event: dict[str, Any]) -> bool:
         """One operator event (anything but SUBSCRIBED); True when a record changed.

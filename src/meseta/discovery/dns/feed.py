@@ -1,7 +1,7 @@
 """The feed: the leading master's operator event stream (mesos-api 3.3) into the record book.
 
     locate leader --GET_MASTER--> MasterInfo -> book.set_masters (leader.D., masterN.D.)
-         |                                  --SUBSCRIBE--> SUBSCRIBED -> book.replace   (ready)
+         |                                  --SUBSCRIBE--> SUBSCRIBED -> fresh book, adopt (ready)
          |                                                 event...   -> book.apply
          +<-- stream ends / breaks / leader changes: stale = True, retry with backoff --+
 
@@ -33,6 +33,7 @@ from meseta.runtime.leader import Detector, MasterLocator, locate_masters, while
 log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0  # seconds: retry fast (a failover is short), never hammer
 CONNECT_TIMEOUT = 2.0
+SUBSCRIBE_CHUNK = 250  # tasks built between two yields to the servers (~25 ms of work)
 
 
 class FeedBroken(Exception):
@@ -88,14 +89,27 @@ class Feed:
         locator = await locate_masters(self.options.zk) if self.options.zk else None
         backoff = BACKOFF_FIRST
         while True:
+            subscriptions = self.status.subscriptions
             try:
                 await self._follow_once(locator)
-                backoff = BACKOFF_FIRST
             except (FeedBroken, OperatorStreamClosed, httpx.HTTPError, OSError, ValueError) as exc:
                 log.warning("operator event stream: %s; retrying in %.2fs", exc, backoff)
             self.status.connected, self.status.stale = False, True
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            if self.status.subscriptions != subscriptions:
+                backoff = BACKOFF_FIRST  # it was subscribed: a new break starts the backoff again
+            leader_changed = await self._pause(locator, backoff)
+            backoff = BACKOFF_FIRST if leader_changed else min(backoff * 2, BACKOFF_MAX)
+
+    async def _pause(self, locator: MasterLocator | None, seconds: float) -> bool:
+        """Wait ``seconds``, or less when ZooKeeper names another leader meanwhile (-> True)."""
+        if not isinstance(locator, Detector):
+            await asyncio.sleep(seconds)
+            return False
+        try:
+            await asyncio.wait_for(locator.wait_change(locator.address()), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _follow_once(self, locator: MasterLocator | None) -> None:
         if locator is None:
@@ -145,14 +159,30 @@ class Feed:
 
     async def _subscribe(self, address: str, info: dict[str, Any]) -> None:
         async for event in operator_events(address, client=self._client):
-            self._handle(event, info)
+            await self._handle(event, info)
 
-    def _handle(self, event: dict[str, Any], info: dict[str, Any]) -> None:
+    async def _build(self, get_state: Any) -> None:
+        """The whole state into a fresh book, yielding to the servers every SUBSCRIBE_CHUNK tasks (the
+        old records keep answering meanwhile), then swapped in. A broken stream or a leader change
+        while building drops the fresh book."""
+        frameworks, agents, tasks = wire.state_lists(get_state)
+        fresh = self.book.fresh()
+        for framework in frameworks:
+            fresh.put_framework(wire.parse_framework(framework))
+        for agent in agents:
+            fresh.put_agent(wire.parse_agent(agent))
+        for index, task in enumerate(tasks, 1):
+            fresh.put_task(wire.parse_task(task))
+            if index % SUBSCRIBE_CHUNK == 0:
+                await asyncio.sleep(0)
+        self.book.adopt(fresh)
+
+    async def _handle(self, event: dict[str, Any], info: dict[str, Any]) -> None:
         status = self.status
         status.events += 1
         if event.get("type") == "SUBSCRIBED":
-            subscribed = event.get("subscribed") or {}
-            self.book.replace(*wire.parse_state(subscribed.get("get_state")))
+            subscribed = event.get("subscribed")
+            await self._build(subscribed.get("get_state") if isinstance(subscribed, dict) else None)
             self._set_leader(info)
             status.connected, status.stale, status.ready = True, False, True
             status.subscriptions += 1

@@ -41,10 +41,10 @@ class Answerer:
         self._rotation = 0
         # Encoded in-domain answers by (the query's bytes after its ID, transport), each with one variant
         # per rotation. A record change drops the answers that depend on a changed name (the name asked,
-        # SRV targets in the additional section) and every answer that carries the SOA serial.
-        self._cache: dict[CacheKey, tuple[int, dict[int, bytes]]] = {}
+        # SRV targets in the additional section). An answer carrying the SOA (negative answers, SOA
+        # queries) keeps the offset of its serial, which is written afresh on each hit.
+        self._cache: dict[CacheKey, tuple[int, dict[int, tuple[bytes, int | None]]]] = {}
         self._by_name: dict[str, set[CacheKey]] = {}
-        self._with_serial: set[CacheKey] = set()
         self._cache_serial = book.serial
         self._cache_entries = cache_entries
         self._inserted = 0
@@ -53,12 +53,9 @@ class Answerer:
         if self._cache_serial == self.book.serial:
             return
         self._cache_serial = self.book.serial
-        dropped = self._with_serial
-        self._with_serial = set()
         for name in self.book.take_changed():
-            dropped |= self._by_name.pop(name, set())
-        for key in dropped:
-            self._cache.pop(key, None)
+            for key in self._by_name.pop(name, ()):
+                self._cache.pop(key, None)
 
     def _cached(self, data: bytes, tcp: bool) -> bytes | None:
         self._sync_cache()
@@ -66,21 +63,36 @@ class Answerer:
         if entry is None:
             return None
         count, variants = entry
-        encoded = variants.get(self._rotation % count)
-        return data[:2] + encoded if encoded is not None else None
+        variant = variants.get(self._rotation % count)
+        if variant is None:
+            return None
+        encoded, serial_at = variant
+        if serial_at is not None:
+            encoded = encoded[:serial_at] + struct.pack("!I", self.book.serial) + encoded[serial_at + 4:]
+        return data[:2] + encoded
+
+    def _serial_offset(self, reply: DNSRecord, response: bytes) -> int | None:
+        """Where the SOA serial is in ``response`` (after the ID); None without SOA; -1: not found."""
+        if not reply.auth and not any(rr.rtype == QTYPE.SOA for rr in reply.rr):
+            return None
+        config = self.config
+        times = struct.pack("!IIIII", self.book.serial, config.refresh, config.retry, config.expire, config.ttl)
+        at = response.find(times, HEADER_BYTES)
+        return at - 2 if at >= 0 and response.find(times, at + 1) < 0 else -1
 
     def _remember(self, data: bytes, tcp: bool, reply: DNSRecord, response: bytes) -> None:
         self._sync_cache()
+        serial_at = self._serial_offset(reply, response)
+        if serial_at == -1:
+            return  # the SOA was cut, or its bytes are not unique: not cached
         self._inserted += 1
         if len(self._cache) >= self._cache_entries or self._inserted > 4 * self._cache_entries:
-            for table in (self._cache, self._by_name, self._with_serial):
-                table.clear()
+            self._cache.clear()
+            self._by_name.clear()
             self._inserted = 0
         key = (bytes(data[2:]), tcp)
         entry = self._cache.setdefault(key, (max(len(reply.rr), 1), {}))
-        entry[1][self._rotation % entry[0]] = response[2:]
-        if reply.auth or any(rr.rtype == QTYPE.SOA for rr in reply.rr):
-            self._with_serial.add(key)
+        entry[1][self._rotation % entry[0]] = (response[2:], serial_at)
         for name in {answer.query_name(reply), *(str(rr.rname) for rr in reply.ar if rr.rtype != QTYPE.OPT)}:
             self._by_name.setdefault(name, set()).add(key)
 

@@ -236,13 +236,19 @@ def parse_framework(framework: Any) -> FrameworkFacts:
     return FrameworkFacts(id_of(info, "id", "FrameworkInfo"), _text(info, "name", "FrameworkInfo"), ip, port)
 
 
-def parse_state(get_state: Any) -> tuple[list[FrameworkFacts], list[AgentFacts], list[TaskFacts]]:
-    """SUBSCRIBED's ``get_state``: frameworks, agents and the (non-completed) tasks."""
+def state_lists(get_state: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """SUBSCRIBED's ``get_state`` -> its frameworks, agents and (non-completed) tasks, unparsed."""
     what = "GetState"
     get_state = _obj(get_state, what)
     frameworks = _arr(_obj(_get(get_state, "get_frameworks", what), "get_frameworks").get("frameworks"), "frameworks")
     agents = _arr(_obj(_get(get_state, "get_agents", what), "get_agents").get("agents"), "agents")
     tasks = _arr(_obj(_get(get_state, "get_tasks", what), "get_tasks").get("tasks"), "tasks")
+    return frameworks, agents, tasks
+
+
+def parse_state(get_state: Any) -> tuple[list[FrameworkFacts], list[AgentFacts], list[TaskFacts]]:
+    """SUBSCRIBED's ``get_state``: frameworks, agents and the (non-completed) tasks."""
+    frameworks, agents, tasks = state_lists(get_state)
     return ([parse_framework(f) for f in frameworks], [parse_agent(a) for a in agents], [parse_task(t) for t in tasks])
 
 

@@ -26,6 +26,7 @@ from meseta.master.http.operator import OperatorEndpoint, legacy_routes
 from meseta.master.http.scheduler import SchedulerEndpoint
 from meseta.protocol.agent_wire import AGENT_CALL_PATH, AGENT_STREAM_PATH
 from meseta.protocol.common import version_json
+from meseta.runtime.http import KeepTransport
 
 TASKS_PAGE = 100  # TASK_LIMIT: the default page size of /tasks
 
@@ -37,7 +38,7 @@ def _json(request: Request, payload: Any) -> Response:
     return JSONResponse(payload)
 
 
-def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
+def build_master_app(actor: MasterActor, flags: dict[str, str]) -> KeepTransport:
     machine = actor.machine
 
     def state(request: Request) -> Response:
@@ -119,4 +120,4 @@ def build_master_app(actor: MasterActor, flags: dict[str, str]) -> Starlette:
     both("/health", health, ["GET"])
     routes.append(Route("/version", version, methods=["GET"]))
     routes.append(Route("/metrics/snapshot", metrics, methods=["GET"]))
-    return Starlette(routes=routes)
+    return KeepTransport(Starlette(routes=routes))  # an operator subscriber too slow is cut off at once
