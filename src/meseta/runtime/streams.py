@@ -27,6 +27,11 @@ MAX_QUEUED_RECORDS = 100_000
 MAX_BATCH = 256  # records queued together are written as one chunk, up to this many
 
 
+def _idle(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
 class EventStream:
     def __init__(
         self,
@@ -45,7 +50,7 @@ class EventStream:
         self._max_queued = max_queued
         self._max_bytes = max_queued_bytes
         self._bytes = 0  # queued, counted only with max_queued_bytes
-        self._waiter: asyncio.Future[None] | None = None  # the body, waiting for a record
+        self._waiter: asyncio.Future[bool] | None = None  # the body, waiting: True for a record, False idle
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat = encode_event(heartbeat_event or {"type": "HEARTBEAT"})
         self._on_closed = on_closed
@@ -87,7 +92,7 @@ class EventStream:
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(True)
 
     async def body(self) -> AsyncIterator[bytes]:
         """The response body. Reports the end (client gone or closed) through ``on_closed``."""
@@ -99,14 +104,16 @@ class EventStream:
                     if self.closed:
                         return
                     self._waiter = waiter = loop.create_future()
+                    idle = (loop.call_later(self._heartbeat_interval, _idle, waiter)  # cheaper than asyncio.timeout
+                            if self._heartbeat_interval is not None else None)
                     try:
-                        async with asyncio.timeout(self._heartbeat_interval):
-                            await waiter
-                    except TimeoutError:
-                        yield self._heartbeat
-                        continue
+                        woken = await waiter
                     finally:
                         self._waiter = None
+                        if idle is not None:
+                            idle.cancel()
+                    if not woken:
+                        yield self._heartbeat
                     continue
                 if len(records) == 1:
                     chunk = records.popleft()
