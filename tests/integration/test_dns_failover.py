@@ -8,12 +8,13 @@ from pathlib import Path
 
 import dns.rcode
 import pytest
-from tests.integration.test_dns import Dns, start_dns
 
 from meseta.testing.ha_cluster import HaCluster, active_agents
 from meseta.testing.processes import stop_processes
 from meseta.testing.waiting import wait_until
 from meseta.testing.zookeeper import Ensemble
+
+from .test_dns import Dns, start_dns
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -7,12 +7,13 @@ from typing import Any
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.discovery import events as ev
 
 from meseta.discovery.dns import answer as ans
 from meseta.discovery.dns import wire
 from meseta.discovery.dns.book import RecordBook
 from meseta.discovery.dns.server import Answerer
+
+from . import events as ev
 
 CONFIG = ans.AnswerConfig(ttl=7)
 

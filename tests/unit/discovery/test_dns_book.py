@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.discovery import events as ev
 
 from meseta.discovery.dns import wire
 from meseta.discovery.dns.book import BookConfig, RecordBook
 from meseta.discovery.dns.names import task_hash
+
+from . import events as ev
 
 H = task_hash("web.1")
 C = f"web-{H}-s1"

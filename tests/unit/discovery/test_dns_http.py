@@ -8,12 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from tests.unit.discovery.test_dns_answer import sample_book
 
 from meseta.discovery.dns.feed import FeedStatus
 from meseta.discovery.dns.flags import build_options
 from meseta.discovery.dns.http import build_app
 from meseta.discovery.dns.names import task_hash
+
+from .test_dns_answer import sample_book
 
 OPTIONS = build_options("10.0.0.100:5050,10.0.0.101:5050", resolvers=["10.0.0.53"], ttl=9)
 

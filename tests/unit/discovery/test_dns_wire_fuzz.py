@@ -7,10 +7,11 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.discovery import events as ev
 
 from meseta.discovery.dns import wire
 from meseta.discovery.dns.book import RecordBook
+
+from . import events as ev
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=12),
