@@ -80,7 +80,7 @@ class Restartable:
 
     def signal_agent(self, signum: int) -> None:
         os.kill(self.procs[-1].pid, signum)  # the agent only: tasks live in their own sessions
-        self.procs[-1].wait(30)
+        self.procs[-1].wait(90)  # a bound, not a speed check: a stop kills with grace and runs each CNI DEL
 
     def start_agent(self) -> None:
         self.procs.append(start_daemon(self.agent_args, self.log))

@@ -36,6 +36,8 @@ def api(cluster: LocalCluster) -> Iterator[httpx.Client]:
         yield client
         for lb in client.get("/v2/loadbalancers").json()["loadBalancers"]:
             client.delete(f"/v2/loadbalancers/{lb['id']}")  # the drains of the deleted apps end: killed
+        for app in client.get("/v2/apps").json()["apps"]:  # what a failed test left behind
+            client.delete(f"/v2/apps{app['id']}", params={"force": "true"})
         wait_until(lambda: not client.get("/v2/deployments").json() and not client.get("/v2/tasks").json()["tasks"],
                    30, "every app of the test gone")
     assert cluster.logged_errors() == []
@@ -126,8 +128,9 @@ def test_a_scale_down_waits_for_the_lb_to_confirm_then_kills(api: httpx.Client, 
     assert next(t for t in tasks(api, "/drained") if t["id"] == victim)["state"] == "TASK_KILLING"
     confirmed = api.post("/v2/loadbalancers/it-lb/drained", json={"taskIds": [victim, "nope.1"]})
     assert confirmed.status_code == 200 and confirmed.json() == {"killed": [victim]}, confirmed.text
-    wait_until(lambda: victim not in [t["id"] for t in tasks(api, "/drained")], 30, "the drained task killed")
-    assert "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", victim)]
+    wait_until(lambda: "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", victim)], 30,
+               "the drained task killed")
+    wait_until(lambda: victim not in [t["id"] for t in tasks(api, "/drained")], 10, "the killed task gone")
     wait_until(lambda: not api.get("/v2/deployments").json(), 20, "the scale-down done")
     assert api.delete("/v2/apps/drained", params={"force": "true"}).status_code == 200
 
@@ -140,8 +143,9 @@ def test_without_confirmation_the_kill_comes_at_the_deadline(api: httpx.Client, 
     victim = event["taskId"]
     time.sleep(2.0)
     assert events.of("status_update_event", victim) == [], "still within the deadline"
-    wait_until(lambda: victim not in [t["id"] for t in tasks(api, "/deadline")], 30, "killed at the deadline")
-    assert "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", victim)]
+    wait_until(lambda: "TASK_KILLED" in [e["taskStatus"] for e in events.of("status_update_event", victim)], 30,
+               "killed at the deadline")
+    wait_until(lambda: victim not in [t["id"] for t in tasks(api, "/deadline")], 10, "the killed task gone")
     assert api.delete("/v2/apps/deadline", params={"force": "true"}).status_code == 200
 
 
