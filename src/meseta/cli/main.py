@@ -412,7 +412,7 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
     from meseta.agent.options import AgentOptions
     from meseta.core.resources import Resources, share_of_ranges
     from meseta.master.daemon import MasterOptions, build_master
-    from meseta.runtime.serve import server
+    from meseta.runtime.serve import run_together, server
 
     actor, master_app = build_master(MasterOptions(ip, port, work_dir / "master"))
     actor.run(actor.machine.handle_start)
@@ -460,11 +460,8 @@ async def _serve_local(work_dir: Path, ip: str, port: int, count: int, resources
         runs.append(asyncio.create_task(_local_dns(ip, port, dns_port, taken)))
     console.print(f"  frameworks: point pymesos (or any Mesos v1 client) at {ip}:{port}")
     try:
-        await asyncio.gather(*runs)
+        await run_together(runs)
     finally:
-        for run in runs:
-            run.cancel()
-        await asyncio.gather(*runs, return_exceptions=True)
         if jobs_actor is not None:
             await jobs_actor.stop()
         if services_actor is not None:

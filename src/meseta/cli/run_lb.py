@@ -84,7 +84,7 @@ def local_lb(work_dir: Path, ip: str, services_url: str, port_range: tuple[int, 
 async def serve_lb(options: Any, api_port: int | None) -> None:
     from meseta.discovery.lb.api import build_lb_app
     from meseta.discovery.lb.driver import Driver
-    from meseta.runtime.serve import server
+    from meseta.runtime.serve import run_together, server
 
     driver = Driver(options)
     console.print(f"meseta lb ({options.mode} mode) for groups {', '.join(options.groups)} -> "
@@ -95,9 +95,4 @@ async def serve_lb(options: Any, api_port: int | None) -> None:
     if api_port:
         runs.append(asyncio.create_task(server(build_lb_app(driver), options.bind_addr, api_port).serve()))
         console.print(f"  status http://{options.bind_addr}:{api_port}/v1/status")
-    try:
-        await asyncio.gather(*runs)
-    finally:
-        for run in runs:
-            run.cancel()
-        await asyncio.gather(*runs, return_exceptions=True)
+    await run_together(runs)

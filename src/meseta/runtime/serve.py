@@ -3,6 +3,7 @@ way a daemon that may no longer act stops (exit at once, as Mesos aborts)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -36,3 +37,13 @@ def server(app: Any, ip: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(app, host=ip, port=port, log_level="warning", lifespan="off",
                             timeout_keep_alive=120, access_log=False)
     return uvicorn.Server(config)
+
+
+async def run_together(runs: list[asyncio.Task[Any]]) -> None:
+    """Await every run; when one fails or the caller is cancelled, cancel the others and wait for them."""
+    try:
+        await asyncio.gather(*runs)
+    finally:
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
