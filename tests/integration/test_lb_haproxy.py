@@ -75,10 +75,20 @@ def in_rotation(lb: LbProcess, name: str, count: int) -> None:
 
 
 def workers(lb: LbProcess) -> list[int]:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(lb.work_dir / "master.sock"))
-        sock.sendall(b"show proc;quit\n")
-        text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    """The current workers' pids (``show proc`` on the master CLI, which is away while the master
+    re-executes itself for a reload: asked again until it answers)."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(lb.work_dir / "master.sock"))
+                sock.sendall(b"show proc;quit\n")
+                text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     section, pids = "", []
     for line in text.splitlines():
         if line.startswith("#"):
