@@ -82,10 +82,12 @@ def follows(what: str, check: Any, describe: Any = None) -> None:
 
 
 def running_tasks(services: str, app: str, count: int) -> list[dict[str, Any]]:
-    """Once the services scheduler reports ``count`` running tasks of ``app`` (launching takes its time)."""
+    """Once the services scheduler reports ``count`` running tasks of ``app`` (launching takes its time)
+    and its deployment is over (a task API call on an app under deployment is refused with 409)."""
     def settled() -> list[dict[str, Any]] | None:
         tasks = [t for t in app_tasks(services, app) if t.get("state") == "TASK_RUNNING"]
-        return tasks if len(tasks) == count else None
+        deploying = httpx.get(f"{services}/v2/deployments", timeout=10).json()
+        return tasks if len(tasks) == count and not deploying else None
     return wait_until(settled, LAUNCH, f"{count} running tasks of {app}")
 
 
