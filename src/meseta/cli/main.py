@@ -223,6 +223,12 @@ def _check_docker_config(value: Path | None) -> Path | None:
     return value
 
 
+def _docker_config_option() -> Any:
+    """``--docker-config`` of ``meseta agent`` and ``meseta local``: read (and refused by name) at start."""
+    return typer.Option(None, help="Docker config.json with registry credentials (auths).",
+                        callback=_check_docker_config, exists=True, dir_okay=False)
+
+
 @app.command()
 def agent(
     master: str = typer.Option(..., help="The master as HOST:PORT, or zk://host:port,.../path to follow the "
@@ -262,9 +268,7 @@ def agent(
                                                         min=0.05),
     docker_registry: str = typer.Option(None, help="Default registry URL (http(s)://HOST[:PORT]) or a directory of "
                                         "image tarballs (docker-archive or OCI) named NAME:TAG.tar."),
-    docker_config: Path = typer.Option(None, help="Docker config.json with registry credentials (auths).",
-                                       callback=_check_docker_config,
-                                       exists=True, dir_okay=False),
+    docker_config: Path = _docker_config_option(),
     docker_store_dir: Path = typer.Option(None, help="Image layer store (default: <work-dir>/provisioner)."),
     docker_insecure_registry: list[str] = typer.Option(
         [], help="HOST[:PORT] of a registry pulled over plain HTTP (repeatable)."),
@@ -358,9 +362,7 @@ def local(
     cni: bool = typer.Option(True, help="Give the agents CNI networks (--no-cni: host networking only)."),
     docker_registry: str = typer.Option(None, help="The agents' default image registry URL (default: Docker Hub) "
                                         "or a directory of image tarballs."),
-    docker_config: Path = typer.Option(None, help="Docker config.json with registry credentials (auths).",
-                                       callback=_check_docker_config,
-                                       exists=True, dir_okay=False),
+    docker_config: Path = _docker_config_option(),
     image_gc: str = typer.Option(None, help="Bytes of images each agent keeps, e.g. 2GB."),
     dns_port: int = typer.Option(8053, help="Port of the Mesos-DNS server, UDP and TCP (0: none); its HTTP API "
                                  "takes the next free port from 8123."),
