@@ -64,3 +64,18 @@ def test_mutated_states_are_parsed_or_refused_by_field(data: st.DataObject) -> N
         RecordBook().replace(*wire.parse_state(hostile))
     except wire.WireError:
         pass
+
+
+def test_a_task_id_with_a_lone_surrogate_is_refused_by_field_and_changes_nothing() -> None:
+    """A name or hash of it cannot be made: it once escaped as UnicodeEncodeError and stopped the feed."""
+    book = RecordBook()
+    book.replace(*wire.parse_state(ev.subscribed([ev.task()])["subscribed"]["get_state"]))
+    before = {key: dict(values) for key, values in book.records.items()}
+    for task_id in ("web.\ud800", "\udfff"):
+        try:
+            book.apply(ev.task_added(ev.task(task_id=task_id)))
+        except wire.WireError as exc:
+            assert "not valid Unicode" in str(exc)
+        else:
+            raise AssertionError(f"{task_id!r} was applied")
+        assert {key: dict(values) for key, values in book.records.items()} == before

@@ -84,6 +84,11 @@ def _text(obj: Any, key: str, what: str) -> str:
     value = _get(obj, key, what)
     if not isinstance(value, str):
         raise WireError(f"{what}: '{key}' must be a string")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no name, no hash of it
+            raise WireError(f"{what}: '{key}' is not valid Unicode") from None
     return value
 
 
