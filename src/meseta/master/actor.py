@@ -109,12 +109,13 @@ class MasterActor:
         if self.deposed:
             raise Deposed("this master no longer acts")
         try:
-            result = handler(*args, self.now())
+            now = self.now()
+            result = handler(*args, now)
             value, effects = result if isinstance(result, tuple) else (None, result)
             if attach is not None:
                 attach(value)
             self.execute(effects)
-            self.execute(self.machine.take_operator_events(self.now()))
+            self.execute(self.machine.take_operator_events(now))
         except (CallRejected, SubscribeRefused):
             raise
         except Exception as exc:

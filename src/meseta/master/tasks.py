@@ -77,14 +77,15 @@ class TaskDesk:
             return []
         self.core.count("valid_status_updates")
         effects: list[Effect] = []
+        status = {**update.status, "agent_id": id_json(agent_id)}  # the task's own agent (checked above)
         if task is not None:
-            effects += self._apply(task, update, now)
+            effects += self._apply(task, update, status, now)
         if framework.connected:
-            status = {**update.status, "agent_id": id_json(agent_id)}
             effects.append(ToFramework(framework.id, {"type": "UPDATE", "update": {"status": status}}))
         return effects
 
-    def _apply(self, task: Task, update: agent_calls.StatusUpdate, now: float) -> list[Effect]:
+    def _apply(self, task: Task, update: agent_calls.StatusUpdate, status: dict[str, Any],
+               now: float) -> list[Effect]:
         previous = task.state
         timestamp = update.status.get("timestamp")
         entry: dict[str, Any] = {"state": update.state,
@@ -94,7 +95,6 @@ class TaskDesk:
         container = update.status.get("container_status")
         if isinstance(container, dict) and container:  # where mesos-dns and marathon-lb read a task's IPs
             entry["container_status"] = container
-        status = {**update.status, "agent_id": id_json(task.agent_id)}
         self.books.frameworks.apply_status(task, update.latest_state or update.state, update.state, update.uuid,
                                            status, entry)
         if previous != task.state:

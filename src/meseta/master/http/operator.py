@@ -38,6 +38,7 @@ from meseta.protocol.common import version_json
 from meseta.protocol.json_edge import JsonRejected, decode_json
 from meseta.runtime.http import HttpError, RecordStream, check_accepts_json, check_json_request, read_body
 
+TAKE_NO_FIELDS = frozenset({"SUBSCRIBE", "GET_STATE", "GET_TASKS", "GET_FRAMEWORKS", "GET_EXECUTORS"})
 ACTION_STATUS = {
     "RESERVE_RESOURCES": 202, "UNRESERVE_RESOURCES": 202, "CREATE_VOLUMES": 202, "DESTROY_VOLUMES": 202,
     "DRAIN_AGENT": 200, "DEACTIVATE_AGENT": 200, "REACTIVATE_AGENT": 200, "TEARDOWN": 200,
@@ -77,6 +78,9 @@ class OperatorEndpoint:
                 payload = {}
             if not isinstance(payload, dict):
                 raise HttpError(400, f"Failed to validate master::Call: '{kind.lower()}' must be an object")
+            if kind in TAKE_NO_FIELDS and payload:
+                raise HttpError(400, f"Failed to validate master::Call: '{kind.lower()}' takes no fields, "
+                                     f"got {sorted(payload)[:5]}")
             if kind == "SUBSCRIBE":
                 return self._subscribe(request)
             return await self._dispatch(kind, payload)
