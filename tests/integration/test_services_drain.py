@@ -123,6 +123,8 @@ def test_a_scale_down_waits_for_the_lb_to_confirm_then_kills(api: httpx.Client, 
     listed = api.get("/v2/apps", params={"embed": "apps.tasks"}).json()["apps"]
     assert any(t["state"] == "TASK_KILLING" for a in listed for t in a["tasks"])
     assert any(t["state"] == "TASK_KILLING" for t in api.get("/v2/tasks").json()["tasks"])
+    assert victim in {t["id"] for t in api.get("/v2/tasks", params={"status": "killing"}).json()["tasks"]}
+    assert victim not in {t["id"] for t in api.get("/v2/tasks", params={"status": "running"}).json()["tasks"]}
     time.sleep(2.0)  # two full ticks: nothing is killed while the LB has not confirmed
     assert [e["taskStatus"] for e in events.of("status_update_event", victim)] == []
     assert next(t for t in tasks(api, "/drained") if t["id"] == victim)["state"] == "TASK_KILLING"
@@ -220,3 +222,21 @@ def test_marathon_clients_kill_task_drains_and_wipe_does_not(api: httpx.Client, 
     assert events.of("instance_draining_event", third) == []
     assert api.get("/v2/apps/killed").json()["app"]["instances"] == 1
     assert api.delete("/v2/apps/killed", params={"force": "true"}).status_code == 200
+
+
+HOSTILE_BODIES = [
+    b'{"groups": ["g"], "ttlSeconds": NaN}', b'{"groups": ["g"], "ttlSeconds": 1e400}',
+    b'{"groups": ["\\ud800"], "ttlSeconds": 5}', b'{"groups": ["g"], "ttlSeconds": 5.5e18}',
+    b'{"groups": ' + b"[" * 5000 + b"]" * 5000 + b', "ttlSeconds": 5}',
+    b'{"groups": ["' + b"g" * (3 << 20) + b'"], "ttlSeconds": 5}',
+]
+
+
+def test_hostile_lb_bodies_are_refused_and_change_nothing(api: httpx.Client) -> None:
+    """Non-finite and huge numbers, a lone surrogate, deep nesting and a huge body: 4xx, nothing stored."""
+    before = api.get("/v2/loadbalancers").json()
+    for body in HOSTILE_BODIES:
+        for method, path in (("PUT", "/v2/loadbalancers/h"), ("POST", "/v2/loadbalancers/h/drained")):
+            answer = api.request(method, path, content=body, headers={"Content-Type": "application/json"})
+            assert 400 <= answer.status_code < 500, (body[:60], answer.status_code, answer.text[:200])
+    assert api.get("/v2/loadbalancers").json() == before

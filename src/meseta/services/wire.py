@@ -226,6 +226,11 @@ def ip_addresses_json(instance: Instance) -> list[dict[str, str]]:
             for ip in instance.ip_addresses]
 
 
+def task_state(instance: Instance) -> str:
+    """The state a task shows: TASK_KILLING while its load balancers drain it (deploy.drain)."""
+    return "TASK_KILLING" if instance.draining else instance.state
+
+
 def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | None = None,
               service_ports_of_app: Sequence[int] | None = None) -> dict[str, Any]:
     """Task: healthCheckResults only when the app has health checks (derived from ``healthy`` unless
@@ -233,7 +238,7 @@ def task_json(instance: Instance, app: App, *, health: Sequence[HealthResult] | 
     task (deploy.drain) is TASK_KILLING: no key of Meseta's own, which marathon 0.13.0 would refuse."""
     result: dict[str, Any] = {
         "id": instance.task_id, "appId": instance.app_id, "host": instance.host, "slaveId": instance.agent_id,
-        "state": "TASK_KILLING" if instance.draining else instance.state,
+        "state": task_state(instance),
         "stagedAt": timestamp(instance.staged_at), "version": instance.version,
         "ports": list(instance.host_ports),
         "servicePorts": list(service_ports_of_app) if service_ports_of_app is not None else service_ports(app),

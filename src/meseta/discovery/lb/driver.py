@@ -24,6 +24,7 @@ import logging
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,7 +67,7 @@ class Driver:
     options: Options
     model: Model = field(default_factory=Model)
     placement: Placement = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)  # seconds, event -> HAProxy changed
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # s, event -> HAProxy changed
     events: list[dict[str, Any]] = field(default_factory=list)  # rejected apps and drains (bounded)
     syncs: int = 0
 
@@ -287,7 +288,7 @@ class Driver:
             asyncio.get_running_loop().create_task(self._drain(task_id))
 
     async def _drain(self, task_id: str) -> None:
-        deadline = self.deadlines.get(task_id, time.time() + DEFAULT_DRAIN_SECONDS) - DRAIN_MARGIN
+        deadline = self.deadlines.pop(task_id, time.time() + DEFAULT_DRAIN_SECONDS) - DRAIN_MARGIN
         slots = [f"{name}/{slot_name(i)}" for name, servers in self.placement.items()
                  for i, s in enumerate(servers) if s is not None and s.task_id == task_id]
         try:

@@ -274,7 +274,7 @@ class ServicesApi:
             app = self.machine.root.apps.get(instance.app_id)
             if app is None or not instance.active:
                 continue
-            if wanted and instance.state.removeprefix("TASK_").lower() not in wanted:
+            if wanted and wire.task_state(instance).removeprefix("TASK_").lower() not in wanted:
                 continue
             out.append(wire.task_json(instance, app))
         return JSONResponse({"tasks": out})
