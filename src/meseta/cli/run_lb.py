@@ -32,10 +32,21 @@ def parse_port_range(value: str) -> tuple[int, int]:
     return lo, hi
 
 
+def _groups(values: list[str]) -> list[str]:
+    """Each --group must be a name an app's HAPROXY_GROUP label can carry (or *): another matches nothing."""
+    from meseta.discovery.lb.labels import GROUP_NAME
+
+    for value in values:
+        if not GROUP_NAME.fullmatch(value):
+            raise typer.BadParameter(f"{value!r} is not a group name ([A-Za-z0-9_.*-], 1-64)", param_hint="--group")
+    return values
+
+
 def lb(
     marathon: list[str] = typer.Option(["http://127.0.0.1:8080"], help="Services scheduler URL (repeat: tried "
                                        "in order)."),
-    group: list[str] = typer.Option(["external"], help="HAPROXY_GROUP(s) this LB serves (repeat; * = every app)."),
+    group: list[str] = typer.Option(["external"], help="HAPROXY_GROUP(s) this LB serves (repeat; * = every app).",
+                                    callback=_groups),
     lb_port_range: str = typer.Option("10000-20000", help="Service ports this LB binds, LOW-HIGH; an app port "
                                       "outside is refused (reported per app).", callback=_port_range),
     haproxy: str = typer.Option("/usr/sbin/haproxy", help="The HAProxy binary (2.6+)."),

@@ -81,6 +81,7 @@ def test_fuzz_paths_never_answer_500(prefix: str, tail: str, method: str) -> Non
 
 @pytest.mark.parametrize(("flags", "named"), [
     ({"master": "nohost"}, "--master"),
+    ({"master": "https://10.0.0.1:5050"}, "--master"),
     ({"master": "zk://x"}, "zk://"),
     ({"master": "a:1", "domain": "bad_domain"}, "--domain"),
     ({"master": "a:1", "resolvers": ["8.8.8.8:99999"]}, "--resolver"),

@@ -15,6 +15,7 @@ from meseta.cli.main import app
     (["lb", "--mode", "fast"], "--mode"),
     (["lb", "--haproxy", "/nonexistent/haproxy"], "--haproxy"),
     (["lb", "--slots", "0"], "--slots"),
+    (["lb", "--group", "ext ernal"], "--group"),
     (["local", "--lb-port-range", "a-b"], "--lb-port-range"),
 ])
 def test_bad_lb_flags_exit_2_naming_the_flag(args: list[str], named: str) -> None:

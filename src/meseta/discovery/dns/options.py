@@ -110,7 +110,7 @@ def parse_masters(text: str) -> tuple[str, ...]:
     entries = tuple(part.strip().removeprefix("http://") for part in text.split(",") if part.strip())
     for entry in entries:
         host, _, port = entry.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"--master '{entry}' must be HOST:PORT (or the whole flag zk://host:port,.../path)")
     if not entries:
         raise ValueError("--master needs at least one HOST:PORT")
